@@ -1,0 +1,50 @@
+import { DynamicModule, Module } from '@nestjs/common';
+import { ClsPluginTransactional } from '@nestjs-cls/transactional';
+import { TransactionalAdapterTypeOrm } from '@nestjs-cls/transactional-adapter-typeorm';
+import { getDataSourceToken, TypeOrmModule } from '@nestjs/typeorm';
+import { ClsModule } from 'nestjs-cls';
+import { CommentsModule } from './comments/comments.module';
+import { APP_CONFIG, type AppConfig } from './config/app.config';
+import { ConfigModule } from './config/config.module';
+import { dataSourceOptions } from './database/data-source.options';
+import { HealthModule } from './health/health.module';
+import { PostsModule } from './posts/posts.module';
+import { UsersModule } from './users/users.module';
+
+@Module({})
+export class AppModule {
+  /** `config.database.url` must be set: main.ts starts the embedded database first when it isn't. */
+  static forRoot(config: AppConfig): DynamicModule {
+    return {
+      module: AppModule,
+      imports: [
+        ConfigModule.forRoot(config),
+        TypeOrmModule.forRootAsync({
+          inject: [APP_CONFIG],
+          useFactory: (appConfig: AppConfig) => ({
+            ...dataSourceOptions(appConfig.database),
+            // Fail fast at startup (main.ts reports why in one line); once running, the pool reconnects by itself.
+            toRetry: () => false,
+          }),
+        }),
+        // The guide's `async with session.begin()`: TransactionHost.withTransaction() runs a callback in
+        // one transaction that every service called inside it joins (via AsyncLocalStorage).
+        ClsModule.forRoot({
+          global: true,
+          plugins: [
+            new ClsPluginTransactional({
+              imports: [TypeOrmModule],
+              adapter: new TransactionalAdapterTypeOrm({
+                dataSourceToken: getDataSourceToken(),
+              }),
+            }),
+          ],
+        }),
+        HealthModule,
+        UsersModule,
+        PostsModule,
+        CommentsModule,
+      ],
+    };
+  }
+}

@@ -1,0 +1,9 @@
+import { Expose } from 'class-transformer';
+
+export class CommentResponse {
+  @Expose() id!: number;
+  @Expose() postId!: number;
+  @Expose() authorId!: number;
+  @Expose() body!: string;
+  @Expose() createdAt!: Date;
+}

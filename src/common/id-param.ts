@@ -1,0 +1,34 @@
+import {
+  type ArgumentMetadata,
+  createParamDecorator,
+  type ExecutionContext,
+  Injectable,
+  type PipeTransform,
+} from '@nestjs/common';
+import type { Request } from 'express';
+import { validationProblem } from './problem';
+
+const MAX_ID = 2_147_483_647; // PostgreSQL integer
+
+/** Path ids: positive integers that fit the column, so no malformed id ever reaches SQL. */
+@Injectable()
+export class ParseIdPipe implements PipeTransform<string, number> {
+  transform(value: string, metadata: ArgumentMetadata): number {
+    const id = /^[1-9]\d{0,9}$/.test(value) ? Number(value) : NaN;
+    if (!(id <= MAX_ID)) {
+      throw validationProblem([
+        { field: metadata.data ?? 'id', messages: [`must be a positive integer up to ${MAX_ID}`] },
+      ]);
+    }
+    return id;
+  }
+}
+
+// A custom decorator rather than @Param(): the global ValidationPipe would coerce the raw string to
+// a number first (so `1e3` would become 1000 and pass); custom decorators skip it.
+const rawPathParam = createParamDecorator(
+  (name: string, ctx: ExecutionContext) => ctx.switchToHttp().getRequest<Request>().params[name],
+);
+
+/** `@IdParam() id: number` — the validated numeric id from the path. */
+export const IdParam = (name = 'id') => rawPathParam(name, ParseIdPipe);

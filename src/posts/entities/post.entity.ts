@@ -1,0 +1,45 @@
+import {
+  Column,
+  CreateDateColumn,
+  Entity,
+  Index,
+  JoinColumn,
+  ManyToOne,
+  OneToMany,
+  PrimaryGeneratedColumn,
+  UpdateDateColumn,
+} from 'typeorm';
+import { Comment } from '../../comments/entities/comment.entity';
+import { User } from '../../users/entities/user.entity';
+
+@Entity('posts')
+@Index('posts_author_id_created_at_id_idx', ['authorId', 'createdAt', 'id'])
+export class Post {
+  @PrimaryGeneratedColumn('identity', { generatedIdentity: 'ALWAYS' })
+  id!: number;
+
+  @Column({ name: 'author_id', type: 'integer' })
+  authorId!: number;
+
+  @Column({ type: 'varchar', length: 200 })
+  title!: string;
+
+  @Column({ type: 'text' })
+  body!: string;
+
+  @CreateDateColumn({ name: 'created_at', type: 'timestamptz' })
+  createdAt!: Date;
+
+  @UpdateDateColumn({ name: 'updated_at', type: 'timestamptz' })
+  updatedAt!: Date;
+
+  @ManyToOne(() => User, (user) => user.posts, { onDelete: 'CASCADE' })
+  @JoinColumn({
+    name: 'author_id',
+    foreignKeyConstraintName: 'posts_author_id_fkey',
+  })
+  author?: User;
+
+  @OneToMany(() => Comment, (comment) => comment.post)
+  comments?: Comment[];
+}

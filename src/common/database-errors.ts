@@ -7,24 +7,13 @@ import { ProblemException } from './problem';
  * concurrent requests); this table only turns a violation into a problem that names the field.
  */
 const constraints: Record<string, { field: string; detail: string; status?: HttpStatus }> = {
-  users_email_lower_key: {
-    field: 'email',
-    detail: 'A user with this email already exists',
-  },
-  posts_author_id_fkey: {
-    field: 'authorId',
-    detail: 'The author does not exist',
-    status: HttpStatus.UNPROCESSABLE_ENTITY,
-  },
+  users_email_lower_key: { field: 'email', detail: 'A user with this email already exists' },
+  posts_author_id_fkey: { field: 'authorId', detail: 'The user does not exist', status: HttpStatus.NOT_FOUND },
+  comments_post_id_fkey: { field: 'postId', detail: 'The post does not exist', status: HttpStatus.NOT_FOUND },
   comments_author_id_fkey: {
     field: 'authorId',
     detail: 'The comment author does not exist',
     status: HttpStatus.UNPROCESSABLE_ENTITY,
-  },
-  comments_post_id_fkey: {
-    field: 'postId',
-    detail: 'The post does not exist',
-    status: HttpStatus.NOT_FOUND,
   },
 };
 
@@ -44,27 +33,24 @@ const unavailableCodes = new Set([
 const unavailableMessages = [
   /timeout exceeded when trying to connect/i,
   /connection terminated/i,
-  /Connection terminated/,
   /Client has encountered a connection error/i,
 ];
 
 /** Turns a database or driver error into a ProblemException, or returns undefined if it isn't one. */
 export function translateDatabaseError(error: unknown): ProblemException | undefined {
   const driverError = (error instanceof QueryFailedError ? error.driverError : error) as
-    { code?: string; constraint?: string; message?: string } | undefined;
+    { code?: string; constraint?: string; message?: string; detail?: string } | undefined;
   if (!driverError || typeof driverError !== 'object') return undefined;
-  const { code = '', constraint = '', message = '' } = driverError;
+  const { code = '', constraint = '', message = '', detail: driverDetail = '' } = driverError;
 
   if (code === '23505' || code === '23503') {
     const known = constraints[constraint];
     const status = known?.status ?? HttpStatus.CONFLICT;
-    const detail =
-      known?.detail ?? (code === '23505' ? 'The resource already exists' : 'A referenced resource does not exist');
-    return new ProblemException(
-      status,
-      detail,
-      known ? { errors: [{ field: known.field, messages: [known.detail] }] } : {},
-    );
+    const generic = code === '23505' ? 'The resource already exists' : 'A referenced resource does not exist';
+    // PostgreSQL says which key was missing ("Key (author_id)=(42) is not present…"): name the id.
+    const missingId = code === '23503' ? /\)=\((\d+)\)/.exec(driverDetail)?.[1] : undefined;
+    const detail = `${known?.detail ?? generic}${missingId ? ` (id ${missingId})` : ''}`;
+    return new ProblemException(status, detail, known ? { errors: [{ field: known.field, messages: [detail] }] } : {});
   }
   if (code === '40001' || code === '40P01') {
     return new ProblemException(HttpStatus.CONFLICT, 'The request conflicted with a concurrent one; retry it', {

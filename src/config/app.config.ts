@@ -1,5 +1,5 @@
 import { plainToInstance } from 'class-transformer';
-import { IsBoolean, IsIn, IsInt, IsOptional, IsString, Matches, Max, Min, validateSync } from 'class-validator';
+import { IsBoolean, IsIn, IsInt, IsOptional, IsString, Length, Matches, Max, Min, validateSync } from 'class-validator';
 
 /** Environment variables the service reads, with their defaults. `.env.example` documents each one. */
 class Environment {
@@ -67,6 +67,12 @@ class Environment {
   @IsInt()
   @Min(1)
   SHUTDOWN_TIMEOUT_MS = 10_000;
+
+  /** Signs pagination cursors. Unset: a random key, so cursors expire when the process restarts. */
+  @IsOptional()
+  @IsString()
+  @Length(16, 256)
+  CURSOR_SECRET?: string;
 }
 
 export interface DatabaseConfig {
@@ -88,6 +94,7 @@ export interface AppConfig {
   embeddedPostgres: { dataDir: string; port: number };
   healthDbTimeoutMs: number;
   shutdownTimeoutMs: number;
+  cursorSecret?: string;
 }
 
 /** Thrown for invalid configuration; main.ts prints its message alone, without a stack. */
@@ -141,6 +148,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
     },
     healthDbTimeoutMs: vars.HEALTH_DB_TIMEOUT_MS,
     shutdownTimeoutMs: vars.SHUTDOWN_TIMEOUT_MS,
+    cursorSecret: vars.CURSOR_SECRET,
   };
 }
 

@@ -1,20 +1,67 @@
-import { Injectable } from '@nestjs/common';
+import { Injectable, NotFoundException } from '@nestjs/common';
 import { TransactionHost } from '@nestjs-cls/transactional';
 import type { TransactionalAdapterTypeOrm } from '@nestjs-cls/transactional-adapter-typeorm';
 import { InjectRepository } from '@nestjs/typeorm';
-import { In, Repository } from 'typeorm';
+import { In, Repository, type SelectQueryBuilder } from 'typeorm';
 import { CommentsService } from '../comments/comments.service';
 import { groupBy } from '../common/group-by';
-import { CreatePostDto } from './dto/create-post.dto';
+import { type Page, type PaginationQuery, toPage } from '../common/pagination';
+import { User } from '../users/entities/user.entity';
+import type { CreatePostDto, CreatePostWithCommentsDto } from './dto/create-post.dto';
+import type { ListPostsQuery, PostSort } from './dto/list-posts.query';
+import type { UpdatePostDto } from './dto/update-post.dto';
 import { Post } from './entities/post.entity';
+
+const ORDER_BY: Record<PostSort, [column: string, direction: 'ASC' | 'DESC']> = {
+  createdAt: ['post.created_at', 'ASC'],
+  '-createdAt': ['post.created_at', 'DESC'],
+  title: ['post.title', 'ASC'],
+  '-title': ['post.title', 'DESC'],
+};
 
 @Injectable()
 export class PostsService {
   constructor(
     @InjectRepository(Post) private readonly posts: Repository<Post>,
+    @InjectRepository(User) private readonly users: Repository<User>,
     private readonly txHost: TransactionHost<TransactionalAdapterTypeOrm>,
     private readonly comments: CommentsService,
   ) {}
+
+  /** Two queries: the post with its author (JOIN), then its comments. */
+  async findOne(id: number): Promise<Post> {
+    const post = await this.selectPosts().where('post.id = :id', { id }).getOne();
+    if (!post) throw new NotFoundException(`Post ${id} not found`);
+    await this.attachComments([post]);
+    return post;
+  }
+
+  /**
+   * A page of posts with author and comments: two queries whatever the page size. The only join is
+   * many-to-one, so LIMIT counts posts, never joined rows.
+   */
+  async findAll({ authorId, q, sort, limit, offset }: ListPostsQuery): Promise<Page<Post>> {
+    const [column, direction] = ORDER_BY[sort];
+    const query = this.selectPosts()
+      .orderBy(column, direction)
+      .addOrderBy('post.id', direction)
+      .limit(limit + 1)
+      .offset(offset);
+    if (authorId !== undefined) query.andWhere('post.author_id = :authorId', { authorId });
+    if (q) query.andWhere(`post.title ILIKE :pattern ESCAPE '\\'`, { pattern: `%${escapeLike(q)}%` });
+    const page = toPage(await query.getMany(), limit);
+    await this.attachComments(page.items);
+    return page;
+  }
+
+  /** A user's posts, newest first; 404 when the user does not exist. */
+  async findByAuthor(authorId: number, pagination: PaginationQuery): Promise<Page<Post>> {
+    const page = await this.findAll({ ...pagination, authorId, sort: '-createdAt' });
+    if (page.items.length === 0 && !(await this.users.existsBy({ id: authorId }))) {
+      throw new NotFoundException(`User ${authorId} not found`);
+    }
+    return page;
+  }
 
   /**
    * Posts of the given authors in one `IN` query, newest first, and — when asked — their comments in
@@ -39,12 +86,55 @@ export class PostsService {
     for (const post of posts) post.comments = byPost.get(post.id) ?? [];
   }
 
+  /** The post and its initial comments commit together: one bad comment and nothing is stored. */
+  async create(authorId: number, dto: CreatePostWithCommentsDto): Promise<Post> {
+    const { comments = [], ...post } = dto;
+    const id = await this.txHost.withTransaction(async () => {
+      const [created] = await this.createMany(authorId, [post]);
+      await this.comments.createMany(created.id, comments); // joins this transaction
+      return created.id;
+    });
+    return this.findOne(id);
+  }
+
   /** Inserts posts for an author; joins the caller's transaction, or runs in its own. */
   createMany(authorId: number, posts: CreatePostDto[]): Promise<Post[]> {
     if (posts.length === 0) return Promise.resolve([]);
-    return this.txHost.withTransaction(async () => {
+    return this.txHost.withTransaction(() => {
       const repository = this.txHost.tx.getRepository(Post);
-      return repository.save(posts.map((post) => repository.create({ ...post, authorId })));
+      return repository.save(posts.map(({ title, body }) => repository.create({ title, body, authorId })));
     });
   }
+
+  async update(id: number, { title, body }: UpdatePostDto): Promise<Post> {
+    await this.txHost.withTransaction(async () => {
+      const { affected } = await this.txHost.tx.update(
+        Post,
+        { id },
+        { title, body, updatedAt: () => 'CURRENT_TIMESTAMP' },
+      );
+      if (!affected) throw new NotFoundException(`Post ${id} not found`);
+    });
+    return this.findOne(id);
+  }
+
+  /** Its comments go with it (ON DELETE CASCADE). */
+  async remove(id: number): Promise<void> {
+    await this.txHost.withTransaction(async () => {
+      const { affected } = await this.txHost.tx.delete(Post, { id });
+      if (!affected) throw new NotFoundException(`Post ${id} not found`);
+    });
+  }
+
+  private selectPosts(): SelectQueryBuilder<Post> {
+    return this.posts
+      .createQueryBuilder('post')
+      .leftJoin('post.author', 'author')
+      .addSelect(['author.id', 'author.name']);
+  }
+}
+
+/** `q` is a plain substring: LIKE's wildcards in it match themselves. */
+function escapeLike(text: string): string {
+  return text.replace(/[\\%_]/g, (char) => `\\${char}`);
 }

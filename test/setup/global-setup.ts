@@ -27,7 +27,9 @@ export default async function globalSetup(): Promise<void> {
     url = globalThis.testPostgres.url;
   }
 
-  const dataSource = new DataSource(dataSourceOptions({ ...loadConfig({}).database, url, logging: false }));
+  const dataSource = new DataSource(
+    dataSourceOptions({ ...loadConfig({}).database, url, logging: false, migrationsRun: false }),
+  );
   await dataSource.initialize();
   await dataSource.query('DROP SCHEMA IF EXISTS public CASCADE; CREATE SCHEMA public');
   await dataSource.runMigrations();

@@ -1,4 +1,5 @@
-import { Expose } from 'class-transformer';
+import { Expose, plainToInstance } from 'class-transformer';
+import type { Comment } from '../entities/comment.entity';
 
 export class CommentResponse {
   @Expose() id!: number;
@@ -6,4 +7,8 @@ export class CommentResponse {
   @Expose() authorId!: number;
   @Expose() body!: string;
   @Expose() createdAt!: Date;
+
+  static from(comment: Comment): CommentResponse {
+    return plainToInstance(CommentResponse, comment, { excludeExtraneousValues: true, exposeUnsetFields: false });
+  }
 }

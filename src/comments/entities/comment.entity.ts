@@ -18,7 +18,9 @@ export class Comment {
   @Column({ type: 'text' })
   body!: string;
 
-  @CreateDateColumn({ name: 'created_at', type: 'timestamptz' })
+  // Millisecond precision, like JSON and Date: a timestamp read back compares equal in SQL, which
+  // keyset cursors rely on. All timestamps use it.
+  @CreateDateColumn({ name: 'created_at', type: 'timestamptz', precision: 3 })
   createdAt!: Date;
 
   @ManyToOne(() => Post, (post) => post.comments, { onDelete: 'CASCADE' })

@@ -1,4 +1,15 @@
-import { IsString, Length, Matches, MaxLength } from 'class-validator';
+import { Type } from 'class-transformer';
+import {
+  ArrayMaxSize,
+  IsArray,
+  IsOptional,
+  IsString,
+  Length,
+  Matches,
+  MaxLength,
+  ValidateNested,
+} from 'class-validator';
+import { CreateCommentDto } from '../../comments/dto/create-comment.dto';
 
 export class CreatePostDto {
   @IsString()
@@ -9,4 +20,14 @@ export class CreatePostDto {
   @IsString()
   @MaxLength(20_000)
   body!: string;
+}
+
+/** `POST /users/{id}/posts`: a post and its initial comments, stored in one transaction. */
+export class CreatePostWithCommentsDto extends CreatePostDto {
+  @IsOptional()
+  @IsArray()
+  @ArrayMaxSize(50)
+  @ValidateNested({ each: true })
+  @Type(() => CreateCommentDto)
+  comments?: CreateCommentDto[];
 }

@@ -1,7 +1,7 @@
 import { MigrationInterface, QueryRunner } from 'typeorm';
 
-export class InitialSchema1795320516718 implements MigrationInterface {
-  name = 'InitialSchema1795320516718';
+export class InitialSchema1795321080503 implements MigrationInterface {
+  name = 'InitialSchema1795321080503';
 
   public async up(queryRunner: QueryRunner): Promise<void> {
     await queryRunner.query(`
@@ -17,8 +17,8 @@ export class InitialSchema1795320516718 implements MigrationInterface {
                 "id" integer GENERATED ALWAYS AS IDENTITY NOT NULL,
                 "name" character varying(100) NOT NULL,
                 "email" character varying(254) NOT NULL,
-                "created_at" TIMESTAMP WITH TIME ZONE NOT NULL DEFAULT now(),
-                "updated_at" TIMESTAMP WITH TIME ZONE NOT NULL DEFAULT now(),
+                "created_at" TIMESTAMP(3) WITH TIME ZONE NOT NULL DEFAULT now(),
+                "updated_at" TIMESTAMP(3) WITH TIME ZONE NOT NULL DEFAULT now(),
                 CONSTRAINT "PK_a3ffb1c0c8416b9fc6f907b7433" PRIMARY KEY ("id")
             )
         `);
@@ -36,8 +36,8 @@ export class InitialSchema1795320516718 implements MigrationInterface {
                 "author_id" integer NOT NULL,
                 "title" character varying(200) NOT NULL,
                 "body" text NOT NULL,
-                "created_at" TIMESTAMP WITH TIME ZONE NOT NULL DEFAULT now(),
-                "updated_at" TIMESTAMP WITH TIME ZONE NOT NULL DEFAULT now(),
+                "created_at" TIMESTAMP(3) WITH TIME ZONE NOT NULL DEFAULT now(),
+                "updated_at" TIMESTAMP(3) WITH TIME ZONE NOT NULL DEFAULT now(),
                 CONSTRAINT "PK_2829ac61eff60fcec60d7274b9e" PRIMARY KEY ("id")
             )
         `);
@@ -50,7 +50,7 @@ export class InitialSchema1795320516718 implements MigrationInterface {
                 "post_id" integer NOT NULL,
                 "author_id" integer NOT NULL,
                 "body" text NOT NULL,
-                "created_at" TIMESTAMP WITH TIME ZONE NOT NULL DEFAULT now(),
+                "created_at" TIMESTAMP(3) WITH TIME ZONE NOT NULL DEFAULT now(),
                 CONSTRAINT "PK_8bf68bc960f2b69e818bdb90dcb" PRIMARY KEY ("id")
             )
         `);

@@ -1,0 +1,13 @@
+import { IsInt, IsString, Length, Matches, Max, Min } from 'class-validator';
+
+export class CreateCommentDto {
+  @IsInt()
+  @Min(1)
+  @Max(2_147_483_647)
+  authorId!: number;
+
+  @IsString()
+  @Length(1, 5_000)
+  @Matches(/\S/, { message: 'body must not be blank' })
+  body!: string;
+}

@@ -1,0 +1,25 @@
+import { Type } from 'class-transformer';
+import { IsIn, IsInt, IsOptional, IsString, Max, MaxLength, Min } from 'class-validator';
+import { PaginationQuery } from '../../common/pagination';
+
+export const POST_SORTS = ['createdAt', '-createdAt', 'title', '-title'] as const;
+export type PostSort = (typeof POST_SORTS)[number];
+
+export class ListPostsQuery extends PaginationQuery {
+  @IsOptional()
+  @Type(() => Number)
+  @IsInt()
+  @Min(1)
+  @Max(2_147_483_647)
+  authorId?: number;
+
+  /** Case-insensitive substring of the title. */
+  @IsOptional()
+  @IsString()
+  @MaxLength(200)
+  q?: string;
+
+  @IsOptional()
+  @IsIn(POST_SORTS, { message: `sort must be one of: ${POST_SORTS.join(', ')}` })
+  sort: PostSort = '-createdAt';
+}

@@ -15,5 +15,5 @@ export async function createApp(config: AppConfig, options: { quiet?: boolean } 
     logger: false,
   });
   if (!options.quiet) app.useLogger(new ConsoleLogger());
-  return configureApp(app);
+  return configureApp(app, config);
 }

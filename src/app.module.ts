@@ -1,6 +1,8 @@
 import { DynamicModule, Module } from '@nestjs/common';
 import { ClsPluginTransactional } from '@nestjs-cls/transactional';
 import { TransactionalAdapterTypeOrm } from '@nestjs-cls/transactional-adapter-typeorm';
+import { APP_GUARD } from '@nestjs/core';
+import { ThrottlerGuard, ThrottlerModule } from '@nestjs/throttler';
 import { getDataSourceToken, TypeOrmModule } from '@nestjs/typeorm';
 import { ClsModule } from 'nestjs-cls';
 import { CommentsModule } from './comments/comments.module';
@@ -40,11 +42,17 @@ export class AppModule {
             }),
           ],
         }),
+        // Per client IP; a 429 carries Retry-After and becomes problem+json like every other error.
+        ThrottlerModule.forRoot({
+          throttlers: [{ limit: config.rateLimit.max, ttl: config.rateLimit.windowMs }],
+          skipIf: () => config.rateLimit.max === 0,
+        }),
         HealthModule,
         UsersModule,
         PostsModule,
         CommentsModule,
       ],
+      providers: [{ provide: APP_GUARD, useClass: ThrottlerGuard }],
     };
   }
 }

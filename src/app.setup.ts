@@ -1,15 +1,40 @@
+import { UnsupportedMediaTypeException } from '@nestjs/common';
 import type { NestExpressApplication } from '@nestjs/platform-express';
+import type { NextFunction, Request, Response } from 'express';
+import helmet from 'helmet';
 import { ProblemDetailsFilter } from './common/problem-details.filter';
 import { createValidationPipe } from './common/validation';
+import type { AppConfig } from './config/app.config';
 
 /** Request body limit: far above any valid payload, far below what could hurt the process. */
 export const BODY_LIMIT = '100kb';
 
 /** Everything that shapes HTTP behaviour, shared by main.ts and the e2e tests so both run the same app. */
-export function configureApp(app: NestExpressApplication): NestExpressApplication {
+export function configureApp(app: NestExpressApplication, config: AppConfig): NestExpressApplication {
   app.disable('x-powered-by');
+  app.set('trust proxy', config.trustProxyHops);
+  app.use(helmet());
+  if (config.corsOrigins.length > 0) {
+    app.enableCors({
+      origin: config.corsOrigins.includes('*') ? '*' : config.corsOrigins,
+      exposedHeaders: ['Location', 'Link', 'ETag', 'Retry-After'],
+    });
+  }
+  app.use(requireJsonBody);
   app.useBodyParser('json', { limit: BODY_LIMIT });
   app.useGlobalPipes(createValidationPipe());
   app.useGlobalFilters(new ProblemDetailsFilter());
   return app;
+}
+
+/** A request body must be JSON: anything else is 415, not a silently empty body. */
+function requireJsonBody(req: Request, _res: Response, next: NextFunction): void {
+  // req.is() is null when there is no body at all, false when the body has another type.
+  if (req.is(['application/json', 'application/*+json']) === false) {
+    next(
+      new UnsupportedMediaTypeException(`Content-Type must be application/json, not ${req.headers['content-type']}`),
+    );
+    return;
+  }
+  next();
 }

@@ -68,6 +68,24 @@ class Environment {
   @Min(1)
   SHUTDOWN_TIMEOUT_MS = 10_000;
 
+  /** Comma-separated origins allowed by CORS (`*` for any); empty disables CORS. */
+  @IsString()
+  CORS_ORIGINS = '';
+
+  /** Requests per client IP per RATE_LIMIT_WINDOW_MS before 429; 0 disables rate limiting. */
+  @IsInt()
+  @Min(0)
+  RATE_LIMIT_MAX = 600;
+
+  @IsInt()
+  @Min(1)
+  RATE_LIMIT_WINDOW_MS = 60_000;
+
+  /** Express `trust proxy`: the number of proxies in front of the app, so rate limits key on the client. */
+  @IsInt()
+  @Min(0)
+  TRUST_PROXY_HOPS = 0;
+
   /** Signs pagination cursors. Unset: a random key, so cursors expire when the process restarts. */
   @IsOptional()
   @IsString()
@@ -95,6 +113,9 @@ export interface AppConfig {
   healthDbTimeoutMs: number;
   shutdownTimeoutMs: number;
   cursorSecret?: string;
+  corsOrigins: string[];
+  rateLimit: { max: number; windowMs: number };
+  trustProxyHops: number;
 }
 
 /** Thrown for invalid configuration; main.ts prints its message alone, without a stack. */
@@ -149,6 +170,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
     healthDbTimeoutMs: vars.HEALTH_DB_TIMEOUT_MS,
     shutdownTimeoutMs: vars.SHUTDOWN_TIMEOUT_MS,
     cursorSecret: vars.CURSOR_SECRET,
+    corsOrigins: vars.CORS_ORIGINS.split(',')
+      .map((origin) => origin.trim())
+      .filter(Boolean),
+    rateLimit: { max: vars.RATE_LIMIT_MAX, windowMs: vars.RATE_LIMIT_WINDOW_MS },
+    trustProxyHops: vars.TRUST_PROXY_HOPS,
   };
 }
 

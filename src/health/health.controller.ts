@@ -1,7 +1,10 @@
 import { Controller, Get, Inject } from '@nestjs/common';
 import { HealthCheck, HealthCheckService, TypeOrmHealthIndicator } from '@nestjs/terminus';
+import { SkipThrottle } from '@nestjs/throttler';
 import { APP_CONFIG, type AppConfig } from '../config/app.config';
 
+// Probes run often and from few addresses: they must never be rate limited.
+@SkipThrottle()
 @Controller('health')
 export class HealthController {
   constructor(

@@ -1,5 +1,6 @@
-import { Body, Controller, Delete, Get, Patch, Post, Query, Req, Res } from '@nestjs/common';
+import { Body, Controller, Delete, Get, Headers, Patch, Post, Query, Req, Res } from '@nestjs/common';
 import type { Request, Response } from 'express';
+import { ifMatchVersions, tagged } from '../common/conditional-requests';
 import { IdParam } from '../common/id-param';
 import { nextPageLink, PaginationQuery } from '../common/pagination';
 import { CreatePostWithCommentsDto } from './dto/create-post.dto';
@@ -20,7 +21,7 @@ export class PostsController {
   ): Promise<PostResponse> {
     const post = await this.posts.create(userId, dto);
     res.location(`/posts/${post.id}`);
-    return PostResponse.from(post);
+    return tagged(res, post.version, PostResponse.from(post));
   }
 
   @Get('users/:userId/posts')
@@ -47,18 +48,25 @@ export class PostsController {
   }
 
   @Get('posts/:id')
-  async findOne(@IdParam() id: number): Promise<PostResponse> {
-    return PostResponse.from(await this.posts.findOne(id));
+  async findOne(@IdParam() id: number, @Res({ passthrough: true }) res: Response): Promise<PostResponse> {
+    const post = await this.posts.findOne(id);
+    return tagged(res, post.version, PostResponse.from(post));
   }
 
   @Patch('posts/:id')
-  async update(@IdParam() id: number, @Body() dto: UpdatePostDto): Promise<PostResponse> {
-    return PostResponse.from(await this.posts.update(id, dto));
+  async update(
+    @IdParam() id: number,
+    @Body() dto: UpdatePostDto,
+    @Headers('if-match') ifMatch: string | undefined,
+    @Res({ passthrough: true }) res: Response,
+  ): Promise<PostResponse> {
+    const post = await this.posts.update(id, dto, ifMatchVersions(ifMatch));
+    return tagged(res, post.version, PostResponse.from(post));
   }
 
   @Delete('posts/:id')
-  async remove(@IdParam() id: number): Promise<{ message: string }> {
-    await this.posts.remove(id);
+  async remove(@IdParam() id: number, @Headers('if-match') ifMatch: string | undefined): Promise<{ message: string }> {
+    await this.posts.remove(id, ifMatchVersions(ifMatch));
     return { message: 'Post deleted' };
   }
 }

@@ -4,6 +4,7 @@ import type { TransactionalAdapterTypeOrm } from '@nestjs-cls/transactional-adap
 import { InjectRepository } from '@nestjs/typeorm';
 import { In, Repository, type SelectQueryBuilder } from 'typeorm';
 import { CommentsService } from '../comments/comments.service';
+import { missingOrStale } from '../common/conditional-requests';
 import { groupBy } from '../common/group-by';
 import { type Page, type PaginationQuery, toPage } from '../common/pagination';
 import { User } from '../users/entities/user.entity';
@@ -106,23 +107,27 @@ export class PostsService {
     });
   }
 
-  async update(id: number, { title, body }: UpdatePostDto): Promise<Post> {
+  /** `ifMatch`: versions the client's If-Match accepts, checked by the UPDATE itself. */
+  async update(id: number, { title, body }: UpdatePostDto, ifMatch?: number[]): Promise<Post> {
     await this.txHost.withTransaction(async () => {
-      const { affected } = await this.txHost.tx.update(
-        Post,
-        { id },
-        { title, body, updatedAt: () => 'CURRENT_TIMESTAMP' },
-      );
-      if (!affected) throw new NotFoundException(`Post ${id} not found`);
+      const update = this.txHost.tx
+        .createQueryBuilder()
+        .update(Post)
+        .set({ title, body, updatedAt: () => 'CURRENT_TIMESTAMP' })
+        .where('id = :id', { id });
+      // -1 is never a version; it keeps `IN (…)` valid when no tag could be parsed (→ 412).
+      if (ifMatch) update.andWhere('version IN (:...ifMatch)', { ifMatch: [...ifMatch, -1] });
+      const { affected } = await update.execute();
+      if (!affected) await missingOrStale(`Post ${id}`, this.txHost.tx.existsBy(Post, { id }));
     });
     return this.findOne(id);
   }
 
   /** Its comments go with it (ON DELETE CASCADE). */
-  async remove(id: number): Promise<void> {
+  async remove(id: number, ifMatch?: number[]): Promise<void> {
     await this.txHost.withTransaction(async () => {
-      const { affected } = await this.txHost.tx.delete(Post, { id });
-      if (!affected) throw new NotFoundException(`Post ${id} not found`);
+      const { affected } = await this.txHost.tx.delete(Post, { id, ...(ifMatch && { version: In([...ifMatch, -1]) }) });
+      if (!affected) await missingOrStale(`Post ${id}`, this.txHost.tx.existsBy(Post, { id }));
     });
   }
 

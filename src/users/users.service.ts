@@ -2,7 +2,8 @@ import { Injectable, NotFoundException } from '@nestjs/common';
 import { TransactionHost } from '@nestjs-cls/transactional';
 import type { TransactionalAdapterTypeOrm } from '@nestjs-cls/transactional-adapter-typeorm';
 import { InjectRepository } from '@nestjs/typeorm';
-import { Repository, type SelectQueryBuilder } from 'typeorm';
+import { In, Repository, type SelectQueryBuilder } from 'typeorm';
+import { missingOrStale } from '../common/conditional-requests';
 import { groupBy } from '../common/group-by';
 import { type Page, type PaginationQuery, toPage } from '../common/pagination';
 import { PostsService } from '../posts/posts.service';
@@ -61,17 +62,25 @@ export class UsersService {
     return this.findOne(id);
   }
 
-  async update(id: number, dto: UpdateUserDto): Promise<User> {
+  /**
+   * `ifMatch`: the versions the client's If-Match accepts. The UPDATE itself checks them
+   * (`… AND version IN (…)`), so of two clients holding the same ETag exactly one wins.
+   */
+  async update(id: number, dto: UpdateUserDto, ifMatch?: number[]): Promise<User> {
     await this.txHost.withTransaction(async () => {
       const { name, email, profile } = dto;
-      // Always touch the row: it bumps updated_at, locks the user for the rest of the transaction
-      // and tells us whether it exists.
-      const { affected } = await this.txHost.tx.update(
-        User,
-        { id },
-        { name, email, updatedAt: () => 'CURRENT_TIMESTAMP' },
-      );
-      if (!affected) throw new NotFoundException(`User ${id} not found`);
+      // Always touch the row: it bumps version and updated_at, locks the user for the rest of the
+      // transaction and tells us whether it exists.
+      const update = this.txHost.tx
+        .createQueryBuilder()
+        .update(User)
+        .set({ name, email, updatedAt: () => 'CURRENT_TIMESTAMP' })
+        .where('id = :id', { id });
+      // -1 is never a version; it keeps `IN (…)` valid when no tag could be parsed (→ 412).
+      if (ifMatch) update.andWhere('version IN (:...ifMatch)', { ifMatch: [...ifMatch, -1] });
+      const { affected } = await update.execute();
+      if (!affected) await missingOrStale(`User ${id}`, this.txHost.tx.existsBy(User, { id }));
+
       if (profile === null) await this.txHost.tx.delete(Profile, { userId: id });
       else if (profile) await this.txHost.tx.upsert(Profile, { userId: id, ...profile }, { conflictPaths: ['userId'] });
     });
@@ -79,10 +88,10 @@ export class UsersService {
   }
 
   /** Posts and comments (including comments the user wrote elsewhere) go by ON DELETE CASCADE, in the same statement. */
-  async remove(id: number): Promise<void> {
+  async remove(id: number, ifMatch?: number[]): Promise<void> {
     await this.txHost.withTransaction(async () => {
-      const { affected } = await this.txHost.tx.delete(User, { id });
-      if (!affected) throw new NotFoundException(`User ${id} not found`);
+      const { affected } = await this.txHost.tx.delete(User, { id, ...(ifMatch && { version: In([...ifMatch, -1]) }) });
+      if (!affected) await missingOrStale(`User ${id}`, this.txHost.tx.existsBy(User, { id }));
     });
   }
 

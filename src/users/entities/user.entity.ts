@@ -7,6 +7,7 @@ import {
   OneToOne,
   PrimaryGeneratedColumn,
   UpdateDateColumn,
+  VersionColumn,
 } from 'typeorm';
 import { Comment } from '../../comments/entities/comment.entity';
 import { Post } from '../../posts/entities/post.entity';
@@ -34,6 +35,10 @@ export class User {
 
   @UpdateDateColumn({ name: 'updated_at', type: 'timestamptz', precision: 3 })
   updatedAt!: Date;
+
+  /** Incremented by every UPDATE; the ETag carries it and If-Match is checked against it in SQL. */
+  @VersionColumn({ default: 1 })
+  version!: number;
 
   @OneToOne(() => Profile, (profile) => profile.user)
   profile?: Profile | null;

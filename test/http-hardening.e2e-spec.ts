@@ -1,0 +1,85 @@
+import { QueryFailedError } from 'typeorm';
+import { UsersService } from '../src/users/users.service';
+import { startTestApp, type TestApp } from './setup/test-app';
+
+const PROBLEM = /application\/problem\+json/;
+
+describe('HTTP hardening', () => {
+  let t: TestApp;
+  beforeAll(async () => (t = await startTestApp({ CORS_ORIGINS: 'https://app.example.com' })));
+  beforeEach(() => t.reset());
+  afterAll(() => t.close());
+
+  it('answers 413 problem+json for a body over the limit', async () => {
+    const res = await t.api
+      .post('/users')
+      .send({ name: 'Big', email: 'big@example.com', profile: { bio: 'x'.repeat(200_000) } })
+      .expect(413);
+    expect(res.headers['content-type']).toMatch(PROBLEM);
+  });
+
+  it('answers 415 for a body that is not JSON', async () => {
+    for (const type of ['text/plain', 'application/x-www-form-urlencoded', 'application/xml']) {
+      const res = await t.api
+        .post('/users')
+        .set('Content-Type', type)
+        .send('name=Ada&email=ada@example.com')
+        .expect(415);
+      expect(res.headers['content-type']).toMatch(PROBLEM);
+    }
+    expect((await t.dataSource.query('SELECT count(*)::int AS n FROM users'))[0].n).toBe(0);
+  });
+
+  it('answers 400 for malformed JSON and for JSON that is not an object', async () => {
+    await t.api.post('/users').set('Content-Type', 'application/json').send('{"name":').expect(400);
+    await t.api.post('/users').set('Content-Type', 'application/json').send('[1,2,3]').expect(400);
+    await t.api.post('/users').set('Content-Type', 'application/json').send('"just a string"').expect(400);
+  });
+
+  it('sends security headers and CORS only for the configured origin', async () => {
+    const allowed = await t.api.get('/health').set('Origin', 'https://app.example.com').expect(200);
+    expect(allowed.headers['x-content-type-options']).toBe('nosniff');
+    expect(allowed.headers['x-powered-by']).toBeUndefined();
+    expect(allowed.headers['access-control-allow-origin']).toBe('https://app.example.com');
+    const other = await t.api.get('/health').set('Origin', 'https://evil.example.com').expect(200);
+    expect(other.headers['access-control-allow-origin']).toBeUndefined();
+  });
+
+  it('never shows stacks, SQL or driver messages, even for internal errors', async () => {
+    const users = t.app.get(UsersService);
+    const leaks = [
+      new QueryFailedError(
+        'SELECT secret FROM users WHERE password = $1',
+        ['hunter2'],
+        new Error('relation "users" does not exist'),
+      ),
+      new TypeError("Cannot read properties of undefined (reading 'id') at /work/src/users/users.service.ts:42"),
+    ];
+    for (const error of leaks) {
+      const spy = jest.spyOn(users, 'findOne').mockRejectedValueOnce(error);
+      const res = await t.api.get('/users/1').expect(500);
+      spy.mockRestore();
+      expect(res.headers['content-type']).toMatch(PROBLEM);
+      expect(res.body).toEqual({
+        type: 'about:blank',
+        title: 'Internal Server Error',
+        status: 500,
+        detail: 'An unexpected error occurred',
+        instance: '/users/1',
+      });
+    }
+  });
+
+  it('rate limits per client with 429 problem+json and Retry-After, but never health probes', async () => {
+    const limited = await startTestApp({ RATE_LIMIT_MAX: '3', RATE_LIMIT_WINDOW_MS: '60000' });
+    try {
+      for (let i = 0; i < 3; i++) await limited.api.get('/users').expect(200);
+      const res = await limited.api.get('/users').expect(429);
+      expect(res.headers['content-type']).toMatch(PROBLEM);
+      expect(Number(res.headers['retry-after'])).toBeGreaterThan(0);
+      for (let i = 0; i < 5; i++) await limited.api.get('/health').expect(200);
+    } finally {
+      await limited.close();
+    }
+  });
+});

@@ -5,6 +5,7 @@ import helmet from 'helmet';
 import { ProblemDetailsFilter } from './common/problem-details.filter';
 import { createValidationPipe } from './common/validation';
 import type { AppConfig } from './config/app.config';
+import { Draining } from './health/draining';
 
 /** Request body limit: far above any valid payload, far below what could hurt the process. */
 export const BODY_LIMIT = '100kb';
@@ -20,11 +21,23 @@ export function configureApp(app: NestExpressApplication, config: AppConfig): Ne
       exposedHeaders: ['Location', 'Link', 'ETag', 'Retry-After'],
     });
   }
+  app.use(closeConnectionsWhileDraining(app.get(Draining)));
   app.use(requireJsonBody);
   app.useBodyParser('json', { limit: BODY_LIMIT });
   app.useGlobalPipes(createValidationPipe());
   app.useGlobalFilters(new ProblemDetailsFilter());
   return app;
+}
+
+/**
+ * Once shutdown has begun, every response closes its keep-alive connection: busy clients then
+ * reconnect (elsewhere) instead of holding this server open, so draining always finishes.
+ */
+function closeConnectionsWhileDraining(draining: Draining) {
+  return (_req: Request, res: Response, next: NextFunction): void => {
+    if (draining.active) res.setHeader('Connection', 'close');
+    next();
+  };
 }
 
 /** A request body must be JSON: anything else is 415, not a silently empty body. */

@@ -1,8 +1,10 @@
 import 'reflect-metadata';
 import { Logger } from '@nestjs/common';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { createApp } from './app.factory';
-import { ConfigError, loadConfig, loadDotEnv } from './config/app.config';
+import { loadConfig, loadDotEnv } from './config/app.config';
 import { type RunningPostgres, startEmbeddedPostgres } from './database/embedded-postgres';
+import { Draining } from './health/draining';
 
 const logger = new Logger('Bootstrap');
 
@@ -16,7 +18,7 @@ async function bootstrap(): Promise<void> {
     embedded = await startEmbeddedPostgres({ dataDir, port });
     config.database.url = embedded.url;
     logger.log(
-      `No DATABASE_URL set: started embedded PostgreSQL at ${embedded.url} (data in ${dataDir}). Set DATABASE_URL to use your own server.`,
+      `No DATABASE_URL set: started embedded PostgreSQL at ${redact(embedded.url)} (data in ${dataDir}). Set DATABASE_URL to use your own server.`,
     );
   }
 
@@ -27,20 +29,25 @@ async function bootstrap(): Promise<void> {
     await app.listen(config.port);
     logger.log(`Listening on http://localhost:${config.port}`);
 
-    // The guide's `await engine.dispose()`: stop accepting, let in-flight requests finish, close the
-    // pool (TypeOrmModule destroys the DataSource on close), then stop the embedded database.
+    // The guide's `await engine.dispose()`: readiness turns 503 (and stays so for SHUTDOWN_GRACE_MS on
+    // SIGTERM, so a load balancer can notice while we still serve), then stop accepting, let in-flight
+    // requests finish, close the pool (TypeOrmModule destroys the DataSource), stop the embedded database.
     const shutdown = async (signal: NodeJS.Signals) => {
-      logger.log(`${signal} received: draining`);
+      const grace = signal === 'SIGTERM' ? config.shutdownGraceMs : 0;
+      logger.log(`${signal} received: draining${grace ? ` after ${grace} ms` : ''}`);
       const deadline = setTimeout(() => {
-        logger.error(`Shutdown took longer than ${config.shutdownTimeoutMs} ms; exiting`);
+        logger.error(`Shutdown took longer than ${grace + config.shutdownTimeoutMs} ms; exiting`);
         process.exit(1);
-      }, config.shutdownTimeoutMs).unref();
+      }, grace + config.shutdownTimeoutMs).unref();
+      app.get(Draining).begin();
+      await sleep(grace);
       await app.close();
       await embedded?.stop();
       clearTimeout(deadline);
       logger.log('Stopped');
     };
-    for (const signal of ['SIGTERM', 'SIGINT'] as const) process.once(signal, (s) => void shutdown(s).catch(fail));
+    for (const signal of ['SIGTERM', 'SIGINT'] as const)
+      process.once(signal, (s) => void shutdown(s).catch(exitWith('Shutdown failed')));
   } catch (error) {
     await embedded?.stop();
     throw error;
@@ -52,11 +59,12 @@ function redact(url = ''): string {
   return url.replace(/\/\/([^:/@]+):[^@]*@/, '//$1:***@');
 }
 
-function fail(error: unknown): never {
-  // One line, no stack: a bad configuration or an unreachable database is an operator's problem.
-  const reason = error instanceof ConfigError || error instanceof Error ? error.message : String(error);
-  console.error(`Startup failed: ${reason}`);
-  process.exit(1);
+/** One line, no stack: a bad configuration or an unreachable database is an operator's problem. */
+function exitWith(context: string) {
+  return (error: unknown): never => {
+    console.error(`${context}: ${error instanceof Error ? error.message : String(error)}`);
+    process.exit(1);
+  };
 }
 
-bootstrap().catch(fail);
+bootstrap().catch(exitWith('Startup failed'));

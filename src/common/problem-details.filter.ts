@@ -34,9 +34,13 @@ export class ProblemDetailsFilter implements ExceptionFilter {
       instance: request.originalUrl?.split('?')[0],
     };
 
-    if (body.status >= 500) {
+    if (body.status === 500) {
       const cause = exception instanceof Error ? (exception.stack ?? exception.message) : String(exception);
-      this.logger.error(`${request.method} ${request.originalUrl} -> ${body.status}: ${cause}`);
+      this.logger.error(`${request.method} ${request.originalUrl} -> 500: ${cause}`);
+    } else if (body.status > 500) {
+      // Unavailable or overloaded: an operational state worth a line, not a stack.
+      const cause = exception instanceof Error ? exception.message : String(exception);
+      this.logger.warn(`${request.method} ${request.originalUrl} -> ${body.status}: ${cause}`);
     }
     if (response.headersSent) return;
     const retryAfter =

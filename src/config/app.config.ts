@@ -63,6 +63,11 @@ class Environment {
   @Min(1)
   HEALTH_DB_TIMEOUT_MS = 1_000;
 
+  /** On SIGTERM: how long /health/ready reports 503 while requests are still served, before draining. */
+  @IsInt()
+  @Min(0)
+  SHUTDOWN_GRACE_MS = 0;
+
   /** In-flight requests get this long to finish on SIGTERM before the process gives up. */
   @IsInt()
   @Min(1)
@@ -111,6 +116,7 @@ export interface AppConfig {
   database: DatabaseConfig;
   embeddedPostgres: { dataDir: string; port: number };
   healthDbTimeoutMs: number;
+  shutdownGraceMs: number;
   shutdownTimeoutMs: number;
   cursorSecret?: string;
   corsOrigins: string[];
@@ -168,6 +174,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
       port: vars.EMBEDDED_PG_PORT,
     },
     healthDbTimeoutMs: vars.HEALTH_DB_TIMEOUT_MS,
+    shutdownGraceMs: vars.SHUTDOWN_GRACE_MS,
     shutdownTimeoutMs: vars.SHUTDOWN_TIMEOUT_MS,
     cursorSecret: vars.CURSOR_SECRET,
     corsOrigins: vars.CORS_ORIGINS.split(',')

@@ -1,7 +1,8 @@
-import { Controller, Get, Inject } from '@nestjs/common';
+import { Controller, Get, Inject, ServiceUnavailableException } from '@nestjs/common';
 import { HealthCheck, HealthCheckService, TypeOrmHealthIndicator } from '@nestjs/terminus';
 import { SkipThrottle } from '@nestjs/throttler';
 import { APP_CONFIG, type AppConfig } from '../config/app.config';
+import { Draining } from './draining';
 
 // Probes run often and from few addresses: they must never be rate limited.
 @SkipThrottle()
@@ -10,20 +11,22 @@ export class HealthController {
   constructor(
     private readonly health: HealthCheckService,
     private readonly database: TypeOrmHealthIndicator,
+    private readonly draining: Draining,
     @Inject(APP_CONFIG) private readonly config: AppConfig,
   ) {}
 
-  /** Liveness: the process answers. Turns 503 once shutdown has begun. */
+  /** Liveness: the process answers. */
   @Get()
   @HealthCheck()
   live() {
     return this.health.check([]);
   }
 
-  /** Readiness: the database answers within HEALTH_DB_TIMEOUT_MS. */
+  /** Readiness: not shutting down, and the database answers within HEALTH_DB_TIMEOUT_MS. */
   @Get('ready')
   @HealthCheck()
   ready() {
+    if (this.draining.active) throw new ServiceUnavailableException('Shutting down');
     return this.health.check([() => this.database.pingCheck('database').withTimeout(this.config.healthDbTimeoutMs)]);
   }
 }

@@ -1,0 +1,142 @@
+import { randomUUID } from 'node:crypto';
+import { rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Pool } from 'pg';
+import { DataSource } from 'typeorm';
+import { loadConfig } from '../src/config/app.config';
+import { dataSourceOptions } from '../src/database/data-source.options';
+import { startEmbeddedPostgres, type RunningPostgres } from '../src/database/embedded-postgres';
+import { fixtures } from './setup/fixtures';
+import { startTestApp, type TestApp } from './setup/test-app';
+
+const PROBLEM = /application\/problem\+json/;
+const poolOf = (dataSource: DataSource) => (dataSource.driver as unknown as { master: Pool }).master;
+
+describe('races', () => {
+  let t: TestApp;
+  let db: ReturnType<typeof fixtures>;
+  beforeAll(async () => {
+    t = await startTestApp();
+    db = fixtures(t.dataSource);
+  });
+  beforeEach(() => t.reset());
+  afterAll(() => t.close());
+
+  it('50 concurrent POST /users with one email: one 201, 49 × 409, one row', async () => {
+    const results = await Promise.all(
+      Array.from({ length: 50 }, (_, i) =>
+        t.api.post('/users').send({ name: `R${i}`, email: i % 2 ? 'same@example.com' : 'SAME@example.com' }),
+      ),
+    );
+    const count = (status: number) => results.filter((r) => r.status === status).length;
+    expect({ created: count(201), conflicts: count(409) }).toEqual({ created: 1, conflicts: 49 });
+    expect(results.filter((r) => r.status === 409).every((r) => PROBLEM.test(r.headers['content-type']))).toBe(true);
+    expect(await db.count('users')).toBe(1);
+  });
+
+  it('50 concurrent comments on one post: 50 rows, all retrievable, no duplicates', async () => {
+    const ada = await db.user('Ada');
+    const post = await db.post(ada.id);
+    const results = await Promise.all(
+      Array.from({ length: 50 }, (_, i) =>
+        t.api.post(`/posts/${post.id}/comments`).send({ authorId: ada.id, body: `c${i}` }),
+      ),
+    );
+    expect(results.every((r) => r.status === 201)).toBe(true);
+    const ids = new Set(results.map((r) => r.body.id));
+    expect(ids.size).toBe(50);
+    const listed = await t.api.get(`/posts/${post.id}/comments?limit=100`).expect(200);
+    expect(new Set(listed.body.map((c: { id: number }) => c.id))).toEqual(ids);
+  });
+});
+
+describe('pool exhaustion', () => {
+  it('answers 503 + Retry-After within the acquire timeout, then recovers with no leaked connections', async () => {
+    const t = await startTestApp({ DB_POOL_SIZE: '1', DB_POOL_MAX_OVERFLOW: '1', DB_POOL_TIMEOUT_MS: '300' });
+    try {
+      const pool = poolOf(t.dataSource);
+      // Two slow queries take both connections.
+      const slow = Promise.all([
+        t.dataSource.query('SELECT pg_sleep(1.5)'),
+        t.dataSource.query('SELECT pg_sleep(1.5)'),
+      ]);
+      await new Promise((resolve) => setTimeout(resolve, 100));
+
+      const started = Date.now();
+      const res = await t.api.get('/users').expect(503);
+      const waited = Date.now() - started;
+      expect(res.headers['content-type']).toMatch(PROBLEM);
+      expect(Number(res.headers['retry-after'])).toBeGreaterThan(0);
+      expect(waited).toBeLessThan(1_200); // bounded by the acquire timeout, not by the slow queries
+
+      await slow;
+      await t.api.get('/users').expect(200);
+      expect(pool.waitingCount).toBe(0);
+      expect(pool.idleCount).toBe(pool.totalCount); // every connection came back
+    } finally {
+      await t.close();
+    }
+  });
+});
+
+describe('database outage', () => {
+  let pg: RunningPostgres;
+  let t: TestApp;
+  const dataDir = join(tmpdir(), `nest-typeorm-users-outage-${randomUUID()}`);
+
+  beforeAll(async () => {
+    pg = await startEmbeddedPostgres({ dataDir, port: 0 });
+    const setup = new DataSource(dataSourceOptions({ ...loadConfig({}).database, url: pg.url, migrationsRun: true }));
+    await setup.initialize();
+    await setup.destroy();
+    t = await startTestApp({ DATABASE_URL: pg.url, DB_POOL_TIMEOUT_MS: '1000' });
+  });
+  afterAll(async () => {
+    await t.close().catch(() => undefined);
+    await pg.stop();
+    await rm(dataDir, { recursive: true, force: true });
+  });
+
+  it('fails fast with 503 while the database is down and recovers without a restart, losing no acknowledged write', async () => {
+    const acknowledged: number[] = [];
+    const statuses: number[] = [];
+    let writing = true;
+    const writer = (async () => {
+      for (let i = 0; writing; i++) {
+        const res = await t.api.post('/users').send({ name: `W${i}`, email: `w${i}@example.com` });
+        statuses.push(res.status);
+        if (res.status === 201) acknowledged.push(res.body.id);
+        else expect(res.headers['content-type']).toMatch(PROBLEM);
+      }
+    })();
+
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    await pg.stop();
+
+    const started = Date.now();
+    const down = await t.api.get('/users');
+    expect(down.status).toBe(503);
+    expect(Date.now() - started).toBeLessThan(2_000);
+    expect(down.headers['retry-after']).toBeDefined();
+    await t.api.get('/health/ready').expect(503);
+
+    const port = Number(new URL(pg.url).port);
+    pg = await startEmbeddedPostgres({ dataDir, port });
+    const restarted = Date.now();
+    while ((await t.api.get('/health/ready')).status !== 200) await new Promise((resolve) => setTimeout(resolve, 50));
+    const recoveryMs = Date.now() - restarted;
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    writing = false;
+    await writer;
+
+    await t.api.post('/users').send({ name: 'After', email: 'after@example.com' }).expect(201);
+    expect(statuses.every((s) => s === 201 || s === 503)).toBe(true);
+    expect(statuses).toContain(503);
+    const stored = await t.dataSource.query('SELECT id FROM users WHERE id = ANY($1)', [acknowledged]);
+    expect(stored).toHaveLength(acknowledged.length);
+    console.info(
+      `outage: ${acknowledged.length} writes acknowledged, ${statuses.filter((s) => s === 503).length} × 503, ready again ${recoveryMs} ms after restart`,
+    );
+  });
+});

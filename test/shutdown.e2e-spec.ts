@@ -27,8 +27,8 @@ async function startMain(
     },
   );
   let output = '';
-  child.stdout!.on('data', (chunk) => (output += chunk));
-  child.stderr!.on('data', (chunk) => (output += chunk));
+  child.stdout.on('data', (chunk) => (output += chunk));
+  child.stderr.on('data', (chunk) => (output += chunk));
   const base = `http://127.0.0.1:${port}`;
   for (let waited = 0; ; waited += 100) {
     const ready = await fetch(`${base}/health/ready`).then(

@@ -23,7 +23,7 @@ export function configureApp(app: NestExpressApplication, config: AppConfig): Ne
   }
   app.use(closeConnectionsWhileDraining(app.get(Draining)));
   app.use(requireJsonBody);
-  app.useBodyParser('json', { limit: BODY_LIMIT });
+  app.useBodyParser('json', { limit: BODY_LIMIT, reviver: rejectLoneSurrogates });
   app.useGlobalPipes(createValidationPipe());
   app.useGlobalFilters(new ProblemDetailsFilter());
   return app;
@@ -38,6 +38,15 @@ function closeConnectionsWhileDraining(draining: Draining) {
     if (draining.active) res.setHeader('Connection', 'close');
     next();
   };
+}
+
+/**
+ * JSON may escape lone UTF-16 surrogates ("\ud800") that are not text: validators choke on them and
+ * PostgreSQL cannot store them. Refusing them while parsing makes such a body a plain 400.
+ */
+function rejectLoneSurrogates(_key: string, value: unknown): unknown {
+  if (typeof value === 'string' && !value.isWellFormed()) throw new SyntaxError('lone surrogate in a string');
+  return value;
 }
 
 /** A request body must be JSON: anything else is 415, not a silently empty body. */

@@ -3,14 +3,14 @@ import type { Request, Response } from 'express';
 import { translateDatabaseError } from './database-errors';
 import { problem, ProblemException, type ProblemDetails } from './problem';
 
-/** Errors raised by Express's body parser before a route runs; they carry their own status. */
+/** Errors raised by Express's body parser (http-errors with a `type`); they carry their own status. */
 interface BodyParserError {
   type: string;
   status: number;
 }
 const bodyParserDetails: Record<string, string> = {
   'entity.too.large': 'The request body is too large',
-  'entity.parse.failed': 'The request body is not valid JSON',
+  'entity.parse.failed': 'The request body is not valid JSON (or holds text that is not valid Unicode)',
   'encoding.unsupported': 'The request body encoding is not supported',
   'charset.unsupported': 'The request body charset is not supported',
   'request.aborted': 'The request was aborted',
@@ -52,16 +52,16 @@ export class ProblemDetailsFilter implements ExceptionFilter {
   private toProblem(exception: unknown): ProblemDetails {
     if (exception instanceof ProblemException) {
       const { errors, type } = exception.extras;
-      return problem(exception.getStatus(), exception.message, {
-        ...(type && { type }),
-        ...(errors && { errors }),
-      });
+      return problem(exception.getStatus(), exception.message, { ...(type && { type }), ...(errors && { errors }) });
+    }
+    // Express's body parser fails before any route runs; Nest wraps its error in an HttpException.
+    // Our own wording, because JSON.parse's message quotes the client's input back.
+    const parserError = [exception, (exception as { cause?: unknown } | undefined)?.cause].find(isBodyParserError);
+    if (parserError) {
+      return problem(parserError.status, bodyParserDetails[parserError.type] ?? 'The request body could not be read');
     }
     if (exception instanceof HttpException) {
       return problem(exception.getStatus(), messageOf(exception));
-    }
-    if (isBodyParserError(exception)) {
-      return problem(exception.status, bodyParserDetails[exception.type] ?? 'The request body could not be read');
     }
     return problem(HttpStatus.INTERNAL_SERVER_ERROR, 'An unexpected error occurred');
   }

@@ -1,4 +1,5 @@
 import { ValidationPipe, type ValidationError } from '@nestjs/common';
+import { ValidateIf } from 'class-validator';
 import { type FieldError, validationProblem } from './problem';
 
 /** Flattens class-validator's nested errors into `{ field: 'profile.bio', messages }`. */
@@ -24,3 +25,9 @@ export function createValidationPipe(): ValidationPipe {
     exceptionFactory: (errors) => validationProblem(toFieldErrors(errors)),
   });
 }
+
+/**
+ * Like @IsOptional(), but only for an absent field: an explicit `null` is still validated (and
+ * rejected by the other decorators) for fields that cannot be null.
+ */
+export const IsOptionalNonNull = () => ValidateIf((_object, value) => value !== undefined);

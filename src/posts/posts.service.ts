@@ -89,10 +89,9 @@ export class PostsService {
 
   /** The post and its initial comments commit together: one bad comment and nothing is stored. */
   async create(authorId: number, dto: CreatePostWithCommentsDto): Promise<Post> {
-    const { comments = [], ...post } = dto;
     const id = await this.txHost.withTransaction(async () => {
-      const [created] = await this.createMany(authorId, [post]);
-      await this.comments.createMany(created.id, comments); // joins this transaction
+      const [created] = await this.createMany(authorId, [dto]);
+      await this.comments.createMany(created.id, dto.comments ?? []); // joins this transaction
       return created.id;
     });
     return this.findOne(id);

@@ -1,14 +1,6 @@
 import { Type } from 'class-transformer';
-import {
-  ArrayMaxSize,
-  IsArray,
-  IsOptional,
-  IsString,
-  Length,
-  Matches,
-  MaxLength,
-  ValidateNested,
-} from 'class-validator';
+import { ArrayMaxSize, IsArray, IsString, Length, Matches, MaxLength, ValidateNested } from 'class-validator';
+import { IsOptionalNonNull } from '../../common/validation';
 import { CreateCommentDto } from '../../comments/dto/create-comment.dto';
 
 export class CreatePostDto {
@@ -24,7 +16,7 @@ export class CreatePostDto {
 
 /** `POST /users/{id}/posts`: a post and its initial comments, stored in one transaction. */
 export class CreatePostWithCommentsDto extends CreatePostDto {
-  @IsOptional()
+  @IsOptionalNonNull()
   @IsArray()
   @ArrayMaxSize(50)
   @ValidateNested({ each: true })

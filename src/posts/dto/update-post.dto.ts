@@ -1,4 +1,16 @@
-import { PartialType } from '@nestjs/mapped-types';
-import { CreatePostDto } from './create-post.dto';
+import { IsString, Length, Matches, MaxLength } from 'class-validator';
+import { IsOptionalNonNull } from '../../common/validation';
 
-export class UpdatePostDto extends PartialType(CreatePostDto) {}
+/** PATCH semantics: absent fields stay as they are; null is not a title or a body. */
+export class UpdatePostDto {
+  @IsOptionalNonNull()
+  @IsString()
+  @Length(1, 200)
+  @Matches(/\S/, { message: 'title must not be blank' })
+  title?: string;
+
+  @IsOptionalNonNull()
+  @IsString()
+  @MaxLength(20_000)
+  body?: string;
+}

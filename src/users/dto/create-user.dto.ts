@@ -11,10 +11,11 @@ import {
   MaxLength,
   ValidateNested,
 } from 'class-validator';
+import { IsOptionalNonNull } from '../../common/validation';
 import { CreatePostDto } from '../../posts/dto/create-post.dto';
 
 export class ProfileDto {
-  @IsOptional()
+  @IsOptionalNonNull()
   @IsString()
   @MaxLength(1000)
   bio?: string;
@@ -41,7 +42,7 @@ export class CreateUserDto {
   profile?: ProfileDto;
 
   /** Initial posts, written in the same transaction as the user. */
-  @IsOptional()
+  @IsOptionalNonNull()
   @IsArray()
   @ArrayMaxSize(20)
   @ValidateNested({ each: true })

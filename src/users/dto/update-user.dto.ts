@@ -1,21 +1,22 @@
 import { Type } from 'class-transformer';
 import { IsEmail, IsOptional, IsString, Length, Matches, MaxLength, ValidateNested } from 'class-validator';
+import { IsOptionalNonNull } from '../../common/validation';
 import { ProfileDto } from './create-user.dto';
 
 /** PATCH semantics: absent fields stay as they are; `profile` fields are merged; `profile: null` removes it. */
 export class UpdateUserDto {
-  @IsOptional()
+  @IsOptionalNonNull()
   @IsString()
   @Length(1, 100)
   @Matches(/\S/, { message: 'name must not be blank' })
   name?: string;
 
-  @IsOptional()
+  @IsOptionalNonNull()
   @IsEmail()
   @MaxLength(254)
   email?: string;
 
-  @IsOptional()
+  @IsOptional() // null is meaningful here: remove the profile
   @ValidateNested()
   @Type(() => ProfileDto)
   profile?: ProfileDto | null;

@@ -3,7 +3,10 @@ import { rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Pool } from 'pg';
-import { DataSource } from 'typeorm';
+import { TransactionHost } from '@nestjs-cls/transactional';
+import type { TransactionalAdapterTypeOrm } from '@nestjs-cls/transactional-adapter-typeorm';
+import { DataSource, QueryFailedError } from 'typeorm';
+import { inTransaction } from '../src/common/transactions';
 import { loadConfig } from '../src/config/app.config';
 import { dataSourceOptions } from '../src/database/data-source.options';
 import { startEmbeddedPostgres, type RunningPostgres } from '../src/database/embedded-postgres';
@@ -48,6 +51,49 @@ describe('races', () => {
     expect(ids.size).toBe(50);
     const listed = await t.api.get(`/posts/${post.id}/comments?limit=100`).expect(200);
     expect(new Set(listed.body.map((c: { id: number }) => c.id))).toEqual(ids);
+  });
+});
+
+describe('deadlocks and serialization failures', () => {
+  let t: TestApp;
+  beforeAll(async () => (t = await startTestApp()));
+  afterAll(() => t.close());
+
+  it('deleting users who commented on each other’s posts, all at once, never deadlocks', async () => {
+    for (let round = 0; round < 5; round++) {
+      await t.reset();
+      await t.dataSource.query(
+        `INSERT INTO users (name, email) SELECT 'U' || i, 'u' || i || '@example.com' FROM generate_series(1, 6) i`,
+      );
+      await t.dataSource.query(
+        `INSERT INTO posts (author_id, title, body) SELECT u.id, 't', 'b' FROM users u, generate_series(1, 3)`,
+      );
+      await t.dataSource.query(
+        `INSERT INTO comments (post_id, author_id, body) SELECT p.id, u.id, 'c' FROM posts p, users u`,
+      );
+      const ids = [1, 2, 3, 4, 5, 6];
+      const results = await Promise.all([
+        ...ids.map((id) => t.api.delete(`/users/${id}`)),
+        ...[1, 5, 9].map((id) => t.api.delete(`/posts/${id}`)),
+      ]);
+      expect(results.slice(0, ids.length).map((r) => r.status)).toEqual(ids.map(() => 200));
+      expect(results.slice(ids.length).every((r) => r.status === 200 || r.status === 404)).toBe(true);
+      expect(await fixtures(t.dataSource).count('comments')).toBe(0);
+    }
+  });
+
+  it('re-runs a whole transaction that PostgreSQL aborted as a deadlock victim', async () => {
+    const txHost = t.app.get<TransactionHost<TransactionalAdapterTypeOrm>>(TransactionHost);
+    await t.reset();
+    let attempts = 0;
+    await inTransaction(txHost, async () => {
+      attempts++;
+      await txHost.tx.query(`INSERT INTO users (name, email) VALUES ('Once', 'once@example.com')`);
+      if (attempts === 1)
+        throw new QueryFailedError('UPDATE …', [], Object.assign(new Error('deadlock detected'), { code: '40P01' }));
+    });
+    expect(attempts).toBe(2);
+    expect(await fixtures(t.dataSource).count('users')).toBe(1); // the first attempt was rolled back
   });
 });
 

@@ -2,6 +2,7 @@ import { Inject, Injectable, NotFoundException } from '@nestjs/common';
 import { TransactionHost } from '@nestjs-cls/transactional';
 import type { TransactionalAdapterTypeOrm } from '@nestjs-cls/transactional-adapter-typeorm';
 import { InjectRepository } from '@nestjs/typeorm';
+import { inTransaction } from '../common/transactions';
 import { In, Repository } from 'typeorm';
 import { CursorCodec } from '../common/cursor';
 import { Post } from '../posts/entities/post.entity';
@@ -64,7 +65,7 @@ export class CommentsService {
   /** Inserts comments on a post; joins the caller's transaction, or runs in its own. */
   createMany(postId: number, comments: CreateCommentDto[]): Promise<Comment[]> {
     if (comments.length === 0) return Promise.resolve([]);
-    return this.txHost.withTransaction(() => {
+    return inTransaction(this.txHost, () => {
       const repository = this.txHost.tx.getRepository(Comment);
       return repository.save(comments.map((comment) => repository.create({ ...comment, postId })));
     });
@@ -77,7 +78,7 @@ export class CommentsService {
   }
 
   async remove(id: number): Promise<void> {
-    await this.txHost.withTransaction(async () => {
+    await inTransaction(this.txHost, async () => {
       const { affected } = await this.txHost.tx.delete(Comment, { id });
       if (!affected) throw new NotFoundException(`Comment ${id} not found`);
     });

@@ -2,6 +2,7 @@ import { Injectable, NotFoundException } from '@nestjs/common';
 import { TransactionHost } from '@nestjs-cls/transactional';
 import type { TransactionalAdapterTypeOrm } from '@nestjs-cls/transactional-adapter-typeorm';
 import { InjectRepository } from '@nestjs/typeorm';
+import { inTransaction } from '../common/transactions';
 import { In, Repository, type SelectQueryBuilder } from 'typeorm';
 import { CommentsService } from '../comments/comments.service';
 import { missingOrStale } from '../common/conditional-requests';
@@ -89,7 +90,7 @@ export class PostsService {
 
   /** The post and its initial comments commit together: one bad comment and nothing is stored. */
   async create(authorId: number, dto: CreatePostWithCommentsDto): Promise<Post> {
-    const id = await this.txHost.withTransaction(async () => {
+    const id = await inTransaction(this.txHost, async () => {
       const [created] = await this.createMany(authorId, [dto]);
       await this.comments.createMany(created.id, dto.comments ?? []); // joins this transaction
       return created.id;
@@ -100,7 +101,7 @@ export class PostsService {
   /** Inserts posts for an author; joins the caller's transaction, or runs in its own. */
   createMany(authorId: number, posts: CreatePostDto[]): Promise<Post[]> {
     if (posts.length === 0) return Promise.resolve([]);
-    return this.txHost.withTransaction(() => {
+    return inTransaction(this.txHost, () => {
       const repository = this.txHost.tx.getRepository(Post);
       return repository.save(posts.map(({ title, body }) => repository.create({ title, body, authorId })));
     });
@@ -108,7 +109,7 @@ export class PostsService {
 
   /** `ifMatch`: versions the client's If-Match accepts, checked by the UPDATE itself. */
   async update(id: number, { title, body }: UpdatePostDto, ifMatch?: number[]): Promise<Post> {
-    await this.txHost.withTransaction(async () => {
+    await inTransaction(this.txHost, async () => {
       const update = this.txHost.tx
         .createQueryBuilder()
         .update(Post)
@@ -122,9 +123,10 @@ export class PostsService {
     return this.findOne(id);
   }
 
-  /** Its comments go with it (ON DELETE CASCADE). */
+  /** Its comments go with it (ON DELETE CASCADE), locked in id order first as UsersService.remove does. */
   async remove(id: number, ifMatch?: number[]): Promise<void> {
-    await this.txHost.withTransaction(async () => {
+    await inTransaction(this.txHost, async () => {
+      await this.txHost.tx.query('SELECT 1 FROM comments WHERE post_id = $1 ORDER BY id FOR UPDATE', [id]);
       const { affected } = await this.txHost.tx.delete(Post, { id, ...(ifMatch && { version: In([...ifMatch, -1]) }) });
       if (!affected) await missingOrStale(`Post ${id}`, this.txHost.tx.existsBy(Post, { id }));
     });

@@ -2,6 +2,7 @@ import { Injectable, NotFoundException } from '@nestjs/common';
 import { TransactionHost } from '@nestjs-cls/transactional';
 import type { TransactionalAdapterTypeOrm } from '@nestjs-cls/transactional-adapter-typeorm';
 import { InjectRepository } from '@nestjs/typeorm';
+import { inTransaction } from '../common/transactions';
 import { In, Repository, type SelectQueryBuilder } from 'typeorm';
 import { missingOrStale } from '../common/conditional-requests';
 import { groupBy } from '../common/group-by';
@@ -48,7 +49,7 @@ export class UsersService {
 
   /** One transaction: the user, its profile and any initial posts are stored together or not at all. */
   async create(dto: CreateUserDto): Promise<User> {
-    const id = await this.txHost.withTransaction(async () => {
+    const id = await inTransaction(this.txHost, async () => {
       const { identifiers } = await this.txHost.tx.insert(User, {
         name: dto.name,
         email: dto.email,
@@ -67,7 +68,7 @@ export class UsersService {
    * (`… AND version IN (…)`), so of two clients holding the same ETag exactly one wins.
    */
   async update(id: number, dto: UpdateUserDto, ifMatch?: number[]): Promise<User> {
-    await this.txHost.withTransaction(async () => {
+    await inTransaction(this.txHost, async () => {
       const { name, email, profile } = dto;
       // Always touch the row: it bumps version and updated_at, locks the user for the rest of the
       // transaction and tells us whether it exists.
@@ -87,9 +88,15 @@ export class UsersService {
     return this.findOne(id);
   }
 
-  /** Posts and comments (including comments the user wrote elsewhere) go by ON DELETE CASCADE, in the same statement. */
+  /** Posts and comments (including comments the user wrote elsewhere) go by ON DELETE CASCADE. */
   async remove(id: number, ifMatch?: number[]): Promise<void> {
-    await this.txHost.withTransaction(async () => {
+    await inTransaction(this.txHost, async () => {
+      // Lock the comments the cascade will delete in id order first: two users deleted at once who
+      // commented on each other's posts then queue instead of deadlocking.
+      await this.txHost.tx.query(
+        'SELECT 1 FROM comments WHERE author_id = $1 OR post_id IN (SELECT id FROM posts WHERE author_id = $1) ORDER BY id FOR UPDATE',
+        [id],
+      );
       const { affected } = await this.txHost.tx.delete(User, { id, ...(ifMatch && { version: In([...ifMatch, -1]) }) });
       if (!affected) await missingOrStale(`User ${id}`, this.txHost.tx.existsBy(User, { id }));
     });

@@ -43,6 +43,11 @@ class Environment {
   @Min(0)
   DB_STATEMENT_TIMEOUT_MS = 15_000;
 
+  /** Queries slower than this are logged as warnings. */
+  @IsInt()
+  @Min(1)
+  DB_SLOW_QUERY_MS = 500;
+
   /** The guide's `echo=True`: log every SQL statement. */
   @IsBoolean()
   DB_LOGGING = false;
@@ -58,6 +63,14 @@ class Environment {
   @Min(0)
   @Max(65535)
   EMBEDDED_PG_PORT = 0;
+
+  @IsIn(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'])
+  LOG_LEVEL: LogLevel = 'info';
+
+  /** `json` (one object a line) or `pretty`; unset: json in production, pretty otherwise. */
+  @IsOptional()
+  @IsIn(['json', 'pretty'])
+  LOG_FORMAT?: 'json' | 'pretty';
 
   @IsInt()
   @Min(1)
@@ -98,6 +111,8 @@ class Environment {
   CURSOR_SECRET?: string;
 }
 
+type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+
 export interface DatabaseConfig {
   /** Undefined until an embedded database has been started for it. */
   url?: string;
@@ -106,6 +121,7 @@ export interface DatabaseConfig {
   poolTimeoutMs: number;
   poolIdleTimeoutMs: number;
   statementTimeoutMs: number;
+  slowQueryMs: number;
   logging: boolean;
   migrationsRun: boolean;
 }
@@ -115,6 +131,7 @@ export interface AppConfig {
   port: number;
   database: DatabaseConfig;
   embeddedPostgres: { dataDir: string; port: number };
+  log: { level: LogLevel; format: 'json' | 'pretty' };
   healthDbTimeoutMs: number;
   shutdownGraceMs: number;
   shutdownTimeoutMs: number;
@@ -166,9 +183,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
       poolTimeoutMs: vars.DB_POOL_TIMEOUT_MS,
       poolIdleTimeoutMs: vars.DB_POOL_IDLE_TIMEOUT_MS,
       statementTimeoutMs: vars.DB_STATEMENT_TIMEOUT_MS,
+      slowQueryMs: vars.DB_SLOW_QUERY_MS,
       logging: vars.DB_LOGGING,
       migrationsRun: vars.DB_MIGRATIONS_RUN,
     },
+    log: { level: vars.LOG_LEVEL, format: vars.LOG_FORMAT ?? (vars.NODE_ENV === 'production' ? 'json' : 'pretty') },
     embeddedPostgres: {
       dataDir: vars.EMBEDDED_PG_DATA_DIR,
       port: vars.EMBEDDED_PG_PORT,

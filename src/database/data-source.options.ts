@@ -1,6 +1,7 @@
 import { join } from 'node:path';
 import type { DataSourceOptions } from 'typeorm';
 import type { DatabaseConfig } from '../config/app.config';
+import { DatabaseLogger } from './database.logger';
 import { entities } from './entities';
 
 /**
@@ -18,9 +19,8 @@ export function dataSourceOptions(config: DatabaseConfig): DataSourceOptions {
     migrationsTransactionMode: 'each',
     migrationsRun: config.migrationsRun,
     synchronize: false,
-    // Failed queries are not logged here: the problem filter logs the ones that are server errors.
-    logging: config.logging ? 'all' : ['warn', 'migration'],
-    maxQueryExecutionTime: 1_000,
+    logger: new DatabaseLogger(config.logging),
+    maxQueryExecutionTime: config.slowQueryMs,
     applicationName: 'nest-typeorm-users',
     // pg-pool: `min` connections are kept, up to `max` are opened under load and closed again
     // after idleTimeoutMillis (SQLAlchemy's pool_size + max_overflow); connectionTimeoutMillis bounds

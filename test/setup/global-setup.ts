@@ -38,5 +38,6 @@ export default async function globalSetup(): Promise<void> {
   // Test workers inherit these: they build the app from the environment, like main.ts does.
   process.env.DATABASE_URL = url;
   process.env.DB_MIGRATIONS_RUN = 'false';
+  process.env.LOG_LEVEL ??= 'silent';
   process.env.RATE_LIMIT_MAX = '0'; // the rate limit has its own test; elsewhere it would only get in the way
 }

@@ -17,7 +17,7 @@ export interface TestApp {
 
 /** The app exactly as main.ts builds it, on the database prepared by global-setup.ts. */
 export async function startTestApp(env: NodeJS.ProcessEnv = {}): Promise<TestApp> {
-  const app = await createApp(loadConfig({ ...process.env, ...env }), { quiet: true });
+  const app = await createApp(loadConfig({ ...process.env, ...env }));
   await app.init();
   const dataSource = app.get(DataSource);
   return {

@@ -1,0 +1,45 @@
+import { randomUUID } from 'node:crypto';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Params } from 'nestjs-pino';
+import type { AppConfig } from '../config/app.config';
+
+const REQUEST_ID = /^[\w.:-]{1,128}$/;
+
+/**
+ * Structured logs (nestjs-pino): each request logged once when it completes, with method, route,
+ * status, latency and a request id — the client's X-Request-Id when it is sane, else a new UUID —
+ * which is echoed back and bound to every log line written while the request runs (queries too).
+ * Bodies and credentials are never logged.
+ */
+export function loggerParams(config: AppConfig): Params {
+  return {
+    pinoHttp: {
+      level: config.log.level,
+      transport: config.log.format === 'pretty' ? { target: 'pino-pretty', options: { singleLine: true } } : undefined,
+      genReqId: (req: IncomingMessage, res: ServerResponse) => {
+        const fromClient = req.headers['x-request-id'];
+        const id = typeof fromClient === 'string' && REQUEST_ID.test(fromClient) ? fromClient : randomUUID();
+        res.setHeader('X-Request-Id', id);
+        return id;
+      },
+      customAttributeKeys: { reqId: 'requestId' },
+      autoLogging: { ignore: (req) => req.url?.startsWith('/health') ?? false },
+      quietReqLogger: true, // lines written during a request carry just its id, not the whole request
+      serializers: {
+        req: (req: { method: string; url: string }) => ({ method: req.method, url: req.url }),
+        res: (res: { statusCode: number }) => ({ statusCode: res.statusCode }),
+      },
+      // The matched route pattern (`/users/:id`), so logs aggregate by endpoint.
+      customSuccessObject: (req, _res, value: object) => ({
+        ...value,
+        route: (req as { route?: { path?: string } }).route?.path,
+      }),
+      customErrorObject: (req, _res, _error, value: object) => ({
+        ...value,
+        route: (req as { route?: { path?: string } }).route?.path,
+      }),
+      customLogLevel: (_req, res, error) => (error || res.statusCode >= 500 ? 'error' : 'info'),
+      redact: ['req.headers.authorization', 'req.headers.cookie'],
+    },
+  };
+}

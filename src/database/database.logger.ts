@@ -1,0 +1,36 @@
+import { Logger as NestLogger } from '@nestjs/common';
+import type { Logger as TypeOrmLogger } from 'typeorm';
+
+/**
+ * TypeORM's log lines through Nest's logger (pino in the app), so they carry the request id of the
+ * request that ran them. Statements only with DB_LOGGING (the guide's echo); slow ones always, as
+ * warnings; failed ones are left to the problem filter, which logs the server errors among them.
+ */
+export class DatabaseLogger implements TypeOrmLogger {
+  private readonly logger = new NestLogger('Database');
+
+  constructor(private readonly echo: boolean) {}
+
+  logQuery(query: string, parameters?: unknown[]): void {
+    if (this.echo) this.logger.log(`${query}${parameters?.length ? ` -- ${JSON.stringify(parameters)}` : ''}`);
+  }
+
+  logQueryError(): void {}
+
+  logQuerySlow(time: number, query: string): void {
+    this.logger.warn(`slow query (${time} ms): ${query}`);
+  }
+
+  logSchemaBuild(message: string): void {
+    this.logger.log(message);
+  }
+
+  logMigration(message: string): void {
+    this.logger.log(message);
+  }
+
+  log(level: 'log' | 'info' | 'warn', message: unknown): void {
+    if (level === 'warn') this.logger.warn(message);
+    else this.logger.log(message);
+  }
+}

@@ -1,0 +1,78 @@
+import { once } from 'node:events';
+import { startMain } from './setup/main-process';
+
+type LogLine = {
+  requestId?: string;
+  context?: string;
+  msg: string;
+  req?: { method: string; url: string };
+  res?: { statusCode: number };
+  responseTime?: number;
+  route?: string;
+  level: number;
+};
+
+describe('structured logs', () => {
+  it('logs each request once as JSON with method, route, status, latency and a request id bound to its query logs', async () => {
+    const { child, base, output } = await startMain({
+      LOG_FORMAT: 'json',
+      LOG_LEVEL: 'info',
+      DB_LOGGING: 'true',
+      DB_SLOW_QUERY_MS: '1000000',
+    });
+    try {
+      const given = await fetch(`${base}/users/424242`, { headers: { 'X-Request-Id': 'trace-abc.1' } });
+      expect(given.headers.get('x-request-id')).toBe('trace-abc.1');
+      const generated = await fetch(`${base}/users?limit=1`, { headers: { 'X-Request-Id': 'bad id with spaces' } });
+      const generatedId = generated.headers.get('x-request-id')!;
+      expect(generatedId).toMatch(/^[0-9a-f-]{36}$/);
+      await fetch(`${base}/users`, {
+        method: 'POST',
+        headers: { 'Content-Type': 'application/json', Authorization: 'Bearer secret-token' },
+        body: JSON.stringify({ name: 'Logged', email: 'logged@example.com', profile: { bio: 'private bio' } }),
+      });
+    } finally {
+      child.kill('SIGTERM');
+      await once(child, 'exit');
+    }
+
+    const lines = output()
+      .split('\n')
+      .filter((line) => line.startsWith('{'))
+      .map((line) => JSON.parse(line) as LogLine);
+    const completed = lines.filter((line) => line.msg === 'request completed');
+    const forGiven = completed.filter((line) => line.requestId === 'trace-abc.1');
+    expect(forGiven).toEqual([
+      expect.objectContaining({
+        req: { method: 'GET', url: '/users/424242' },
+        res: { statusCode: 404 },
+        route: '/users/:id',
+        responseTime: expect.any(Number),
+      }),
+    ]);
+    expect(lines.some((line) => line.context === 'Database' && line.requestId === 'trace-abc.1')).toBe(true);
+    expect(
+      completed.some((line) => line.requestId !== undefined && line.route === '/users' && line.res?.statusCode === 200),
+    ).toBe(true);
+    const all = output();
+    expect(all).not.toContain('secret-token');
+    expect(all).not.toContain('private bio"'); // bodies are not logged (query parameters are, with DB_LOGGING on)
+  });
+
+  it('logs slow queries as warnings', async () => {
+    const { child, base, output } = await startMain({ LOG_FORMAT: 'json', LOG_LEVEL: 'warn', DB_SLOW_QUERY_MS: '1' });
+    try {
+      for (let i = 0; i < 5; i++) await fetch(`${base}/users?limit=100`);
+    } finally {
+      child.kill('SIGTERM');
+      await once(child, 'exit');
+    }
+    const warnings = output()
+      .split('\n')
+      .filter((line) => line.startsWith('{'))
+      .map((line) => JSON.parse(line) as LogLine)
+      .filter((line) => line.level === 40 && line.msg.startsWith('slow query'));
+    expect(warnings.length).toBeGreaterThan(0);
+    expect(warnings[0].requestId).toBeDefined();
+  });
+});

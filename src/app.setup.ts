@@ -2,6 +2,7 @@ import { UnsupportedMediaTypeException } from '@nestjs/common';
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import type { NextFunction, Request, Response } from 'express';
 import helmet from 'helmet';
+import { setupOpenApi } from './common/openapi';
 import { ProblemDetailsFilter } from './common/problem-details.filter';
 import { createValidationPipe } from './common/validation';
 import type { AppConfig } from './config/app.config';
@@ -13,6 +14,9 @@ export const BODY_LIMIT = '100kb';
 /** Everything that shapes HTTP behaviour, shared by main.ts and the e2e tests so both run the same app. */
 export function configureApp(app: NestExpressApplication, config: AppConfig): NestExpressApplication {
   app.disable('x-powered-by');
+  // ETags only where they mean something (a versioned resource, set by the controller); Express still
+  // answers a matching If-None-Match with 304.
+  app.set('etag', false);
   app.set('trust proxy', config.trustProxyHops);
   app.use(helmet());
   if (config.corsOrigins.length > 0) {
@@ -26,6 +30,7 @@ export function configureApp(app: NestExpressApplication, config: AppConfig): Ne
   app.useBodyParser('json', { limit: BODY_LIMIT, reviver: rejectLoneSurrogates });
   app.useGlobalPipes(createValidationPipe());
   app.useGlobalFilters(new ProblemDetailsFilter());
+  setupOpenApi(app);
   return app;
 }
 

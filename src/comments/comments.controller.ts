@@ -1,16 +1,23 @@
 import { Body, Controller, Delete, Get, Post, Query, Req, Res } from '@nestjs/common';
+import { ApiCreatedResponse, ApiOkResponse, ApiTags } from '@nestjs/swagger';
 import type { Request, Response } from 'express';
 import { IdParam } from '../common/id-param';
+import { MessageResponse } from '../common/message.response';
+import { ApiProblems, LINK_HEADER, LOCATION_HEADER } from '../common/openapi';
 import { CommentResponse } from './dto/comment.response';
 import { CreateCommentDto } from './dto/create-comment.dto';
 import { ListCommentsQuery } from './dto/list-comments.query';
 import { CommentsService } from './comments.service';
 
+@ApiTags('comments')
 @Controller()
 export class CommentsController {
   constructor(private readonly comments: CommentsService) {}
 
+  /** Adds a comment: 404 for a missing post, 422 for a missing author. */
   @Post('posts/:postId/comments')
+  @ApiCreatedResponse({ type: CommentResponse, headers: LOCATION_HEADER })
+  @ApiProblems(404, 413, 415, 422)
   async create(
     @IdParam('postId') postId: number,
     @Body() dto: CreateCommentDto,
@@ -21,7 +28,10 @@ export class CommentsController {
     return CommentResponse.from(comment);
   }
 
+  /** A post's comments, oldest first, keyset-paginated: follow `Link: rel="next"` (its cursor is opaque). */
   @Get('posts/:postId/comments')
+  @ApiOkResponse({ type: [CommentResponse], headers: LINK_HEADER })
+  @ApiProblems(404)
   async listForPost(
     @IdParam('postId') postId: number,
     @Query() query: ListCommentsQuery,
@@ -37,12 +47,16 @@ export class CommentsController {
   }
 
   @Get('comments/:id')
+  @ApiOkResponse({ type: CommentResponse })
+  @ApiProblems(404)
   async findOne(@IdParam() id: number): Promise<CommentResponse> {
     return CommentResponse.from(await this.comments.findOne(id));
   }
 
   @Delete('comments/:id')
-  async remove(@IdParam() id: number): Promise<{ message: string }> {
+  @ApiOkResponse({ type: MessageResponse })
+  @ApiProblems(404)
+  async remove(@IdParam() id: number): Promise<MessageResponse> {
     await this.comments.remove(id);
     return { message: 'Comment deleted' };
   }

@@ -5,6 +5,7 @@ import {
   Injectable,
   type PipeTransform,
 } from '@nestjs/common';
+import { ApiParam } from '@nestjs/swagger';
 import type { Request } from 'express';
 import { validationProblem } from './problem';
 
@@ -30,5 +31,16 @@ const rawPathParam = createParamDecorator(
   (name: string, ctx: ExecutionContext) => ctx.switchToHttp().getRequest<Request>().params[name],
 );
 
-/** `@IdParam() id: number` — the validated numeric id from the path. */
-export const IdParam = (name = 'id') => rawPathParam(name, ParseIdPipe);
+/** `@IdParam() id: number` — the validated numeric id from the path, documented in OpenAPI. */
+export function IdParam(name = 'id'): ParameterDecorator {
+  return (target, method, index) => {
+    rawPathParam(name, ParseIdPipe)(target, method, index);
+    if (method === undefined) return;
+    const describe = ApiParam({
+      name,
+      schema: { type: 'integer', minimum: 1, maximum: MAX_ID },
+      description: 'Positive integer id',
+    });
+    describe(target, method, Object.getOwnPropertyDescriptor(target, method)!);
+  };
+}

@@ -1,26 +1,5 @@
-import { Type } from 'class-transformer';
-import { IsInt, IsOptional, Max, Min } from 'class-validator';
 import type { Request } from 'express';
-
-export const DEFAULT_LIMIT = 20;
-export const MAX_LIMIT = 100;
-
-/** `?limit=&offset=` for list endpoints; out-of-range values are rejected, not clamped. */
-export class PaginationQuery {
-  @IsOptional()
-  @Type(() => Number)
-  @IsInt()
-  @Min(1)
-  @Max(MAX_LIMIT)
-  limit: number = DEFAULT_LIMIT;
-
-  @IsOptional()
-  @Type(() => Number)
-  @IsInt()
-  @Min(0)
-  @Max(1_000_000)
-  offset: number = 0;
-}
+import type { PaginationQuery } from './pagination.query';
 
 /** A page of roots plus whether more exist (found by reading one row past the limit). */
 export interface Page<T> {

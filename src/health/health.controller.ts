@@ -1,11 +1,13 @@
 import { Controller, Get, Inject, ServiceUnavailableException } from '@nestjs/common';
 import { HealthCheck, HealthCheckService, TypeOrmHealthIndicator } from '@nestjs/terminus';
+import { ApiExcludeController } from '@nestjs/swagger';
 import { SkipThrottle } from '@nestjs/throttler';
 import { APP_CONFIG, type AppConfig } from '../config/app.config';
 import { Draining } from './draining';
 
 // Probes run often and from few addresses: they must never be rate limited.
 @SkipThrottle()
+@ApiExcludeController() // operational endpoints, not part of the API contract
 @Controller('health')
 export class HealthController {
   constructor(

@@ -1,19 +1,27 @@
 import { Body, Controller, Delete, Get, Headers, Patch, Post, Query, Req, Res } from '@nestjs/common';
+import { ApiCreatedResponse, ApiNotModifiedResponse, ApiOkResponse, ApiTags } from '@nestjs/swagger';
 import type { Request, Response } from 'express';
 import { ifMatchVersions, tagged } from '../common/conditional-requests';
 import { IdParam } from '../common/id-param';
-import { nextPageLink, PaginationQuery } from '../common/pagination';
+import { MessageResponse } from '../common/message.response';
+import { ApiIfMatch, ApiProblems, ETAG_HEADER, LINK_HEADER, LOCATION_HEADER } from '../common/openapi';
+import { nextPageLink } from '../common/pagination';
+import { PaginationQuery } from '../common/pagination.query';
 import { CreatePostWithCommentsDto } from './dto/create-post.dto';
 import { ListPostsQuery } from './dto/list-posts.query';
 import { PostResponse } from './dto/post.response';
 import { UpdatePostDto } from './dto/update-post.dto';
 import { PostsService } from './posts.service';
 
+@ApiTags('posts')
 @Controller()
 export class PostsController {
   constructor(private readonly posts: PostsService) {}
 
+  /** Creates a post and its initial comments in one transaction: one bad comment and nothing is stored. */
   @Post('users/:userId/posts')
+  @ApiCreatedResponse({ type: PostResponse, headers: { ...LOCATION_HEADER, ...ETAG_HEADER } })
+  @ApiProblems(404, 413, 415, 422)
   async create(
     @IdParam('userId') userId: number,
     @Body() dto: CreatePostWithCommentsDto,
@@ -24,7 +32,10 @@ export class PostsController {
     return tagged(res, post.version, PostResponse.from(post));
   }
 
+  /** A user's posts, newest first. */
   @Get('users/:userId/posts')
+  @ApiOkResponse({ type: [PostResponse], headers: LINK_HEADER })
+  @ApiProblems(404)
   async findByAuthor(
     @IdParam('userId') userId: number,
     @Query() query: PaginationQuery,
@@ -36,7 +47,10 @@ export class PostsController {
     return page.items.map((post) => PostResponse.from(post));
   }
 
+  /** Posts with author and comments, filtered by author and title, sorted by a whitelisted field. */
   @Get('posts')
+  @ApiOkResponse({ type: [PostResponse], headers: LINK_HEADER })
+  @ApiProblems()
   async findAll(
     @Query() query: ListPostsQuery,
     @Req() req: Request,
@@ -47,13 +61,21 @@ export class PostsController {
     return page.items.map((post) => PostResponse.from(post));
   }
 
+  /** One post with its author summary and comments, oldest first. */
   @Get('posts/:id')
+  @ApiOkResponse({ type: PostResponse, headers: ETAG_HEADER })
+  @ApiNotModifiedResponse({ description: 'If-None-Match matched the current ETag', headers: ETAG_HEADER })
+  @ApiProblems(404)
   async findOne(@IdParam() id: number, @Res({ passthrough: true }) res: Response): Promise<PostResponse> {
     const post = await this.posts.findOne(id);
     return tagged(res, post.version, PostResponse.from(post));
   }
 
+  /** Updates title and/or body; with If-Match, a stale ETag gets 412. */
   @Patch('posts/:id')
+  @ApiOkResponse({ type: PostResponse, headers: ETAG_HEADER })
+  @ApiIfMatch()
+  @ApiProblems(404, 412, 413, 415)
   async update(
     @IdParam() id: number,
     @Body() dto: UpdatePostDto,
@@ -64,8 +86,12 @@ export class PostsController {
     return tagged(res, post.version, PostResponse.from(post));
   }
 
+  /** Deletes the post and its comments. */
   @Delete('posts/:id')
-  async remove(@IdParam() id: number, @Headers('if-match') ifMatch: string | undefined): Promise<{ message: string }> {
+  @ApiOkResponse({ type: MessageResponse })
+  @ApiIfMatch()
+  @ApiProblems(404, 412)
+  async remove(@IdParam() id: number, @Headers('if-match') ifMatch: string | undefined): Promise<MessageResponse> {
     await this.posts.remove(id, ifMatchVersions(ifMatch));
     return { message: 'Post deleted' };
   }

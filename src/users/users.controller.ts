@@ -1,26 +1,36 @@
 import { Body, Controller, Delete, Get, Headers, Patch, Post, Query, Req, Res } from '@nestjs/common';
+import { ApiCreatedResponse, ApiNotModifiedResponse, ApiOkResponse, ApiTags } from '@nestjs/swagger';
 import type { Request, Response } from 'express';
 import { nextPageLink } from '../common/pagination';
 import { ifMatchVersions, tagged } from '../common/conditional-requests';
 import { IdParam } from '../common/id-param';
+import { MessageResponse } from '../common/message.response';
+import { ApiIfMatch, ApiProblems, ETAG_HEADER, LINK_HEADER, LOCATION_HEADER } from '../common/openapi';
 import { CreateUserDto } from './dto/create-user.dto';
 import { UpdateUserDto } from './dto/update-user.dto';
 import { GetUserQuery, ListUsersQuery, toUserInclude } from './dto/user-include.query';
 import { UserResponse } from './dto/user.response';
 import { UsersService } from './users.service';
 
+@ApiTags('users')
 @Controller('users')
 export class UsersController {
   constructor(private readonly users: UsersService) {}
 
+  /** Creates a user, with an optional profile and initial posts, in one transaction. */
   @Post()
+  @ApiCreatedResponse({ type: UserResponse, headers: { ...LOCATION_HEADER, ...ETAG_HEADER } })
+  @ApiProblems(409, 413, 415)
   async create(@Body() dto: CreateUserDto, @Res({ passthrough: true }) res: Response): Promise<UserResponse> {
     const user = await this.users.create(dto);
     res.location(`/users/${user.id}`);
     return tagged(res, user.version, UserResponse.from(user));
   }
 
+  /** Users ordered by name, then id, each with profile and posts → comments unless `include` says otherwise. */
   @Get()
+  @ApiOkResponse({ type: [UserResponse], headers: LINK_HEADER })
+  @ApiProblems()
   async findAll(
     @Query() query: ListUsersQuery,
     @Req() req: Request,
@@ -31,8 +41,11 @@ export class UsersController {
     return page.items.map((user) => UserResponse.from(user));
   }
 
-  /** Strong ETag; a matching If-None-Match gets 304. */
+  /** One user with profile and posts → comments. Strong ETag; a matching If-None-Match gets 304. */
   @Get(':id')
+  @ApiOkResponse({ type: UserResponse, headers: ETAG_HEADER })
+  @ApiNotModifiedResponse({ description: 'If-None-Match matched the current ETag', headers: ETAG_HEADER })
+  @ApiProblems(404)
   async findOne(
     @IdParam() id: number,
     @Query() query: GetUserQuery,
@@ -42,8 +55,11 @@ export class UsersController {
     return tagged(res, user.version, UserResponse.from(user));
   }
 
-  /** With If-Match, a stale ETag gets 412 and changes nothing. */
+  /** Updates the given fields; profile fields are merged, `profile: null` removes it. With If-Match, a stale ETag gets 412 and changes nothing. */
   @Patch(':id')
+  @ApiOkResponse({ type: UserResponse, headers: ETAG_HEADER })
+  @ApiIfMatch()
+  @ApiProblems(404, 409, 412, 413, 415)
   async update(
     @IdParam() id: number,
     @Body() dto: UpdateUserDto,
@@ -54,8 +70,12 @@ export class UsersController {
     return tagged(res, user.version, UserResponse.from(user));
   }
 
+  /** Deletes the user with their profile, posts and every comment they wrote or received. */
   @Delete(':id')
-  async remove(@IdParam() id: number, @Headers('if-match') ifMatch: string | undefined): Promise<{ message: string }> {
+  @ApiOkResponse({ type: MessageResponse })
+  @ApiIfMatch()
+  @ApiProblems(404, 412)
+  async remove(@IdParam() id: number, @Headers('if-match') ifMatch: string | undefined): Promise<MessageResponse> {
     await this.users.remove(id, ifMatchVersions(ifMatch));
     return { message: 'User deleted' };
   }

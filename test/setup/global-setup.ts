@@ -27,9 +27,8 @@ export default async function globalSetup(): Promise<void> {
     url = globalThis.testPostgres.url;
   }
 
-  const dataSource = new DataSource(
-    dataSourceOptions({ ...loadConfig({}).database, url, logging: false, migrationsRun: false }),
-  );
+  const options = dataSourceOptions({ ...loadConfig({}).database, url, migrationsRun: false });
+  const dataSource = new DataSource({ ...options, logger: undefined, logging: false }); // quiet migrations
   await dataSource.initialize();
   await dataSource.query('DROP SCHEMA IF EXISTS public CASCADE; CREATE SCHEMA public');
   await dataSource.runMigrations();

@@ -1,6 +1,6 @@
 import { Type } from 'class-transformer';
 import { IsInt, IsOptional, IsString, Max, MaxLength, Min } from 'class-validator';
-import { DEFAULT_LIMIT, MAX_LIMIT } from '../../common/pagination';
+import { DEFAULT_LIMIT, MAX_LIMIT } from '../../common/pagination.query';
 
 /** Keyset pagination: `cursor` is the opaque value from the previous page's `Link: rel="next"`. */
 export class ListCommentsQuery {

@@ -1,6 +1,7 @@
+import { ApiPropertyOptional } from '@nestjs/swagger';
 import { Type } from 'class-transformer';
 import { IsIn, IsInt, IsOptional, IsString, Max, MaxLength, Min } from 'class-validator';
-import { PaginationQuery } from '../../common/pagination';
+import { PaginationQuery } from '../../common/pagination.query';
 
 export const POST_SORTS = ['createdAt', '-createdAt', 'title', '-title'] as const;
 export type PostSort = (typeof POST_SORTS)[number];
@@ -20,6 +21,11 @@ export class ListPostsQuery extends PaginationQuery {
   q?: string;
 
   @IsOptional()
+  @ApiPropertyOptional({
+    enum: POST_SORTS,
+    default: '-createdAt',
+    description: 'Field to sort by; `-` for descending. Ties are broken by id.',
+  })
   @IsIn(POST_SORTS, { message: `sort must be one of: ${POST_SORTS.join(', ')}` })
   sort: PostSort = '-createdAt';
 }

@@ -1,7 +1,8 @@
 import { applyDecorators } from '@nestjs/common';
+import { ApiPropertyOptional } from '@nestjs/swagger';
 import { Transform } from 'class-transformer';
 import { IsIn, IsOptional } from 'class-validator';
-import { PaginationQuery } from '../../common/pagination';
+import { PaginationQuery } from '../../common/pagination.query';
 
 export const USER_RELATIONS = ['profile', 'posts', 'posts.comments'] as const;
 export type UserRelation = (typeof USER_RELATIONS)[number];
@@ -16,6 +17,11 @@ export interface UserInclude {
 /** `?include=profile,posts.comments`: absent means everything, empty means the bare user. */
 function IncludeParam() {
   return applyDecorators(
+    ApiPropertyOptional({
+      type: String,
+      description: `Comma-separated relations to load: ${USER_RELATIONS.join(', ')}. Absent: all of them; empty: none.`,
+      example: 'profile,posts.comments',
+    }),
     IsOptional(),
     Transform(({ value }: { value: unknown }) =>
       [value]

@@ -1,0 +1,90 @@
+import { applyDecorators, type INestApplication } from '@nestjs/common';
+import {
+  ApiExtraModels,
+  ApiHeader,
+  ApiResponse,
+  DocumentBuilder,
+  getSchemaPath,
+  SwaggerModule,
+  type OpenAPIObject,
+} from '@nestjs/swagger';
+import { FieldErrorSchema, ProblemDetailsSchema } from './problem.schema';
+
+const PROBLEM_STATUSES: Record<number, string> = {
+  400: 'Invalid input: the problem lists each offending field in `errors`',
+  404: 'The resource (or one it refers to) does not exist',
+  409: 'Conflicts with existing data (e.g. a taken email) or a concurrent request',
+  412: 'If-Match did not match the current version: someone changed it since you read it',
+  413: 'The request body is larger than 100 kB',
+  415: 'The request body is not JSON',
+  422: 'A referenced resource (e.g. a comment author) does not exist',
+  429: 'Rate limit exceeded; retry after `Retry-After` seconds',
+  503: 'The database is unavailable or busy; retry after `Retry-After` seconds',
+};
+
+/** Documents the problem+json error responses an operation can answer with. */
+export function ApiProblems(...statuses: number[]) {
+  const common = [400, 429, 503].filter((status) => !statuses.includes(status));
+  return applyDecorators(
+    ApiExtraModels(ProblemDetailsSchema, FieldErrorSchema),
+    ...[...statuses, ...common].map((status) =>
+      ApiResponse({
+        status,
+        description: PROBLEM_STATUSES[status] ?? 'Error',
+        content: { 'application/problem+json': { schema: { $ref: getSchemaPath(ProblemDetailsSchema) } } },
+        ...([429, 503].includes(status) && {
+          headers: { 'Retry-After': { description: 'Seconds to wait', schema: { type: 'integer' } } },
+        }),
+      }),
+    ),
+  );
+}
+
+/** `If-Match` on a conditional write. */
+export const ApiIfMatch = () =>
+  ApiHeader({
+    name: 'If-Match',
+    required: false,
+    description: 'An ETag from a previous response: the write only happens if it is still current (else 412)',
+  });
+
+export const ETAG_HEADER = {
+  ETag: { description: 'Strong entity tag of this representation', schema: { type: 'string' } },
+};
+export const LINK_HEADER = {
+  Link: { description: 'RFC 8288 link to the next page (`rel="next"`), when there is one', schema: { type: 'string' } },
+};
+export const LOCATION_HEADER = {
+  Location: { description: 'Path of the created resource', schema: { type: 'string' } },
+};
+
+/** The OpenAPI 3.1 document, generated from controllers and DTOs (the Swagger CLI plugin reads them at build time). */
+export function buildOpenApiDocument(app: INestApplication): OpenAPIObject {
+  const config = new DocumentBuilder()
+    .setTitle('Users, posts and comments API')
+    .setDescription('NestJS 12 + TypeORM 1.x on PostgreSQL. Every error is application/problem+json (RFC 9457).')
+    .setVersion('1.0')
+    .setOpenAPIVersion('3.1.0')
+    .build();
+  return toOpenApi31(SwaggerModule.createDocument(app, config));
+}
+
+/** @nestjs/swagger emits 3.0-style `nullable: true`; 3.1 (JSON Schema 2020-12) spells it as a type union. */
+function toOpenApi31<T>(node: T): T {
+  if (Array.isArray(node)) return node.map((item) => toOpenApi31(item)) as T;
+  if (!node || typeof node !== 'object') return node;
+  const { nullable, ...rest } = node as Record<string, unknown>;
+  const converted = Object.fromEntries(Object.entries(rest).map(([key, value]) => [key, toOpenApi31(value)]));
+  if (nullable !== true) return converted as T;
+  if (typeof converted.type === 'string') return { ...converted, type: [converted.type, 'null'] } as T;
+  if (converted.$ref || converted.allOf) return { oneOf: [{ ...converted }, { type: 'null' }] } as T;
+  return converted as T;
+}
+
+/** Serves Swagger UI at /docs and the document at /docs/openapi.json. */
+export function setupOpenApi(app: INestApplication): void {
+  SwaggerModule.setup('docs', app, () => buildOpenApiDocument(app), {
+    jsonDocumentUrl: 'docs/openapi.json',
+    yamlDocumentUrl: 'docs/openapi.yaml',
+  });
+}

@@ -1,0 +1,181 @@
+import Ajv2020 from 'ajv/dist/2020';
+import addFormats from 'ajv-formats';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Response } from 'supertest';
+import { startTestApp, type TestApp } from './setup/test-app';
+
+type Operation = {
+  responses: Record<string, { headers?: Record<string, unknown>; content?: Record<string, { schema: object }> }>;
+};
+const spec = JSON.parse(readFileSync(join(__dirname, '..', 'openapi.json'), 'utf8')) as {
+  openapi: string;
+  paths: Record<string, Record<string, Operation>>;
+};
+
+/**
+ * Real responses against the committed openapi.json (which CI regenerates and diffs): every status,
+ * content type, body and header the API sends must be the one the spec describes.
+ */
+describe('OpenAPI contract', () => {
+  let t: TestApp;
+  const ajv = new Ajv2020({ strict: false, allErrors: true });
+  addFormats(ajv);
+  ajv.addSchema(spec, 'openapi.json');
+  const exercised = new Set<string>();
+
+  function check(method: string, template: string, res: Response): Response {
+    const operation = spec.paths[template]?.[method];
+    if (!operation) throw new Error(`${method.toUpperCase()} ${template} is not in openapi.json`);
+    exercised.add(`${method} ${template}`);
+    const documented = operation.responses[String(res.status)];
+    if (!documented)
+      throw new Error(`${method.toUpperCase()} ${template} answered ${res.status}, which openapi.json does not list`);
+    for (const header of ['etag', 'location', 'link', 'retry-after']) {
+      const declared = Object.keys(documented.headers ?? {}).map((name) => name.toLowerCase());
+      if (res.headers[header] !== undefined && !declared.includes(header)) {
+        throw new Error(`${method.toUpperCase()} ${template} ${res.status} sent ${header}, undocumented`);
+      }
+    }
+    if (res.status === 304) return res;
+    const type = String(res.headers['content-type']).split(';')[0];
+    const media = documented.content?.[type];
+    if (!media) throw new Error(`${method.toUpperCase()} ${template} ${res.status} sent ${type}, undocumented`);
+    const pointer = `openapi.json#/paths/${template.replaceAll('~', '~0').replaceAll('/', '~1')}/${method}/responses/${res.status}/content/${type.replace('/', '~1')}/schema`;
+    const validate = ajv.getSchema(pointer)!;
+    if (!validate(res.body))
+      throw new Error(
+        `${method.toUpperCase()} ${template} ${res.status}: ${ajv.errorsText(validate.errors)}\n${JSON.stringify(res.body).slice(0, 500)}`,
+      );
+    return res;
+  }
+
+  beforeAll(async () => {
+    t = await startTestApp();
+    await t.reset();
+  });
+  afterAll(() => t.close());
+
+  it('is OpenAPI 3.1 and served at /docs and /docs/openapi.json', async () => {
+    expect(spec.openapi).toBe('3.1.0');
+    const served = await t.api.get('/docs/openapi.json').expect(200);
+    expect(Object.keys(served.body.paths).sort()).toEqual(Object.keys(spec.paths).sort());
+    const ui = await t.api.get('/docs').expect(200);
+    expect(ui.text).toContain('swagger');
+  });
+
+  it('describes every response of a full client session', async () => {
+    const api = t.api;
+    const ada = check(
+      'post',
+      '/users',
+      await api.post('/users').send({
+        name: 'Ada',
+        email: 'ada@example.com',
+        profile: { bio: 'Analyst' },
+        posts: [{ title: 'Notes', body: 'On the engine' }],
+      }),
+    );
+    const bob = check('post', '/users', await api.post('/users').send({ name: 'Bob', email: 'bob@example.com' }));
+    check('post', '/users', await api.post('/users').send({ name: 'Ada again', email: 'ADA@example.com' }));
+    check('post', '/users', await api.post('/users').send({ name: '', email: 'nope' }));
+    check('post', '/users', await api.post('/users').set('Content-Type', 'text/plain').send('hello'));
+    check(
+      'post',
+      '/users',
+      await api.post('/users').send({ name: 'Big', email: 'big@example.com', profile: { bio: 'x'.repeat(150_000) } }),
+    );
+
+    const adaId = ada.body.id as number;
+    const got = check('get', '/users/{id}', await api.get(`/users/${adaId}`));
+    check('get', '/users/{id}', await api.get(`/users/${adaId}`).set('If-None-Match', got.headers.etag));
+    check('get', '/users/{id}', await api.get(`/users/${adaId}?include=profile`));
+    check('get', '/users/{id}', await api.get('/users/999'));
+    check('get', '/users/{id}', await api.get('/users/abc'));
+    check('get', '/users', await api.get('/users?limit=1'));
+    check('get', '/users', await api.get('/users?limit=1000'));
+
+    const patched = check(
+      'patch',
+      '/users/{id}',
+      await api
+        .patch(`/users/${adaId}`)
+        .set('If-Match', got.headers.etag)
+        .send({ profile: { avatarUrl: 'https://example.com/a.png' } }),
+    );
+    check(
+      'patch',
+      '/users/{id}',
+      await api.patch(`/users/${adaId}`).set('If-Match', got.headers.etag).send({ name: 'Stale' }),
+    );
+    check('patch', '/users/{id}', await api.patch(`/users/${adaId}`).send({ email: 'bob@example.com' }));
+    check('patch', '/users/{id}', await api.patch('/users/999').send({ name: 'Nobody' }));
+    expect(patched.status).toBe(200);
+
+    const post = check(
+      'post',
+      '/users/{userId}/posts',
+      await api
+        .post(`/users/${adaId}/posts`)
+        .send({ title: 'Second', body: 'B', comments: [{ authorId: bob.body.id, body: 'Hi' }] }),
+    );
+    check(
+      'post',
+      '/users/{userId}/posts',
+      await api.post(`/users/${adaId}/posts`).send({ title: 'T', body: 'B', comments: [{ authorId: 999, body: 'x' }] }),
+    );
+    check('post', '/users/{userId}/posts', await api.post('/users/999/posts').send({ title: 'T', body: 'B' }));
+    check('get', '/users/{userId}/posts', await api.get(`/users/${adaId}/posts?limit=1`));
+    check('get', '/users/{userId}/posts', await api.get('/users/999/posts'));
+    check('get', '/posts', await api.get('/posts?q=sec&sort=title&limit=1'));
+    check('get', '/posts', await api.get('/posts?sort=bogus'));
+
+    const postId = post.body.id as number;
+    const postTag = check('get', '/posts/{id}', await api.get(`/posts/${postId}`)).headers.etag;
+    check('get', '/posts/{id}', await api.get(`/posts/${postId}`).set('If-None-Match', postTag));
+    check('get', '/posts/{id}', await api.get('/posts/999'));
+    check(
+      'patch',
+      '/posts/{id}',
+      await api.patch(`/posts/${postId}`).set('If-Match', postTag).send({ title: 'Renamed' }),
+    );
+    check(
+      'patch',
+      '/posts/{id}',
+      await api.patch(`/posts/${postId}`).set('If-Match', postTag).send({ title: 'Stale' }),
+    );
+
+    const comment = check(
+      'post',
+      '/posts/{postId}/comments',
+      await api.post(`/posts/${postId}/comments`).send({ authorId: adaId, body: 'Reply' }),
+    );
+    check(
+      'post',
+      '/posts/{postId}/comments',
+      await api.post(`/posts/${postId}/comments`).send({ authorId: 999, body: 'Ghost' }),
+    );
+    check(
+      'post',
+      '/posts/{postId}/comments',
+      await api.post('/posts/999/comments').send({ authorId: adaId, body: 'Lost' }),
+    );
+    check('get', '/posts/{postId}/comments', await api.get(`/posts/${postId}/comments?limit=1`));
+    check('get', '/posts/{postId}/comments', await api.get(`/posts/${postId}/comments?cursor=forged`));
+    check('get', '/comments/{id}', await api.get(`/comments/${comment.body.id}`));
+    check('delete', '/comments/{id}', await api.delete(`/comments/${comment.body.id}`));
+    check('delete', '/comments/{id}', await api.delete(`/comments/${comment.body.id}`));
+
+    check('delete', '/posts/{id}', await api.delete(`/posts/${postId}`).set('If-Match', postTag));
+    check('delete', '/posts/{id}', await api.delete(`/posts/${postId}`));
+    check('delete', '/posts/{id}', await api.delete('/posts/999'));
+    check('delete', '/users/{id}', await api.delete(`/users/${adaId}`).set('If-Match', got.headers.etag));
+    check('delete', '/users/{id}', await api.delete(`/users/${adaId}`));
+    check('delete', '/users/{id}', await api.delete(`/users/${adaId}`));
+
+    const operations = Object.entries(spec.paths).flatMap(([path, ops]) =>
+      Object.keys(ops).map((method) => `${method} ${path}`),
+    );
+    expect(operations.filter((operation) => !exercised.has(operation))).toEqual([]);
+  });
+});

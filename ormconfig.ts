@@ -1,21 +1,8 @@
 import 'reflect-metadata';
-import { DataSource } from 'typeorm';
-import { loadConfig, loadDotEnv } from './src/config/app.config';
-import { dataSourceOptions } from './src/database/data-source.options';
-import { startEmbeddedPostgres } from './src/database/embedded-postgres';
+import { openCliDatabase } from './src/database/cli-database';
 
 /**
  * The TypeORM CLI's data source (`npm run migration:*`): the app's own options, and the same
- * embedded PostgreSQL as `npm start` when no DATABASE_URL is set (stop the app first).
+ * embedded PostgreSQL as `npm start` when no DATABASE_URL is set (stopped when the CLI exits).
  */
-async function cliDataSource(): Promise<DataSource> {
-  loadDotEnv();
-  const config = loadConfig();
-  if (!config.database.url) config.database.url = (await startEmbeddedPostgres(config.embeddedPostgres)).url;
-  return new DataSource({
-    ...dataSourceOptions(config.database),
-    migrationsRun: false,
-  });
-}
-
-export default cliDataSource();
+export default openCliDatabase().then(({ dataSource }) => dataSource);

@@ -29,8 +29,9 @@ export class DatabaseLogger implements TypeOrmLogger {
     this.logger.log(message);
   }
 
+  /** TypeORM's chatter (which files it found, …) is debug; its warnings stay warnings. */
   log(level: 'log' | 'info' | 'warn', message: unknown): void {
     if (level === 'warn') this.logger.warn(message);
-    else this.logger.log(message);
+    else this.logger.debug(message);
   }
 }

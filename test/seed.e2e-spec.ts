@@ -1,0 +1,35 @@
+import { seed } from '../src/database/seed';
+import { fixtures } from './setup/fixtures';
+import { startTestApp, type TestApp } from './setup/test-app';
+
+describe('seed data', () => {
+  let t: TestApp;
+  beforeAll(async () => (t = await startTestApp()));
+  beforeEach(() => t.reset());
+  afterAll(() => t.close());
+
+  it('fills users, profiles, posts and comments in bulk, and is idempotent', async () => {
+    const db = fixtures(t.dataSource);
+    const first = await seed(t.dataSource, { users: 40, postsPerUser: 3, commentsPerPost: 2 });
+    expect(first).toEqual({ users: 40, posts: 120, comments: 240 });
+    expect(await db.count('profiles')).toBeGreaterThan(20);
+
+    expect(await seed(t.dataSource, { users: 40, postsPerUser: 3, commentsPerPost: 2 })).toEqual({
+      users: 0,
+      posts: 0,
+      comments: 0,
+    });
+    expect(await seed(t.dataSource, { users: 50, postsPerUser: 3, commentsPerPost: 2 })).toEqual({
+      users: 10,
+      posts: 30,
+      comments: 60,
+    });
+    expect([await db.count('users'), await db.count('posts'), await db.count('comments')]).toEqual([50, 150, 300]);
+
+    const page = await t.api.get('/users?limit=5').expect(200);
+    expect(page.body).toHaveLength(5);
+    expect(page.body[0].posts[0].comments).toHaveLength(2);
+    const names = (await t.dataSource.query('SELECT count(DISTINCT name)::int AS n FROM users'))[0].n;
+    expect(names).toBeLessThan(50); // duplicate names, as in real data
+  });
+});

@@ -9,6 +9,8 @@ export interface EmbeddedPostgresOptions {
   port: number;
   /** Delete the data directory on stop (tests). */
   ephemeral?: boolean;
+  /** Extra `postgres` server flags, e.g. ['-c', 'shared_preload_libraries=pg_stat_statements']. */
+  serverFlags?: string[];
   onLog?: (message: string) => void;
 }
 
@@ -48,7 +50,13 @@ export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): P
     // PostgreSQL refuses to run as root (CI, containers); this runs it as a `postgres` system user.
     createPostgresUser: true,
     // Loopback only, no Unix socket: this database serves this process, not the network.
-    postgresFlags: ['-c', 'listen_addresses=127.0.0.1', '-c', 'unix_socket_directories='],
+    postgresFlags: [
+      '-c',
+      'listen_addresses=127.0.0.1',
+      '-c',
+      'unix_socket_directories=',
+      ...(options.serverFlags ?? []),
+    ],
     onLog: log,
     onError: (error) => log(error instanceof Error ? error.message : JSON.stringify(error)),
   });

@@ -11,6 +11,7 @@ import 'reflect-metadata';
 import autocannon from 'autocannon';
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
+import { once } from 'node:events';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
@@ -185,8 +186,8 @@ function start(
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let log = '';
-  child.stdout!.on('data', (chunk) => (log += chunk));
-  child.stderr!.on('data', (chunk) => (log += chunk));
+  child.stdout.on('data', (chunk) => (log += chunk));
+  child.stderr.on('data', (chunk) => (log += chunk));
   child.on('exit', (code) => code && console.error(`${label} exited with ${code}`));
   return { child, output: () => log };
 }
@@ -310,11 +311,7 @@ async function main(): Promise<void> {
     await admin.destroy();
   } finally {
     for (const child of children) child.kill('SIGTERM');
-    await Promise.all(
-      children.map((child) =>
-        child.exitCode === null ? new Promise((resolve) => child.once('exit', resolve)) : undefined,
-      ),
-    );
+    await Promise.all(children.filter((child) => child.exitCode === null).map((child) => once(child, 'exit')));
     await embedded?.stop();
   }
 }

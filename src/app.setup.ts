@@ -1,7 +1,6 @@
-import { UnsupportedMediaTypeException } from '@nestjs/common';
-import type { NestExpressApplication } from '@nestjs/platform-express';
-import type { NextFunction, Request, Response } from 'express';
-import helmet from 'helmet';
+import helmet from '@fastify/helmet';
+import type { NestFastifyApplication } from '@nestjs/platform-fastify';
+import type { FastifyInstance } from 'fastify';
 import { setupOpenApi } from './common/openapi';
 import { ProblemDetailsFilter } from './common/problem-details.filter';
 import { createValidationPipe } from './common/validation';
@@ -9,59 +8,90 @@ import type { AppConfig } from './config/app.config';
 import { Draining } from './health/draining';
 
 /** Request body limit: far above any valid payload, far below what could hurt the process. */
-export const BODY_LIMIT = '100kb';
+export const BODY_LIMIT_BYTES = 100 * 1024;
 
 /** Everything that shapes HTTP behaviour, shared by main.ts and the e2e tests so both run the same app. */
-export function configureApp(app: NestExpressApplication, config: AppConfig): NestExpressApplication {
-  app.disable('x-powered-by');
-  // ETags only where they mean something (a versioned resource, set by the controller); Express still
-  // answers a matching If-None-Match with 304.
-  app.set('etag', false);
-  app.set('trust proxy', config.trustProxyHops);
-  app.use(helmet());
+export async function configureApp(
+  app: NestFastifyApplication,
+  config: AppConfig,
+  problems = new ProblemDetailsFilter(),
+): Promise<NestFastifyApplication> {
+  const fastify: FastifyInstance = app.getHttpAdapter().getInstance();
+  await app.register(helmet);
   if (config.corsOrigins.length > 0) {
     app.enableCors({
       origin: config.corsOrigins.includes('*') ? '*' : config.corsOrigins,
-      exposedHeaders: ['Location', 'Link', 'ETag', 'Retry-After'],
+      exposedHeaders: ['Location', 'Link', 'ETag', 'Retry-After', 'X-Request-Id'],
     });
   }
-  app.use(closeConnectionsWhileDraining(app.get(Draining)));
-  app.use(requireJsonBody);
-  app.useBodyParser('json', { limit: BODY_LIMIT, reviver: rejectLoneSurrogates });
+  acceptJsonOnly(fastify);
+  answerConditionalGets(fastify);
+  closeConnectionsWhileDraining(fastify, app.get(Draining));
+  exposeRoutePattern(fastify);
+  echoRequestId(fastify);
   app.useGlobalPipes(createValidationPipe());
-  app.useGlobalFilters(new ProblemDetailsFilter());
+  app.useGlobalFilters(problems);
   setupOpenApi(app);
   return app;
+}
+
+/**
+ * Bodies must be JSON: any other type is 415 (Fastify answers that for unregistered types), over the
+ * limit 413, malformed 400. JSON may escape lone UTF-16 surrogates ("\ud800") that are not text:
+ * validators choke on them and PostgreSQL cannot store them, so they are a 400 too.
+ */
+function acceptJsonOnly(fastify: FastifyInstance): void {
+  fastify.removeAllContentTypeParsers();
+  fastify.addContentTypeParser(/^application\/([\w.+-]+\+)?json$/, { parseAs: 'string' }, (_req, body, done) => {
+    try {
+      done(null, JSON.parse(body.toString(), rejectLoneSurrogates));
+    } catch (error) {
+      done(Object.assign(error as Error, { statusCode: 400, code: 'FST_ERR_CTP_INVALID_JSON' }), undefined);
+    }
+  });
+}
+
+function rejectLoneSurrogates(_key: string, value: unknown): unknown {
+  if (typeof value === 'string' && !value.isWellFormed()) throw new SyntaxError('lone surrogate in a string');
+  return value;
+}
+
+/** A GET whose If-None-Match names the ETag the controller just set gets 304 without a body. */
+function answerConditionalGets(fastify: FastifyInstance): void {
+  fastify.addHook('onSend', async (request, reply, payload) => {
+    const etag = reply.getHeader('etag');
+    const ifNoneMatch = request.headers['if-none-match'];
+    if (request.method !== 'GET' || reply.statusCode !== 200 || typeof etag !== 'string' || !ifNoneMatch)
+      return payload;
+    if (!ifNoneMatch.split(',').some((tag) => tag.trim() === etag || tag.trim() === '*')) return payload;
+    reply.code(304).removeHeader('content-type').removeHeader('content-length');
+    return '';
+  });
 }
 
 /**
  * Once shutdown has begun, every response closes its keep-alive connection: busy clients then
  * reconnect (elsewhere) instead of holding this server open, so draining always finishes.
  */
-function closeConnectionsWhileDraining(draining: Draining) {
-  return (_req: Request, res: Response, next: NextFunction): void => {
-    if (draining.active) res.setHeader('Connection', 'close');
-    next();
-  };
+function closeConnectionsWhileDraining(fastify: FastifyInstance, draining: Draining): void {
+  fastify.addHook('onSend', async (_request, reply, payload) => {
+    if (draining.active) reply.header('Connection', 'close');
+    return payload;
+  });
 }
 
-/**
- * JSON may escape lone UTF-16 surrogates ("\ud800") that are not text: validators choke on them and
- * PostgreSQL cannot store them. Refusing them while parsing makes such a body a plain 400.
- */
-function rejectLoneSurrogates(_key: string, value: unknown): unknown {
-  if (typeof value === 'string' && !value.isWellFormed()) throw new SyntaxError('lone surrogate in a string');
-  return value;
+/** Every response names its request id (see common/logging.ts), so a client can quote it. */
+function echoRequestId(fastify: FastifyInstance): void {
+  fastify.addHook('onRequest', (request, reply, done) => {
+    reply.header('X-Request-Id', request.id);
+    done();
+  });
 }
 
-/** A request body must be JSON: anything else is 415, not a silently empty body. */
-function requireJsonBody(req: Request, _res: Response, next: NextFunction): void {
-  // req.is() is null when there is no body at all, false when the body has another type.
-  if (req.is(['application/json', 'application/*+json']) === false) {
-    next(
-      new UnsupportedMediaTypeException(`Content-Type must be application/json, not ${req.headers['content-type']}`),
-    );
-    return;
-  }
-  next();
+/** The matched route pattern (`/users/:id`) on the raw request, so the request log can aggregate by it. */
+function exposeRoutePattern(fastify: FastifyInstance): void {
+  fastify.addHook('onRequest', (request, _reply, done) => {
+    (request.raw as { routePattern?: string }).routePattern = request.routeOptions.url;
+    done();
+  });
 }

@@ -26,7 +26,7 @@ async function bootstrap(): Promise<void> {
     const app = await createApp(config).catch((error: Error) => {
       throw new Error(`cannot use the database at ${redact(config.database.url)}: ${error.message}`);
     });
-    await app.listen(config.port);
+    await app.listen(config.port, '0.0.0.0'); // Fastify would listen on localhost only
     logger.log(`Listening on http://localhost:${config.port}`);
 
     // The guide's `await engine.dispose()`: readiness turns 503 (and stays so for SHUTDOWN_GRACE_MS on

@@ -1,5 +1,6 @@
 import 'reflect-metadata';
 import { NestFactory } from '@nestjs/core';
+import { FastifyAdapter } from '@nestjs/platform-fastify';
 import { writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { AppModule } from './app.module';
@@ -12,7 +13,10 @@ import { loadConfig } from './config/app.config';
  */
 async function writeOpenApi(): Promise<void> {
   const config = loadConfig({ DATABASE_URL: 'postgres://unused@localhost/unused', LOG_LEVEL: 'silent' });
-  const app = await NestFactory.create(AppModule.forRoot(config), { preview: true, logger: false });
+  const app = await NestFactory.create(AppModule.forRoot(config), new FastifyAdapter(), {
+    preview: true,
+    logger: false,
+  });
   const file = resolve(process.argv[2] ?? 'openapi.json');
   writeFileSync(file, `${JSON.stringify(buildOpenApiDocument(app), null, 2)}\n`);
   console.log(`wrote ${file}`);

@@ -1,6 +1,6 @@
 import { Body, Controller, Delete, Get, Post, Query, Req, Res } from '@nestjs/common';
 import { ApiCreatedResponse, ApiOkResponse, ApiTags } from '@nestjs/swagger';
-import type { Request, Response } from 'express';
+import type { FastifyReply, FastifyRequest } from 'fastify';
 import { IdParam } from '../common/id-param';
 import { MessageResponse } from '../common/message.response';
 import { ApiProblems, LINK_HEADER, LOCATION_HEADER } from '../common/openapi';
@@ -21,10 +21,10 @@ export class CommentsController {
   async create(
     @IdParam('postId') postId: number,
     @Body() dto: CreateCommentDto,
-    @Res({ passthrough: true }) res: Response,
+    @Res({ passthrough: true }) res: FastifyReply,
   ): Promise<CommentResponse> {
     const comment = await this.comments.create(postId, dto);
-    res.location(`/comments/${comment.id}`);
+    res.header('Location', `/comments/${comment.id}`);
     return CommentResponse.from(comment);
   }
 
@@ -35,13 +35,13 @@ export class CommentsController {
   async listForPost(
     @IdParam('postId') postId: number,
     @Query() query: ListCommentsQuery,
-    @Req() req: Request,
-    @Res({ passthrough: true }) res: Response,
+    @Req() req: FastifyRequest,
+    @Res({ passthrough: true }) res: FastifyReply,
   ): Promise<CommentResponse[]> {
     const page = await this.comments.listForPost(postId, query);
     if (page.nextCursor) {
       const next = new URLSearchParams({ limit: String(query.limit), cursor: page.nextCursor });
-      res.setHeader('Link', `<${req.path}?${next.toString()}>; rel="next"`);
+      res.header('Link', `<${req.originalUrl.split('?')[0]}?${next.toString()}>; rel="next"`);
     }
     return page.items.map((comment) => CommentResponse.from(comment));
   }

@@ -1,5 +1,5 @@
 import { NotFoundException, PreconditionFailedException } from '@nestjs/common';
-import type { Response } from 'express';
+import type { FastifyReply } from 'fastify';
 import { createHash } from 'node:crypto';
 
 /**
@@ -13,8 +13,8 @@ export function entityTag(version: number, body: unknown): string {
 }
 
 /** Sets the ETag for `body` and returns it: `return tagged(res, user.version, UserResponse.from(user))`. */
-export function tagged<T>(res: Response, version: number, body: T): T {
-  res.setHeader('ETag', entityTag(version, body));
+export function tagged<T>(res: FastifyReply, version: number, body: T): T {
+  res.header('ETag', entityTag(version, body));
   return body;
 }
 

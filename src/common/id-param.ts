@@ -6,7 +6,7 @@ import {
   type PipeTransform,
 } from '@nestjs/common';
 import { ApiParam } from '@nestjs/swagger';
-import type { Request } from 'express';
+import type { FastifyRequest } from 'fastify';
 import { validationProblem } from './problem';
 
 const MAX_ID = 2_147_483_647; // PostgreSQL integer
@@ -28,7 +28,8 @@ export class ParseIdPipe implements PipeTransform<string, number> {
 // A custom decorator rather than @Param(): the global ValidationPipe would coerce the raw string to
 // a number first (so `1e3` would become 1000 and pass); custom decorators skip it.
 const rawPathParam = createParamDecorator(
-  (name: string, ctx: ExecutionContext) => ctx.switchToHttp().getRequest<Request>().params[name],
+  (name: string, ctx: ExecutionContext) =>
+    ctx.switchToHttp().getRequest<FastifyRequest<{ Params: Record<string, string> }>>().params[name],
 );
 
 /** `@IdParam() id: number` — the validated numeric id from the path, documented in OpenAPI. */

@@ -1,9 +1,16 @@
+import { RequestMethod } from '@nestjs/common';
 import { randomUUID } from 'node:crypto';
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { IncomingMessage } from 'node:http';
 import type { Params } from 'nestjs-pino';
 import type { AppConfig } from '../config/app.config';
 
 const REQUEST_ID = /^[\w.:-]{1,128}$/;
+
+/** The client's X-Request-Id when it is sane, else a new UUID. configureApp echoes it back. */
+export function requestIdFor(req: IncomingMessage): string {
+  const fromClient = req.headers['x-request-id'];
+  return typeof fromClient === 'string' && REQUEST_ID.test(fromClient) ? fromClient : randomUUID();
+}
 
 /**
  * Structured logs (nestjs-pino): each request logged once when it completes, with method, route,
@@ -13,15 +20,11 @@ const REQUEST_ID = /^[\w.:-]{1,128}$/;
  */
 export function loggerParams(config: AppConfig): Params {
   return {
+    forRoutes: [{ path: '*splat', method: RequestMethod.ALL }],
     pinoHttp: {
       level: config.log.level,
       transport: config.log.format === 'pretty' ? { target: 'pino-pretty', options: { singleLine: true } } : undefined,
-      genReqId: (req: IncomingMessage, res: ServerResponse) => {
-        const fromClient = req.headers['x-request-id'];
-        const id = typeof fromClient === 'string' && REQUEST_ID.test(fromClient) ? fromClient : randomUUID();
-        res.setHeader('X-Request-Id', id);
-        return id;
-      },
+      genReqId: requestIdFor, // Fastify assigns it first (createApp); this is the fallback
       customAttributeKeys: { reqId: 'requestId' },
       autoLogging: { ignore: (req) => req.url?.startsWith('/health') ?? false },
       quietReqLogger: true, // lines written during a request carry just its id, not the whole request
@@ -32,11 +35,11 @@ export function loggerParams(config: AppConfig): Params {
       // The matched route pattern (`/users/:id`), so logs aggregate by endpoint.
       customSuccessObject: (req, _res, value: object) => ({
         ...value,
-        route: (req as { route?: { path?: string } }).route?.path,
+        route: (req as { routePattern?: string }).routePattern,
       }),
       customErrorObject: (req, _res, _error, value: object) => ({
         ...value,
-        route: (req as { route?: { path?: string } }).route?.path,
+        route: (req as { routePattern?: string }).routePattern,
       }),
       customLogLevel: (_req, res, error) => (error || res.statusCode >= 500 ? 'error' : 'info'),
       redact: ['req.headers.authorization', 'req.headers.cookie'],

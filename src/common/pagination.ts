@@ -1,4 +1,4 @@
-import type { Request } from 'express';
+import type { FastifyRequest } from 'fastify';
 import type { PaginationQuery } from './pagination.query';
 
 /** A page of roots plus whether more exist (found by reading one row past the limit). */
@@ -13,7 +13,7 @@ export function toPage<T>(rows: T[], limit: number): Page<T> {
 }
 
 /** RFC 8288 `Link` header value pointing at the next page: same path and filters, offset advanced. */
-export function nextPageLink(request: Request, { limit, offset }: PaginationQuery): string {
+export function nextPageLink(request: FastifyRequest, { limit, offset }: PaginationQuery): string {
   const url = new URL(request.originalUrl, 'http://placeholder');
   url.searchParams.set('limit', String(limit));
   url.searchParams.set('offset', String(offset + limit));

@@ -1,19 +1,21 @@
 import { type ArgumentsHost, Catch, type ExceptionFilter, HttpException, HttpStatus, Logger } from '@nestjs/common';
-import type { Request, Response } from 'express';
+import type { FastifyReply, FastifyRequest } from 'fastify';
 import { translateDatabaseError } from './database-errors';
 import { problem, ProblemException, type ProblemDetails } from './problem';
 
-/** Errors raised by Express's body parser (http-errors with a `type`); they carry their own status. */
-interface BodyParserError {
-  type: string;
-  status: number;
+/** Errors Fastify raises while reading a request, before any route runs; they carry their own status. */
+interface RequestReadError {
+  code: string;
+  statusCode: number;
 }
-const bodyParserDetails: Record<string, string> = {
-  'entity.too.large': 'The request body is too large',
-  'entity.parse.failed': 'The request body is not valid JSON (or holds text that is not valid Unicode)',
-  'encoding.unsupported': 'The request body encoding is not supported',
-  'charset.unsupported': 'The request body charset is not supported',
-  'request.aborted': 'The request was aborted',
+const requestReadDetails: Record<string, string> = {
+  FST_ERR_CTP_BODY_TOO_LARGE: 'The request body is too large',
+  FST_ERR_CTP_INVALID_MEDIA_TYPE: 'The request body must be JSON (Content-Type: application/json)',
+  FST_ERR_CTP_EMPTY_JSON_BODY: 'The request body is empty',
+  FST_ERR_CTP_INVALID_JSON: 'The request body is not valid JSON (or holds text that is not valid Unicode)',
+  FST_ERR_CTP_INVALID_CONTENT_LENGTH: 'Content-Length does not match the body',
+  FST_ERR_MAX_PARAM_LENGTH: 'A path parameter is too long',
+  FST_ERR_BAD_URL: 'The URL is malformed',
 };
 
 /**
@@ -26,8 +28,15 @@ export class ProblemDetailsFilter implements ExceptionFilter {
   private readonly logger = new Logger(ProblemDetailsFilter.name);
 
   catch(exception: unknown, host: ArgumentsHost): void {
-    const request = host.switchToHttp().getRequest<Request>();
-    const response = host.switchToHttp().getResponse<Response>();
+    this.render(
+      exception,
+      host.switchToHttp().getRequest<FastifyRequest>(),
+      host.switchToHttp().getResponse<FastifyReply>(),
+    );
+  }
+
+  /** Also called for errors Fastify raises before routing (see createApp's frameworkErrors). */
+  render(exception: unknown, request: FastifyRequest, response: FastifyReply): void {
     const exceptionToRender = translateDatabaseError(exception) ?? exception;
     const body = {
       ...this.toProblem(exceptionToRender),
@@ -42,11 +51,11 @@ export class ProblemDetailsFilter implements ExceptionFilter {
       const cause = exception instanceof Error ? exception.message : String(exception);
       this.logger.warn(`${request.method} ${request.originalUrl} -> ${body.status}: ${cause}`);
     }
-    if (response.headersSent) return;
+    if (response.sent) return;
     const retryAfter =
       exceptionToRender instanceof ProblemException ? exceptionToRender.extras.retryAfterSeconds : undefined;
-    if (retryAfter) response.setHeader('Retry-After', String(retryAfter));
-    response.status(body.status).type('application/problem+json').json(body);
+    if (retryAfter) response.header('Retry-After', String(retryAfter));
+    void response.status(body.status).type('application/problem+json').send(JSON.stringify(body));
   }
 
   private toProblem(exception: unknown): ProblemDetails {
@@ -54,11 +63,11 @@ export class ProblemDetailsFilter implements ExceptionFilter {
       const { errors, type } = exception.extras;
       return problem(exception.getStatus(), exception.message, { ...(type && { type }), ...(errors && { errors }) });
     }
-    // Express's body parser fails before any route runs; Nest wraps its error in an HttpException.
-    // Our own wording, because JSON.parse's message quotes the client's input back.
-    const parserError = [exception, (exception as { cause?: unknown } | undefined)?.cause].find(isBodyParserError);
-    if (parserError) {
-      return problem(parserError.status, bodyParserDetails[parserError.type] ?? 'The request body could not be read');
+    // Reading the body failed before any route ran. Our own wording: JSON.parse's message would
+    // quote the client's input back.
+    const readError = [exception, (exception as { cause?: unknown } | undefined)?.cause].find(isRequestReadError);
+    if (readError) {
+      return problem(readError.statusCode, requestReadDetails[readError.code] ?? 'The request could not be read');
     }
     if (exception instanceof HttpException) {
       return problem(exception.getStatus(), messageOf(exception));
@@ -75,12 +84,13 @@ function messageOf(exception: HttpException): string {
   return typeof message === 'string' ? message : exception.message;
 }
 
-function isBodyParserError(error: unknown): error is BodyParserError {
-  const candidate = error as Partial<BodyParserError> | null;
+function isRequestReadError(error: unknown): error is RequestReadError {
+  const candidate = error as Partial<RequestReadError> | null;
   return (
-    typeof candidate?.type === 'string' &&
-    typeof candidate.status === 'number' &&
-    candidate.status >= 400 &&
-    candidate.status < 500
+    typeof candidate?.code === 'string' &&
+    candidate.code.startsWith('FST_') &&
+    typeof candidate.statusCode === 'number' &&
+    candidate.statusCode >= 400 &&
+    candidate.statusCode < 500
   );
 }

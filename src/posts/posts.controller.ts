@@ -1,6 +1,6 @@
 import { Body, Controller, Delete, Get, Headers, Patch, Post, Query, Req, Res } from '@nestjs/common';
 import { ApiCreatedResponse, ApiNotModifiedResponse, ApiOkResponse, ApiTags } from '@nestjs/swagger';
-import type { Request, Response } from 'express';
+import type { FastifyReply, FastifyRequest } from 'fastify';
 import { ifMatchVersions, tagged } from '../common/conditional-requests';
 import { IdParam } from '../common/id-param';
 import { MessageResponse } from '../common/message.response';
@@ -25,10 +25,10 @@ export class PostsController {
   async create(
     @IdParam('userId') userId: number,
     @Body() dto: CreatePostWithCommentsDto,
-    @Res({ passthrough: true }) res: Response,
+    @Res({ passthrough: true }) res: FastifyReply,
   ): Promise<PostResponse> {
     const post = await this.posts.create(userId, dto);
-    res.location(`/posts/${post.id}`);
+    res.header('Location', `/posts/${post.id}`);
     return tagged(res, post.version, PostResponse.from(post));
   }
 
@@ -39,11 +39,11 @@ export class PostsController {
   async findByAuthor(
     @IdParam('userId') userId: number,
     @Query() query: PaginationQuery,
-    @Req() req: Request,
-    @Res({ passthrough: true }) res: Response,
+    @Req() req: FastifyRequest,
+    @Res({ passthrough: true }) res: FastifyReply,
   ): Promise<PostResponse[]> {
     const page = await this.posts.findByAuthor(userId, query);
-    if (page.hasMore) res.setHeader('Link', nextPageLink(req, query));
+    if (page.hasMore) res.header('Link', nextPageLink(req, query));
     return page.items.map((post) => PostResponse.from(post));
   }
 
@@ -53,11 +53,11 @@ export class PostsController {
   @ApiProblems()
   async findAll(
     @Query() query: ListPostsQuery,
-    @Req() req: Request,
-    @Res({ passthrough: true }) res: Response,
+    @Req() req: FastifyRequest,
+    @Res({ passthrough: true }) res: FastifyReply,
   ): Promise<PostResponse[]> {
     const page = await this.posts.findAll(query);
-    if (page.hasMore) res.setHeader('Link', nextPageLink(req, query));
+    if (page.hasMore) res.header('Link', nextPageLink(req, query));
     return page.items.map((post) => PostResponse.from(post));
   }
 
@@ -66,7 +66,7 @@ export class PostsController {
   @ApiOkResponse({ type: PostResponse, headers: ETAG_HEADER })
   @ApiNotModifiedResponse({ description: 'If-None-Match matched the current ETag', headers: ETAG_HEADER })
   @ApiProblems(404)
-  async findOne(@IdParam() id: number, @Res({ passthrough: true }) res: Response): Promise<PostResponse> {
+  async findOne(@IdParam() id: number, @Res({ passthrough: true }) res: FastifyReply): Promise<PostResponse> {
     const post = await this.posts.findOne(id);
     return tagged(res, post.version, PostResponse.from(post));
   }
@@ -80,7 +80,7 @@ export class PostsController {
     @IdParam() id: number,
     @Body() dto: UpdatePostDto,
     @Headers('if-match') ifMatch: string | undefined,
-    @Res({ passthrough: true }) res: Response,
+    @Res({ passthrough: true }) res: FastifyReply,
   ): Promise<PostResponse> {
     const post = await this.posts.update(id, dto, ifMatchVersions(ifMatch));
     return tagged(res, post.version, PostResponse.from(post));

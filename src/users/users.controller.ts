@@ -1,6 +1,6 @@
 import { Body, Controller, Delete, Get, Headers, Patch, Post, Query, Req, Res } from '@nestjs/common';
 import { ApiCreatedResponse, ApiNotModifiedResponse, ApiOkResponse, ApiTags } from '@nestjs/swagger';
-import type { Request, Response } from 'express';
+import type { FastifyReply, FastifyRequest } from 'fastify';
 import { nextPageLink } from '../common/pagination';
 import { ifMatchVersions, tagged } from '../common/conditional-requests';
 import { IdParam } from '../common/id-param';
@@ -21,9 +21,9 @@ export class UsersController {
   @Post()
   @ApiCreatedResponse({ type: UserResponse, headers: { ...LOCATION_HEADER, ...ETAG_HEADER } })
   @ApiProblems(409, 413, 415)
-  async create(@Body() dto: CreateUserDto, @Res({ passthrough: true }) res: Response): Promise<UserResponse> {
+  async create(@Body() dto: CreateUserDto, @Res({ passthrough: true }) res: FastifyReply): Promise<UserResponse> {
     const user = await this.users.create(dto);
-    res.location(`/users/${user.id}`);
+    res.header('Location', `/users/${user.id}`);
     return tagged(res, user.version, UserResponse.from(user));
   }
 
@@ -33,11 +33,11 @@ export class UsersController {
   @ApiProblems()
   async findAll(
     @Query() query: ListUsersQuery,
-    @Req() req: Request,
-    @Res({ passthrough: true }) res: Response,
+    @Req() req: FastifyRequest,
+    @Res({ passthrough: true }) res: FastifyReply,
   ): Promise<UserResponse[]> {
     const page = await this.users.findAll(query, toUserInclude(query.include));
-    if (page.hasMore) res.setHeader('Link', nextPageLink(req, query));
+    if (page.hasMore) res.header('Link', nextPageLink(req, query));
     return page.items.map((user) => UserResponse.from(user));
   }
 
@@ -49,7 +49,7 @@ export class UsersController {
   async findOne(
     @IdParam() id: number,
     @Query() query: GetUserQuery,
-    @Res({ passthrough: true }) res: Response,
+    @Res({ passthrough: true }) res: FastifyReply,
   ): Promise<UserResponse> {
     const user = await this.users.findOne(id, toUserInclude(query.include));
     return tagged(res, user.version, UserResponse.from(user));
@@ -64,7 +64,7 @@ export class UsersController {
     @IdParam() id: number,
     @Body() dto: UpdateUserDto,
     @Headers('if-match') ifMatch: string | undefined,
-    @Res({ passthrough: true }) res: Response,
+    @Res({ passthrough: true }) res: FastifyReply,
   ): Promise<UserResponse> {
     const user = await this.users.update(id, dto, ifMatchVersions(ifMatch));
     return tagged(res, user.version, UserResponse.from(user));

@@ -1,11 +1,11 @@
-import type { NestExpressApplication } from '@nestjs/platform-express';
+import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import request from 'supertest';
 import { DataSource } from 'typeorm';
 import { createApp } from '../../src/app.factory';
 import { loadConfig } from '../../src/config/app.config';
 
 export interface TestApp {
-  app: NestExpressApplication;
+  app: NestFastifyApplication;
   api: ReturnType<typeof request>;
   dataSource: DataSource;
   /** Runs `action` and returns the SQL statements it sent, as seen by the real DataSource's logger. */
@@ -19,6 +19,7 @@ export interface TestApp {
 export async function startTestApp(env: NodeJS.ProcessEnv = {}): Promise<TestApp> {
   const app = await createApp(loadConfig({ ...process.env, ...env }));
   await app.init();
+  await app.getHttpAdapter().getInstance().ready();
   const dataSource = app.get(DataSource);
   return {
     app,

@@ -223,6 +223,7 @@ async function main(): Promise<void> {
     const admin = new DataSource({
       ...dataSourceOptions({ ...loadConfig({}).database, url, migrationsRun: false }),
       logger: undefined,
+      maxQueryExecutionTime: undefined,
       logging: false,
     });
     await admin.initialize();

@@ -1,6 +1,7 @@
 import helmet from '@fastify/helmet';
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import type { FastifyInstance } from 'fastify';
+import { entityTags } from './common/conditional-requests';
 import { setupOpenApi } from './common/openapi';
 import { ProblemDetailsFilter } from './common/problem-details.filter';
 import { createValidationPipe } from './common/validation';
@@ -25,7 +26,7 @@ export async function configureApp(
     });
   }
   acceptJsonOnly(fastify);
-  answerConditionalGets(fastify);
+  entityTags(fastify);
   closeConnectionsWhileDraining(fastify, app.get(Draining));
   exposeRoutePattern(fastify);
   echoRequestId(fastify);
@@ -54,19 +55,6 @@ function acceptJsonOnly(fastify: FastifyInstance): void {
 function rejectLoneSurrogates(_key: string, value: unknown): unknown {
   if (typeof value === 'string' && !value.isWellFormed()) throw new SyntaxError('lone surrogate in a string');
   return value;
-}
-
-/** A GET whose If-None-Match names the ETag the controller just set gets 304 without a body. */
-function answerConditionalGets(fastify: FastifyInstance): void {
-  fastify.addHook('onSend', async (request, reply, payload) => {
-    const etag = reply.getHeader('etag');
-    const ifNoneMatch = request.headers['if-none-match'];
-    if (request.method !== 'GET' || reply.statusCode !== 200 || typeof etag !== 'string' || !ifNoneMatch)
-      return payload;
-    if (!ifNoneMatch.split(',').some((tag) => tag.trim() === etag || tag.trim() === '*')) return payload;
-    reply.code(304).removeHeader('content-type').removeHeader('content-length');
-    return '';
-  });
 }
 
 /**

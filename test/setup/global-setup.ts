@@ -28,7 +28,12 @@ export default async function globalSetup(): Promise<void> {
   }
 
   const options = dataSourceOptions({ ...loadConfig({}).database, url, migrationsRun: false });
-  const dataSource = new DataSource({ ...options, logger: undefined, logging: false }); // quiet migrations
+  const dataSource = new DataSource({
+    ...options,
+    logger: undefined,
+    logging: false,
+    maxQueryExecutionTime: undefined,
+  }); // quiet
   await dataSource.initialize();
   await dataSource.query('DROP SCHEMA IF EXISTS public CASCADE; CREATE SCHEMA public');
   await dataSource.runMigrations();

@@ -1,24 +1,15 @@
-import { fixtures } from './setup/fixtures';
-import { startTestApp, type TestApp } from './setup/test-app';
+import { useTestApp } from './setup/test-app';
 
 const PROBLEM = /application\/problem\+json/;
 type CommentBody = { id: number; body: string };
 
 describe('comments', () => {
-  let t: TestApp;
-  let db: ReturnType<typeof fixtures>;
-
-  beforeAll(async () => {
-    t = await startTestApp();
-    db = fixtures(t.dataSource);
-  });
-  beforeEach(() => t.reset());
-  afterAll(() => t.close());
+  const t = useTestApp();
 
   describe('POST /posts/:id/comments', () => {
     it('creates a comment: 201, Location, stored', async () => {
-      const ada = await db.user('Ada');
-      const post = await db.post(ada.id);
+      const ada = await t.db.user('Ada');
+      const post = await t.db.post(ada.id);
       const res = await t.api.post(`/posts/${post.id}/comments`).send({ authorId: ada.id, body: 'Hi' }).expect(201);
       expect(res.headers.location).toBe(`/comments/${res.body.id}`);
       expect(res.body).toEqual({
@@ -28,13 +19,13 @@ describe('comments', () => {
         body: 'Hi',
         createdAt: expect.any(String),
       });
-      expect(await db.count('comments')).toBe(1);
+      expect(await t.db.count('comments')).toBe(1);
       await t.api.get(res.headers.location).expect(200);
     });
 
     it('answers 404 for a missing post and 422 naming a missing author', async () => {
-      const ada = await db.user('Ada');
-      const post = await db.post(ada.id);
+      const ada = await t.db.user('Ada');
+      const post = await t.db.post(ada.id);
       const missingPost = await t.api.post('/posts/777/comments').send({ authorId: ada.id, body: 'x' }).expect(404);
       expect(missingPost.headers['content-type']).toMatch(PROBLEM);
       expect(missingPost.body.detail).toContain('777');
@@ -43,7 +34,7 @@ describe('comments', () => {
         .send({ authorId: 555, body: 'x' })
         .expect(422);
       expect(missingAuthor.body.errors).toEqual([expect.objectContaining({ field: 'authorId' })]);
-      expect(await db.count('comments')).toBe(0);
+      expect(await t.db.count('comments')).toBe(0);
     });
   });
 
@@ -61,18 +52,18 @@ describe('comments', () => {
     };
 
     it('walks every comment exactly once, in (createdAt, id) order', async () => {
-      const ada = await db.user('Ada');
-      const post = await db.post(ada.id);
+      const ada = await t.db.user('Ada');
+      const post = await t.db.post(ada.id);
       const ids: number[] = [];
-      for (let i = 0; i < 23; i++) ids.push((await db.comment(post.id, ada.id, `c${i}`)).id);
+      for (let i = 0; i < 23; i++) ids.push((await t.db.comment(post.id, ada.id, `c${i}`)).id);
       expect(await walk(post.id, 5)).toEqual(ids);
     });
 
     it('stays correct when comments are inserted while the client is paging', async () => {
-      const ada = await db.user('Ada');
-      const post = await db.post(ada.id);
+      const ada = await t.db.user('Ada');
+      const post = await t.db.post(ada.id);
       const before: number[] = [];
-      for (let i = 0; i < 12; i++) before.push((await db.comment(post.id, ada.id)).id);
+      for (let i = 0; i < 12; i++) before.push((await t.db.comment(post.id, ada.id)).id);
 
       const added: number[] = [];
       const seen = await walk(post.id, 4, async () => {
@@ -93,8 +84,8 @@ describe('comments', () => {
     it.each(['garbage', 'eyJ4IjoxfQ.c2lnbmF0dXJl', '%00', 'a.b.c'])(
       'rejects the cursor %p with 400',
       async (cursor) => {
-        const ada = await db.user('Ada');
-        const post = await db.post(ada.id);
+        const ada = await t.db.user('Ada');
+        const post = await t.db.post(ada.id);
         const res = await t.api.get(`/posts/${post.id}/comments?cursor=${cursor}`).expect(400);
         expect(res.headers['content-type']).toMatch(PROBLEM);
         expect(res.body.errors[0].field).toBe('cursor');
@@ -102,9 +93,9 @@ describe('comments', () => {
     );
 
     it('rejects a cursor whose position was edited', async () => {
-      const ada = await db.user('Ada');
-      const post = await db.post(ada.id);
-      for (let i = 0; i < 3; i++) await db.comment(post.id, ada.id);
+      const ada = await t.db.user('Ada');
+      const post = await t.db.post(ada.id);
+      for (let i = 0; i < 3; i++) await t.db.comment(post.id, ada.id);
       const first = await t.api.get(`/posts/${post.id}/comments?limit=1`).expect(200);
       const cursor = new URLSearchParams(/<[^?]+\?([^>]+)>/.exec(first.headers.link)![1]).get('cursor')!;
       const [payload, signature] = cursor.split('.');
@@ -116,9 +107,9 @@ describe('comments', () => {
 
     it('answers 404 for a missing post, and uses 2 queries whatever the page size', async () => {
       await t.api.get('/posts/999/comments').expect(404);
-      const ada = await db.user('Ada');
-      const post = await db.post(ada.id);
-      for (let i = 0; i < 60; i++) await db.comment(post.id, ada.id);
+      const ada = await t.db.user('Ada');
+      const post = await t.db.post(ada.id);
+      for (let i = 0; i < 60; i++) await t.db.comment(post.id, ada.id);
       const small = await t.queriesDuring(() => t.api.get(`/posts/${post.id}/comments?limit=1`).expect(200));
       const large = await t.queriesDuring(() => t.api.get(`/posts/${post.id}/comments?limit=100`).expect(200));
       expect(small).toHaveLength(2);
@@ -128,12 +119,12 @@ describe('comments', () => {
 
   describe('DELETE /comments/:id', () => {
     it('deletes the comment, then 404s', async () => {
-      const ada = await db.user('Ada');
-      const post = await db.post(ada.id);
-      const comment = await db.comment(post.id, ada.id);
+      const ada = await t.db.user('Ada');
+      const post = await t.db.post(ada.id);
+      const comment = await t.db.comment(post.id, ada.id);
       const res = await t.api.delete(`/comments/${comment.id}`).expect(200);
       expect(res.body).toEqual({ message: 'Comment deleted' });
-      expect(await db.count('comments')).toBe(0);
+      expect(await t.db.count('comments')).toBe(0);
       await t.api.delete(`/comments/${comment.id}`).expect(404);
     });
   });

@@ -1,21 +1,12 @@
-import { fixtures } from './setup/fixtures';
-import { startTestApp, type TestApp } from './setup/test-app';
+import { useTestApp } from './setup/test-app';
 
 const PROBLEM = /application\/problem\+json/;
 
 describe('ETags and conditional requests', () => {
-  let t: TestApp;
-  let db: ReturnType<typeof fixtures>;
-
-  beforeAll(async () => {
-    t = await startTestApp();
-    db = fixtures(t.dataSource);
-  });
-  beforeEach(() => t.reset());
-  afterAll(() => t.close());
+  const t = useTestApp();
 
   it('GET returns a strong ETag; If-None-Match with it is 304 without a body', async () => {
-    const ada = await db.user('Ada');
+    const ada = await t.db.user('Ada');
     const first = await t.api.get(`/users/${ada.id}`).expect(200);
     expect(first.headers.etag).toMatch(/^"\d+-[\w-]+"$/);
     const cached = await t.api.get(`/users/${ada.id}`).set('If-None-Match', first.headers.etag).expect(304);
@@ -23,10 +14,10 @@ describe('ETags and conditional requests', () => {
   });
 
   it('the ETag changes when the user or anything included in the representation changes', async () => {
-    const ada = await db.user('Ada');
+    const ada = await t.db.user('Ada');
     const tag = async () => (await t.api.get(`/users/${ada.id}`).expect(200)).headers.etag;
     const initial = await tag();
-    await db.post(ada.id); // a related row, not the user's own
+    await t.db.post(ada.id); // a related row, not the user's own
     const withPost = await tag();
     expect(withPost).not.toBe(initial);
     await t.api.patch(`/users/${ada.id}`).send({ name: 'Ada K' }).expect(200);
@@ -34,7 +25,7 @@ describe('ETags and conditional requests', () => {
   });
 
   it('of two clients PATCHing with the same If-Match, exactly one wins and only its change is stored', async () => {
-    const ada = await db.user('Ada');
+    const ada = await t.db.user('Ada');
     const { etag } = (await t.api.get(`/users/${ada.id}`).expect(200)).headers;
 
     const [a, b] = await Promise.all([
@@ -50,13 +41,13 @@ describe('ETags and conditional requests', () => {
   });
 
   it('a stale If-Match on DELETE is 412 and deletes nothing; a current one deletes', async () => {
-    const ada = await db.user('Ada');
+    const ada = await t.db.user('Ada');
     const stale = (await t.api.get(`/users/${ada.id}`).expect(200)).headers.etag;
     const fresh = (await t.api.patch(`/users/${ada.id}`).send({ name: 'Ada 2' }).expect(200)).headers.etag;
     await t.api.delete(`/users/${ada.id}`).set('If-Match', stale).expect(412);
-    expect(await db.count('users')).toBe(1);
+    expect(await t.db.count('users')).toBe(1);
     await t.api.delete(`/users/${ada.id}`).set('If-Match', fresh).expect(200);
-    expect(await db.count('users')).toBe(0);
+    expect(await t.db.count('users')).toBe(0);
   });
 
   it('a missing row is 404, not 412, whatever If-Match says', async () => {
@@ -65,15 +56,15 @@ describe('ETags and conditional requests', () => {
   });
 
   it('weak or malformed tags never match (412); `*` means any current version', async () => {
-    const ada = await db.user('Ada');
+    const ada = await t.db.user('Ada');
     await t.api.patch(`/users/${ada.id}`).set('If-Match', 'W/"1-abc"').send({ name: 'x' }).expect(412);
     await t.api.patch(`/users/${ada.id}`).set('If-Match', 'garbage').send({ name: 'x' }).expect(412);
     await t.api.patch(`/users/${ada.id}`).set('If-Match', '*').send({ name: 'Star' }).expect(200);
   });
 
   it('posts have versions and ETags too', async () => {
-    const ada = await db.user('Ada');
-    const post = await db.post(ada.id);
+    const ada = await t.db.user('Ada');
+    const post = await t.db.post(ada.id);
     const { etag } = (await t.api.get(`/posts/${post.id}`).expect(200)).headers;
     await t.api.get(`/posts/${post.id}`).set('If-None-Match', etag).expect(304);
     const updated = await t.api.patch(`/posts/${post.id}`).set('If-Match', etag).send({ title: 'New' }).expect(200);

@@ -10,21 +10,13 @@ import { inTransaction } from '../src/common/transactions';
 import { loadConfig } from '../src/config/app.config';
 import { dataSourceOptions } from '../src/database/data-source.options';
 import { startEmbeddedPostgres, type RunningPostgres } from '../src/database/embedded-postgres';
-import { fixtures } from './setup/fixtures';
-import { startTestApp, type TestApp } from './setup/test-app';
+import { startTestApp, useTestApp, type TestApp } from './setup/test-app';
 
 const PROBLEM = /application\/problem\+json/;
 const poolOf = (dataSource: DataSource) => (dataSource.driver as unknown as { master: Pool }).master;
 
 describe('races', () => {
-  let t: TestApp;
-  let db: ReturnType<typeof fixtures>;
-  beforeAll(async () => {
-    t = await startTestApp();
-    db = fixtures(t.dataSource);
-  });
-  beforeEach(() => t.reset());
-  afterAll(() => t.close());
+  const t = useTestApp();
 
   it('50 concurrent POST /users with one email: one 201, 49 × 409, one row', async () => {
     const results = await Promise.all(
@@ -35,12 +27,12 @@ describe('races', () => {
     const count = (status: number) => results.filter((r) => r.status === status).length;
     expect({ created: count(201), conflicts: count(409) }).toEqual({ created: 1, conflicts: 49 });
     expect(results.filter((r) => r.status === 409).every((r) => PROBLEM.test(r.headers['content-type']))).toBe(true);
-    expect(await db.count('users')).toBe(1);
+    expect(await t.db.count('users')).toBe(1);
   });
 
   it('50 concurrent comments on one post: 50 rows, all retrievable, no duplicates', async () => {
-    const ada = await db.user('Ada');
-    const post = await db.post(ada.id);
+    const ada = await t.db.user('Ada');
+    const post = await t.db.post(ada.id);
     const results = await Promise.all(
       Array.from({ length: 50 }, (_, i) =>
         t.api.post(`/posts/${post.id}/comments`).send({ authorId: ada.id, body: `c${i}` }),
@@ -55,9 +47,7 @@ describe('races', () => {
 });
 
 describe('deadlocks and serialization failures', () => {
-  let t: TestApp;
-  beforeAll(async () => (t = await startTestApp()));
-  afterAll(() => t.close());
+  const t = useTestApp({}, { resetEachTest: false });
 
   it('deleting users who commented on each other’s posts, all at once, never deadlocks', async () => {
     for (let round = 0; round < 5; round++) {
@@ -78,7 +68,7 @@ describe('deadlocks and serialization failures', () => {
       ]);
       expect(results.slice(0, ids.length).map((r) => r.status)).toEqual(ids.map(() => 200));
       expect(results.slice(ids.length).every((r) => r.status === 200 || r.status === 404)).toBe(true);
-      expect(await fixtures(t.dataSource).count('comments')).toBe(0);
+      expect(await t.db.count('comments')).toBe(0);
     }
   });
 
@@ -93,7 +83,7 @@ describe('deadlocks and serialization failures', () => {
         throw new QueryFailedError('UPDATE …', [], Object.assign(new Error('deadlock detected'), { code: '40P01' }));
     });
     expect(attempts).toBe(2);
-    expect(await fixtures(t.dataSource).count('users')).toBe(1); // the first attempt was rolled back
+    expect(await t.db.count('users')).toBe(1); // the first attempt was rolled back
   });
 });
 

@@ -1,7 +1,6 @@
 import fc from 'fast-check';
 import type { Response } from 'supertest';
-import { fixtures } from './setup/fixtures';
-import { startTestApp, type TestApp } from './setup/test-app';
+import { useTestApp } from './setup/test-app';
 
 /**
  * Property-based fuzzing of every endpoint through HTTP: whatever the body, path, query or headers,
@@ -110,25 +109,19 @@ const headers = fc.record(
 );
 
 describe('fuzzing every endpoint', () => {
-  let t: TestApp;
-  let db: ReturnType<typeof fixtures>;
+  const t = useTestApp({}, { resetEachTest: false });
   let cases = 0;
 
   beforeAll(async () => {
-    t = await startTestApp();
-    db = fixtures(t.dataSource);
     await t.reset();
     // Some real rows, so ids hit existing resources too.
     for (let i = 0; i < 5; i++) {
-      const user = await db.user(`Seed ${i}`);
-      const post = await db.post(user.id);
-      await db.comment(post.id, user.id);
+      const user = await t.db.user(`Seed ${i}`);
+      const post = await t.db.post(user.id);
+      await t.db.comment(post.id, user.id);
     }
   });
-  afterAll(async () => {
-    console.info(`fuzz: ${cases} requests, no 5xx`);
-    await t.close();
-  });
+  afterAll(() => console.info(`fuzz: ${cases} requests, no 5xx`));
 
   const rowCounts = () =>
     t.dataSource.query<unknown[]>(
@@ -241,6 +234,6 @@ describe('fuzzing every endpoint', () => {
     expect(fetched.body.profile.bio).toBe(bio);
     const found = await t.api.get('/posts').query({ q: "' OR 1=1 --" }).expect(200);
     expect(found.body).toEqual([]);
-    expect(await db.count('users')).toBeGreaterThan(1); // the table is still there
+    expect(await t.db.count('users')).toBeGreaterThan(1); // the table is still there
   });
 });

@@ -1,9 +1,7 @@
-import { startTestApp, type TestApp } from './setup/test-app';
+import { startTestApp, useTestApp } from './setup/test-app';
 
 describe('health', () => {
-  let t: TestApp;
-  beforeAll(async () => (t = await startTestApp()));
-  afterAll(() => t.close());
+  const t = useTestApp({}, { resetEachTest: false });
 
   it('GET /health answers while the process is alive', async () => {
     const res = await t.api.get('/health').expect(200);

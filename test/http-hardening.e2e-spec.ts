@@ -1,14 +1,11 @@
 import { QueryFailedError } from 'typeorm';
 import { UsersService } from '../src/users/users.service';
-import { startTestApp, type TestApp } from './setup/test-app';
+import { startTestApp, useTestApp } from './setup/test-app';
 
 const PROBLEM = /application\/problem\+json/;
 
 describe('HTTP hardening', () => {
-  let t: TestApp;
-  beforeAll(async () => (t = await startTestApp({ CORS_ORIGINS: 'https://app.example.com' })));
-  beforeEach(() => t.reset());
-  afterAll(() => t.close());
+  const t = useTestApp({ CORS_ORIGINS: 'https://app.example.com' });
 
   it('answers 413 problem+json for a body over the limit', async () => {
     const res = await t.api

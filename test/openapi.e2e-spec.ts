@@ -3,7 +3,7 @@ import addFormats from 'ajv-formats';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Response } from 'supertest';
-import { startTestApp, type TestApp } from './setup/test-app';
+import { useTestApp } from './setup/test-app';
 
 type Operation = {
   responses: Record<string, { headers?: Record<string, unknown>; content?: Record<string, { schema: object }> }>;
@@ -18,7 +18,7 @@ const spec = JSON.parse(readFileSync(join(__dirname, '..', 'openapi.json'), 'utf
  * content type, body and header the API sends must be the one the spec describes.
  */
 describe('OpenAPI contract', () => {
-  let t: TestApp;
+  const t = useTestApp({}, { resetEachTest: false });
   const ajv = new Ajv2020({ strict: false, allErrors: true });
   addFormats(ajv);
   ajv.addSchema(spec, 'openapi.json');
@@ -50,11 +50,7 @@ describe('OpenAPI contract', () => {
     return res;
   }
 
-  beforeAll(async () => {
-    t = await startTestApp();
-    await t.reset();
-  });
-  afterAll(() => t.close());
+  beforeAll(() => t.reset());
 
   it('is OpenAPI 3.1 and served at /docs and /docs/openapi.json', async () => {
     expect(spec.openapi).toBe('3.1.0');

@@ -1,6 +1,5 @@
 import { CommentsService } from '../src/comments/comments.service';
-import { fixtures } from './setup/fixtures';
-import { startTestApp, type TestApp } from './setup/test-app';
+import { useTestApp } from './setup/test-app';
 
 const PROBLEM = /application\/problem\+json/;
 type PostBody = {
@@ -12,20 +11,12 @@ type PostBody = {
 };
 
 describe('posts', () => {
-  let t: TestApp;
-  let db: ReturnType<typeof fixtures>;
-
-  beforeAll(async () => {
-    t = await startTestApp();
-    db = fixtures(t.dataSource);
-  });
-  beforeEach(() => t.reset());
-  afterAll(() => t.close());
+  const t = useTestApp();
 
   describe('POST /users/:id/posts', () => {
     it('creates a post with its initial comments in one transaction', async () => {
-      const ada = await db.user('Ada');
-      const bob = await db.user('Bob');
+      const ada = await t.db.user('Ada');
+      const bob = await t.db.user('Bob');
       const res = await t.api
         .post(`/users/${ada.id}/posts`)
         .send({
@@ -48,12 +39,12 @@ describe('posts', () => {
         }),
       );
       expect(res.body.comments.map((c: { body: string }) => c.body)).toEqual(['Great', 'Thanks']);
-      expect(await db.count('posts')).toBe(1);
-      expect(await db.count('comments')).toBe(2);
+      expect(await t.db.count('posts')).toBe(1);
+      expect(await t.db.count('comments')).toBe(2);
     });
 
     it('stores nothing when the third comment names a missing author (422 naming it)', async () => {
-      const ada = await db.user('Ada');
+      const ada = await t.db.user('Ada');
       const res = await t.api
         .post(`/users/${ada.id}/posts`)
         .send({
@@ -69,12 +60,12 @@ describe('posts', () => {
       expect(res.headers['content-type']).toMatch(PROBLEM);
       expect(res.body.detail).toContain('987654');
       expect(res.body.errors).toEqual([expect.objectContaining({ field: 'authorId' })]);
-      expect(await db.count('posts')).toBe(0);
-      expect(await db.count('comments')).toBe(0);
+      expect(await t.db.count('posts')).toBe(0);
+      expect(await t.db.count('comments')).toBe(0);
     });
 
     it('stores nothing when a step fails after the comments were inserted', async () => {
-      const ada = await db.user('Ada');
+      const ada = await t.db.user('Ada');
       const comments = t.app.get(CommentsService);
       const original = comments.createMany.bind(comments);
       const spy = jest.spyOn(comments, 'createMany').mockImplementationOnce(async (...args) => {
@@ -89,14 +80,14 @@ describe('posts', () => {
       } finally {
         spy.mockRestore();
       }
-      expect(await db.count('posts')).toBe(0);
-      expect(await db.count('comments')).toBe(0);
+      expect(await t.db.count('posts')).toBe(0);
+      expect(await t.db.count('comments')).toBe(0);
     });
 
     it('answers 404 for a missing user and 400 for a bad comment', async () => {
       const res = await t.api.post('/users/4242/posts').send({ title: 'T', body: 'B' }).expect(404);
       expect(res.headers['content-type']).toMatch(PROBLEM);
-      const ada = await db.user('Ada');
+      const ada = await t.db.user('Ada');
       const bad = await t.api
         .post(`/users/${ada.id}/posts`)
         .send({ title: 'T', body: 'B', comments: [{ authorId: 'x', body: '' }] })
@@ -105,16 +96,16 @@ describe('posts', () => {
         'comments.0.authorId',
         'comments.0.body',
       ]);
-      expect(await db.count('posts')).toBe(0);
+      expect(await t.db.count('posts')).toBe(0);
     });
   });
 
   describe('GET /posts/:id', () => {
     it('returns the post with its author summary and comments oldest first, in 2 queries', async () => {
-      const ada = await db.user('Ada');
-      const post = await db.post(ada.id, 'Hello');
-      const first = await db.comment(post.id, ada.id, 'first');
-      const second = await db.comment(post.id, ada.id, 'second');
+      const ada = await t.db.user('Ada');
+      const post = await t.db.post(ada.id, 'Hello');
+      const first = await t.db.comment(post.id, ada.id, 'first');
+      const second = await t.db.comment(post.id, ada.id, 'second');
 
       let body!: PostBody;
       const queries = await t.queriesDuring(async () => ({ body } = await t.api.get(`/posts/${post.id}`).expect(200)));
@@ -134,12 +125,12 @@ describe('posts', () => {
 
   describe('GET /posts', () => {
     it('filters by author and title substring, case-insensitively, with wildcards taken literally', async () => {
-      const ada = await db.user('Ada');
-      const bob = await db.user('Bob');
-      await db.post(ada.id, 'Notes on the Engine');
-      await db.post(ada.id, 'Poetry');
-      await db.post(bob.id, 'Engine room');
-      await db.post(bob.id, '100% done');
+      const ada = await t.db.user('Ada');
+      const bob = await t.db.user('Bob');
+      await t.db.post(ada.id, 'Notes on the Engine');
+      await t.db.post(ada.id, 'Poetry');
+      await t.db.post(bob.id, 'Engine room');
+      await t.db.post(bob.id, '100% done');
 
       const byTitle = await t.api.get('/posts?q=ENGINE&sort=title').expect(200);
       expect(byTitle.body.map((p: PostBody) => p.title)).toEqual(['Engine room', 'Notes on the Engine']);
@@ -150,10 +141,10 @@ describe('posts', () => {
     });
 
     it('sorts by the whitelisted fields, ties broken by id, and rejects anything else', async () => {
-      const ada = await db.user('Ada');
-      const b = await db.post(ada.id, 'B');
-      const a = await db.post(ada.id, 'A');
-      const a2 = await db.post(ada.id, 'A');
+      const ada = await t.db.user('Ada');
+      const b = await t.db.post(ada.id, 'B');
+      const a = await t.db.post(ada.id, 'A');
+      const a2 = await t.db.post(ada.id, 'A');
 
       const ids = async (sort: string) =>
         (await t.api.get(`/posts?sort=${sort}`).expect(200)).body.map((p: PostBody) => p.id);
@@ -166,14 +157,14 @@ describe('posts', () => {
         const res = await t.api.get(`/posts?sort=${encodeURIComponent(bad)}`).expect(400);
         expect(res.body.errors[0].field).toBe('sort');
       }
-      expect(await db.count('posts')).toBe(3);
+      expect(await t.db.count('posts')).toBe(3);
     });
 
     it('returns exactly `limit` posts however many comments each has, with a next link', async () => {
-      const ada = await db.user('Ada');
+      const ada = await t.db.user('Ada');
       for (let i = 0; i < 5; i++) {
-        const post = await db.post(ada.id, `Post ${i}`);
-        for (let c = 0; c < 4; c++) await db.comment(post.id, ada.id);
+        const post = await t.db.post(ada.id, `Post ${i}`);
+        for (let c = 0; c < 4; c++) await t.db.comment(post.id, ada.id);
       }
       const res = await t.api.get('/posts?limit=3&sort=title').expect(200);
       expect(res.body.map((p: PostBody) => p.title)).toEqual(['Post 0', 'Post 1', 'Post 2']);
@@ -185,10 +176,10 @@ describe('posts', () => {
     });
 
     it('uses the same number of queries for 1 post as for 100', async () => {
-      const ada = await db.user('Ada');
+      const ada = await t.db.user('Ada');
       for (let i = 0; i < 100; i++) {
-        const post = await db.post(ada.id, `P${i}`);
-        await db.comment(post.id, ada.id);
+        const post = await t.db.post(ada.id, `P${i}`);
+        await t.db.comment(post.id, ada.id);
       }
       const one = await t.queriesDuring(() => t.api.get('/posts?limit=1').expect(200));
       const hundred = await t.queriesDuring(() => t.api.get('/posts?limit=100').expect(200));
@@ -199,11 +190,11 @@ describe('posts', () => {
 
   describe('GET /users/:id/posts', () => {
     it('lists that user’s posts newest first, paginated, and 404s for a missing user', async () => {
-      const ada = await db.user('Ada');
-      const bob = await db.user('Bob');
-      const older = await db.post(ada.id, 'older');
-      const newer = await db.post(ada.id, 'newer');
-      await db.post(bob.id, 'not hers');
+      const ada = await t.db.user('Ada');
+      const bob = await t.db.user('Bob');
+      const older = await t.db.post(ada.id, 'older');
+      const newer = await t.db.post(ada.id, 'newer');
+      await t.db.post(bob.id, 'not hers');
 
       const res = await t.api.get(`/users/${ada.id}/posts?limit=1`).expect(200);
       expect(res.body.map((p: PostBody) => p.id)).toEqual([newer.id]);
@@ -212,15 +203,15 @@ describe('posts', () => {
       expect(next.body.map((p: PostBody) => p.id)).toEqual([older.id]);
 
       await t.api.get(`/users/${bob.id + 100}/posts`).expect(404);
-      const empty = await db.user('Cy');
+      const empty = await t.db.user('Cy');
       expect((await t.api.get(`/users/${empty.id}/posts`).expect(200)).body).toEqual([]);
     });
   });
 
   describe('PATCH and DELETE /posts/:id', () => {
     it('updates title or body and returns the stored post', async () => {
-      const ada = await db.user('Ada');
-      const post = await db.post(ada.id, 'Draft');
+      const ada = await t.db.user('Ada');
+      const post = await t.db.post(ada.id, 'Draft');
       const res = await t.api.patch(`/posts/${post.id}`).send({ title: 'Final' }).expect(200);
       expect(res.body).toEqual(expect.objectContaining({ id: post.id, title: 'Final', body: 'Draft body' }));
       const [row] = await t.dataSource.query('SELECT title FROM posts WHERE id = $1', [post.id]);
@@ -230,13 +221,13 @@ describe('posts', () => {
     });
 
     it('deletes the post and its comments', async () => {
-      const ada = await db.user('Ada');
-      const post = await db.post(ada.id);
-      await db.comment(post.id, ada.id);
+      const ada = await t.db.user('Ada');
+      const post = await t.db.post(ada.id);
+      await t.db.comment(post.id, ada.id);
       const res = await t.api.delete(`/posts/${post.id}`).expect(200);
       expect(res.body).toEqual({ message: 'Post deleted' });
-      expect(await db.count('posts')).toBe(0);
-      expect(await db.count('comments')).toBe(0);
+      expect(await t.db.count('posts')).toBe(0);
+      expect(await t.db.count('comments')).toBe(0);
       await t.api.delete(`/posts/${post.id}`).expect(404);
     });
   });

@@ -1,15 +1,11 @@
 import { seed } from '../src/database/seed';
-import { fixtures } from './setup/fixtures';
-import { startTestApp, type TestApp } from './setup/test-app';
+import { useTestApp } from './setup/test-app';
 
 describe('seed data', () => {
-  let t: TestApp;
-  beforeAll(async () => (t = await startTestApp()));
-  beforeEach(() => t.reset());
-  afterAll(() => t.close());
+  const t = useTestApp();
 
   it('fills users, profiles, posts and comments in bulk, and is idempotent', async () => {
-    const db = fixtures(t.dataSource);
+    const db = t.db;
     const first = await seed(t.dataSource, { users: 40, postsPerUser: 3, commentsPerPost: 2 });
     expect(first).toEqual({ users: 40, posts: 120, comments: 240 });
     expect(await db.count('profiles')).toBeGreaterThan(20);

@@ -1,13 +1,9 @@
 import { once } from 'node:events';
 import { startMain } from './setup/main-process';
-import { fixtures } from './setup/fixtures';
-import { startTestApp, type TestApp } from './setup/test-app';
+import { useTestApp } from './setup/test-app';
 
 describe('graceful shutdown under load', () => {
-  let t: TestApp;
-  beforeAll(async () => (t = await startTestApp()));
-  beforeEach(() => t.reset());
-  afterAll(() => t.close());
+  const t = useTestApp();
 
   it('SIGTERM mid-load: readiness 503 at once, every 2xx write is stored, no 5xx but 503, exit 0 in time', async () => {
     const { child, base, output } = await startMain({ SHUTDOWN_GRACE_MS: '700', SHUTDOWN_TIMEOUT_MS: '5000' });
@@ -62,7 +58,7 @@ describe('graceful shutdown under load', () => {
   });
 
   it('a user written before a restart is still there after it', async () => {
-    const db = fixtures(t.dataSource);
+    const db = t.db;
     const { child, base } = await startMain({});
     const res = await fetch(`${base}/users`, {
       method: 'POST',

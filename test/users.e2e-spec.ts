@@ -1,19 +1,10 @@
 import { PostsService } from '../src/posts/posts.service';
-import { fixtures } from './setup/fixtures';
-import { startTestApp, type TestApp } from './setup/test-app';
+import { useTestApp } from './setup/test-app';
 
 const PROBLEM = /application\/problem\+json/;
 
 describe('users', () => {
-  let t: TestApp;
-  let db: ReturnType<typeof fixtures>;
-
-  beforeAll(async () => {
-    t = await startTestApp();
-    db = fixtures(t.dataSource);
-  });
-  beforeEach(() => t.reset());
-  afterAll(() => t.close());
+  const t = useTestApp();
 
   describe('POST /users', () => {
     it('creates a user with a profile and answers 201 with Location and the stored user', async () => {
@@ -38,13 +29,13 @@ describe('users', () => {
       });
       const [row] = await t.dataSource.query('SELECT name, email FROM users WHERE id = $1', [res.body.id]);
       expect(row).toEqual({ name: 'Ada Lovelace', email: 'Ada@Example.com' }); // stored as given
-      expect(await db.count('profiles')).toBe(1);
+      expect(await t.db.count('profiles')).toBe(1);
     });
 
     it('answers profile: null for a user created without one', async () => {
       const res = await t.api.post('/users').send({ name: 'Bob', email: 'bob@example.com' }).expect(201);
       expect(res.body.profile).toBeNull();
-      expect(await db.count('profiles')).toBe(0);
+      expect(await t.db.count('profiles')).toBe(0);
     });
 
     it('stores initial posts in the same transaction', async () => {
@@ -61,7 +52,7 @@ describe('users', () => {
         .expect(201);
       expect(res.body.posts).toHaveLength(2);
       expect(res.body.posts[0]).toEqual(expect.objectContaining({ authorId: res.body.id, comments: [] }));
-      expect(await db.count('posts')).toBe(2);
+      expect(await t.db.count('posts')).toBe(2);
     });
 
     it('rejects a second user with the same email, whatever the case, naming the field', async () => {
@@ -71,7 +62,7 @@ describe('users', () => {
       expect(res.body).toEqual(
         expect.objectContaining({ status: 409, errors: [expect.objectContaining({ field: 'email' })] }),
       );
-      expect(await db.count('users')).toBe(1);
+      expect(await t.db.count('users')).toBe(1);
     });
 
     it('lets exactly one of several concurrent requests for the same email win', async () => {
@@ -83,7 +74,7 @@ describe('users', () => {
       const statuses = results.map((r) => r.status).sort();
       expect(statuses.filter((s) => s === 201)).toHaveLength(1);
       expect(statuses.filter((s) => s === 409)).toHaveLength(11);
-      expect(await db.count('users')).toBe(1);
+      expect(await t.db.count('users')).toBe(1);
     });
 
     it('rolls everything back when a step fails after the first insert', async () => {
@@ -104,9 +95,9 @@ describe('users', () => {
       } finally {
         spy.mockRestore();
       }
-      expect(await db.count('users')).toBe(0);
-      expect(await db.count('profiles')).toBe(0);
-      expect(await db.count('posts')).toBe(0);
+      expect(await t.db.count('users')).toBe(0);
+      expect(await t.db.count('profiles')).toBe(0);
+      expect(await t.db.count('posts')).toBe(0);
     });
 
     it.each([
@@ -128,7 +119,7 @@ describe('users', () => {
       const res = await t.api.post('/users').send(body).expect(400);
       expect(res.headers['content-type']).toMatch(PROBLEM);
       expect(res.body.errors.map((e: { field: string }) => e.field)).toContain(field);
-      expect(await db.count('users')).toBe(0);
+      expect(await t.db.count('users')).toBe(0);
     });
 
     it('rejects malformed JSON with a 400 problem', async () => {
@@ -139,13 +130,13 @@ describe('users', () => {
 
   describe('GET /users/:id', () => {
     it('returns the user with profile and posts, each with comments, in at most 3 queries', async () => {
-      const ada = await db.user('Ada');
-      const bob = await db.user('Bob');
-      await db.profile(ada.id, 'Analyst');
-      const older = await db.post(ada.id, 'Older');
-      const newer = await db.post(ada.id, 'Newer');
-      const c1 = await db.comment(older.id, bob.id, 'Nice');
-      const c2 = await db.comment(older.id, ada.id, 'Thanks');
+      const ada = await t.db.user('Ada');
+      const bob = await t.db.user('Bob');
+      await t.db.profile(ada.id, 'Analyst');
+      const older = await t.db.post(ada.id, 'Older');
+      const newer = await t.db.post(ada.id, 'Newer');
+      const c1 = await t.db.comment(older.id, bob.id, 'Nice');
+      const c2 = await t.db.comment(older.id, ada.id, 'Thanks');
 
       let res!: { body: any };
       const queries = await t.queriesDuring(async () => (res = await t.api.get(`/users/${ada.id}`).expect(200)));
@@ -173,10 +164,10 @@ describe('users', () => {
     });
 
     it('loads only what ?include asks for, with fewer queries', async () => {
-      const ada = await db.user('Ada');
-      await db.profile(ada.id);
-      const post = await db.post(ada.id);
-      await db.comment(post.id, ada.id);
+      const ada = await t.db.user('Ada');
+      await t.db.profile(ada.id);
+      const post = await t.db.post(ada.id);
+      await t.db.comment(post.id, ada.id);
 
       const bare = await t.queriesDuring(async () => {
         const res = await t.api.get(`/users/${ada.id}?include=`).expect(200);
@@ -199,10 +190,10 @@ describe('users', () => {
 
   describe('GET /users', () => {
     it('lists users ordered by name, ties broken by id, with a Link to the next page', async () => {
-      const zed = await db.user('Zed');
-      const amy1 = await db.user('Amy');
-      const amy2 = await db.user('Amy');
-      const bob = await db.user('Bob');
+      const zed = await t.db.user('Zed');
+      const amy1 = await t.db.user('Amy');
+      const amy2 = await t.db.user('Amy');
+      const bob = await t.db.user('Bob');
 
       const first = await t.api.get('/users?limit=3').expect(200);
       expect(first.body.map((u: { id: number }) => u.id)).toEqual([amy1.id, amy2.id, bob.id]);
@@ -214,7 +205,7 @@ describe('users', () => {
     });
 
     it('returns each user with profile and posts → comments, 20 by default', async () => {
-      for (let i = 0; i < 25; i++) await db.user(`User ${String(i).padStart(2, '0')}`);
+      for (let i = 0; i < 25; i++) await t.db.user(`User ${String(i).padStart(2, '0')}`);
       const res = await t.api.get('/users').expect(200);
       expect(res.body).toHaveLength(20);
       expect(res.body[0]).toEqual(expect.objectContaining({ name: 'User 00', profile: null, posts: [] }));
@@ -222,8 +213,8 @@ describe('users', () => {
     });
 
     it('keeps the include filter in the next link', async () => {
-      await db.user('A');
-      await db.user('B');
+      await t.db.user('A');
+      await t.db.user('B');
       const res = await t.api.get('/users?limit=1&include=profile').expect(200);
       expect(res.headers.link).toBe('</users?limit=1&include=profile&offset=1>; rel="next"');
       expect(res.body[0]).not.toHaveProperty('posts');
@@ -231,10 +222,10 @@ describe('users', () => {
 
     it('uses the same number of queries for 1 user as for 100, each with posts and comments', async () => {
       for (let i = 0; i < 100; i++) {
-        const user = await db.user(`Member ${String(i).padStart(3, '0')}`);
-        if (i % 2) await db.profile(user.id);
-        const post = await db.post(user.id);
-        await db.comment(post.id, user.id);
+        const user = await t.db.user(`Member ${String(i).padStart(3, '0')}`);
+        if (i % 2) await t.db.profile(user.id);
+        const post = await t.db.post(user.id);
+        await t.db.comment(post.id, user.id);
       }
       const one = await t.queriesDuring(() => t.api.get('/users?limit=1').expect(200));
       let hundred!: { body: { posts: { comments: unknown[] }[] }[] };
@@ -257,7 +248,7 @@ describe('users', () => {
 
   describe('PATCH /users/:id', () => {
     it('updates the given fields only and returns the stored user', async () => {
-      const ada = await db.user('Ada', 'ada@example.com');
+      const ada = await t.db.user('Ada', 'ada@example.com');
       const res = await t.api.patch(`/users/${ada.id}`).send({ name: 'Ada King' }).expect(200);
       expect(res.body).toEqual(expect.objectContaining({ id: ada.id, name: 'Ada King', email: 'ada@example.com' }));
       expect(new Date(res.body.updatedAt).getTime()).toBeGreaterThan(ada.updatedAt.getTime());
@@ -266,7 +257,7 @@ describe('users', () => {
     });
 
     it('merges profile fields, creates a missing profile and removes it with null', async () => {
-      const ada = await db.user('Ada');
+      const ada = await t.db.user('Ada');
       await t.api
         .patch(`/users/${ada.id}`)
         .send({ profile: { bio: 'first' } })
@@ -279,12 +270,12 @@ describe('users', () => {
 
       const removed = await t.api.patch(`/users/${ada.id}`).send({ profile: null }).expect(200);
       expect(removed.body.profile).toBeNull();
-      expect(await db.count('profiles')).toBe(0);
+      expect(await t.db.count('profiles')).toBe(0);
     });
 
     it('answers 409 naming email when it belongs to another user, changing nothing', async () => {
-      await db.user('Ada', 'ada@example.com');
-      const bob = await db.user('Bob', 'bob@example.com');
+      await t.db.user('Ada', 'ada@example.com');
+      const bob = await t.db.user('Bob', 'bob@example.com');
       const res = await t.api.patch(`/users/${bob.id}`).send({ name: 'Robert', email: 'ADA@example.com' }).expect(409);
       expect(res.body.errors).toEqual([expect.objectContaining({ field: 'email' })]);
       const [row] = await t.dataSource.query('SELECT name, email FROM users WHERE id = $1', [bob.id]);
@@ -292,13 +283,13 @@ describe('users', () => {
     });
 
     it('lets a user change the case of their own email', async () => {
-      const ada = await db.user('Ada', 'ada@example.com');
+      const ada = await t.db.user('Ada', 'ada@example.com');
       await t.api.patch(`/users/${ada.id}`).send({ email: 'ADA@example.com' }).expect(200);
     });
 
     it('answers 404 for a missing user and 400 for bad input', async () => {
       await t.api.patch('/users/999').send({ name: 'Nobody' }).expect(404);
-      const ada = await db.user('Ada');
+      const ada = await t.db.user('Ada');
       const res = await t.api.patch(`/users/${ada.id}`).send({ name: '', id: 7 }).expect(400);
       expect(res.body.errors.map((e: { field: string }) => e.field).sort()).toEqual(['id', 'name']);
     });
@@ -306,22 +297,22 @@ describe('users', () => {
 
   describe('DELETE /users/:id', () => {
     it('deletes the user with their profile, posts, comments on them and comments they wrote elsewhere', async () => {
-      const ada = await db.user('Ada');
-      const bob = await db.user('Bob');
-      await db.profile(ada.id);
-      const adaPost = await db.post(ada.id);
-      const bobPost = await db.post(bob.id);
-      await db.comment(adaPost.id, bob.id); // on Ada's post
-      await db.comment(bobPost.id, ada.id); // Ada's comment elsewhere
-      await db.comment(bobPost.id, bob.id); // unrelated, stays
+      const ada = await t.db.user('Ada');
+      const bob = await t.db.user('Bob');
+      await t.db.profile(ada.id);
+      const adaPost = await t.db.post(ada.id);
+      const bobPost = await t.db.post(bob.id);
+      await t.db.comment(adaPost.id, bob.id); // on Ada's post
+      await t.db.comment(bobPost.id, ada.id); // Ada's comment elsewhere
+      await t.db.comment(bobPost.id, bob.id); // unrelated, stays
 
       const res = await t.api.delete(`/users/${ada.id}`).expect(200);
       expect(res.body).toEqual({ message: 'User deleted' });
 
-      expect(await db.count('users')).toBe(1);
-      expect(await db.count('profiles')).toBe(0);
-      expect(await db.count('posts')).toBe(1);
-      expect(await db.count('comments')).toBe(1);
+      expect(await t.db.count('users')).toBe(1);
+      expect(await t.db.count('profiles')).toBe(0);
+      expect(await t.db.count('posts')).toBe(1);
+      expect(await t.db.count('comments')).toBe(1);
       await t.api.get(`/users/${ada.id}`).expect(404);
     });
 

@@ -3,11 +3,14 @@ import request from 'supertest';
 import { DataSource } from 'typeorm';
 import { createApp } from '../../src/app.factory';
 import { loadConfig } from '../../src/config/app.config';
+import { fixtures } from './fixtures';
 
 export interface TestApp {
   app: NestFastifyApplication;
   api: ReturnType<typeof request>;
   dataSource: DataSource;
+  /** Direct inserts and counts, for arranging state and checking it. */
+  db: ReturnType<typeof fixtures>;
   /** Runs `action` and returns the SQL statements it sent, as seen by the real DataSource's logger. */
   queriesDuring(action: () => Promise<unknown>): Promise<string[]>;
   /** Empties every table between tests. */
@@ -25,6 +28,7 @@ export async function startTestApp(env: NodeJS.ProcessEnv = {}): Promise<TestApp
     app,
     api: request(app.getHttpServer()),
     dataSource,
+    db: fixtures(dataSource),
     async queriesDuring(action) {
       const spy = jest.spyOn(dataSource.logger, 'logQuery');
       try {
@@ -36,5 +40,37 @@ export async function startTestApp(env: NodeJS.ProcessEnv = {}): Promise<TestApp
     },
     reset: () => dataSource.query('TRUNCATE users, profiles, posts, comments RESTART IDENTITY CASCADE'),
     close: () => app.close(),
+  };
+}
+
+/**
+ * One app for a describe block: started before its tests, every table emptied before each test
+ * (unless `resetEachTest` is false), closed after them.
+ */
+export function useTestApp(env: NodeJS.ProcessEnv = {}, { resetEachTest = true } = {}): TestApp {
+  let current: TestApp | undefined;
+  beforeAll(async () => (current = await startTestApp(env)));
+  if (resetEachTest) beforeEach(() => current!.reset());
+  afterAll(() => current?.close());
+  const started = (): TestApp => {
+    if (!current) throw new Error('useTestApp: the app is only available inside tests and hooks');
+    return current;
+  };
+  return {
+    get app() {
+      return started().app;
+    },
+    get api() {
+      return started().api;
+    },
+    get dataSource() {
+      return started().dataSource;
+    },
+    get db() {
+      return started().db;
+    },
+    queriesDuring: (action) => started().queriesDuring(action),
+    reset: () => started().reset(),
+    close: () => started().close(),
   };
 }

@@ -5,8 +5,8 @@ import { IsInt, IsOptional, Max, Min } from 'class-validator';
 export const DEFAULT_LIMIT = 20;
 export const MAX_LIMIT = 100;
 
-/** `?limit=&offset=` for list endpoints; out-of-range values are rejected, not clamped. */
-export class PaginationQuery {
+/** `?limit=` for list endpoints; out of range is rejected, not clamped. */
+export class LimitQuery {
   @ApiPropertyOptional({ type: 'integer', minimum: 1, maximum: MAX_LIMIT, default: DEFAULT_LIMIT })
   @IsOptional()
   @Type(() => Number)
@@ -14,7 +14,10 @@ export class PaginationQuery {
   @Min(1)
   @Max(MAX_LIMIT)
   limit: number = DEFAULT_LIMIT;
+}
 
+/** `?limit=&offset=` for offset-paginated lists. */
+export class PaginationQuery extends LimitQuery {
   @ApiPropertyOptional({ type: 'integer', minimum: 0, maximum: 1_000_000, default: 0 })
   @IsOptional()
   @Type(() => Number)

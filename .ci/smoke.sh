@@ -34,6 +34,14 @@ stop_app() {
   echo "stopped with exit code 0"
 }
 
+# Bad configuration fails fast: one line naming the problem, a non-zero exit, no stack trace.
+for bad in "DB_POOL_SIZE=abc" "DATABASE_URL=postgres://nobody:secret@127.0.0.1:1/none"; do
+  if (cd "$WORK" && env "$bad" PORT=3998 timeout 30 node "$REPO/dist/main.js") >"$WORK/bad.log" 2>&1; then fail "started with $bad"; fi
+  [ "$(wc -l <"$WORK/bad.log")" -eq 1 ] || fail "more than one line for $bad: $(cat "$WORK/bad.log")"
+  grep -q "secret" "$WORK/bad.log" && fail "the password leaked: $(cat "$WORK/bad.log")"
+  echo "refused $bad: $(cat "$WORK/bad.log")"
+done
+
 start_app app1
 code=$(curl -s -o "$WORK/created.json" -w '%{http_code}' -H 'Content-Type: application/json' \
   -d '{"name":"Smoke","email":"smoke@example.com","profile":{"bio":"kept across restarts"}}' "$BASE/users")

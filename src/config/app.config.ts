@@ -99,7 +99,7 @@ class Environment {
   @Min(1)
   RATE_LIMIT_WINDOW_MS = 60_000;
 
-  /** Express `trust proxy`: the number of proxies in front of the app, so rate limits key on the client. */
+  /** Reverse proxies in front of the app (Fastify trustProxy), so rate limits key on the real client. */
   @IsInt()
   @Min(0)
   TRUST_PROXY_HOPS = 0;

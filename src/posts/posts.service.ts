@@ -4,7 +4,7 @@ import type { TransactionalAdapterTypeOrm } from '@nestjs-cls/transactional-adap
 import { InjectRepository } from '@nestjs/typeorm';
 import { In, Repository, type SelectQueryBuilder } from 'typeorm';
 import { CommentsService } from '../comments/comments.service';
-import { missingOrStale } from '../common/conditional-requests';
+import { deleteIfMatch, updateIfMatch } from '../common/conditional-requests';
 import { groupBy } from '../common/group-by';
 import { type Page, toPage } from '../common/pagination';
 import type { PaginationQuery } from '../common/pagination.query';
@@ -108,19 +108,9 @@ export class PostsService {
     });
   }
 
-  /** `ifMatch`: versions the client's If-Match accepts, checked by the UPDATE itself. */
+  /** `ifMatch`: the versions the client's If-Match accepts (see updateIfMatch). */
   async update(id: number, { title, body }: UpdatePostDto, ifMatch?: number[]): Promise<Post> {
-    await inTransaction(this.txHost, async () => {
-      const update = this.txHost.tx
-        .createQueryBuilder()
-        .update(Post)
-        .set({ title, body, updatedAt: () => 'CURRENT_TIMESTAMP' })
-        .where('id = :id', { id });
-      // -1 is never a version; it keeps `IN (…)` valid when no tag could be parsed (→ 412).
-      if (ifMatch) update.andWhere('version IN (:...ifMatch)', { ifMatch: [...ifMatch, -1] });
-      const { affected } = await update.execute();
-      if (!affected) await missingOrStale(`Post ${id}`, this.txHost.tx.existsBy(Post, { id }));
-    });
+    await inTransaction(this.txHost, () => updateIfMatch(this.txHost.tx, Post, id, { title, body }, ifMatch));
     return this.findOne(id);
   }
 
@@ -128,8 +118,7 @@ export class PostsService {
   async remove(id: number, ifMatch?: number[]): Promise<void> {
     await inTransaction(this.txHost, async () => {
       await this.txHost.tx.query('SELECT 1 FROM comments WHERE post_id = $1 ORDER BY id FOR UPDATE', [id]);
-      const { affected } = await this.txHost.tx.delete(Post, { id, ...(ifMatch && { version: In([...ifMatch, -1]) }) });
-      if (!affected) await missingOrStale(`Post ${id}`, this.txHost.tx.existsBy(Post, { id }));
+      await deleteIfMatch(this.txHost.tx, Post, id, ifMatch);
     });
   }
 

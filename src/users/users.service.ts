@@ -2,8 +2,8 @@ import { Injectable, NotFoundException } from '@nestjs/common';
 import { TransactionHost } from '@nestjs-cls/transactional';
 import type { TransactionalAdapterTypeOrm } from '@nestjs-cls/transactional-adapter-typeorm';
 import { InjectRepository } from '@nestjs/typeorm';
-import { In, Repository, type SelectQueryBuilder } from 'typeorm';
-import { missingOrStale } from '../common/conditional-requests';
+import { Repository, type SelectQueryBuilder } from 'typeorm';
+import { deleteIfMatch, updateIfMatch } from '../common/conditional-requests';
 import { groupBy } from '../common/group-by';
 import { type Page, toPage } from '../common/pagination';
 import type { PaginationQuery } from '../common/pagination.query';
@@ -64,25 +64,13 @@ export class UsersService {
     return this.findOne(id);
   }
 
-  /**
-   * `ifMatch`: the versions the client's If-Match accepts. The UPDATE itself checks them
-   * (`… AND version IN (…)`), so of two clients holding the same ETag exactly one wins.
-   */
+  /** `ifMatch`: the versions the client's If-Match accepts (see updateIfMatch). */
   async update(id: number, dto: UpdateUserDto, ifMatch?: number[]): Promise<User> {
     await inTransaction(this.txHost, async () => {
       const { name, email, profile } = dto;
-      // Always touch the row: it bumps version and updated_at, locks the user for the rest of the
-      // transaction and tells us whether it exists.
-      const update = this.txHost.tx
-        .createQueryBuilder()
-        .update(User)
-        .set({ name, email, updatedAt: () => 'CURRENT_TIMESTAMP' })
-        .where('id = :id', { id });
-      // -1 is never a version; it keeps `IN (…)` valid when no tag could be parsed (→ 412).
-      if (ifMatch) update.andWhere('version IN (:...ifMatch)', { ifMatch: [...ifMatch, -1] });
-      const { affected } = await update.execute();
-      if (!affected) await missingOrStale(`User ${id}`, this.txHost.tx.existsBy(User, { id }));
-
+      // Always touch the user row, even for a profile-only change: it bumps the version (so the ETag
+      // changes) and locks the user for the rest of the transaction.
+      await updateIfMatch(this.txHost.tx, User, id, { name, email }, ifMatch);
       if (profile === null) await this.txHost.tx.delete(Profile, { userId: id });
       else if (profile) await this.txHost.tx.upsert(Profile, { userId: id, ...profile }, { conflictPaths: ['userId'] });
     });
@@ -98,8 +86,7 @@ export class UsersService {
         'SELECT 1 FROM comments WHERE author_id = $1 OR post_id IN (SELECT id FROM posts WHERE author_id = $1) ORDER BY id FOR UPDATE',
         [id],
       );
-      const { affected } = await this.txHost.tx.delete(User, { id, ...(ifMatch && { version: In([...ifMatch, -1]) }) });
-      if (!affected) await missingOrStale(`User ${id}`, this.txHost.tx.existsBy(User, { id }));
+      await deleteIfMatch(this.txHost.tx, User, id, ifMatch);
     });
   }
 

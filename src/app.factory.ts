@@ -5,7 +5,7 @@ import { Logger } from 'nestjs-pino';
 import { AppModule } from './app.module';
 import { BODY_LIMIT_BYTES, configureApp } from './app.setup';
 import { requestIdFor } from './common/logging';
-import { ProblemDetailsFilter } from './common/problem-details.filter';
+import { answerClientError, ProblemDetailsFilter } from './common/problem-details.filter';
 import type { AppConfig } from './config/app.config';
 
 /** Builds the configured application, not yet listening. main.ts and the e2e tests both use it. */
@@ -19,6 +19,7 @@ export async function createApp(config: AppConfig): Promise<NestFastifyApplicati
     // after HTTP has drained) and its response closes the connection, instead of a non-problem 503.
     return503OnClosing: false,
     requestIdHeader: false,
+    clientErrorHandler: answerClientError,
     frameworkErrors: (error: FastifyError, request: FastifyRequest, reply: FastifyReply) =>
       problems.render(error, request, reply),
     bodyLimit: BODY_LIMIT_BYTES,

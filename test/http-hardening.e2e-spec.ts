@@ -27,6 +27,13 @@ describe('HTTP hardening', () => {
     expect((await t.dataSource.query('SELECT count(*)::int AS n FROM users'))[0].n).toBe(0);
   });
 
+  it('answers oversized headers and over-long path parameters with problem+json too', async () => {
+    const headers = await t.api.get('/users').set('X-Padding', 'x'.repeat(20_000)).expect(431);
+    expect(headers.headers['content-type']).toMatch(PROBLEM);
+    const longId = await t.api.get(`/users/${'9'.repeat(3_000)}`).expect(414);
+    expect(longId.headers['content-type']).toMatch(PROBLEM);
+  });
+
   it('answers 400 for malformed JSON and for JSON that is not an object', async () => {
     await t.api.post('/users').set('Content-Type', 'application/json').send('{"name":').expect(400);
     await t.api.post('/users').set('Content-Type', 'application/json').send('[1,2,3]').expect(400);

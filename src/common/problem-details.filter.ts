@@ -1,5 +1,7 @@
 import { type ArgumentsHost, Catch, type ExceptionFilter, HttpException, HttpStatus, Logger } from '@nestjs/common';
 import type { FastifyReply, FastifyRequest } from 'fastify';
+import { STATUS_CODES } from 'node:http';
+import type { Duplex } from 'node:stream';
 import { translateDatabaseError } from './database-errors';
 import { problem, ProblemException, type ProblemDetails } from './problem';
 
@@ -92,5 +94,22 @@ function isRequestReadError(error: unknown): error is RequestReadError {
     typeof candidate.statusCode === 'number' &&
     candidate.statusCode >= 400 &&
     candidate.statusCode < 500
+  );
+}
+
+/**
+ * Requests Node's HTTP parser rejects (headers too large, malformed) never reach Fastify or Nest:
+ * this answers them on the raw socket, still as problem+json.
+ */
+export function answerClientError(error: Error & { code?: string }, socket: Duplex): void {
+  if (!socket.writable || error.code === 'ECONNRESET') {
+    socket.destroy();
+    return;
+  }
+  const status = error.code === 'HPE_HEADER_OVERFLOW' ? 431 : error.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : 400;
+  const body = JSON.stringify(problem(status, 'The request could not be read'));
+  socket.end(
+    `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nContent-Type: application/problem+json\r\n` +
+      `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
   );
 }

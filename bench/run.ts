@@ -4,7 +4,9 @@
  *
  * Settings (environment): BENCH_DURATION seconds per measurement (10), BENCH_ROUNDS (3),
  * BENCH_USERS (1000; × 10 posts × 5 comments), BENCH_DATABASE_URL (default: a throwaway embedded
- * PostgreSQL), BENCH_CONNECTIONS_SCALE (1; multiplies every endpoint's connection count).
+ * PostgreSQL), BENCH_CONNECTIONS_SCALE (1; multiplies every endpoint's connection count),
+ * BENCH_ONLY (run only the endpoints whose name contains it, e.g. `GET /users/{id}`),
+ * BENCH_APP_NODE_ARGS (extra node flags for the app, e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof`).
  * Writes bench/results/latest.json and latest.md.
  */
 import 'reflect-metadata';
@@ -27,6 +29,7 @@ const DURATION = Number(env.BENCH_DURATION ?? 10);
 const ROUNDS = Number(env.BENCH_ROUNDS ?? 3);
 const USERS = Number(env.BENCH_USERS ?? 1000);
 const SCALE = Number(env.BENCH_CONNECTIONS_SCALE ?? 1);
+const ONLY = env.BENCH_ONLY ?? '';
 const POOL_SIZE = 10;
 const POOL_OVERFLOW = 20;
 const ROOT = join(__dirname, '..');
@@ -232,7 +235,8 @@ async function main(): Promise<void> {
     await seed(admin, { users: USERS, postsPerUser: 10, commentsPerPost: 5 });
     await admin.query('VACUUM ANALYZE');
 
-    const app = start('app', [join('dist', 'main.js')], {
+    const nodeArgs = env.BENCH_APP_NODE_ARGS?.split(' ').filter(Boolean) ?? [];
+    const app = start('app', [...nodeArgs, join('dist', 'main.js')], {
       NODE_ENV: 'production',
       LOG_LEVEL: 'warn',
       PORT: '3201',
@@ -254,7 +258,7 @@ async function main(): Promise<void> {
     const queryCounts = await countQueries(url, servers.floor);
 
     const rows = [];
-    for (const endpoint of ENDPOINTS) {
+    for (const endpoint of ENDPOINTS.filter(({ name }) => name.includes(ONLY))) {
       console.log(`\n${endpoint.name}`);
       const queries = queryCounts.get(endpoint.name)!;
       for (const server of ['app', 'floor'] as const)

@@ -2,8 +2,9 @@ import helmet from '@fastify/helmet';
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import type { FastifyInstance } from 'fastify';
 import { entityTags } from './common/conditional-requests';
-import { setupOpenApi } from './common/openapi';
+import { buildOpenApiDocument, setupOpenApi } from './common/openapi';
 import { ProblemDetailsFilter } from './common/problem-details.filter';
+import { serializeResponsesAsDocumented } from './common/response-serialization';
 import { createValidationPipe } from './common/validation';
 import type { AppConfig } from './config/app.config';
 import { Draining } from './health/draining';
@@ -32,7 +33,9 @@ export async function configureApp(
   echoRequestId(fastify);
   app.useGlobalPipes(createValidationPipe());
   app.useGlobalFilters(problems);
-  setupOpenApi(app);
+  const document = buildOpenApiDocument(app);
+  serializeResponsesAsDocumented(fastify, document);
+  setupOpenApi(app, document);
   return app;
 }
 

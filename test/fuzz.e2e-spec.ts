@@ -241,6 +241,7 @@ describe('fuzzing every endpoint', () => {
     expect(fetched.body.profile.bio).toBe(bio);
     const found = await t.api.get('/posts').query({ q: "' OR 1=1 --" }).expect(200);
     expect(found.body).toEqual([]);
-    expect(await t.db.count('users')).toBeGreaterThan(1); // the table is still there
+    // The table is still there, with Bobby in it (the fuzzed DELETEs may have removed everyone else).
+    expect(await t.db.count('users')).toBeGreaterThanOrEqual(1);
   });
 });

@@ -25,7 +25,7 @@ export class CommentsController {
   ): Promise<CommentResponse> {
     const comment = await this.comments.create(postId, dto);
     res.header('Location', `/comments/${comment.id}`);
-    return CommentResponse.from(comment);
+    return comment;
   }
 
   /** A post's comments, oldest first, keyset-paginated: follow `Link: rel="next"` (its cursor is opaque). */
@@ -43,14 +43,14 @@ export class CommentsController {
       const next = new URLSearchParams({ limit: String(query.limit), cursor: page.nextCursor });
       res.header('Link', `<${req.originalUrl.split('?')[0]}?${next.toString()}>; rel="next"`);
     }
-    return page.items.map((comment) => CommentResponse.from(comment));
+    return page.items;
   }
 
   @Get('comments/:id')
   @ApiOkResponse({ type: CommentResponse })
   @ApiProblems(404)
   async findOne(@IdParam() id: number): Promise<CommentResponse> {
-    return CommentResponse.from(await this.comments.findOne(id));
+    return this.comments.findOne(id);
   }
 
   @Delete('comments/:id')

@@ -9,7 +9,7 @@ type VersionedReply = FastifyReply & { [ROW_VERSION]?: number };
 
 /**
  * Marks the response as the representation of a row at `version`, and returns the body:
- * `return tagged(res, user.version, UserResponse.from(user))`. The ETag is added when the body has
+ * `return tagged(res, user.version, user)`. The ETag is added when the body has
  * been serialized (see `entityTags`), so the body is turned into JSON only once.
  */
 export function tagged<T>(res: FastifyReply, version: number, body: T): T {

@@ -1,5 +1,6 @@
+import { ApiProperty } from '@nestjs/swagger';
+
 /** The body of a successful DELETE, e.g. `{"message": "User deleted"}`. */
 export class MessageResponse {
-  /** @example User deleted */
-  message!: string;
+  @ApiProperty({ example: 'User deleted' }) message!: string;
 }

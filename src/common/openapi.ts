@@ -82,8 +82,8 @@ function toOpenApi31<T>(node: T): T {
 }
 
 /** Serves Swagger UI at /docs and the document at /docs/openapi.json. */
-export function setupOpenApi(app: INestApplication): void {
-  SwaggerModule.setup('docs', app, () => buildOpenApiDocument(app), {
+export function setupOpenApi(app: INestApplication, document: OpenAPIObject): void {
+  SwaggerModule.setup('docs', app, document, {
     jsonDocumentUrl: 'docs/openapi.json',
     yamlDocumentUrl: 'docs/openapi.yaml',
   });

@@ -29,7 +29,7 @@ export class PostsController {
   ): Promise<PostResponse> {
     const post = await this.posts.create(userId, dto);
     res.header('Location', `/posts/${post.id}`);
-    return tagged(res, post.version, PostResponse.from(post));
+    return tagged(res, post.version, post);
   }
 
   /** A user's posts, newest first. */
@@ -44,7 +44,7 @@ export class PostsController {
   ): Promise<PostResponse[]> {
     const page = await this.posts.findByAuthor(userId, query);
     if (page.hasMore) res.header('Link', nextPageLink(req, query));
-    return page.items.map((post) => PostResponse.from(post));
+    return page.items;
   }
 
   /** Posts with author and comments, filtered by author and title, sorted by a whitelisted field. */
@@ -58,7 +58,7 @@ export class PostsController {
   ): Promise<PostResponse[]> {
     const page = await this.posts.findAll(query);
     if (page.hasMore) res.header('Link', nextPageLink(req, query));
-    return page.items.map((post) => PostResponse.from(post));
+    return page.items;
   }
 
   /** One post with its author summary and comments, oldest first. */
@@ -68,7 +68,7 @@ export class PostsController {
   @ApiProblems(404)
   async findOne(@IdParam() id: number, @Res({ passthrough: true }) res: FastifyReply): Promise<PostResponse> {
     const post = await this.posts.findOne(id);
-    return tagged(res, post.version, PostResponse.from(post));
+    return tagged(res, post.version, post);
   }
 
   /** Updates title and/or body; with If-Match, a stale ETag gets 412. */
@@ -83,7 +83,7 @@ export class PostsController {
     @Res({ passthrough: true }) res: FastifyReply,
   ): Promise<PostResponse> {
     const post = await this.posts.update(id, dto, ifMatchVersions(ifMatch));
-    return tagged(res, post.version, PostResponse.from(post));
+    return tagged(res, post.version, post);
   }
 
   /** Deletes the post and its comments. */

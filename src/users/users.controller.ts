@@ -24,7 +24,7 @@ export class UsersController {
   async create(@Body() dto: CreateUserDto, @Res({ passthrough: true }) res: FastifyReply): Promise<UserResponse> {
     const user = await this.users.create(dto);
     res.header('Location', `/users/${user.id}`);
-    return tagged(res, user.version, UserResponse.from(user));
+    return tagged(res, user.version, user);
   }
 
   /** Users ordered by name, then id, each with profile and posts → comments unless `include` says otherwise. */
@@ -38,7 +38,7 @@ export class UsersController {
   ): Promise<UserResponse[]> {
     const page = await this.users.findAll(query, toUserInclude(query.include));
     if (page.hasMore) res.header('Link', nextPageLink(req, query));
-    return page.items.map((user) => UserResponse.from(user));
+    return page.items;
   }
 
   /** One user with profile and posts → comments. Strong ETag; a matching If-None-Match gets 304. */
@@ -52,7 +52,7 @@ export class UsersController {
     @Res({ passthrough: true }) res: FastifyReply,
   ): Promise<UserResponse> {
     const user = await this.users.findOne(id, toUserInclude(query.include));
-    return tagged(res, user.version, UserResponse.from(user));
+    return tagged(res, user.version, user);
   }
 
   /** Updates the given fields; profile fields are merged, `profile: null` removes it. With If-Match, a stale ETag gets 412 and changes nothing. */
@@ -67,7 +67,7 @@ export class UsersController {
     @Res({ passthrough: true }) res: FastifyReply,
   ): Promise<UserResponse> {
     const user = await this.users.update(id, dto, ifMatchVersions(ifMatch));
-    return tagged(res, user.version, UserResponse.from(user));
+    return tagged(res, user.version, user);
   }
 
   /** Deletes the user with their profile, posts and every comment they wrote or received. */

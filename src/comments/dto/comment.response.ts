@@ -1,14 +1,10 @@
-import { Expose, plainToInstance } from 'class-transformer';
-import type { Comment } from '../entities/comment.entity';
+import { ApiProperty } from '@nestjs/swagger';
 
+/** The public shape of a comment: an allowlist, like UserResponse. */
 export class CommentResponse {
-  @Expose() id!: number;
-  @Expose() postId!: number;
-  @Expose() authorId!: number;
-  @Expose() body!: string;
-  @Expose() createdAt!: Date;
-
-  static from(comment: Comment): CommentResponse {
-    return plainToInstance(CommentResponse, comment, { excludeExtraneousValues: true, exposeUnsetFields: false });
-  }
+  @ApiProperty() id!: number;
+  @ApiProperty() postId!: number;
+  @ApiProperty() authorId!: number;
+  @ApiProperty() body!: string;
+  @ApiProperty() createdAt!: Date;
 }

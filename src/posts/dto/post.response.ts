@@ -1,24 +1,26 @@
-import { Expose, plainToInstance, Type } from 'class-transformer';
+import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { CommentResponse } from '../../comments/dto/comment.response';
-import type { Post } from '../entities/post.entity';
 
 export class AuthorSummary {
-  @Expose() id!: number;
-  @Expose() name!: string;
+  @ApiProperty() id!: number;
+  @ApiProperty() name!: string;
 }
 
+/** The public shape of a post: an allowlist, like UserResponse. */
 export class PostResponse {
-  @Expose() id!: number;
-  @Expose() authorId!: number;
-  @Expose() title!: string;
-  @Expose() body!: string;
-  @Expose() createdAt!: Date;
-  @Expose() updatedAt!: Date;
-  /** Present on /posts responses; a user's own posts leave it out. */
-  @Expose() @Type(() => AuthorSummary) author?: AuthorSummary;
-  @Expose() @Type(() => CommentResponse) comments?: CommentResponse[];
+  @ApiProperty() id!: number;
+  @ApiProperty() authorId!: number;
+  @ApiProperty() title!: string;
+  @ApiProperty() body!: string;
+  @ApiProperty() createdAt!: Date;
+  @ApiProperty() updatedAt!: Date;
 
-  static from(post: Post): PostResponse {
-    return plainToInstance(PostResponse, post, { excludeExtraneousValues: true, exposeUnsetFields: false });
-  }
+  @ApiPropertyOptional({
+    type: () => AuthorSummary,
+    description: "Present on /posts responses; a user's own posts leave it out.",
+  })
+  author?: AuthorSummary;
+
+  @ApiPropertyOptional({ type: () => [CommentResponse], description: 'Oldest first.' })
+  comments?: CommentResponse[];
 }

@@ -1,27 +1,29 @@
-import { Expose, plainToInstance, Type } from 'class-transformer';
+import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { PostResponse } from '../../posts/dto/post.response';
-import type { User } from '../entities/user.entity';
+
+// Response DTOs are allowlists: a property is sent only when it is declared here with @ApiProperty.
+// The documented schema is also the serializer (common/response-serialization.ts), so controllers
+// return entities as they are and a new entity column never leaks by accident.
 
 export class ProfileResponse {
-  @Expose() bio!: string;
-  @Expose() avatarUrl!: string | null;
+  @ApiProperty() bio!: string;
+  @ApiProperty({ type: String, nullable: true }) avatarUrl!: string | null;
 }
 
-/** The public shape of a user: an allowlist, so a new entity column never leaks by accident. */
 export class UserResponse {
-  @Expose() id!: number;
-  @Expose() name!: string;
-  @Expose() email!: string;
-  @Expose() createdAt!: Date;
-  @Expose() updatedAt!: Date;
-  /** Absent when not included; null when the user has no profile. */
-  @Expose() @Type(() => ProfileResponse) profile?: ProfileResponse | null;
-  @Expose() @Type(() => PostResponse) posts?: PostResponse[];
+  @ApiProperty() id!: number;
+  @ApiProperty() name!: string;
+  @ApiProperty() email!: string;
+  @ApiProperty() createdAt!: Date;
+  @ApiProperty() updatedAt!: Date;
 
-  static from(user: User): UserResponse {
-    return plainToInstance(UserResponse, user, {
-      excludeExtraneousValues: true,
-      exposeUnsetFields: false,
-    });
-  }
+  @ApiPropertyOptional({
+    type: () => ProfileResponse,
+    nullable: true,
+    description: 'Absent when not included; null when the user has no profile.',
+  })
+  profile?: ProfileResponse | null;
+
+  @ApiPropertyOptional({ type: () => [PostResponse], description: 'Newest first; absent when not included.' })
+  posts?: PostResponse[];
 }

@@ -195,6 +195,12 @@ function start(
   return { child, output: () => log };
 }
 
+/** `config.node_flags` of package.json, which `npm start` and `npm run start:prod` pass to node. */
+function productionNodeFlags(): string {
+  const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { config?: { node_flags?: string } };
+  return pkg.config?.node_flags ?? '';
+}
+
 /** Peak resident set size of a process (Linux VmHWM), in MB. */
 function peakRssMb(pid: number): number | undefined {
   try {
@@ -235,7 +241,8 @@ async function main(): Promise<void> {
     await seed(admin, { users: USERS, postsPerUser: 10, commentsPerPost: 5 });
     await admin.query('VACUUM ANALYZE');
 
-    const nodeArgs = env.BENCH_APP_NODE_ARGS?.split(' ').filter(Boolean) ?? [];
+    // The app runs as `npm run start:prod` runs it: with the package's node flags (heap sizing).
+    const nodeArgs = [productionNodeFlags(), env.BENCH_APP_NODE_ARGS ?? ''].join(' ').split(' ').filter(Boolean);
     const app = start('app', [...nodeArgs, join('dist', 'main.js')], {
       NODE_ENV: 'production',
       LOG_LEVEL: 'warn',

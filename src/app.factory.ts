@@ -33,6 +33,5 @@ export async function createApp(config: AppConfig): Promise<NestFastifyApplicati
     logger: false,
   });
   app.useLogger(app.get(Logger));
-  await configureApp(app, config, problems);
-  return app;
+  return configureApp(app, config, problems);
 }

@@ -13,11 +13,11 @@ import { Draining } from './health/draining';
 export const BODY_LIMIT_BYTES = 100 * 1024;
 
 /** Everything that shapes HTTP behaviour, shared by main.ts and the e2e tests so both run the same app. */
-export async function configureApp(
+export function configureApp(
   app: NestFastifyApplication,
   config: AppConfig,
   problems = new ProblemDetailsFilter(),
-): Promise<NestFastifyApplication> {
+): NestFastifyApplication {
   const fastify: FastifyInstance = app.getHttpAdapter().getInstance();
   securityHeaders(fastify);
   if (config.corsOrigins.length > 0) {

@@ -2,7 +2,7 @@ import { Inject, Injectable, NotFoundException } from '@nestjs/common';
 import { TransactionHost } from '@nestjs-cls/transactional';
 import type { TransactionalAdapterTypeOrm } from '@nestjs-cls/transactional-adapter-typeorm';
 import { InjectRepository } from '@nestjs/typeorm';
-import { In, Repository } from 'typeorm';
+import { Repository } from 'typeorm';
 import { CursorCodec } from '../common/cursor';
 import { inTransaction } from '../common/transactions';
 import { Post } from '../posts/entities/post.entity';
@@ -34,10 +34,15 @@ export class CommentsService {
   /** All comments of the given posts in one `IN` query (the guide's selectinload), oldest first. */
   findByPostIds(postIds: number[]): Promise<Comment[]> {
     if (postIds.length === 0) return Promise.resolve([]);
-    return this.comments.find({
-      where: { postId: In(postIds) },
-      order: { postId: 'ASC', createdAt: 'ASC', id: 'ASC' },
-    });
+    // `= ANY(:ids)` binds the ids as one array parameter: one statement shape for any batch size,
+    // where `In()` would expand to `IN ($1, …, $n)`.
+    return this.comments
+      .createQueryBuilder('comment')
+      .where('comment.post_id = ANY(:postIds)', { postIds })
+      .orderBy('comment.post_id', 'ASC')
+      .addOrderBy('comment.created_at', 'ASC')
+      .addOrderBy('comment.id', 'ASC')
+      .getMany();
   }
 
   /**

@@ -2,7 +2,7 @@ import { Injectable, NotFoundException } from '@nestjs/common';
 import { TransactionHost } from '@nestjs-cls/transactional';
 import type { TransactionalAdapterTypeOrm } from '@nestjs-cls/transactional-adapter-typeorm';
 import { InjectRepository } from '@nestjs/typeorm';
-import { In, Repository, type SelectQueryBuilder } from 'typeorm';
+import { Repository, type SelectQueryBuilder } from 'typeorm';
 import { CommentsService } from '../comments/comments.service';
 import { deleteIfMatch, updateIfMatch } from '../common/conditional-requests';
 import { groupBy } from '../common/group-by';
@@ -72,10 +72,13 @@ export class PostsService {
    */
   async findByAuthorIds(authorIds: number[], options: { withComments: boolean }): Promise<Post[]> {
     if (authorIds.length === 0) return [];
-    const posts = await this.posts.find({
-      where: { authorId: In(authorIds) },
-      order: { authorId: 'ASC', createdAt: 'DESC', id: 'DESC' },
-    });
+    const posts = await this.posts
+      .createQueryBuilder('post')
+      .where('post.author_id = ANY(:authorIds)', { authorIds }) // one array parameter, as in CommentsService
+      .orderBy('post.author_id', 'ASC')
+      .addOrderBy('post.created_at', 'DESC')
+      .addOrderBy('post.id', 'DESC')
+      .getMany();
     if (options.withComments) await this.attachComments(posts);
     return posts;
   }

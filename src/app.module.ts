@@ -1,13 +1,11 @@
 import { DynamicModule, Module } from '@nestjs/common';
-import { ClsPluginTransactional } from '@nestjs-cls/transactional';
-import { TransactionalAdapterTypeOrm } from '@nestjs-cls/transactional-adapter-typeorm';
 import { APP_GUARD } from '@nestjs/core';
 import { ThrottlerGuard, ThrottlerModule } from '@nestjs/throttler';
-import { getDataSourceToken, TypeOrmModule } from '@nestjs/typeorm';
-import { ClsModule } from 'nestjs-cls';
+import { TypeOrmModule } from '@nestjs/typeorm';
 import { LoggerModule } from 'nestjs-pino';
 import { CommentsModule } from './comments/comments.module';
 import { loggerParams } from './common/logging';
+import { transactionsModule } from './common/transactions';
 import { APP_CONFIG, type AppConfig } from './config/app.config';
 import { ConfigModule } from './config/config.module';
 import { dataSourceOptions } from './database/data-source.options';
@@ -32,19 +30,7 @@ export class AppModule {
             toRetry: () => false,
           }),
         }),
-        // The guide's `async with session.begin()`: TransactionHost.withTransaction() runs a callback in
-        // one transaction that every service called inside it joins (via AsyncLocalStorage).
-        ClsModule.forRoot({
-          global: true,
-          plugins: [
-            new ClsPluginTransactional({
-              imports: [TypeOrmModule],
-              adapter: new TransactionalAdapterTypeOrm({
-                dataSourceToken: getDataSourceToken(),
-              }),
-            }),
-          ],
-        }),
+        transactionsModule(),
         // Per client IP; a 429 carries Retry-After and becomes problem+json like every other error.
         ThrottlerModule.forRoot({
           throttlers: [{ limit: config.rateLimit.max, ttl: config.rateLimit.windowMs }],

@@ -1,7 +1,50 @@
-import type { TransactionHost } from '@nestjs-cls/transactional';
-import type { TransactionalAdapterTypeOrm } from '@nestjs-cls/transactional-adapter-typeorm';
+import type { DynamicModule, Provider } from '@nestjs/common';
+import { APP_GUARD, APP_INTERCEPTOR } from '@nestjs/core';
+import { ClsPluginTransactional, type TransactionHost } from '@nestjs-cls/transactional';
+import { TransactionalAdapterTypeOrm } from '@nestjs-cls/transactional-adapter-typeorm';
+import { getDataSourceToken, TypeOrmModule } from '@nestjs/typeorm';
+import { ClsModule } from 'nestjs-cls';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { QueryFailedError } from 'typeorm';
+
+/**
+ * The guide's `async with session.begin()`, as a module: TransactionHost.withTransaction() runs a
+ * callback in one transaction that every service called inside it joins (nestjs-cls keeps the
+ * transaction in AsyncLocalStorage). Each transaction opens its own CLS context, so nothing is
+ * mounted per request.
+ */
+export function transactionsModule(): DynamicModule {
+  return withoutIdleEnhancers(
+    ClsModule.forRoot({
+      global: true,
+      plugins: [
+        new ClsPluginTransactional({
+          imports: [TypeOrmModule],
+          adapter: new TransactionalAdapterTypeOrm({ dataSourceToken: getDataSourceToken() }),
+        }),
+      ],
+    }),
+  );
+}
+
+/**
+ * ClsModule.forRoot() always registers a global guard and a global interceptor, which do nothing
+ * when not mounted, as here. The interceptor still costs: any global interceptor makes Nest run
+ * its rxjs interceptor chain on every request, ~10 % of the app's CPU on GET /posts/{id}
+ * (BENCHMARKS.md). Removing the two providers changes nothing else.
+ */
+function withoutIdleEnhancers(module: DynamicModule): DynamicModule {
+  const idle = (provider: Provider) =>
+    typeof provider === 'object' && [APP_GUARD, APP_INTERCEPTOR].includes(provider.provide as string);
+  return {
+    ...module,
+    imports: module.imports?.map((imported) =>
+      typeof imported === 'object' && 'providers' in imported && imported.providers
+        ? { ...imported, providers: imported.providers.filter((provider) => !idle(provider)) }
+        : imported,
+    ),
+  };
+}
 
 const MAX_ATTEMPTS = 3;
 /** serialization_failure, deadlock_detected: PostgreSQL rolled the transaction back; running it again is safe. */

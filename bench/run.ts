@@ -2,7 +2,7 @@
  * `npm run bench`: the built app (production mode, request logs off) against the floor server
  * (bench/floor.ts: node:http + pg, same SQL, same pool), interleaved, on a seeded database.
  *
- * Settings (environment): BENCH_DURATION seconds per measurement (10), BENCH_ROUNDS (3),
+ * Settings (environment): BENCH_DURATION seconds per measurement (5), BENCH_ROUNDS (5),
  * BENCH_USERS (1000; × 10 posts × 5 comments), BENCH_DATABASE_URL (default: a throwaway embedded
  * PostgreSQL), BENCH_CONNECTIONS_SCALE (1; multiplies every endpoint's connection count),
  * BENCH_ONLY (run only the endpoints whose name contains it, e.g. `GET /users/{id}`),
@@ -25,8 +25,8 @@ import { startEmbeddedPostgres, type RunningPostgres } from '../src/database/emb
 import { seed } from '../src/database/seed';
 
 const env = process.env;
-const DURATION = Number(env.BENCH_DURATION ?? 10);
-const ROUNDS = Number(env.BENCH_ROUNDS ?? 3);
+const DURATION = Number(env.BENCH_DURATION ?? 5);
+const ROUNDS = Number(env.BENCH_ROUNDS ?? 5);
 const USERS = Number(env.BENCH_USERS ?? 1000);
 const SCALE = Number(env.BENCH_CONNECTIONS_SCALE ?? 1);
 const ONLY = env.BENCH_ONLY ?? '';
@@ -211,6 +211,13 @@ function peakRssMb(pid: number): number | undefined {
   }
 }
 
+/** Median (and range) of app/floor per round, for req/s and p99. */
+function pairedRatios(runs: Record<'app' | 'floor', Measurement[]>) {
+  const rps = runs.app.map((app, round) => app.rps / Math.max(1, runs.floor[round].rps));
+  const p99 = runs.app.map((app, round) => app.p99 / Math.max(1, runs.floor[round].p99));
+  return { ratio: median(rps), ratioMin: Math.min(...rps), ratioMax: Math.max(...rps), p99Ratio: median(p99) };
+}
+
 const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)];
 const fmt = (value: number | undefined, digits = 0) => (value === undefined ? 'n/a' : value.toFixed(digits));
 
@@ -272,7 +279,9 @@ async function main(): Promise<void> {
         await measure(servers[server], endpoint, server, Math.max(1, Math.round(DURATION / 2))); // warm-up
       const runs: Record<'app' | 'floor', Measurement[]> = { app: [], floor: [] };
       for (let round = 0; round < ROUNDS; round++) {
-        for (const server of ['app', 'floor'] as const) {
+        // app, floor, then floor, app: a drift in the machine's speed hits both sides alike.
+        const order = round % 2 === 0 ? (['app', 'floor'] as const) : (['floor', 'app'] as const);
+        for (const server of order) {
           const m = await measure(servers[server], endpoint, server, DURATION);
           runs[server].push(m);
           console.log(
@@ -295,22 +304,23 @@ async function main(): Promise<void> {
         connections: Math.round(endpoint.connections * SCALE),
         app: { ...appSummary, queries: queries.app },
         floor: { ...floorSummary, queries: queries.floor },
-        ratio: appSummary.rpsMedian / floorSummary.rpsMedian,
-        p99Ratio: appSummary.p99 / Math.max(1, floorSummary.p99),
+        // Ratios of the app and floor measurements of the same round (adjacent in time), then their
+        // median: on a shared machine that is far steadier than a ratio of separate medians.
+        ...pairedRatios(runs),
       });
     }
     const rss = peakRssMb(app.child.pid!);
 
     const machine = `${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, ${Math.round(totalmem() / 2 ** 30)} GiB, Node ${process.version}`;
     const table = [
-      `| endpoint | conns | app req/s (min–max) | floor req/s (min–max) | app/floor | p50 app/floor ms | p99 app/floor ms | queries/req app/floor | non-2xx |`,
+      `| endpoint | conns | app req/s (min–max) | floor req/s (min–max) | app/floor req/s (min–max) | p50 app/floor ms | p99 app/floor ms | queries/req app/floor | non-2xx |`,
       `|---|---|---|---|---|---|---|---|---|`,
       ...rows.map(
         (r) =>
-          `| ${r.endpoint} | ${r.connections} | ${fmt(r.app.rpsMedian)} (${fmt(r.app.rpsMin)}–${fmt(r.app.rpsMax)}) | ${fmt(r.floor.rpsMedian)} (${fmt(r.floor.rpsMin)}–${fmt(r.floor.rpsMax)}) | **${fmt(r.ratio, 2)}** | ${r.app.p50} / ${r.floor.p50} | ${r.app.p99} / ${r.floor.p99} | ${fmt(r.app.queries, 1)} / ${fmt(r.floor.queries, 1)} | ${r.app.non2xx + r.floor.non2xx} |`,
+          `| ${r.endpoint} | ${r.connections} | ${fmt(r.app.rpsMedian)} (${fmt(r.app.rpsMin)}–${fmt(r.app.rpsMax)}) | ${fmt(r.floor.rpsMedian)} (${fmt(r.floor.rpsMin)}–${fmt(r.floor.rpsMax)}) | **${fmt(r.ratio, 2)}** (${fmt(r.ratioMin, 2)}–${fmt(r.ratioMax, 2)}) | ${r.app.p50} / ${r.floor.p50} | ${r.app.p99} / ${r.floor.p99} (${fmt(r.p99Ratio, 1)}×) | ${fmt(r.app.queries, 1)} / ${fmt(r.floor.queries, 1)} | ${r.app.non2xx + r.floor.non2xx} |`,
       ),
     ].join('\n');
-    const markdown = `${table}\n\nApp peak RSS: ${fmt(rss)} MB. ${ROUNDS} interleaved rounds of ${DURATION} s after a warm-up; medians. Machine: ${machine}.\n`;
+    const markdown = `${table}\n\nApp peak RSS: ${fmt(rss)} MB. ${ROUNDS} interleaved rounds of ${DURATION} s after a warm-up; req/s and latency are medians over rounds, app/floor the median of per-round ratios. Machine: ${machine}.\n`;
     mkdirSync(join(ROOT, 'bench', 'results'), { recursive: true });
     writeFileSync(
       join(ROOT, 'bench', 'results', 'latest.json'),

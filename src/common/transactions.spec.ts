@@ -9,7 +9,7 @@ function tokens(module: DynamicModule): unknown[] {
     typeof provider === 'function' ? provider : provider.provide,
   );
   const imported = (module.imports ?? []).flatMap((entry) =>
-    typeof entry === 'object' && 'module' in entry ? tokens(entry as DynamicModule) : [],
+    typeof entry === 'object' && 'module' in entry ? tokens(entry) : [],
   );
   return [...own, ...imported];
 }

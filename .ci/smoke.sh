@@ -13,8 +13,13 @@ cleanup() { [ -n "$APP_PID" ] && kill -TERM "$APP_PID" 2>/dev/null; wait 2>/dev/
 trap cleanup EXIT
 fail() { echo "SMOKE FAILED: $*"; echo "--- app log"; cat "$WORK"/app*.log 2>/dev/null || true; exit 1; }
 
+# As `npm start` runs it: with the heap flags from package.json (config.node_flags), so a flag node
+# rejects fails here. (npm itself is left out: `sh -c` would not pass SIGTERM on to node.)
+NODE_FLAGS="$(node -p "require('$REPO/package.json').config.node_flags")"
+
 start_app() { # $1: log name
-  (cd "$WORK" && exec env -u DATABASE_URL node "$REPO/dist/main.js") >"$WORK/$1.log" 2>&1 &
+  # shellcheck disable=SC2086 # the flags are words
+  (cd "$WORK" && exec env -u DATABASE_URL node $NODE_FLAGS "$REPO/dist/main.js") >"$WORK/$1.log" 2>&1 &
   APP_PID=$!
   local started=$SECONDS
   until [ "$(curl -s -o /dev/null -w '%{http_code}' "$BASE/health/ready")" = 200 ]; do

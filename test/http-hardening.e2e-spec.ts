@@ -43,7 +43,12 @@ describe('HTTP hardening', () => {
   it('sends security headers and CORS only for the configured origin', async () => {
     const allowed = await t.api.get('/health').set('Origin', 'https://app.example.com').expect(200);
     expect(allowed.headers['x-content-type-options']).toBe('nosniff');
+    expect(allowed.headers['content-security-policy']).toContain("default-src 'self'");
     expect(allowed.headers['x-powered-by']).toBeUndefined();
+    // Errors carry them too: the headers are set when the request arrives, before any handler runs.
+    const missing = await t.api.get('/users/999999').expect(404);
+    expect(missing.headers['x-frame-options']).toBe('SAMEORIGIN');
+    expect(missing.headers['strict-transport-security']).toMatch(/max-age=\d+/);
     expect(allowed.headers['access-control-allow-origin']).toBe('https://app.example.com');
     const other = await t.api.get('/health').set('Origin', 'https://evil.example.com').expect(200);
     expect(other.headers['access-control-allow-origin']).toBeUndefined();

@@ -1,10 +1,9 @@
 import { DynamicModule, Module } from '@nestjs/common';
-import { APP_GUARD } from '@nestjs/core';
-import { ThrottlerGuard, ThrottlerModule } from '@nestjs/throttler';
 import { TypeOrmModule } from '@nestjs/typeorm';
 import { LoggerModule } from 'nestjs-pino';
 import { CommentsModule } from './comments/comments.module';
 import { loggerParams } from './common/logging';
+import { RateLimitModule } from './common/rate-limit.module';
 import { transactionsModule } from './common/transactions';
 import { APP_CONFIG, type AppConfig } from './config/app.config';
 import { ConfigModule } from './config/config.module';
@@ -31,17 +30,12 @@ export class AppModule {
           }),
         }),
         transactionsModule(),
-        // Per client IP; a 429 carries Retry-After and becomes problem+json like every other error.
-        ThrottlerModule.forRoot({
-          throttlers: [{ limit: config.rateLimit.max, ttl: config.rateLimit.windowMs }],
-          skipIf: () => config.rateLimit.max === 0,
-        }),
+        RateLimitModule.forRoot(config.rateLimit),
         HealthModule,
         UsersModule,
         PostsModule,
         CommentsModule,
       ],
-      providers: [{ provide: APP_GUARD, useClass: ThrottlerGuard }],
     };
   }
 }

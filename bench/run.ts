@@ -252,7 +252,7 @@ async function main(): Promise<void> {
     const nodeArgs = [productionNodeFlags(), env.BENCH_APP_NODE_ARGS ?? ''].join(' ').split(' ').filter(Boolean);
     const app = start('app', [...nodeArgs, join('dist', 'main.js')], {
       NODE_ENV: 'production',
-      LOG_LEVEL: 'warn',
+      LOG_LEVEL: 'silent', // the "logging off": no request logger either
       PORT: '3201',
       DATABASE_URL: url,
       DB_MIGRATIONS_RUN: 'false',

@@ -17,39 +17,43 @@ const query = <T>(sql: string, params: unknown[] = []) => {
 type Row = Record<string, any>;
 const USER_SQL = `SELECT u.id, u.name, u.email, u.created_at, u.updated_at, u.version, p.user_id AS profile_user_id, p.bio, p.avatar_url
   FROM users u LEFT JOIN profiles p ON p.user_id = u.id`;
+// The app's batch loaders (PostsService, CommentsService) run these very statements.
+const POSTS_OF_AUTHORS_SQL = `
+  SELECT id, author_id AS "authorId", title, body, created_at AS "createdAt", updated_at AS "updatedAt", version
+  FROM posts WHERE author_id = ANY($1) ORDER BY author_id, created_at DESC, id DESC`;
+const COMMENTS_OF_POSTS_SQL = `
+  SELECT id, post_id AS "postId", author_id AS "authorId", body, created_at AS "createdAt"
+  FROM comments WHERE post_id = ANY($1) ORDER BY post_id, created_at, id`;
+const commentJson = (c: Row) => ({
+  id: c.id,
+  postId: c.postId,
+  authorId: c.authorId,
+  body: c.body,
+  createdAt: c.createdAt,
+});
 
 async function usersWithGraph(users: Row[]) {
-  const posts = users.length
-    ? await query<Row>(
-        'SELECT id, author_id, title, body, created_at, updated_at, version FROM posts WHERE author_id = ANY($1) ORDER BY author_id, created_at DESC, id DESC',
-        [users.map((u) => u.id)],
-      )
-    : [];
-  const comments = posts.length
-    ? await query<Row>(
-        'SELECT id, post_id, author_id, body, created_at FROM comments WHERE post_id = ANY($1) ORDER BY post_id, created_at, id',
-        [posts.map((p) => p.id)],
-      )
-    : [];
+  const posts = users.length ? await query<Row>(POSTS_OF_AUTHORS_SQL, [users.map((u) => u.id)]) : [];
+  const comments = posts.length ? await query<Row>(COMMENTS_OF_POSTS_SQL, [posts.map((p) => p.id)]) : [];
   const commentsByPost = new Map<number, Row[]>();
   for (const c of comments) {
-    const list = commentsByPost.get(c.post_id) ?? [];
-    list.push({ id: c.id, postId: c.post_id, authorId: c.author_id, body: c.body, createdAt: c.created_at });
-    commentsByPost.set(c.post_id, list);
+    const list = commentsByPost.get(c.postId) ?? [];
+    list.push(commentJson(c));
+    commentsByPost.set(c.postId, list);
   }
   const postsByAuthor = new Map<number, Row[]>();
   for (const p of posts) {
-    const list = postsByAuthor.get(p.author_id) ?? [];
+    const list = postsByAuthor.get(p.authorId) ?? [];
     list.push({
       id: p.id,
-      authorId: p.author_id,
+      authorId: p.authorId,
       title: p.title,
       body: p.body,
-      createdAt: p.created_at,
-      updatedAt: p.updated_at,
+      createdAt: p.createdAt,
+      updatedAt: p.updatedAt,
       comments: commentsByPost.get(p.id) ?? [],
     });
-    postsByAuthor.set(p.author_id, list);
+    postsByAuthor.set(p.authorId, list);
   }
   return users.map((u) => ({
     id: u.id,
@@ -149,10 +153,7 @@ async function handle(req: IncomingMessage, res: ServerResponse) {
       [id],
     );
     if (!post) return send(res, 404, { status: 404 });
-    const comments = await query<Row>(
-      'SELECT id, post_id, author_id, body, created_at FROM comments WHERE post_id = ANY($1) ORDER BY post_id, created_at, id',
-      [[post.id]],
-    );
+    const comments = await query<Row>(COMMENTS_OF_POSTS_SQL, [[post.id]]);
     return send(res, 200, {
       id: post.id,
       authorId: post.author_id,
@@ -161,13 +162,7 @@ async function handle(req: IncomingMessage, res: ServerResponse) {
       createdAt: post.created_at,
       updatedAt: post.updated_at,
       author: { id: post.a_id, name: post.a_name },
-      comments: comments.map((c) => ({
-        id: c.id,
-        postId: c.post_id,
-        authorId: c.author_id,
-        body: c.body,
-        createdAt: c.created_at,
-      })),
+      comments: comments.map(commentJson),
     });
   }
   send(res, 404, { status: 404 });

@@ -18,12 +18,12 @@ type Row = Record<string, any>;
 const USER_SQL = `SELECT u.id, u.name, u.email, u.created_at, u.updated_at, u.version, p.user_id AS profile_user_id, p.bio, p.avatar_url
   FROM users u LEFT JOIN profiles p ON p.user_id = u.id`;
 // The app's batch loaders (PostsService, CommentsService) run these very statements.
-const POSTS_OF_AUTHORS_SQL = `
-  SELECT id, author_id AS "authorId", title, body, created_at AS "createdAt", updated_at AS "updatedAt", version
-  FROM posts WHERE author_id = ANY($1) ORDER BY author_id, created_at DESC, id DESC`;
-const COMMENTS_OF_POSTS_SQL = `
-  SELECT id, post_id AS "postId", author_id AS "authorId", body, created_at AS "createdAt"
-  FROM comments WHERE post_id = ANY($1) ORDER BY post_id, created_at, id`;
+const POSTS_OF_AUTHORS_SQL =
+  'SELECT id, author_id AS "authorId", title, body, created_at AS "createdAt", updated_at AS "updatedAt", version ' +
+  'FROM posts WHERE author_id = ANY($1) ORDER BY author_id, created_at DESC, id DESC';
+const COMMENTS_OF_POSTS_SQL =
+  'SELECT id, post_id AS "postId", author_id AS "authorId", body, created_at AS "createdAt" ' +
+  'FROM comments WHERE post_id = ANY($1) ORDER BY post_id, created_at, id';
 const commentJson = (c: Row) => ({
   id: c.id,
   postId: c.postId,

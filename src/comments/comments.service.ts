@@ -17,9 +17,9 @@ import { Comment } from './entities/comment.entity';
  * with no mapping (a test checks they equal what the repository loads). `= ANY($1)` binds the ids as
  * one array: one statement shape for any batch size, where `In()` would expand to `IN ($1, …, $n)`.
  */
-const COMMENTS_OF_POSTS = `
-  SELECT id, post_id AS "postId", author_id AS "authorId", body, created_at AS "createdAt"
-  FROM comments WHERE post_id = ANY($1) ORDER BY post_id, created_at, id`;
+const COMMENTS_OF_POSTS =
+  'SELECT id, post_id AS "postId", author_id AS "authorId", body, created_at AS "createdAt" ' +
+  'FROM comments WHERE post_id = ANY($1) ORDER BY post_id, created_at, id';
 
 export interface CommentPage {
   items: Comment[];

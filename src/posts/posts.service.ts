@@ -26,9 +26,9 @@ const ORDER_BY: Record<PostSort, [column: string, direction: 'ASC' | 'DESC']> = 
  * The batch loader behind every nested user read. Plain SQL for speed (see COMMENTS_OF_POSTS in
  * CommentsService); the aliases make each row a Post as the repository would load it.
  */
-const POSTS_OF_AUTHORS = `
-  SELECT id, author_id AS "authorId", title, body, created_at AS "createdAt", updated_at AS "updatedAt", version
-  FROM posts WHERE author_id = ANY($1) ORDER BY author_id, created_at DESC, id DESC`;
+const POSTS_OF_AUTHORS =
+  'SELECT id, author_id AS "authorId", title, body, created_at AS "createdAt", updated_at AS "updatedAt", version ' +
+  'FROM posts WHERE author_id = ANY($1) ORDER BY author_id, created_at DESC, id DESC';
 
 @Injectable()
 export class PostsService {

@@ -2,11 +2,11 @@ import { DynamicModule, Module } from '@nestjs/common';
 import { TypeOrmModule } from '@nestjs/typeorm';
 import { LoggerModule } from 'nestjs-pino';
 import { CommentsModule } from './comments/comments.module';
-import { loggerParams } from './common/logging';
-import { RateLimitModule } from './common/rate-limit.module';
-import { transactionsModule } from './common/transactions';
+import { loggerParams } from './http/logging';
+import { RateLimitModule } from './http/rate-limit.module';
+import { transactionsModule } from './db/transactions';
 import { APP_CONFIG, type AppConfig } from './config/app.config';
-import { ConfigModule } from './config/config.module';
+import { AppConfigModule } from './config/app-config.module';
 import { dataSourceOptions } from './database/data-source.options';
 import { HealthModule } from './health/health.module';
 import { PostsModule } from './posts/posts.module';
@@ -19,7 +19,7 @@ export class AppModule {
     return {
       module: AppModule,
       imports: [
-        ConfigModule.forRoot(config),
+        AppConfigModule.forRoot(config),
         LoggerModule.forRoot(loggerParams(config)),
         TypeOrmModule.forRootAsync({
           inject: [APP_CONFIG],

@@ -1,7 +1,7 @@
 import 'reflect-metadata';
 import { Logger } from '@nestjs/common';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { createApp } from './app.factory';
+import { createApp } from './app.setup';
 import { loadConfig, loadDotEnv } from './config/app.config';
 import { type RunningPostgres, startEmbeddedPostgres } from './database/embedded-postgres';
 import { Draining } from './health/draining';

@@ -4,7 +4,7 @@ import { FastifyAdapter } from '@nestjs/platform-fastify';
 import { writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { AppModule } from './app.module';
-import { buildOpenApiDocument } from './common/openapi';
+import { buildOpenApiDocument } from './http/openapi';
 import { loadConfig } from './config/app.config';
 
 /**

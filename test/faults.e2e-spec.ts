@@ -6,7 +6,7 @@ import type { Pool } from 'pg';
 import { TransactionHost } from '@nestjs-cls/transactional';
 import type { TransactionalAdapterTypeOrm } from '@nestjs-cls/transactional-adapter-typeorm';
 import { DataSource, QueryFailedError } from 'typeorm';
-import { inTransaction } from '../src/common/transactions';
+import { inTransaction } from '../src/db/transactions';
 import { loadConfig } from '../src/config/app.config';
 import { dataSourceOptions } from '../src/database/data-source.options';
 import { startEmbeddedPostgres, type RunningPostgres } from '../src/database/embedded-postgres';

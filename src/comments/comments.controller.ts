@@ -1,9 +1,9 @@
 import { Body, Controller, Delete, Get, Post, Query, Req, Res } from '@nestjs/common';
 import { ApiCreatedResponse, ApiOkResponse, ApiTags } from '@nestjs/swagger';
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import { IdParam } from '../common/id-param';
-import { MessageResponse } from '../common/message.response';
-import { ApiProblems, LINK_HEADER, LOCATION_HEADER } from '../common/openapi';
+import { IdParam } from '../http/id-param';
+import { MessageResponse } from '../http/message.response';
+import { ApiProblems, LINK_HEADER, LOCATION_HEADER } from '../http/openapi';
 import { CommentResponse } from './dto/comment.response';
 import { CreateCommentDto } from './dto/create-comment.dto';
 import { ListCommentsQuery } from './dto/list-comments.query';

@@ -1,6 +1,6 @@
 import { Module } from '@nestjs/common';
 import { TypeOrmModule } from '@nestjs/typeorm';
-import { CursorCodec } from '../common/cursor';
+import { CursorCodec } from '../http/cursor';
 import { APP_CONFIG, type AppConfig } from '../config/app.config';
 import { Post } from '../posts/entities/post.entity';
 import { CommentsController } from './comments.controller';

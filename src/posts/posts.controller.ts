@@ -1,12 +1,12 @@
 import { Body, Controller, Delete, Get, Headers, Patch, Post, Query, Req, Res } from '@nestjs/common';
 import { ApiCreatedResponse, ApiNotModifiedResponse, ApiOkResponse, ApiTags } from '@nestjs/swagger';
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import { ifMatchVersions, tagged } from '../common/conditional-requests';
-import { IdParam } from '../common/id-param';
-import { MessageResponse } from '../common/message.response';
-import { ApiIfMatch, ApiProblems, ETAG_HEADER, LINK_HEADER, LOCATION_HEADER } from '../common/openapi';
-import { nextPageLink } from '../common/pagination';
-import { PaginationQuery } from '../common/pagination.query';
+import { ifMatchVersions, withETag } from '../http/conditional-requests';
+import { IdParam } from '../http/id-param';
+import { MessageResponse } from '../http/message.response';
+import { ApiIfMatch, ApiProblems, ETAG_HEADER, LINK_HEADER, LOCATION_HEADER } from '../http/openapi';
+import { nextPageLink } from '../http/pagination';
+import { PaginationQuery } from '../http/pagination.query';
 import { CreatePostWithCommentsDto } from './dto/create-post.dto';
 import { ListPostsQuery } from './dto/list-posts.query';
 import { PostResponse } from './dto/post.response';
@@ -29,20 +29,20 @@ export class PostsController {
   ): Promise<PostResponse> {
     const post = await this.posts.create(userId, dto);
     res.header('Location', `/posts/${post.id}`);
-    return tagged(res, post.version, post);
+    return withETag(res, post.version, post);
   }
 
   /** A user's posts, newest first. */
   @Get('users/:userId/posts')
   @ApiOkResponse({ type: [PostResponse], headers: LINK_HEADER })
   @ApiProblems(404)
-  async findByAuthor(
+  async listByAuthor(
     @IdParam('userId') userId: number,
     @Query() query: PaginationQuery,
     @Req() req: FastifyRequest,
     @Res({ passthrough: true }) res: FastifyReply,
   ): Promise<PostResponse[]> {
-    const page = await this.posts.findByAuthor(userId, query);
+    const page = await this.posts.listByAuthor(userId, query);
     if (page.hasMore) res.header('Link', nextPageLink(req, query));
     return page.items;
   }
@@ -68,7 +68,7 @@ export class PostsController {
   @ApiProblems(404)
   async findOne(@IdParam() id: number, @Res({ passthrough: true }) res: FastifyReply): Promise<PostResponse> {
     const post = await this.posts.findOne(id);
-    return tagged(res, post.version, post);
+    return withETag(res, post.version, post);
   }
 
   /** Updates title and/or body; with If-Match, a stale ETag gets 412. */
@@ -83,7 +83,7 @@ export class PostsController {
     @Res({ passthrough: true }) res: FastifyReply,
   ): Promise<PostResponse> {
     const post = await this.posts.update(id, dto, ifMatchVersions(ifMatch));
-    return tagged(res, post.version, post);
+    return withETag(res, post.version, post);
   }
 
   /** Deletes the post and its comments. */

@@ -4,11 +4,10 @@ import type { TransactionalAdapterTypeOrm } from '@nestjs-cls/transactional-adap
 import { InjectRepository } from '@nestjs/typeorm';
 import { Repository, type SelectQueryBuilder } from 'typeorm';
 import { CommentsService } from '../comments/comments.service';
-import { deleteIfMatch, updateIfMatch } from '../common/conditional-requests';
-import { groupBy } from '../common/group-by';
-import { type Page, toPage } from '../common/pagination';
-import type { PaginationQuery } from '../common/pagination.query';
-import { inTransaction } from '../common/transactions';
+import { deleteIfMatch, updateIfMatch } from '../db/versioned-writes';
+import { type Page, toPage } from '../http/pagination';
+import type { PaginationQuery } from '../http/pagination.query';
+import { inTransaction } from '../db/transactions';
 import { User } from '../users/entities/user.entity';
 import type { CreatePostDto, CreatePostWithCommentsDto } from './dto/create-post.dto';
 import type { ListPostsQuery, PostSort } from './dto/list-posts.query';
@@ -66,7 +65,7 @@ export class PostsService {
   }
 
   /** A user's posts, newest first; 404 when the user does not exist. */
-  async findByAuthor(authorId: number, pagination: PaginationQuery): Promise<Page<Post>> {
+  async listByAuthor(authorId: number, pagination: PaginationQuery): Promise<Page<Post>> {
     const page = await this.findAll({ ...pagination, authorId, sort: '-createdAt' });
     if (page.items.length === 0 && !(await this.users.existsBy({ id: authorId }))) {
       throw new NotFoundException(`User ${authorId} not found`);
@@ -88,7 +87,7 @@ export class PostsService {
 
   /** Explicit loading of `post.comments` for a whole batch (the guide's `awaitable_attrs`). */
   async attachComments(posts: Post[]): Promise<void> {
-    const byPost = groupBy(
+    const byPost = Map.groupBy(
       await this.comments.findByPostIds(posts.map((post) => post.id)),
       (comment) => comment.postId,
     );

@@ -1,11 +1,11 @@
 import { Body, Controller, Delete, Get, Headers, Patch, Post, Query, Req, Res } from '@nestjs/common';
 import { ApiCreatedResponse, ApiNotModifiedResponse, ApiOkResponse, ApiTags } from '@nestjs/swagger';
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import { nextPageLink } from '../common/pagination';
-import { ifMatchVersions, tagged } from '../common/conditional-requests';
-import { IdParam } from '../common/id-param';
-import { MessageResponse } from '../common/message.response';
-import { ApiIfMatch, ApiProblems, ETAG_HEADER, LINK_HEADER, LOCATION_HEADER } from '../common/openapi';
+import { nextPageLink } from '../http/pagination';
+import { ifMatchVersions, withETag } from '../http/conditional-requests';
+import { IdParam } from '../http/id-param';
+import { MessageResponse } from '../http/message.response';
+import { ApiIfMatch, ApiProblems, ETAG_HEADER, LINK_HEADER, LOCATION_HEADER } from '../http/openapi';
 import { CreateUserDto } from './dto/create-user.dto';
 import { UpdateUserDto } from './dto/update-user.dto';
 import { GetUserQuery, ListUsersQuery, toUserInclude } from './dto/user-include.query';
@@ -24,7 +24,7 @@ export class UsersController {
   async create(@Body() dto: CreateUserDto, @Res({ passthrough: true }) res: FastifyReply): Promise<UserResponse> {
     const user = await this.users.create(dto);
     res.header('Location', `/users/${user.id}`);
-    return tagged(res, user.version, user);
+    return withETag(res, user.version, user);
   }
 
   /** Users ordered by name, then id, each with profile and posts → comments unless `include` says otherwise. */
@@ -52,7 +52,7 @@ export class UsersController {
     @Res({ passthrough: true }) res: FastifyReply,
   ): Promise<UserResponse> {
     const user = await this.users.findOne(id, toUserInclude(query.include));
-    return tagged(res, user.version, user);
+    return withETag(res, user.version, user);
   }
 
   /** Updates the given fields; profile fields are merged, `profile: null` removes it. With If-Match, a stale ETag gets 412 and changes nothing. */
@@ -67,7 +67,7 @@ export class UsersController {
     @Res({ passthrough: true }) res: FastifyReply,
   ): Promise<UserResponse> {
     const user = await this.users.update(id, dto, ifMatchVersions(ifMatch));
-    return tagged(res, user.version, user);
+    return withETag(res, user.version, user);
   }
 
   /** Deletes the user with their profile, posts and every comment they wrote or received. */

@@ -3,11 +3,10 @@ import { TransactionHost } from '@nestjs-cls/transactional';
 import type { TransactionalAdapterTypeOrm } from '@nestjs-cls/transactional-adapter-typeorm';
 import { InjectRepository } from '@nestjs/typeorm';
 import { Repository, type SelectQueryBuilder } from 'typeorm';
-import { deleteIfMatch, updateIfMatch } from '../common/conditional-requests';
-import { groupBy } from '../common/group-by';
-import { type Page, toPage } from '../common/pagination';
-import type { PaginationQuery } from '../common/pagination.query';
-import { inTransaction } from '../common/transactions';
+import { deleteIfMatch, updateIfMatch } from '../db/versioned-writes';
+import { type Page, toPage } from '../http/pagination';
+import type { PaginationQuery } from '../http/pagination.query';
+import { inTransaction } from '../db/transactions';
 import { PostsService } from '../posts/posts.service';
 import type { CreateUserDto } from './dto/create-user.dto';
 import type { UpdateUserDto } from './dto/update-user.dto';
@@ -103,7 +102,7 @@ export class UsersService {
       users.map((user) => user.id),
       { withComments: include.comments },
     );
-    const byAuthor = groupBy(posts, (post) => post.authorId);
+    const byAuthor = Map.groupBy(posts, (post) => post.authorId);
     for (const user of users) user.posts = byAuthor.get(user.id) ?? [];
   }
 }

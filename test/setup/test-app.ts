@@ -1,7 +1,7 @@
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import request from 'supertest';
 import { DataSource } from 'typeorm';
-import { createApp } from '../../src/app.factory';
+import { createApp } from '../../src/app.setup';
 import { loadConfig } from '../../src/config/app.config';
 import { fixtures } from './fixtures';
 

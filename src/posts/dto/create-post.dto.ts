@@ -1,6 +1,6 @@
 import { Type } from 'class-transformer';
 import { ArrayMaxSize, IsArray, IsString, Length, Matches, MaxLength, ValidateNested } from 'class-validator';
-import { IsOptionalNonNull } from '../../common/validation';
+import { IsOptionalNonNull } from '../../http/validation';
 import { CreateCommentDto } from '../../comments/dto/create-comment.dto';
 
 export class CreatePostDto {

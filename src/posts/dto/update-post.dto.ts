@@ -1,5 +1,5 @@
 import { IsString, Length, Matches, MaxLength } from 'class-validator';
-import { IsOptionalNonNull } from '../../common/validation';
+import { IsOptionalNonNull } from '../../http/validation';
 
 /** PATCH semantics: absent fields stay as they are; null is not a title or a body. */
 export class UpdatePostDto {

@@ -11,7 +11,7 @@ import {
   MaxLength,
   ValidateNested,
 } from 'class-validator';
-import { IsOptionalNonNull } from '../../common/validation';
+import { IsOptionalNonNull } from '../../http/validation';
 import { CreatePostDto } from '../../posts/dto/create-post.dto';
 
 export class ProfileDto {

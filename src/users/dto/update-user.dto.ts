@@ -1,6 +1,6 @@
 import { Type } from 'class-transformer';
 import { IsEmail, IsOptional, IsString, Length, Matches, MaxLength, ValidateNested } from 'class-validator';
-import { IsOptionalNonNull } from '../../common/validation';
+import { IsOptionalNonNull } from '../../http/validation';
 import { ProfileDto } from './create-user.dto';
 
 /** PATCH semantics: absent fields stay as they are; `profile` fields are merged; `profile: null` removes it. */

@@ -2,7 +2,7 @@ import { applyDecorators } from '@nestjs/common';
 import { ApiPropertyOptional } from '@nestjs/swagger';
 import { Transform } from 'class-transformer';
 import { IsIn, IsOptional } from 'class-validator';
-import { PaginationQuery } from '../../common/pagination.query';
+import { PaginationQuery } from '../../http/pagination.query';
 
 export const USER_RELATIONS = ['profile', 'posts', 'posts.comments'] as const;
 export type UserRelation = (typeof USER_RELATIONS)[number];

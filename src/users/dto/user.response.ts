@@ -2,7 +2,7 @@ import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { PostResponse } from '../../posts/dto/post.response';
 
 // Response DTOs are allowlists: a property is sent only when it is declared here with @ApiProperty.
-// The documented schema is also the serializer (common/response-serialization.ts), so controllers
+// The documented schema is also the serializer (http/response-serialization.ts), so controllers
 // return entities as they are and a new entity column never leaks by accident.
 
 export class ProfileResponse {

@@ -1,6 +1,6 @@
 import { HttpStatus } from '@nestjs/common';
 import { QueryFailedError } from 'typeorm';
-import { ProblemException } from './problem';
+import { ProblemException } from '../http/problem';
 
 /**
  * What each named constraint means to a client. The database enforces these rules (also under

@@ -4,10 +4,10 @@ import { APP_CONFIG, type AppConfig } from './app.config';
 /** Makes the validated AppConfig injectable everywhere as APP_CONFIG. */
 @Global()
 @Module({})
-export class ConfigModule {
+export class AppConfigModule {
   static forRoot(config: AppConfig): DynamicModule {
     return {
-      module: ConfigModule,
+      module: AppConfigModule,
       providers: [{ provide: APP_CONFIG, useValue: config }],
       exports: [APP_CONFIG],
     };

@@ -2,7 +2,7 @@ import { type ArgumentsHost, Catch, type ExceptionFilter, HttpException, HttpSta
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { STATUS_CODES } from 'node:http';
 import type { Duplex } from 'node:stream';
-import { translateDatabaseError } from './database-errors';
+import { translateDatabaseError } from '../db/database-errors';
 import { problem, ProblemException, type ProblemDetails } from './problem';
 
 /** Errors Fastify raises while reading a request, before any route runs; they carry their own status. */

@@ -1,5 +1,5 @@
 import { plainToInstance } from 'class-transformer';
-import { IsBoolean, IsIn, IsInt, IsOptional, IsString, Length, Matches, Max, Min, validateSync } from 'class-validator';
+import { IsBoolean, IsEmail, IsIn, IsInt, IsOptional, IsString, Length, Matches, Max, Min, validateSync } from 'class-validator';
 
 /** Environment variables the service reads, with their defaults. `.env.example` documents each one. */
 class Environment {
@@ -109,6 +109,51 @@ class Environment {
   @IsString()
   @Length(16, 256)
   CURSOR_SECRET?: string;
+
+  /** Signs access tokens (HS256). Unset: generated once next to the embedded database; required in production. */
+  @IsOptional()
+  @IsString()
+  @Length(32, 512, { message: 'JWT_SECRET must be 32 to 512 characters long' })
+  JWT_SECRET?: string;
+
+  /** Access token lifetime in seconds: short, since a refresh token renews it. */
+  @IsInt()
+  @Min(30)
+  @Max(86_400)
+  ACCESS_TOKEN_TTL_SECONDS = 900;
+
+  /** How long a session (its refresh token chain) lives at most, in seconds, however often it is refreshed. */
+  @IsInt()
+  @Min(60)
+  SESSION_TTL_SECONDS = 30 * 86_400;
+
+  /** Failed logins allowed per account per LOGIN_FAILURE_WINDOW_MS, from all clients together. */
+  @IsInt()
+  @Min(1)
+  LOGIN_MAX_FAILURES_PER_ACCOUNT = 10;
+
+  /** Failed logins allowed per client IP per LOGIN_FAILURE_WINDOW_MS, whatever the accounts. */
+  @IsInt()
+  @Min(1)
+  LOGIN_MAX_FAILURES_PER_CLIENT = 100;
+
+  /** The window failed logins are counted in; a blocked account or client is free again when it ends. */
+  @IsInt()
+  @Min(1_000)
+  LOGIN_FAILURE_WINDOW_MS = 15 * 60_000;
+
+  /** With ADMIN_PASSWORD: this account exists as an admin after startup (created if missing). */
+  @IsOptional()
+  @IsEmail({}, { message: 'ADMIN_EMAIL must be an email address' })
+  ADMIN_EMAIL?: string;
+
+  @IsOptional()
+  @IsString()
+  ADMIN_PASSWORD?: string;
+
+  @IsString()
+  @Length(1, 100)
+  ADMIN_NAME = 'Admin';
 }
 
 type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
@@ -139,7 +184,21 @@ export interface AppConfig {
   corsOrigins: string[];
   rateLimit: { max: number; windowMs: number };
   trustProxyHops: number;
+  auth: AuthConfig;
 }
+
+export interface AuthConfig {
+  /** Undefined until main.ts has loaded or generated one (see auth/jwt-secret.ts). */
+  jwtSecret?: string;
+  accessTokenTtlSeconds: number;
+  sessionTtlSeconds: number;
+  login: { maxFailuresPerAccount: number; maxFailuresPerClient: number; failureWindowMs: number };
+  /** Both set: the admin account ensured at startup. */
+  admin?: { email: string; password: string; name: string };
+}
+
+/** Variables whose values never appear in an error message. */
+const SECRETS = new Set(['CURSOR_SECRET', 'JWT_SECRET', 'ADMIN_PASSWORD']);
 
 /** Thrown for invalid configuration; main.ts prints its message alone, without a stack. */
 export class ConfigError extends Error {}
@@ -169,8 +228,17 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
   const vars = Object.assign(new Environment(), plainToInstance(Environment, raw));
   const errors = validateSync(vars, { forbidUnknownValues: true });
   if (errors.length > 0) {
-    const reasons = errors.map((e) => `${e.property}=${JSON.stringify(e.value)}: ${firstReason(e.constraints ?? {})}`);
+    const reasons = errors.map(
+      (e) =>
+        `${e.property}=${SECRETS.has(e.property) ? '***' : JSON.stringify(e.value)}: ${firstReason(e.constraints ?? {})}`,
+    );
     throw new ConfigError(`Invalid configuration: ${reasons.join('; ')}`);
+  }
+  if (vars.NODE_ENV === 'production' && !vars.JWT_SECRET) {
+    throw new ConfigError('Invalid configuration: JWT_SECRET must be set when NODE_ENV=production');
+  }
+  if (Boolean(vars.ADMIN_EMAIL) !== Boolean(vars.ADMIN_PASSWORD)) {
+    throw new ConfigError('Invalid configuration: ADMIN_EMAIL and ADMIN_PASSWORD must be set together');
   }
 
   return {
@@ -201,6 +269,20 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
       .filter(Boolean),
     rateLimit: { max: vars.RATE_LIMIT_MAX, windowMs: vars.RATE_LIMIT_WINDOW_MS },
     trustProxyHops: vars.TRUST_PROXY_HOPS,
+    auth: {
+      jwtSecret: vars.JWT_SECRET,
+      accessTokenTtlSeconds: vars.ACCESS_TOKEN_TTL_SECONDS,
+      sessionTtlSeconds: vars.SESSION_TTL_SECONDS,
+      login: {
+        maxFailuresPerAccount: vars.LOGIN_MAX_FAILURES_PER_ACCOUNT,
+        maxFailuresPerClient: vars.LOGIN_MAX_FAILURES_PER_CLIENT,
+        failureWindowMs: vars.LOGIN_FAILURE_WINDOW_MS,
+      },
+      admin:
+        vars.ADMIN_EMAIL && vars.ADMIN_PASSWORD
+          ? { email: vars.ADMIN_EMAIL, password: vars.ADMIN_PASSWORD, name: vars.ADMIN_NAME }
+          : undefined,
+    },
   };
 }
 

@@ -13,6 +13,10 @@ import { Comment } from '../../comments/entities/comment.entity';
 import { Post } from '../../posts/entities/post.entity';
 import { Profile } from './profile.entity';
 
+/** What an account may do: `admin`s may act on anyone's resources (auth/access-policy.ts). */
+export const ROLES = ['user', 'admin'] as const;
+export type Role = (typeof ROLES)[number];
+
 // Relations are neither eager nor lazy: whoever needs them loads them explicitly and in batches
 // (see UsersService), so a relation never loads silently one row at a time.
 @Entity('users')
@@ -29,6 +33,16 @@ export class User {
 
   @Column({ type: 'varchar', length: 254 })
   email!: string;
+
+  /**
+   * argon2id PHC string (auth/passwords.ts). Never selected unless asked for by name, and never in a
+   * response (UserResponse does not declare it). Null: the account cannot log in (e.g. seeded users).
+   */
+  @Column({ name: 'password_hash', type: 'varchar', length: 255, nullable: true, select: false })
+  passwordHash?: string | null;
+
+  @Column({ type: 'enum', enum: ROLES, enumName: 'user_role', default: 'user' })
+  role!: Role;
 
   @CreateDateColumn({ name: 'created_at', type: 'timestamptz', precision: 3 })
   createdAt!: Date;

@@ -1,6 +1,7 @@
 import { DynamicModule, Module } from '@nestjs/common';
 import { TypeOrmModule } from '@nestjs/typeorm';
 import { LoggerModule } from 'nestjs-pino';
+import { AuthApiModule } from './auth/auth-api.module';
 import { CommentsModule } from './comments/comments.module';
 import { loggerParams } from './http/logging';
 import { RateLimitModule } from './http/rate-limit.module';
@@ -31,6 +32,7 @@ export class AppModule {
         }),
         transactionsModule(),
         RateLimitModule.forRoot(config.rateLimit),
+        AuthApiModule,
         HealthModule,
         UsersModule,
         PostsModule,

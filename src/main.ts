@@ -1,7 +1,9 @@
 import 'reflect-metadata';
 import { Logger } from '@nestjs/common';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { dirname, join } from 'node:path';
 import { createApp } from './app.setup';
+import { loadOrCreateSecret } from './auth/jwt-secret';
 import { loadConfig, loadDotEnv } from './config/app.config';
 import { type RunningPostgres, startEmbeddedPostgres } from './database/embedded-postgres';
 import { Draining } from './health/draining';
@@ -23,6 +25,10 @@ async function bootstrap(): Promise<void> {
   }
 
   try {
+    if (embedded) {
+      // Tokens survive restarts of an unconfigured `npm start`: the secret lives next to the data.
+      config.auth.jwtSecret ??= await loadOrCreateSecret(join(dirname(config.embeddedPostgres.dataDir), 'jwt-secret'));
+    }
     const app = await createApp(config).catch((error: Error) => {
       throw new Error(`cannot use the database at ${redact(config.database.url)}: ${error.message}`);
     });

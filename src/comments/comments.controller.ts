@@ -1,6 +1,9 @@
 import { Body, Controller, Delete, Get, Post, Query, Req, Res } from '@nestjs/common';
 import { ApiCreatedResponse, ApiOkResponse, ApiTags } from '@nestjs/swagger';
 import type { FastifyReply, FastifyRequest } from 'fastify';
+import { AccessPolicy } from '../auth/access-policy';
+import { CurrentUser, Public, SignedIn } from '../auth/auth.decorators';
+import type { Caller } from '../auth/caller';
 import { IdParam } from '../http/id-param';
 import { MessageResponse } from '../http/message.response';
 import { ApiProblems, LINK_HEADER, LOCATION_HEADER } from '../http/openapi';
@@ -12,17 +15,26 @@ import { CommentsService } from './comments.service';
 @ApiTags('comments')
 @Controller()
 export class CommentsController {
-  constructor(private readonly comments: CommentsService) {}
+  constructor(
+    private readonly comments: CommentsService,
+    private readonly access: AccessPolicy,
+  ) {}
 
-  /** Adds a comment: 404 for a missing post, 422 for a missing author. */
+  /**
+   * Adds a comment by the caller (any signed-in user); only an admin may name another `authorId`.
+   * 404 for a missing post, 422 for a missing author.
+   */
   @Post('posts/:postId/comments')
+  @SignedIn()
   @ApiCreatedResponse({ type: CommentResponse, headers: LOCATION_HEADER })
   @ApiProblems(404, 413, 415, 422)
   async create(
+    @CurrentUser() caller: Caller,
     @IdParam('postId') postId: number,
     @Body() dto: CreateCommentDto,
     @Res({ passthrough: true }) res: FastifyReply,
   ): Promise<CommentResponse> {
+    this.access.assignCommentAuthors(caller, [dto], () => 'authorId');
     const comment = await this.comments.create(postId, dto);
     res.header('Location', `/comments/${comment.id}`);
     return comment;
@@ -30,6 +42,7 @@ export class CommentsController {
 
   /** A post's comments, oldest first, keyset-paginated: follow `Link: rel="next"` (its cursor is opaque). */
   @Get('posts/:postId/comments')
+  @Public()
   @ApiOkResponse({ type: [CommentResponse], headers: LINK_HEADER })
   @ApiProblems(404)
   async listForPost(
@@ -47,16 +60,20 @@ export class CommentsController {
   }
 
   @Get('comments/:id')
+  @Public()
   @ApiOkResponse({ type: CommentResponse })
   @ApiProblems(404)
   async findOne(@IdParam() id: number): Promise<CommentResponse> {
     return this.comments.findOne(id);
   }
 
+  /** The comment's author, the post's author, or an admin. */
   @Delete('comments/:id')
+  @SignedIn()
   @ApiOkResponse({ type: MessageResponse })
   @ApiProblems(404)
-  async remove(@IdParam() id: number): Promise<MessageResponse> {
+  async remove(@CurrentUser() caller: Caller, @IdParam() id: number): Promise<MessageResponse> {
+    await this.access.assertMayDeleteComment(caller, id);
     await this.comments.remove(id);
     return { message: 'Comment deleted' };
   }

@@ -2,11 +2,13 @@ import { Controller, Get, Inject, ServiceUnavailableException } from '@nestjs/co
 import { HealthCheck, HealthCheckService, TypeOrmHealthIndicator } from '@nestjs/terminus';
 import { ApiExcludeController } from '@nestjs/swagger';
 import { SkipThrottle } from '@nestjs/throttler';
+import { Public } from '../auth/auth.decorators';
 import { APP_CONFIG, type AppConfig } from '../config/app.config';
 import { Draining } from './draining';
 
 // Probes run often and from few addresses: they must never be rate limited.
 @SkipThrottle()
+@Public({ ignoreCredentials: true })
 @ApiExcludeController() // operational endpoints, not part of the API contract
 @Controller('health')
 export class HealthController {

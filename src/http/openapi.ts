@@ -12,6 +12,8 @@ import { FieldErrorSchema, ProblemDetailsSchema } from './problem.schema';
 
 const PROBLEM_STATUSES: Record<number, string> = {
   400: 'Invalid input: the problem lists each offending field in `errors`',
+  401: 'No valid bearer access token: missing, malformed, forged, expired or revoked (see `WWW-Authenticate`)',
+  403: 'Signed in, but not allowed: the resource belongs to someone else',
   404: 'The resource (or one it refers to) does not exist',
   409: 'Conflicts with existing data (e.g. a taken email) or a concurrent request',
   412: 'If-Match did not match the current version: someone changed it since you read it',
@@ -21,6 +23,9 @@ const PROBLEM_STATUSES: Record<number, string> = {
   429: 'Rate limit exceeded; retry after `Retry-After` seconds',
   503: 'The database is unavailable or busy; retry after `Retry-After` seconds',
 };
+
+/** The name of the bearer security scheme in the document (Swagger UI's "Authorize" button fills it). */
+export const BEARER_SCHEME = 'bearer';
 
 /** Documents the problem+json error responses an operation can answer with. */
 export function ApiProblems(...statuses: number[]) {
@@ -34,6 +39,14 @@ export function ApiProblems(...statuses: number[]) {
         content: { 'application/problem+json': { schema: { $ref: getSchemaPath(ProblemDetailsSchema) } } },
         ...([429, 503].includes(status) && {
           headers: { 'Retry-After': { description: 'Seconds to wait', schema: { type: 'integer' } } },
+        }),
+        ...(status === 401 && {
+          headers: {
+            'WWW-Authenticate': {
+              description: 'RFC 6750 §3 challenge, e.g. `Bearer realm="api", error="invalid_token"`',
+              schema: { type: 'string' },
+            },
+          },
         }),
       }),
     ),
@@ -65,6 +78,10 @@ export function buildOpenApiDocument(app: INestApplication): OpenAPIObject {
     .setDescription('NestJS 12 + TypeORM 1.x on PostgreSQL. Every error is application/problem+json (RFC 9457).')
     .setVersion('1.0')
     .setOpenAPIVersion('3.1.0')
+    .addBearerAuth(
+      { type: 'http', scheme: 'bearer', bearerFormat: 'JWT', description: 'The `accessToken` from POST /auth/login' },
+      BEARER_SCHEME,
+    )
     .build();
   return toOpenApi31(SwaggerModule.createDocument(app, config));
 }
@@ -84,6 +101,7 @@ function toOpenApi31<T>(node: T): T {
 /** Serves Swagger UI at /docs and the document at /docs/openapi.json. */
 export function setupOpenApi(app: INestApplication, document: OpenAPIObject): void {
   SwaggerModule.setup('docs', app, document, {
+    swaggerOptions: { persistAuthorization: true }, // "Authorize" once, and keep the token across reloads
     jsonDocumentUrl: 'docs/openapi.json',
     yamlDocumentUrl: 'docs/openapi.yaml',
   });

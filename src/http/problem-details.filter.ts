@@ -54,9 +54,9 @@ export class ProblemDetailsFilter implements ExceptionFilter {
       this.logger.warn(`${request.method} ${request.originalUrl} -> ${body.status}: ${cause}`);
     }
     if (response.sent) return;
-    const retryAfter =
-      exceptionToRender instanceof ProblemException ? exceptionToRender.extras.retryAfterSeconds : undefined;
-    if (retryAfter) response.header('Retry-After', String(retryAfter));
+    const extras = exceptionToRender instanceof ProblemException ? exceptionToRender.extras : {};
+    if (extras.retryAfterSeconds) response.header('Retry-After', String(extras.retryAfterSeconds));
+    for (const [name, value] of Object.entries(extras.headers ?? {})) response.header(name, value);
     void response.status(body.status).type('application/problem+json').send(JSON.stringify(body));
   }
 

@@ -30,6 +30,8 @@ export class ProblemException extends HttpException {
       errors?: FieldError[];
       retryAfterSeconds?: number;
       type?: string;
+      /** Response headers the problem needs, e.g. `WWW-Authenticate` on a 401 (RFC 9110 §15.5.2). */
+      headers?: Record<string, string>;
     } = {},
   ) {
     super(detail, status);

@@ -1,6 +1,9 @@
 import { Body, Controller, Delete, Get, Headers, Patch, Post, Query, Req, Res } from '@nestjs/common';
 import { ApiCreatedResponse, ApiNotModifiedResponse, ApiOkResponse, ApiTags } from '@nestjs/swagger';
 import type { FastifyReply, FastifyRequest } from 'fastify';
+import { AccessPolicy } from '../auth/access-policy';
+import { CurrentUser, Public, SignedIn } from '../auth/auth.decorators';
+import type { Caller } from '../auth/caller';
 import { ifMatchVersions, withETag } from '../http/conditional-requests';
 import { IdParam } from '../http/id-param';
 import { MessageResponse } from '../http/message.response';
@@ -16,17 +19,27 @@ import { PostsService } from './posts.service';
 @ApiTags('posts')
 @Controller()
 export class PostsController {
-  constructor(private readonly posts: PostsService) {}
+  constructor(
+    private readonly posts: PostsService,
+    private readonly access: AccessPolicy,
+  ) {}
 
-  /** Creates a post and its initial comments in one transaction: one bad comment and nothing is stored. */
+  /**
+   * Creates a post and its initial comments in one transaction: one bad comment and nothing is stored.
+   * The user themself or an admin; the comments are the caller's (only admins may name an `authorId`).
+   */
   @Post('users/:userId/posts')
+  @SignedIn()
   @ApiCreatedResponse({ type: PostResponse, headers: { ...LOCATION_HEADER, ...ETAG_HEADER } })
   @ApiProblems(404, 413, 415, 422)
   async create(
+    @CurrentUser() caller: Caller,
     @IdParam('userId') userId: number,
     @Body() dto: CreatePostWithCommentsDto,
     @Res({ passthrough: true }) res: FastifyReply,
   ): Promise<PostResponse> {
+    await this.access.assertMayActAs(caller, userId);
+    this.access.assignCommentAuthors(caller, dto.comments ?? [], (index) => `comments.${index}.authorId`);
     const post = await this.posts.create(userId, dto);
     res.header('Location', `/posts/${post.id}`);
     return withETag(res, post.version, post);
@@ -34,6 +47,7 @@ export class PostsController {
 
   /** A user's posts, newest first. */
   @Get('users/:userId/posts')
+  @Public()
   @ApiOkResponse({ type: [PostResponse], headers: LINK_HEADER })
   @ApiProblems(404)
   async listByAuthor(
@@ -49,6 +63,7 @@ export class PostsController {
 
   /** Posts with author and comments, filtered by author and title, sorted by a whitelisted field. */
   @Get('posts')
+  @Public()
   @ApiOkResponse({ type: [PostResponse], headers: LINK_HEADER })
   @ApiProblems()
   async findAll(
@@ -63,6 +78,7 @@ export class PostsController {
 
   /** One post with its author summary and comments, oldest first. */
   @Get('posts/:id')
+  @Public()
   @ApiOkResponse({ type: PostResponse, headers: ETAG_HEADER })
   @ApiNotModifiedResponse({ description: 'If-None-Match matched the current ETag', headers: ETAG_HEADER })
   @ApiProblems(404)
@@ -71,27 +87,36 @@ export class PostsController {
     return withETag(res, post.version, post);
   }
 
-  /** Updates title and/or body; with If-Match, a stale ETag gets 412. */
+  /** Updates title and/or body (the author or an admin); with If-Match, a stale ETag gets 412. */
   @Patch('posts/:id')
+  @SignedIn()
   @ApiOkResponse({ type: PostResponse, headers: ETAG_HEADER })
   @ApiIfMatch()
   @ApiProblems(404, 412, 413, 415)
   async update(
+    @CurrentUser() caller: Caller,
     @IdParam() id: number,
     @Body() dto: UpdatePostDto,
     @Headers('if-match') ifMatch: string | undefined,
     @Res({ passthrough: true }) res: FastifyReply,
   ): Promise<PostResponse> {
+    await this.access.assertMayEditPost(caller, id);
     const post = await this.posts.update(id, dto, ifMatchVersions(ifMatch));
     return withETag(res, post.version, post);
   }
 
-  /** Deletes the post and its comments. */
+  /** Deletes the post and its comments (the author or an admin). */
   @Delete('posts/:id')
+  @SignedIn()
   @ApiOkResponse({ type: MessageResponse })
   @ApiIfMatch()
   @ApiProblems(404, 412)
-  async remove(@IdParam() id: number, @Headers('if-match') ifMatch: string | undefined): Promise<MessageResponse> {
+  async remove(
+    @CurrentUser() caller: Caller,
+    @IdParam() id: number,
+    @Headers('if-match') ifMatch: string | undefined,
+  ): Promise<MessageResponse> {
+    await this.access.assertMayEditPost(caller, id);
     await this.posts.remove(id, ifMatchVersions(ifMatch));
     return { message: 'Post deleted' };
   }

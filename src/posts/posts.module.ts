@@ -1,5 +1,6 @@
 import { Module } from '@nestjs/common';
 import { TypeOrmModule } from '@nestjs/typeorm';
+import { AuthModule } from '../auth/auth.module';
 import { CommentsModule } from '../comments/comments.module';
 import { User } from '../users/entities/user.entity';
 import { Post } from './entities/post.entity';
@@ -7,7 +8,7 @@ import { PostsController } from './posts.controller';
 import { PostsService } from './posts.service';
 
 @Module({
-  imports: [TypeOrmModule.forFeature([Post, User]), CommentsModule],
+  imports: [TypeOrmModule.forFeature([Post, User]), CommentsModule, AuthModule],
   controllers: [PostsController],
   providers: [PostsService],
   exports: [PostsService],

@@ -1,6 +1,11 @@
 import { Body, Controller, Delete, Get, Headers, Patch, Post, Query, Req, Res } from '@nestjs/common';
 import { ApiCreatedResponse, ApiNotModifiedResponse, ApiOkResponse, ApiTags } from '@nestjs/swagger';
 import type { FastifyReply, FastifyRequest } from 'fastify';
+import { AccessPolicy, mayReadPrivateFields } from '../auth/access-policy';
+import { CurrentUser, Public, SignedIn } from '../auth/auth.decorators';
+import { AuthService } from '../auth/auth.service';
+import type { Caller } from '../auth/caller';
+import { PasswordHasher } from '../auth/passwords';
 import { nextPageLink } from '../http/pagination';
 import { ifMatchVersions, withETag } from '../http/conditional-requests';
 import { IdParam } from '../http/id-param';
@@ -9,74 +14,108 @@ import { ApiIfMatch, ApiProblems, ETAG_HEADER, LINK_HEADER, LOCATION_HEADER } fr
 import { CreateUserDto } from './dto/create-user.dto';
 import { UpdateUserDto } from './dto/update-user.dto';
 import { GetUserQuery, ListUsersQuery, toUserInclude } from './dto/user-include.query';
-import { UserResponse } from './dto/user.response';
+import { PRIVATE_USER_FIELDS, UserResponse } from './dto/user.response';
+import type { User } from './entities/user.entity';
 import { UsersService } from './users.service';
 
 @ApiTags('users')
 @Controller('users')
 export class UsersController {
-  constructor(private readonly users: UsersService) {}
+  constructor(
+    private readonly users: UsersService,
+    private readonly access: AccessPolicy,
+    private readonly auth: AuthService,
+    private readonly passwords: PasswordHasher,
+  ) {}
 
-  /** Creates a user, with an optional profile and initial posts, in one transaction. */
+  /** Sign-up: creates a user with a password, an optional profile and initial posts, in one transaction. */
   @Post()
+  @Public()
   @ApiCreatedResponse({ type: UserResponse, headers: { ...LOCATION_HEADER, ...ETAG_HEADER } })
   @ApiProblems(409, 413, 415)
   async create(@Body() dto: CreateUserDto, @Res({ passthrough: true }) res: FastifyReply): Promise<UserResponse> {
-    const user = await this.users.create(dto);
+    const user = await this.users.create(dto, await this.passwords.hash(dto.password));
     res.header('Location', `/users/${user.id}`);
     return withETag(res, user.version, user);
   }
 
   /** Users ordered by name, then id, each with profile and posts → comments unless `include` says otherwise. */
   @Get()
+  @Public()
   @ApiOkResponse({ type: [UserResponse], headers: LINK_HEADER })
   @ApiProblems()
   async findAll(
+    @CurrentUser() caller: Caller | undefined,
     @Query() query: ListUsersQuery,
     @Req() req: FastifyRequest,
     @Res({ passthrough: true }) res: FastifyReply,
   ): Promise<UserResponse[]> {
     const page = await this.users.findAll(query, toUserInclude(query.include));
     if (page.hasMore) res.header('Link', nextPageLink(req, query));
-    return page.items;
+    return hidePrivateFields(res, caller, page.items);
   }
 
   /** One user with profile and posts → comments. Strong ETag; a matching If-None-Match gets 304. */
   @Get(':id')
+  @Public()
   @ApiOkResponse({ type: UserResponse, headers: ETAG_HEADER })
   @ApiNotModifiedResponse({ description: 'If-None-Match matched the current ETag', headers: ETAG_HEADER })
   @ApiProblems(404)
   async findOne(
+    @CurrentUser() caller: Caller | undefined,
     @IdParam() id: number,
     @Query() query: GetUserQuery,
     @Res({ passthrough: true }) res: FastifyReply,
   ): Promise<UserResponse> {
     const user = await this.users.findOne(id, toUserInclude(query.include));
-    return withETag(res, user.version, user);
+    return withETag(res, user.version, hidePrivateFields(res, caller, [user])[0]);
   }
 
   /** Updates the given fields; profile fields are merged, `profile: null` removes it. With If-Match, a stale ETag gets 412 and changes nothing. */
   @Patch(':id')
+  @SignedIn()
   @ApiOkResponse({ type: UserResponse, headers: ETAG_HEADER })
   @ApiIfMatch()
   @ApiProblems(404, 409, 412, 413, 415)
   async update(
+    @CurrentUser() caller: Caller,
     @IdParam() id: number,
     @Body() dto: UpdateUserDto,
     @Headers('if-match') ifMatch: string | undefined,
     @Res({ passthrough: true }) res: FastifyReply,
   ): Promise<UserResponse> {
-    const user = await this.users.update(id, dto, ifMatchVersions(ifMatch));
+    await this.access.assertMayActAs(caller, id);
+    const account = await this.auth.accountChange(caller, id, dto);
+    const user = await this.users.update(id, dto, ifMatchVersions(ifMatch), account);
     return withETag(res, user.version, user);
   }
 
   /** Deletes the user with their profile, posts and every comment they wrote or received. */
   @Delete(':id')
+  @SignedIn()
   @ApiOkResponse({ type: MessageResponse })
   @ApiIfMatch()
-  @ApiProblems(404, 412)
-  async remove(@IdParam() id: number, @Headers('if-match') ifMatch: string | undefined): Promise<MessageResponse> {
+  @ApiProblems(404, 409, 412)
+  async remove(
+    @CurrentUser() caller: Caller,
+    @IdParam() id: number,
+    @Headers('if-match') ifMatch: string | undefined,
+  ): Promise<MessageResponse> {
+    await this.access.assertMayActAs(caller, id);
     await this.users.remove(id, ifMatchVersions(ifMatch));
     return { message: 'User deleted' };
   }
+}
+
+/**
+ * Unsets the private fields (email, role) of every user the caller may not see them for, so the
+ * serializer leaves them out (see PRIVATE_USER_FIELDS). The answer then depends on who asks: `Vary`.
+ */
+function hidePrivateFields(res: FastifyReply, caller: Caller | undefined, users: User[]): User[] {
+  void res.header('Vary', 'Authorization');
+  for (const user of users) {
+    if (mayReadPrivateFields(caller, user.id)) continue;
+    for (const field of PRIVATE_USER_FIELDS) delete (user as Partial<User>)[field];
+  }
+  return users;
 }

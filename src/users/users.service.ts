@@ -3,6 +3,9 @@ import { TransactionHost } from '@nestjs-cls/transactional';
 import type { TransactionalAdapterTypeOrm } from '@nestjs-cls/transactional-adapter-typeorm';
 import { InjectRepository } from '@nestjs/typeorm';
 import { Repository, type SelectQueryBuilder } from 'typeorm';
+import { AccountsRepository } from '../auth/accounts.repository';
+import type { AccountChange } from '../auth/auth.service';
+import { SessionsRepository } from '../auth/sessions.repository';
 import { deleteIfMatch, updateIfMatch } from '../db/versioned-writes';
 import { type Page, toPage } from '../http/pagination';
 import type { PaginationQuery } from '../http/pagination.query';
@@ -22,6 +25,8 @@ export class UsersService {
     @InjectRepository(User) private readonly users: Repository<User>,
     private readonly txHost: TransactionHost<TransactionalAdapterTypeOrm>,
     private readonly posts: PostsService,
+    private readonly accounts: AccountsRepository,
+    private readonly sessions: SessionsRepository,
   ) {}
 
   /** At most 3 queries: the user with its profile (JOIN), its posts (IN), their comments (IN). */
@@ -47,12 +52,16 @@ export class UsersService {
     return page;
   }
 
-  /** One transaction: the user, its profile and any initial posts are stored together or not at all. */
-  async create(dto: CreateUserDto): Promise<User> {
+  /**
+   * One transaction: the user, its profile and any initial posts are stored together or not at all.
+   * `passwordHash`: the argon2id hash of `dto.password` (auth/passwords.ts).
+   */
+  async create(dto: CreateUserDto, passwordHash: string): Promise<User> {
     const id = await inTransaction(this.txHost, async () => {
       const { identifiers } = await this.txHost.tx.insert(User, {
         name: dto.name,
         email: dto.email,
+        passwordHash,
       });
       const userId = identifiers[0].id as number;
       if (dto.profile) await this.txHost.tx.insert(Profile, { userId, ...dto.profile });
@@ -63,22 +72,33 @@ export class UsersService {
     return this.findOne(id);
   }
 
-  /** `ifMatch`: the versions the client's If-Match accepts (see updateIfMatch). */
-  async update(id: number, dto: UpdateUserDto, ifMatch?: number[]): Promise<User> {
+  /**
+   * `ifMatch`: the versions the client's If-Match accepts (see updateIfMatch). `account`: the checked
+   * identity change (AuthService.accountChange): a new password ends the user's other sessions in the
+   * same transaction; demoting the last admin is refused (409).
+   */
+  async update(id: number, dto: UpdateUserDto, ifMatch?: number[], account: AccountChange = {}): Promise<User> {
     await inTransaction(this.txHost, async () => {
       const { name, email, profile } = dto;
+      const { passwordHash, role } = account;
+      if (role === 'user') await this.accounts.assertAnotherAdminRemains(id);
       // Always touch the user row, even for a profile-only change: it bumps the version (so the ETag
       // changes) and locks the user for the rest of the transaction.
-      await updateIfMatch(this.txHost.tx, User, id, { name, email }, ifMatch);
+      await updateIfMatch(this.txHost.tx, User, id, { name, email, passwordHash, role }, ifMatch);
+      if (passwordHash) await this.sessions.revokeAllOf(id, account.keepSessionId);
       if (profile === null) await this.txHost.tx.delete(Profile, { userId: id });
       else if (profile) await this.txHost.tx.upsert(Profile, { userId: id, ...profile }, { conflictPaths: ['userId'] });
     });
     return this.findOne(id);
   }
 
-  /** Posts and comments (including comments the user wrote elsewhere) go by ON DELETE CASCADE. */
+  /**
+   * Posts, comments (including comments the user wrote elsewhere) and sessions go by ON DELETE
+   * CASCADE. The last admin cannot be deleted (409).
+   */
   async remove(id: number, ifMatch?: number[]): Promise<void> {
     await inTransaction(this.txHost, async () => {
+      await this.accounts.assertAnotherAdminRemains(id);
       // Lock the comments the cascade will delete in id order first: two users deleted at once who
       // commented on each other's posts then queue instead of deadlocking.
       await this.txHost.tx.query(

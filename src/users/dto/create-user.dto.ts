@@ -11,6 +11,7 @@ import {
   MaxLength,
   ValidateNested,
 } from 'class-validator';
+import { IsPassword } from '../../auth/passwords';
 import { IsOptionalNonNull } from '../../http/validation';
 import { CreatePostDto } from '../../posts/dto/create-post.dto';
 
@@ -35,6 +36,10 @@ export class CreateUserDto {
   @IsEmail()
   @MaxLength(254)
   email!: string;
+
+  /** 15 to 128 characters, nothing else required (NIST SP 800-63B); stored only as an argon2id hash. */
+  @IsPassword()
+  password!: string;
 
   @IsOptional()
   @ValidateNested()

@@ -1,6 +1,8 @@
 import { Type } from 'class-transformer';
-import { IsEmail, IsOptional, IsString, Length, Matches, MaxLength, ValidateNested } from 'class-validator';
+import { IsEmail, IsIn, IsOptional, IsString, Length, Matches, MaxLength, ValidateNested } from 'class-validator';
+import { IsPassword } from '../../auth/passwords';
 import { IsOptionalNonNull } from '../../http/validation';
+import { type Role, ROLES } from '../entities/user.entity';
 import { ProfileDto } from './create-user.dto';
 
 /** PATCH semantics: absent fields stay as they are; `profile` fields are merged; `profile: null` removes it. */
@@ -15,6 +17,21 @@ export class UpdateUserDto {
   @IsEmail()
   @MaxLength(254)
   email?: string;
+
+  /** A new password: needs `currentPassword` (admins excepted); ends the user's other sessions. */
+  @IsOptionalNonNull()
+  @IsPassword()
+  password?: string;
+
+  @IsOptionalNonNull()
+  @IsString()
+  @MaxLength(1024)
+  currentPassword?: string;
+
+  /** Admins only. The last admin cannot give up the role (409). */
+  @IsOptionalNonNull()
+  @IsIn(ROLES)
+  role?: Role;
 
   @IsOptional() // null is meaningful here: remove the profile
   @ValidateNested()

@@ -1,5 +1,6 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { PostResponse } from '../../posts/dto/post.response';
+import { type Role, ROLES } from '../entities/user.entity';
 
 // Response DTOs are allowlists: a property is sent only when it is declared here with @ApiProperty.
 // The documented schema is also the serializer (http/response-serialization.ts), so controllers
@@ -10,10 +11,19 @@ export class ProfileResponse {
   @ApiProperty({ type: String, nullable: true }) avatarUrl!: string | null;
 }
 
+/**
+ * Properties only the user themself and admins see (auth/access-policy.ts, mayReadPrivateFields).
+ * They are optional in the schema, and the schema is the serializer: a property left undefined is
+ * not written at all. So a controller hides them by unsetting them (hidePrivateFields), one place.
+ */
+export const PRIVATE_USER_FIELDS = ['email', 'role'] as const;
+const PRIVATE = 'Present only when the caller is this user or an admin.';
+
 export class UserResponse {
   @ApiProperty() id!: number;
   @ApiProperty() name!: string;
-  @ApiProperty() email!: string;
+  @ApiPropertyOptional({ description: PRIVATE }) email?: string;
+  @ApiPropertyOptional({ enum: ROLES, description: PRIVATE }) role?: Role;
   @ApiProperty() createdAt!: Date;
   @ApiProperty() updatedAt!: Date;
 

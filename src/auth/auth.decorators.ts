@@ -1,0 +1,34 @@
+import { applyDecorators, createParamDecorator, type ExecutionContext, SetMetadata } from '@nestjs/common';
+import { ApiBearerAuth, ApiSecurity } from '@nestjs/swagger';
+import { ApiProblems, BEARER_SCHEME } from '../http/openapi';
+import type { Caller } from './caller';
+
+/** Who may call a route; routes without a decorator need a signed-in caller (AuthGuard). */
+export type Access = 'anyone' | 'anyone-ignoring-credentials';
+export const ACCESS = 'auth:access';
+
+/**
+ * Open to anonymous callers. A bearer token, when sent, is still checked (401 if invalid) and makes
+ * the caller known (e.g. a user sees their own email). `ignoreCredentials`: the route never looks at
+ * the Authorization header (login, refresh, health: a stale token must not stand in the way).
+ */
+export function Public({ ignoreCredentials = false } = {}) {
+  if (ignoreCredentials) return SetMetadata(ACCESS, 'anyone-ignoring-credentials' satisfies Access);
+  return applyDecorators(
+    SetMetadata(ACCESS, 'anyone' satisfies Access),
+    ApiSecurity({}), // OpenAPI: no credentials is fine…
+    ApiBearerAuth(BEARER_SCHEME), // …and so is a bearer token
+    ApiProblems(401),
+  );
+}
+
+/** Needs a signed-in caller (the default): documents the bearer scheme and the 401/403 answers. */
+export function SignedIn() {
+  return applyDecorators(ApiBearerAuth(BEARER_SCHEME), ApiProblems(401, 403));
+}
+
+/** The authenticated caller (set by AuthGuard); undefined on a public route called anonymously. */
+export const CurrentUser = createParamDecorator(
+  (_data: unknown, context: ExecutionContext): Caller | undefined =>
+    context.switchToHttp().getRequest<{ caller?: Caller }>().caller,
+);

@@ -1,0 +1,89 @@
+import { Injectable } from '@nestjs/common';
+import { TransactionHost } from '@nestjs-cls/transactional';
+import type { TransactionalAdapterTypeOrm } from '@nestjs-cls/transactional-adapter-typeorm';
+import { randomUUID } from 'node:crypto';
+import type { Role } from '../users/entities/user.entity';
+
+/** The live session behind an access token, with its user's current role. */
+export interface ActiveSession {
+  userId: number;
+  role: Role;
+}
+
+/**
+ * All SQL on `sessions` and `refresh_tokens`. Statements run in the caller's transaction when there
+ * is one (TransactionHost), e.g. a password change revokes sessions in the same transaction.
+ */
+@Injectable()
+export class SessionsRepository {
+  constructor(private readonly txHost: TransactionHost<TransactionalAdapterTypeOrm>) {}
+
+  /** A new session with its first refresh token, in one statement. Returns the session id. */
+  async create(userId: number, ttlSeconds: number, refreshTokenHash: Buffer): Promise<string> {
+    const id = randomUUID();
+    await this.txHost.tx.query(
+      'WITH session AS (INSERT INTO sessions (id, user_id, expires_at) VALUES ($1, $2, now() + make_interval(secs => $3)) RETURNING id) ' +
+        'INSERT INTO refresh_tokens (token_hash, session_id) SELECT $4, id FROM session',
+      [id, userId, ttlSeconds, refreshTokenHash],
+    );
+    return id;
+  }
+
+  /**
+   * The per-request check behind every access token: one primary-key lookup on sessions joined to
+   * the user by primary key. Undefined when the session was revoked, has expired, or its user is gone.
+   */
+  async findActive(sessionId: string): Promise<ActiveSession | undefined> {
+    const rows = await this.txHost.tx.query<ActiveSession[]>(
+      'SELECT u.id AS "userId", u.role FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.id = $1 AND s.revoked_at IS NULL AND s.expires_at > now()',
+      [sessionId],
+    );
+    return rows[0];
+  }
+
+  /**
+   * Rotation, atomically: marks the presented token rotated and issues its successor in one
+   * statement, only if it is the session's current token and the session is live. Of two requests
+   * presenting the same token, exactly one gets the new one: the other's UPDATE re-checks
+   * `rotated_at IS NULL` after the first commits and matches nothing.
+   */
+  async rotate(presentedHash: Buffer, nextHash: Buffer): Promise<{ sessionId: string; userId: number } | undefined> {
+    const rows = await this.txHost.tx.query<{ sessionId: string; userId: number }[]>(
+      'WITH rotated AS (UPDATE refresh_tokens t SET rotated_at = now() FROM sessions s ' +
+        'WHERE t.token_hash = $1 AND t.rotated_at IS NULL AND s.id = t.session_id AND s.revoked_at IS NULL AND s.expires_at > now() ' +
+        'RETURNING s.id, s.user_id), ' +
+        'issued AS (INSERT INTO refresh_tokens (token_hash, session_id) SELECT $2, id FROM rotated) ' +
+        'SELECT id AS "sessionId", user_id AS "userId" FROM rotated',
+      [presentedHash, nextHash],
+    );
+    return rows[0];
+  }
+
+  /**
+   * Theft detection: when the presented token was already rotated, someone else holds its
+   * successor, so the whole session is revoked. True when that happened just now.
+   */
+  async revokeIfReused(presentedHash: Buffer): Promise<boolean> {
+    const rows = await this.txHost.tx.query<unknown[]>(
+      'UPDATE sessions s SET revoked_at = now() FROM refresh_tokens t ' +
+        'WHERE t.token_hash = $1 AND t.rotated_at IS NOT NULL AND s.id = t.session_id AND s.revoked_at IS NULL RETURNING s.id',
+      [presentedHash],
+    );
+    return rows.length > 0;
+  }
+
+  /** Logout: this session's access and refresh tokens stop working with the next request. */
+  async revoke(sessionId: string): Promise<void> {
+    await this.txHost.tx.query('UPDATE sessions SET revoked_at = now() WHERE id = $1 AND revoked_at IS NULL', [
+      sessionId,
+    ]);
+  }
+
+  /** Every live session of a user but `keep` (a password change ends the others). */
+  async revokeAllOf(userId: number, keep?: string): Promise<void> {
+    await this.txHost.tx.query(
+      'UPDATE sessions SET revoked_at = now() WHERE user_id = $1 AND revoked_at IS NULL AND id IS DISTINCT FROM $2::uuid',
+      [userId, keep ?? null],
+    );
+  }
+}

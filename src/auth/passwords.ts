@@ -46,7 +46,7 @@ export class PasswordHasher {
   /** Verified against when there is no real hash, so an unknown email costs the same time as a known one. */
   private dummyHash?: Promise<string>;
 
-  /** A PHC string (`$argon2id$v=19$m=19456,t=2,p=1$salt$hash`), with a fresh random salt. */
+  /** A PHC string (`$argon2id$v=19$m=19456,p=1,t=2$salt$hash`), with a fresh random salt. */
   hash(password: string): Promise<string> {
     return argon2.hash(normalize(password), ARGON2_OPTIONS);
   }

@@ -42,3 +42,26 @@ describe('loadConfig', () => {
     expect(() => loadConfig(env)).toThrow(reason);
   });
 });
+
+describe('loadConfig: identity', () => {
+  it('refuses to start in production without JWT_SECRET, in one line', () => {
+    expect(() => loadConfig({ NODE_ENV: 'production' })).toThrow(
+      'Invalid configuration: JWT_SECRET must be set when NODE_ENV=production',
+    );
+    expect(loadConfig({ NODE_ENV: 'production', JWT_SECRET: 'x'.repeat(32) }).auth.jwtSecret).toBe('x'.repeat(32));
+  });
+
+  it('never repeats a secret in an error message', () => {
+    expect(() => loadConfig({ JWT_SECRET: 'short-but-secret' })).toThrow('JWT_SECRET=***: JWT_SECRET must be');
+    expect(() => loadConfig({ JWT_SECRET: 'short-but-secret' })).not.toThrow(/short-but-secret/);
+  });
+
+  it('ensures an admin only when both ADMIN_EMAIL and ADMIN_PASSWORD are set', () => {
+    expect(loadConfig({ ADMIN_EMAIL: 'root@example.com' }).auth.admin).toBeUndefined();
+    expect(loadConfig({ ADMIN_EMAIL: 'root@example.com', ADMIN_PASSWORD: 'p' }).auth.admin).toEqual({
+      email: 'root@example.com',
+      password: 'p',
+      name: 'Admin',
+    });
+  });
+});

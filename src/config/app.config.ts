@@ -154,7 +154,7 @@ class Environment {
   @Min(1_000)
   LOGIN_FAILURE_WINDOW_MS = 15 * 60_000;
 
-  /** With ADMIN_PASSWORD: this account exists as an admin after startup (created if missing). */
+  /** With ADMIN_PASSWORD: this account exists as an admin after startup (created if missing). Alone: ignored. */
   @IsOptional()
   @IsEmail({}, { message: 'ADMIN_EMAIL must be an email address' })
   ADMIN_EMAIL?: string;
@@ -248,9 +248,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
   }
   if (vars.NODE_ENV === 'production' && !vars.JWT_SECRET) {
     throw new ConfigError('Invalid configuration: JWT_SECRET must be set when NODE_ENV=production');
-  }
-  if (Boolean(vars.ADMIN_EMAIL) !== Boolean(vars.ADMIN_PASSWORD)) {
-    throw new ConfigError('Invalid configuration: ADMIN_EMAIL and ADMIN_PASSWORD must be set together');
   }
 
   return {

@@ -6,8 +6,8 @@ import { AuthService } from './auth.service';
 import type { Caller } from './caller';
 import { authenticationRequired, invalidToken } from './problems';
 
-/** RFC 6750 §2.1: `Bearer` (any case), one space, a b64token. */
-const BEARER = /^Bearer +(\S*)$/i;
+/** RFC 6750 §2.1: `Bearer` (any case), a space, a b64token; what follows the scheme is checked below. */
+const BEARER = /^Bearer(?: +(.*))?$/i;
 const B64TOKEN = /^[\w.~+/-]+=*$/;
 
 /**
@@ -43,6 +43,6 @@ function bearerToken(header: string | undefined): string | undefined {
   if (header === undefined) return undefined;
   const match = BEARER.exec(header.trim());
   if (!match) return undefined;
-  if (!B64TOKEN.test(match[1])) throw invalidToken('The access token is malformed');
+  if (!B64TOKEN.test(match[1] ?? '')) throw invalidToken('The access token is malformed');
   return match[1];
 }

@@ -1,0 +1,447 @@
+import { sign } from 'jsonwebtoken';
+import { spawnSync } from 'node:child_process';
+import { join } from 'node:path';
+import type { Response } from 'supertest';
+import { TOKEN_AUDIENCE, TOKEN_ISSUER } from '../src/auth/tokens';
+import { bearer, login, PASSWORD, signUp, signUpAdmin } from './setup/accounts';
+import { startTestApp, useTestApp } from './setup/test-app';
+
+const PROBLEM = /application\/problem\+json/;
+const SECRET = 'test-secret-that-is-long-enough-for-hs256-0123456789';
+
+/** RFC 6750 §3.1: a 401 for a bad token is problem+json with `WWW-Authenticate: Bearer …, error="invalid_token"`. */
+function expectInvalidToken(res: Response): void {
+  expect(res.status).toBe(401);
+  expect(res.headers['content-type']).toMatch(PROBLEM);
+  expect(res.headers['www-authenticate']).toMatch(/^Bearer realm="api", error="invalid_token"/);
+}
+
+describe('identity', () => {
+  const t = useTestApp({ JWT_SECRET: SECRET });
+
+  describe('sign-up and login', () => {
+    it('signs up with a password stored only as an argon2id hash, never echoed', async () => {
+      const res = await t.api
+        .post('/users')
+        .send({ name: 'Ada', email: 'ada@example.com', password: PASSWORD })
+        .expect(201);
+      expect(JSON.stringify(res.body)).not.toContain(PASSWORD);
+      expect(res.body).not.toHaveProperty('passwordHash');
+      expect(res.body).toEqual(expect.objectContaining({ email: 'ada@example.com', role: 'user' }));
+      const [row] = await t.dataSource.query('SELECT password_hash, role FROM users WHERE id = $1', [res.body.id]);
+      expect(row.password_hash).toMatch(/^\$argon2id\$v=19\$m=19456,p=1,t=2\$/);
+      expect(row.role).toBe('user');
+    });
+
+    it.each([
+      [{ name: 'Eve', email: 'eve@example.com' }, 'password'],
+      [{ name: 'Eve', email: 'eve@example.com', password: 'short' }, 'password'],
+      [{ name: 'Eve', email: 'eve@example.com', password: 'x'.repeat(129) }, 'password'],
+      [{ name: 'Eve', email: 'eve@example.com', password: PASSWORD, role: 'admin' }, 'role'],
+    ])('refuses sign-up %j naming %s (NIST SP 800-63B lengths, no self-made admins)', async (body, field) => {
+      const res = await t.api.post('/users').send(body).expect(400);
+      expect(res.body.errors.map((e: { field: string }) => e.field)).toContain(field);
+      expect(JSON.stringify(res.body)).not.toContain('x'.repeat(129));
+      expect(await t.db.count('users')).toBe(0);
+    });
+
+    it('logs in with a bearer pair; /auth/me shows the caller with email and role', async () => {
+      const ada = await signUp(t.api, 'Ada');
+      const res = await t.api.post('/auth/login').send({ email: ada.email.toUpperCase(), password: PASSWORD });
+      expect(res.status).toBe(200);
+      expect(res.headers['cache-control']).toBe('no-store');
+      expect(res.body).toEqual({
+        accessToken: expect.stringMatching(/^[\w-]+\.[\w-]+\.[\w-]+$/),
+        tokenType: 'Bearer',
+        expiresIn: 900,
+        refreshToken: expect.stringMatching(/^[\w-]{43}$/),
+      });
+      const me = await t.api
+        .get('/auth/me')
+        .set(bearer({ token: res.body.accessToken }))
+        .expect(200);
+      expect(me.body).toEqual(expect.objectContaining({ id: ada.id, email: ada.email, role: 'user', posts: [] }));
+      const [{ n }] = await t.dataSource.query(
+        'SELECT count(*)::int AS n FROM refresh_tokens t JOIN sessions s ON s.id = t.session_id WHERE s.user_id = $1',
+        [ada.id],
+      );
+      expect(n).toBe(2); // one per login; stored as hashes only
+      const stored = await t.dataSource.query('SELECT encode(token_hash, $1) AS h FROM refresh_tokens', ['escape']);
+      expect(JSON.stringify(stored)).not.toContain(res.body.refreshToken);
+    });
+
+    it('answers a wrong password and an unknown email alike: 401, same body, same challenge, similar time', async () => {
+      const ada = await signUp(t.api, 'Ada');
+      const timed = async (email: string) => {
+        const started = performance.now();
+        const res = await t.api.post('/auth/login').send({ email, password: 'not the password at all' });
+        return { res, ms: performance.now() - started };
+      };
+      const wrong: number[] = [];
+      const unknown: number[] = [];
+      let last: Response[] = [];
+      for (let i = 0; i < 4; i++) {
+        const a = await timed(ada.email);
+        const b = await timed(`nobody-${i}@example.com`);
+        wrong.push(a.ms);
+        unknown.push(b.ms);
+        last = [a.res, b.res];
+      }
+      for (const res of last) {
+        expect(res.status).toBe(401);
+        expect(res.headers['www-authenticate']).toBe('Bearer realm="api"');
+      }
+      const strip = (res: Response) => ({ ...res.body, instance: undefined });
+      expect(strip(last[1])).toEqual(strip(last[0]));
+      const median = (values: number[]) => [...values].sort((x, y) => x - y)[Math.floor(values.length / 2)];
+      // Both verify an argon2id hash (a dummy one for unknown emails): neither is a fast path.
+      expect(median(unknown)).toBeGreaterThan(median(wrong) * 0.5);
+    });
+
+    it('answers 401 with a bare Bearer challenge when a protected route gets no token (RFC 6750 §3.1)', async () => {
+      const res = await t.api.post('/auth/logout').expect(401);
+      expect(res.headers['content-type']).toMatch(PROBLEM);
+      expect(res.headers['www-authenticate']).toBe('Bearer realm="api"');
+      const basic = await t.api.get('/auth/me').set('Authorization', 'Basic YWRhOnB3').expect(401);
+      expect(basic.headers['www-authenticate']).toBe('Bearer realm="api"');
+    });
+  });
+
+  describe('refresh rotation (theft detection)', () => {
+    it('rotates: a new pair, and the old refresh token stops working', async () => {
+      const ada = await signUp(t.api, 'Ada');
+      const first = await t.api.post('/auth/refresh').send({ refreshToken: ada.refreshToken }).expect(200);
+      expect(first.body.refreshToken).not.toBe(ada.refreshToken);
+      await t.api
+        .get('/auth/me')
+        .set(bearer({ token: first.body.accessToken }))
+        .expect(200);
+      const second = await t.api.post('/auth/refresh').send({ refreshToken: first.body.refreshToken }).expect(200);
+      expect(second.body.tokenType).toBe('Bearer');
+    });
+
+    it('revokes the whole session when a rotated token is presented again', async () => {
+      const ada = await signUp(t.api, 'Ada');
+      const stolen = ada.refreshToken;
+      const legit = await t.api.post('/auth/refresh').send({ refreshToken: stolen }).expect(200);
+
+      expectInvalidToken(await t.api.post('/auth/refresh').send({ refreshToken: stolen })); // the thief
+      // Every token of that session is dead now, the legitimate holder's newest ones included.
+      expectInvalidToken(await t.api.post('/auth/refresh').send({ refreshToken: legit.body.refreshToken }));
+      expectInvalidToken(await t.api.get('/auth/me').set(bearer({ token: legit.body.accessToken })));
+      const [session] = await t.dataSource.query('SELECT revoked_at FROM sessions WHERE user_id = $1', [ada.id]);
+      expect(session.revoked_at).not.toBeNull();
+      // Other sessions of the user are not affected.
+      const other = await login(t.api, ada.email, PASSWORD);
+      await t.api.get('/auth/me').set(bearer(other)).expect(200);
+    });
+
+    it('lets exactly one of several concurrent refreshes with the same token win', async () => {
+      const ada = await signUp(t.api, 'Ada');
+      const results = await Promise.all(
+        Array.from({ length: 8 }, () => t.api.post('/auth/refresh').send({ refreshToken: ada.refreshToken })),
+      );
+      expect(results.filter((r) => r.status === 200)).toHaveLength(1);
+      expect(results.filter((r) => r.status === 401)).toHaveLength(7);
+      const [{ n }] = await t.dataSource.query(
+        'SELECT count(*)::int AS n FROM refresh_tokens WHERE rotated_at IS NULL',
+      );
+      expect(n).toBe(1);
+    });
+
+    it('refuses unknown, malformed and forged refresh tokens without touching any session', async () => {
+      const ada = await signUp(t.api, 'Ada');
+      for (const refreshToken of ['x'.repeat(43), 'short', `${ada.refreshToken.slice(0, -1)}A`]) {
+        expectInvalidToken(await t.api.post('/auth/refresh').send({ refreshToken }));
+      }
+      await t.api.post('/auth/refresh').send({ refreshToken: 42 }).expect(400);
+      await t.api.post('/auth/refresh').send({ refreshToken: ada.refreshToken }).expect(200);
+    });
+  });
+
+  describe('logout and password change take effect on the next request', () => {
+    it('logout: 204, then that session’s access and refresh tokens are refused at once', async () => {
+      const ada = await signUp(t.api, 'Ada');
+      const phone = await login(t.api, ada.email, PASSWORD);
+      await t.api.post('/auth/logout').set(bearer(ada)).expect(204);
+      expectInvalidToken(await t.api.get('/auth/me').set(bearer(ada)));
+      expectInvalidToken(await t.api.patch(`/users/${ada.id}`).set(bearer(ada)).send({ name: 'Gone' }));
+      expectInvalidToken(await t.api.post('/auth/refresh').send({ refreshToken: ada.refreshToken }));
+      await t.api.get('/auth/me').set(bearer(phone)).expect(200); // another session of the same user
+      const [row] = await t.dataSource.query('SELECT name FROM users WHERE id = $1', [ada.id]);
+      expect(row.name).toBe('Ada');
+    });
+
+    it('a password change needs the current password and ends every other session at once', async () => {
+      const ada = await signUp(t.api, 'Ada');
+      const laptop = await login(t.api, ada.email, PASSWORD);
+      const newPassword = 'a completely different passphrase';
+
+      const missing = await t.api.patch(`/users/${ada.id}`).set(bearer(ada)).send({ password: newPassword });
+      expect(missing.status).toBe(400);
+      expect(missing.body.errors[0].field).toBe('currentPassword');
+      await t.api
+        .patch(`/users/${ada.id}`)
+        .set(bearer(ada))
+        .send({ password: newPassword, currentPassword: 'wrong wrong wrong' })
+        .expect(403);
+      await t.api.get('/auth/me').set(bearer(laptop)).expect(200); // nothing changed yet
+
+      await t.api
+        .patch(`/users/${ada.id}`)
+        .set(bearer(ada))
+        .send({ password: newPassword, currentPassword: PASSWORD })
+        .expect(200);
+      expectInvalidToken(await t.api.get('/auth/me').set(bearer(laptop)));
+      expectInvalidToken(await t.api.post('/auth/refresh').send({ refreshToken: laptop.refreshToken }));
+      await t.api.get('/auth/me').set(bearer(ada)).expect(200); // the session that changed it stays
+      await t.api.post('/auth/login').send({ email: ada.email, password: PASSWORD }).expect(401);
+      await login(t.api, ada.email, newPassword);
+    });
+
+    it('an admin sets a password without the current one and ends all of that user’s sessions', async () => {
+      const root = await signUpAdmin(t.api, t.dataSource);
+      const ada = await signUp(t.api, 'Ada');
+      await t.api
+        .patch(`/users/${ada.id}`)
+        .set(bearer(root))
+        .send({ password: 'reset by the admin, long enough' })
+        .expect(200);
+      expectInvalidToken(await t.api.get('/auth/me').set(bearer(ada)));
+      await login(t.api, ada.email, 'reset by the admin, long enough');
+      await t.api.get('/auth/me').set(bearer(root)).expect(200);
+    });
+
+    it('a deleted user’s token stops working', async () => {
+      const ada = await signUp(t.api, 'Ada');
+      await t.api.delete(`/users/${ada.id}`).set(bearer(ada)).expect(200);
+      expectInvalidToken(await t.api.get('/auth/me').set(bearer(ada)));
+      expect(await t.dataSource.query('SELECT 1 FROM sessions WHERE user_id = $1', [ada.id])).toEqual([]);
+    });
+  });
+
+  describe('access tokens are checked strictly (tampering)', () => {
+    const claims = (sub: number, sid: string) => ({ sub: String(sub), sid });
+    const options = { issuer: TOKEN_ISSUER, audience: TOKEN_AUDIENCE, expiresIn: 60 } as const;
+
+    it.each([
+      ['signed with another secret', (s: number, sid: string) => sign(claims(s, sid), 'x'.repeat(40), options)],
+      [
+        'expired',
+        (s: number, sid: string) =>
+          sign({ ...claims(s, sid), exp: 1_000 }, SECRET, { issuer: TOKEN_ISSUER, audience: TOKEN_AUDIENCE }),
+      ],
+      [
+        'without exp',
+        (s: number, sid: string) => sign(claims(s, sid), SECRET, { issuer: TOKEN_ISSUER, audience: TOKEN_AUDIENCE }),
+      ],
+      [
+        'for another audience',
+        (s: number, sid: string) => sign(claims(s, sid), SECRET, { ...options, audience: 'other' }),
+      ],
+      [
+        'from another issuer',
+        (s: number, sid: string) => sign(claims(s, sid), SECRET, { ...options, issuer: 'other' }),
+      ],
+      [
+        'with another HMAC algorithm',
+        (s: number, sid: string) => sign(claims(s, sid), SECRET, { ...options, algorithm: 'HS512' }),
+      ],
+      [
+        'with alg none',
+        (s: number, sid: string) =>
+          `${Buffer.from('{"alg":"none","typ":"JWT"}').toString('base64url')}.${Buffer.from(
+            JSON.stringify({ ...claims(s, sid), iss: TOKEN_ISSUER, aud: TOKEN_AUDIENCE, exp: 9_999_999_999 }),
+          ).toString('base64url')}.`,
+      ],
+      ['naming another user', (s: number, sid: string) => sign(claims(s + 1, sid), SECRET, options)],
+      [
+        'naming another session',
+        (s: number) => sign(claims(s, '00000000-0000-4000-8000-000000000000'), SECRET, options),
+      ],
+      ['naming a session that is not a uuid', (s: number) => sign(claims(s, "1' OR '1'='1"), SECRET, options)],
+      [
+        'with its payload edited',
+        (s: number, _sid: string, real: string) => {
+          const [header, payload, signature] = real.split('.');
+          const edited = { ...JSON.parse(Buffer.from(payload, 'base64url').toString()), sub: String(s) };
+          return `${header}.${Buffer.from(JSON.stringify(edited)).toString('base64url')}.${signature}`;
+        },
+      ],
+      ['malformed', () => 'not.a.jwt'],
+      ['with characters no token has', () => 'abc def'],
+    ])('refuses a token %s: 401 invalid_token, nothing changes', async (_case, forge) => {
+      const ada = await signUp(t.api, 'Ada');
+      const other = await signUp(t.api, 'Bob');
+      const [{ id: sid }] = await t.dataSource.query('SELECT id FROM sessions WHERE user_id = $1', [other.id]);
+      const token = forge(other.id, sid, ada.token);
+      const res = await t.api
+        .patch(`/users/${other.id}`)
+        .set('Authorization', `Bearer ${token}`)
+        .send({ name: 'Pwned' });
+      expectInvalidToken(res);
+      const [row] = await t.dataSource.query('SELECT name FROM users WHERE id = $1', [other.id]);
+      expect(row.name).toBe('Bob');
+      // A public read with the same token is refused too, rather than silently served anonymously.
+      expectInvalidToken(await t.api.get(`/users/${other.id}`).set('Authorization', `Bearer ${token}`));
+    });
+  });
+
+  describe('private fields', () => {
+    it('shows email and role only to the user themself and to admins, and says the answer varies', async () => {
+      const ada = await signUp(t.api, 'Ada');
+      const bob = await signUp(t.api, 'Bob');
+      const root = await signUpAdmin(t.api, t.dataSource);
+      const emailSeenBy = async (headers: Record<string, string>) => {
+        const res = await t.api.get(`/users/${ada.id}`).set(headers).expect(200);
+        expect(res.headers.vary).toMatch(/Authorization/);
+        return res.body.email as string | undefined;
+      };
+      expect(await emailSeenBy({})).toBeUndefined();
+      expect(await emailSeenBy(bearer(bob))).toBeUndefined();
+      expect(await emailSeenBy(bearer(ada))).toBe(ada.email);
+      expect(await emailSeenBy(bearer(root))).toBe(ada.email);
+
+      const list = await t.api.get('/users?include=').set(bearer(ada)).expect(200);
+      const byId = new Map(list.body.map((u: { id: number }) => [u.id, u]));
+      expect(byId.get(ada.id)).toEqual(expect.objectContaining({ email: ada.email, role: 'user' }));
+      expect(byId.get(bob.id)).not.toHaveProperty('email');
+      expect(byId.get(root.id)).not.toHaveProperty('role');
+      const anonymous = await t.api.get('/users').expect(200);
+      expect(JSON.stringify(anonymous.body)).not.toMatch(/@example\.com|"role"/);
+    });
+  });
+
+  describe('roles', () => {
+    it('only admins change roles; the last admin cannot demote or delete themself', async () => {
+      const root = await signUpAdmin(t.api, t.dataSource);
+      const ada = await signUp(t.api, 'Ada');
+      await t.api.patch(`/users/${ada.id}`).set(bearer(ada)).send({ role: 'admin' }).expect(403);
+      const alone = await t.api.patch(`/users/${root.id}`).set(bearer(root)).send({ role: 'user' }).expect(409);
+      expect(alone.headers['content-type']).toMatch(PROBLEM);
+      await t.api.delete(`/users/${root.id}`).set(bearer(root)).expect(409);
+
+      await t.api.patch(`/users/${ada.id}`).set(bearer(root)).send({ role: 'admin' }).expect(200);
+      // Roles are read per request: Ada's existing token is an admin's now.
+      await t.api.patch(`/users/${root.id}`).set(bearer(ada)).send({ name: 'Renamed by Ada' }).expect(200);
+      await t.api.patch(`/users/${root.id}`).set(bearer(root)).send({ role: 'user' }).expect(200);
+      await t.api.patch(`/users/${ada.id}`).set(bearer(ada)).send({ role: 'user' }).expect(409);
+      const roles = await t.dataSource.query('SELECT id, role FROM users ORDER BY id');
+      expect(roles).toEqual([
+        { id: root.id, role: 'user' },
+        { id: ada.id, role: 'admin' },
+      ]);
+    });
+
+    it('of two admins demoting themselves at once, exactly one succeeds', async () => {
+      const a = await signUpAdmin(t.api, t.dataSource, 'A');
+      const b = await signUpAdmin(t.api, t.dataSource, 'B');
+      const results = await Promise.all(
+        [a, b].map((admin) => t.api.patch(`/users/${admin.id}`).set(bearer(admin)).send({ role: 'user' })),
+      );
+      expect(results.map((r) => r.status).sort()).toEqual([200, 409]);
+      const [{ n }] = await t.dataSource.query(`SELECT count(*)::int AS n FROM users WHERE role = 'admin'`);
+      expect(n).toBe(1);
+    });
+  });
+});
+
+describe('failed-login limits', () => {
+  it('per account: 429 + Retry-After after the limit, even with the right password, until the window ends', async () => {
+    const t = await startTestApp({ LOGIN_MAX_FAILURES_PER_ACCOUNT: '3', LOGIN_FAILURE_WINDOW_MS: '1500' });
+    try {
+      const ada = await signUp(t.api, 'Ada');
+      const bob = await signUp(t.api, 'Bob');
+      for (let i = 0; i < 3; i++) {
+        await t.api.post('/auth/login').send({ email: ada.email, password: 'guess number one!' }).expect(401);
+      }
+      const blocked = await t.api.post('/auth/login').send({ email: ada.email, password: PASSWORD }).expect(429);
+      expect(blocked.headers['content-type']).toMatch(PROBLEM);
+      expect(Number(blocked.headers['retry-after'])).toBeGreaterThanOrEqual(1);
+      await t.api.post('/auth/login').send({ email: ada.email.toUpperCase(), password: PASSWORD }).expect(429);
+      await login(t.api, bob.email, PASSWORD); // other accounts are not affected
+      await new Promise((resolve) => setTimeout(resolve, 1_600));
+      await login(t.api, ada.email, PASSWORD); // not a permanent lockout
+    } finally {
+      await t.close();
+    }
+  });
+
+  it('per client: 429 after too many failures across accounts, unknown ones included', async () => {
+    const t = await startTestApp({ LOGIN_MAX_FAILURES_PER_CLIENT: '4' });
+    try {
+      const ada = await signUp(t.api, 'Ada');
+      for (let i = 0; i < 4; i++) {
+        await t.api
+          .post('/auth/login')
+          .send({ email: `nobody-${i}@example.com`, password: PASSWORD })
+          .expect(401);
+      }
+      const res = await t.api.post('/auth/login').send({ email: ada.email, password: PASSWORD }).expect(429);
+      expect(Number(res.headers['retry-after'])).toBeGreaterThan(0);
+    } finally {
+      await t.close();
+    }
+  });
+});
+
+describe('admin bootstrap', () => {
+  const email = 'root@example.com';
+
+  it('ADMIN_EMAIL + ADMIN_PASSWORD create the admin once; later starts change nothing but the role', async () => {
+    const first = await startTestApp({ ADMIN_EMAIL: email, ADMIN_PASSWORD: 'the first admin password' });
+    try {
+      await first.reset();
+      await first.close();
+      const again = await startTestApp({ ADMIN_EMAIL: email, ADMIN_PASSWORD: 'the first admin password' });
+      await again.close();
+      const t = await startTestApp({ ADMIN_EMAIL: email, ADMIN_PASSWORD: 'the first admin password' });
+      const rows = await t.dataSource.query('SELECT id, role, password_hash FROM users');
+      expect(rows).toEqual([expect.objectContaining({ role: 'admin' })]);
+      await t.close();
+
+      const changed = await startTestApp({ ADMIN_EMAIL: email, ADMIN_PASSWORD: 'another password entirely' });
+      try {
+        const [row] = await changed.dataSource.query('SELECT id, role, password_hash FROM users');
+        expect(row).toEqual(rows[0]); // same account, same hash: the password is only set on creation
+        await login(changed.api, email, 'the first admin password');
+        await changed.api.post('/auth/login').send({ email, password: 'another password entirely' }).expect(401);
+      } finally {
+        await changed.close();
+      }
+    } finally {
+      await first.close().catch(() => undefined);
+    }
+  });
+
+  it('npm run user:admin promotes an existing user, keeping their password, and is idempotent', async () => {
+    const t = await startTestApp();
+    try {
+      await t.reset();
+      const ada = await signUp(t.api, 'Ada');
+      const run = () =>
+        spawnSync(
+          process.execPath,
+          [
+            '-r',
+            'ts-node/register/transpile-only',
+            join(__dirname, '..', 'src', 'auth', 'user-admin.command.ts'),
+            '--email',
+            ada.email.toUpperCase(),
+          ],
+          {
+            env: { ...process.env, NODE_OPTIONS: '', ADMIN_PASSWORD: 'ignored for an existing account' },
+            encoding: 'utf8',
+          },
+        );
+      const promoted = run();
+      expect(promoted.stdout).toContain('promoted');
+      expect(run().stdout).toContain('already an admin');
+      const [row] = await t.dataSource.query('SELECT role FROM users WHERE id = $1', [ada.id]);
+      expect(row.role).toBe('admin');
+      await login(t.api, ada.email, PASSWORD);
+    } finally {
+      await t.close();
+    }
+  });
+});

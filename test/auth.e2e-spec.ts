@@ -80,7 +80,7 @@ describe('identity', () => {
       const wrong: number[] = [];
       const unknown: number[] = [];
       let last: Response[] = [];
-      for (let i = 0; i < 4; i++) {
+      for (let i = 0; i < 5; i++) {
         const a = await timed(ada.email);
         const b = await timed(`nobody-${i}@example.com`);
         wrong.push(a.ms);
@@ -94,8 +94,12 @@ describe('identity', () => {
       const strip = (res: Response) => ({ ...res.body, instance: undefined });
       expect(strip(last[1])).toEqual(strip(last[0]));
       const median = (values: number[]) => [...values].sort((x, y) => x - y)[Math.floor(values.length / 2)];
-      // Both verify an argon2id hash (a dummy one for unknown emails): neither is a fast path.
-      expect(median(unknown)).toBeGreaterThan(median(wrong) * 0.5);
+      // Both verify an argon2id hash (a dummy one for unknown emails): neither is a fast path. The bound
+      // is loose because the machine is shared; without the dummy hash the ratio is about 0.05.
+      const ratio = median(unknown) / median(wrong);
+      expect({ wrong: median(wrong), unknown: median(unknown), fastPath: ratio < 0.33 }).toEqual(
+        expect.objectContaining({ fastPath: false }),
+      );
     });
 
     it('answers 401 with a bare Bearer challenge when a protected route gets no token (RFC 6750 §3.1)', async () => {
@@ -348,7 +352,7 @@ describe('identity', () => {
 
 describe('failed-login limits', () => {
   it('per account: 429 + Retry-After after the limit, even with the right password, until the window ends', async () => {
-    const t = await startTestApp({ LOGIN_MAX_FAILURES_PER_ACCOUNT: '3', LOGIN_FAILURE_WINDOW_MS: '1500' });
+    const t = await startTestApp({ LOGIN_MAX_FAILURES_PER_ACCOUNT: '3', LOGIN_FAILURE_WINDOW_MS: '5000' });
     try {
       const ada = await signUp(t.api, 'Ada');
       const bob = await signUp(t.api, 'Bob');
@@ -360,7 +364,7 @@ describe('failed-login limits', () => {
       expect(Number(blocked.headers['retry-after'])).toBeGreaterThanOrEqual(1);
       await t.api.post('/auth/login').send({ email: ada.email.toUpperCase(), password: PASSWORD }).expect(429);
       await login(t.api, bob.email, PASSWORD); // other accounts are not affected
-      await new Promise((resolve) => setTimeout(resolve, 1_600));
+      await new Promise((resolve) => setTimeout(resolve, Number(blocked.headers['retry-after']) * 1_000 + 100));
       await login(t.api, ada.email, PASSWORD); // not a permanent lockout
     } finally {
       await t.close();

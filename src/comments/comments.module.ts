@@ -4,6 +4,7 @@ import { CursorCodec } from '../http/cursor';
 import { APP_CONFIG, type AppConfig } from '../config/app.config';
 import { Post } from '../posts/entities/post.entity';
 import { CommentsController } from './comments.controller';
+import { CommentsRepository } from './comments.repository';
 import { CommentsService } from './comments.service';
 import { Comment } from './entities/comment.entity';
 
@@ -11,6 +12,7 @@ import { Comment } from './entities/comment.entity';
   imports: [TypeOrmModule.forFeature([Comment, Post])],
   controllers: [CommentsController],
   providers: [
+    CommentsRepository,
     CommentsService,
     {
       provide: CursorCodec,

@@ -4,11 +4,12 @@ import { PostsModule } from '../posts/posts.module';
 import { Profile } from './entities/profile.entity';
 import { User } from './entities/user.entity';
 import { UsersController } from './users.controller';
+import { UsersRepository } from './users.repository';
 import { UsersService } from './users.service';
 
 @Module({
   imports: [TypeOrmModule.forFeature([User, Profile]), PostsModule],
   controllers: [UsersController],
-  providers: [UsersService],
+  providers: [UsersRepository, UsersService],
 })
 export class UsersModule {}

@@ -1,8 +1,10 @@
 import { Module } from '@nestjs/common';
 import { TypeOrmModule } from '@nestjs/typeorm';
+import { registerConstraintProblems } from '../db/constraint-problems';
 import { CursorCodec } from '../http/cursor';
 import { APP_CONFIG, type AppConfig } from '../config/app.config';
 import { Post } from '../posts/entities/post.entity';
+import { commentsConstraints } from './comments.constraints';
 import { CommentsController } from './comments.controller';
 import { CommentsRepository } from './comments.repository';
 import { CommentsService } from './comments.service';
@@ -22,4 +24,8 @@ import { Comment } from './entities/comment.entity';
   ],
   exports: [CommentsService],
 })
-export class CommentsModule {}
+export class CommentsModule {
+  constructor() {
+    registerConstraintProblems(commentsConstraints);
+  }
+}

@@ -1,8 +1,10 @@
 import { Module } from '@nestjs/common';
 import { TypeOrmModule } from '@nestjs/typeorm';
+import { registerConstraintProblems } from '../db/constraint-problems';
 import { CommentsModule } from '../comments/comments.module';
 import { User } from '../users/entities/user.entity';
 import { Post } from './entities/post.entity';
+import { postsConstraints } from './posts.constraints';
 import { PostsController } from './posts.controller';
 import { PostsRepository } from './posts.repository';
 import { PostsService } from './posts.service';
@@ -13,4 +15,8 @@ import { PostsService } from './posts.service';
   providers: [PostsRepository, PostsService],
   exports: [PostsService],
 })
-export class PostsModule {}
+export class PostsModule {
+  constructor() {
+    registerConstraintProblems(postsConstraints);
+  }
+}

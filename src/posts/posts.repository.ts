@@ -59,11 +59,7 @@ export class PostsRepository {
    */
   findPage({ authorId, q, sort }: PostFilter, limit: number, offset: number): Promise<Post[]> {
     const [column, direction] = ORDER_BY[sort];
-    const query = this.select()
-      .orderBy(column, direction)
-      .addOrderBy('post.id', direction)
-      .limit(limit)
-      .offset(offset);
+    const query = this.select().orderBy(column, direction).addOrderBy('post.id', direction).limit(limit).offset(offset);
     if (authorId !== undefined) query.andWhere('post.author_id = :authorId', { authorId });
     if (q) query.andWhere(`post.title ILIKE :pattern ESCAPE '\\'`, { pattern: `%${escapeLike(q)}%` });
     return query.getMany();

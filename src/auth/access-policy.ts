@@ -39,17 +39,21 @@ export class AccessPolicy {
   }
 
   /**
-   * New comments are written by the caller: sets each one's `authorId` to the caller, and refuses
+   * New comments are written by the caller: returns them with `authorId` set to the caller, refusing
    * (400 naming the field, e.g. `comments.0.authorId`) an `authorId` sent by anyone but an admin.
    */
-  assignCommentAuthors(caller: Caller, comments: { authorId?: number }[], field: (index: number) => string): void {
+  assignCommentAuthors<T extends { authorId?: number }>(
+    caller: Caller,
+    comments: T[],
+    field: (index: number) => string,
+  ): (T & { authorId: number })[] {
     const refused = comments.flatMap((comment, index) =>
       comment.authorId === undefined || isAdmin(caller)
         ? []
         : [{ field: field(index), messages: ['authorId is the caller; only admins may set it'] }],
     );
     if (refused.length > 0) throw validationProblem(refused);
-    for (const comment of comments) comment.authorId ??= caller.id;
+    return comments.map((comment) => ({ ...comment, authorId: comment.authorId ?? caller.id }));
   }
 }
 

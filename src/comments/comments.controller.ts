@@ -34,8 +34,8 @@ export class CommentsController {
     @Body() dto: CreateCommentDto,
     @Res({ passthrough: true }) res: FastifyReply,
   ): Promise<CommentResponse> {
-    this.access.assignCommentAuthors(caller, [dto], () => 'authorId');
-    const comment = await this.comments.create(postId, dto);
+    const [authored] = this.access.assignCommentAuthors(caller, [dto], () => 'authorId');
+    const comment = await this.comments.create(postId, authored);
     res.header('Location', `/comments/${comment.id}`);
     return comment;
   }

@@ -1,10 +1,13 @@
 import { Module } from '@nestjs/common';
 import { TypeOrmModule } from '@nestjs/typeorm';
 import { AuthModule } from '../auth/auth.module';
+import { registerConstraintProblems } from '../db/constraint-problems';
 import { CursorCodec } from '../http/cursor';
 import { APP_CONFIG, type AppConfig } from '../config/app.config';
 import { Post } from '../posts/entities/post.entity';
+import { commentsConstraints } from './comments.constraints';
 import { CommentsController } from './comments.controller';
+import { CommentsRepository } from './comments.repository';
 import { CommentsService } from './comments.service';
 import { Comment } from './entities/comment.entity';
 
@@ -12,6 +15,7 @@ import { Comment } from './entities/comment.entity';
   imports: [TypeOrmModule.forFeature([Comment, Post]), AuthModule],
   controllers: [CommentsController],
   providers: [
+    CommentsRepository,
     CommentsService,
     {
       provide: CursorCodec,
@@ -21,4 +25,8 @@ import { Comment } from './entities/comment.entity';
   ],
   exports: [CommentsService],
 })
-export class CommentsModule {}
+export class CommentsModule {
+  constructor() {
+    registerConstraintProblems(commentsConstraints);
+  }
+}

@@ -39,8 +39,8 @@ export class PostsController {
     @Res({ passthrough: true }) res: FastifyReply,
   ): Promise<PostResponse> {
     await this.access.assertMayActAs(caller, userId);
-    this.access.assignCommentAuthors(caller, dto.comments ?? [], (index) => `comments.${index}.authorId`);
-    const post = await this.posts.create(userId, dto);
+    const comments = this.access.assignCommentAuthors(caller, dto.comments ?? [], (i) => `comments.${i}.authorId`);
+    const post = await this.posts.create(userId, { ...dto, comments });
     res.header('Location', `/posts/${post.id}`);
     return withETag(res, post.version, post);
   }

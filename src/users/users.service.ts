@@ -1,12 +1,9 @@
 import { Injectable, NotFoundException } from '@nestjs/common';
 import { TransactionHost } from '@nestjs-cls/transactional';
 import type { TransactionalAdapterTypeOrm } from '@nestjs-cls/transactional-adapter-typeorm';
-import { InjectRepository } from '@nestjs/typeorm';
-import { Repository, type SelectQueryBuilder } from 'typeorm';
 import { AccountsRepository } from '../auth/accounts.repository';
 import type { AccountChange } from '../auth/auth.service';
 import { SessionsRepository } from '../auth/sessions.repository';
-import { deleteIfMatch, updateIfMatch } from '../db/versioned-writes';
 import { type Page, toPage } from '../http/pagination';
 import type { PaginationQuery } from '../http/pagination.query';
 import { inTransaction } from '../db/transactions';
@@ -14,15 +11,15 @@ import { PostsService } from '../posts/posts.service';
 import type { CreateUserDto } from './dto/create-user.dto';
 import type { UpdateUserDto } from './dto/update-user.dto';
 import type { UserInclude } from './dto/user-include.query';
-import { Profile } from './entities/profile.entity';
-import { User } from './entities/user.entity';
+import type { User } from './entities/user.entity';
+import { UsersRepository } from './users.repository';
 
 const EVERYTHING: UserInclude = { profile: true, posts: true, comments: true };
 
 @Injectable()
 export class UsersService {
   constructor(
-    @InjectRepository(User) private readonly users: Repository<User>,
+    private readonly users: UsersRepository,
     private readonly txHost: TransactionHost<TransactionalAdapterTypeOrm>,
     private readonly posts: PostsService,
     private readonly accounts: AccountsRepository,
@@ -31,7 +28,7 @@ export class UsersService {
 
   /** At most 3 queries: the user with its profile (JOIN), its posts (IN), their comments (IN). */
   async findOne(id: number, include: UserInclude = EVERYTHING): Promise<User> {
-    const user = await this.selectUsers(include).where('user.id = :id', { id }).getOne();
+    const user = await this.users.findById(id, include.profile);
     if (!user) throw new NotFoundException(`User ${id} not found`);
     await this.attachPosts([user], include);
     return user;
@@ -39,15 +36,7 @@ export class UsersService {
 
   /** Ordered by name, then id (so ties page stably); the same 3 queries whatever the page size. */
   async findAll({ limit, offset }: PaginationQuery, include: UserInclude = EVERYTHING): Promise<Page<User>> {
-    // limit/offset rather than take/skip: the only join is one-to-one, so rows are users and TypeORM's
-    // DISTINCT pre-query for paginated joins is not needed.
-    const rows = await this.selectUsers(include)
-      .orderBy('user.name', 'ASC')
-      .addOrderBy('user.id', 'ASC')
-      .limit(limit + 1)
-      .offset(offset)
-      .getMany();
-    const page = toPage(rows, limit);
+    const page = toPage(await this.users.findPage(limit + 1, offset, include.profile), limit);
     await this.attachPosts(page.items, include);
     return page;
   }
@@ -58,13 +47,8 @@ export class UsersService {
    */
   async create(dto: CreateUserDto, passwordHash: string): Promise<User> {
     const id = await inTransaction(this.txHost, async () => {
-      const { identifiers } = await this.txHost.tx.insert(User, {
-        name: dto.name,
-        email: dto.email,
-        passwordHash,
-      });
-      const userId = identifiers[0].id as number;
-      if (dto.profile) await this.txHost.tx.insert(Profile, { userId, ...dto.profile });
+      const userId = await this.users.insert({ name: dto.name, email: dto.email, passwordHash });
+      if (dto.profile) await this.users.insertProfile(userId, dto.profile);
       await this.posts.createMany(userId, dto.posts ?? []); // joins this transaction
       return userId;
     });
@@ -84,10 +68,10 @@ export class UsersService {
       if (role === 'user') await this.accounts.assertAnotherAdminRemains(id);
       // Always touch the user row, even for a profile-only change: it bumps the version (so the ETag
       // changes) and locks the user for the rest of the transaction.
-      await updateIfMatch(this.txHost.tx, User, id, { name, email, passwordHash, role }, ifMatch);
+      await this.users.update(id, { name, email, passwordHash, role }, ifMatch);
       if (passwordHash) await this.sessions.revokeAllOf(id, account.keepSessionId);
-      if (profile === null) await this.txHost.tx.delete(Profile, { userId: id });
-      else if (profile) await this.txHost.tx.upsert(Profile, { userId: id, ...profile }, { conflictPaths: ['userId'] });
+      if (profile === null) await this.users.deleteProfile(id);
+      else if (profile) await this.users.upsertProfile(id, profile);
     });
     return this.findOne(id);
   }
@@ -97,21 +81,11 @@ export class UsersService {
    * CASCADE. The last admin cannot be deleted (409).
    */
   async remove(id: number, ifMatch?: number[]): Promise<void> {
+    // A transaction of its own: the repository's lock ordering and the admins' lock only hold while it is open.
     await inTransaction(this.txHost, async () => {
       await this.accounts.assertAnotherAdminRemains(id);
-      // Lock the comments the cascade will delete in id order first: two users deleted at once who
-      // commented on each other's posts then queue instead of deadlocking.
-      await this.txHost.tx.query(
-        'SELECT 1 FROM comments WHERE author_id = $1 OR post_id IN (SELECT id FROM posts WHERE author_id = $1) ORDER BY id FOR UPDATE',
-        [id],
-      );
-      await deleteIfMatch(this.txHost.tx, User, id, ifMatch);
+      await this.users.delete(id, ifMatch);
     });
-  }
-
-  private selectUsers(include: UserInclude): SelectQueryBuilder<User> {
-    const query = this.users.createQueryBuilder('user');
-    return include.profile ? query.leftJoinAndSelect('user.profile', 'profile') : query;
   }
 
   /** Explicit batch loading of `user.posts` (and their comments): never one query per user. */

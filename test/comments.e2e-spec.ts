@@ -1,3 +1,4 @@
+import { adminAuth, authAs } from './setup/accounts';
 import { useTestApp } from './setup/test-app';
 
 const PROBLEM = /application\/problem\+json/;
@@ -10,7 +11,11 @@ describe('comments', () => {
     it('creates a comment: 201, Location, stored', async () => {
       const ada = await t.db.user('Ada');
       const post = await t.db.post(ada.id);
-      const res = await t.api.post(`/posts/${post.id}/comments`).send({ authorId: ada.id, body: 'Hi' }).expect(201);
+      const res = await t.api
+        .post(`/posts/${post.id}/comments`)
+        .set(await authAs(t.app, ada.id))
+        .send({ body: 'Hi' })
+        .expect(201);
       expect(res.headers.location).toBe(`/comments/${res.body.id}`);
       expect(res.body).toEqual({
         id: expect.any(Number),
@@ -26,11 +31,17 @@ describe('comments', () => {
     it('answers 404 for a missing post and 422 naming a missing author', async () => {
       const ada = await t.db.user('Ada');
       const post = await t.db.post(ada.id);
-      const missingPost = await t.api.post('/posts/777/comments').send({ authorId: ada.id, body: 'x' }).expect(404);
+      const admin = await adminAuth(t.app, t.db, t.dataSource); // only admins name an authorId
+      const missingPost = await t.api
+        .post('/posts/777/comments')
+        .set(await authAs(t.app, ada.id))
+        .send({ body: 'x' })
+        .expect(404);
       expect(missingPost.headers['content-type']).toMatch(PROBLEM);
       expect(missingPost.body.detail).toContain('777');
       const missingAuthor = await t.api
         .post(`/posts/${post.id}/comments`)
+        .set(admin.headers)
         .send({ authorId: 555, body: 'x' })
         .expect(422);
       expect(missingAuthor.body.errors).toEqual([expect.objectContaining({ field: 'authorId' })]);
@@ -41,7 +52,12 @@ describe('comments', () => {
       // comments_author_id_fkey has no entry in comments.constraints.ts: the problem is derived.
       const ada = await t.db.user('Ada');
       const post = await t.db.post(ada.id);
-      const res = await t.api.post(`/posts/${post.id}/comments`).send({ authorId: 555, body: 'x' }).expect(422);
+      const admin = await adminAuth(t.app, t.db, t.dataSource);
+      const res = await t.api
+        .post(`/posts/${post.id}/comments`)
+        .set(admin.headers)
+        .send({ authorId: 555, body: 'x' })
+        .expect(422);
       expect(res.headers['content-type']).toMatch(PROBLEM);
       expect(res.body).toMatchObject({ status: 422, detail: 'The referenced user does not exist (id 555)' });
       expect(res.body.errors).toEqual([{ field: 'authorId', messages: [res.body.detail] }]);
@@ -77,12 +93,11 @@ describe('comments', () => {
       for (let i = 0; i < 12; i++) before.push((await t.db.comment(post.id, ada.id)).id);
 
       const added: number[] = [];
+      const auth = await authAs(t.app, ada.id);
       const seen = await walk(post.id, 4, async () => {
         // Concurrent writers: two new comments through the API after each page.
         const created = await Promise.all(
-          [1, 2].map(() =>
-            t.api.post(`/posts/${post.id}/comments`).send({ authorId: ada.id, body: 'late' }).expect(201),
-          ),
+          [1, 2].map(() => t.api.post(`/posts/${post.id}/comments`).set(auth).send({ body: 'late' }).expect(201)),
         );
         if (added.length < 6) added.push(...created.map((r) => r.body.id));
       });
@@ -133,10 +148,11 @@ describe('comments', () => {
       const ada = await t.db.user('Ada');
       const post = await t.db.post(ada.id);
       const comment = await t.db.comment(post.id, ada.id);
-      const res = await t.api.delete(`/comments/${comment.id}`).expect(200);
+      const auth = await authAs(t.app, ada.id);
+      const res = await t.api.delete(`/comments/${comment.id}`).set(auth).expect(200);
       expect(res.body).toEqual({ message: 'Comment deleted' });
       expect(await t.db.count('comments')).toBe(0);
-      await t.api.delete(`/comments/${comment.id}`).expect(404);
+      await t.api.delete(`/comments/${comment.id}`).set(auth).expect(404);
     });
   });
 });

@@ -2,6 +2,7 @@ import { In } from 'typeorm';
 import { CommentsService } from '../src/comments/comments.service';
 import { Post } from '../src/posts/entities/post.entity';
 import { PostsService } from '../src/posts/posts.service';
+import { adminAuth, authAs } from './setup/accounts';
 import { useTestApp } from './setup/test-app';
 
 const PROBLEM = /application\/problem\+json/;
@@ -20,8 +21,10 @@ describe('posts', () => {
     it('creates a post with its initial comments in one transaction', async () => {
       const ada = await t.db.user('Ada');
       const bob = await t.db.user('Bob');
+      const admin = await adminAuth(t.app, t.db, t.dataSource);
       const res = await t.api
         .post(`/users/${ada.id}/posts`)
+        .set(admin.headers) // only an admin may name comment authors
         .send({
           title: 'Engines',
           body: 'Analytical',
@@ -41,15 +44,20 @@ describe('posts', () => {
           author: { id: ada.id, name: 'Ada' },
         }),
       );
-      expect(res.body.comments.map((c: { body: string }) => c.body)).toEqual(['Great', 'Thanks']);
+      expect(res.body.comments.map((c: { body: string; authorId: number }) => [c.body, c.authorId])).toEqual([
+        ['Great', bob.id],
+        ['Thanks', ada.id],
+      ]);
       expect(await t.db.count('posts')).toBe(1);
       expect(await t.db.count('comments')).toBe(2);
     });
 
     it('stores nothing when the third comment names a missing author (422 naming it)', async () => {
       const ada = await t.db.user('Ada');
+      const admin = await adminAuth(t.app, t.db, t.dataSource);
       const res = await t.api
         .post(`/users/${ada.id}/posts`)
+        .set(admin.headers)
         .send({
           title: 'T',
           body: 'B',
@@ -78,7 +86,8 @@ describe('posts', () => {
       try {
         await t.api
           .post(`/users/${ada.id}/posts`)
-          .send({ title: 'T', body: 'B', comments: [{ authorId: ada.id, body: 'c' }] })
+          .set(await authAs(t.app, ada.id))
+          .send({ title: 'T', body: 'B', comments: [{ body: 'c' }] })
           .expect(500);
       } finally {
         spy.mockRestore();
@@ -88,11 +97,16 @@ describe('posts', () => {
     });
 
     it('answers 404 for a missing user and 400 for a bad comment', async () => {
-      const res = await t.api.post('/users/4242/posts').send({ title: 'T', body: 'B' }).expect(404);
-      expect(res.headers['content-type']).toMatch(PROBLEM);
       const ada = await t.db.user('Ada');
+      const res = await t.api
+        .post('/users/4242/posts')
+        .set(await authAs(t.app, ada.id))
+        .send({ title: 'T', body: 'B' })
+        .expect(404);
+      expect(res.headers['content-type']).toMatch(PROBLEM);
       const bad = await t.api
         .post(`/users/${ada.id}/posts`)
+        .set(await authAs(t.app, ada.id))
         .send({ title: 'T', body: 'B', comments: [{ authorId: 'x', body: '' }] })
         .expect(400);
       expect(bad.body.errors.map((e: { field: string }) => e.field).sort()).toEqual([
@@ -215,23 +229,25 @@ describe('posts', () => {
     it('updates title or body and returns the stored post', async () => {
       const ada = await t.db.user('Ada');
       const post = await t.db.post(ada.id, 'Draft');
-      const res = await t.api.patch(`/posts/${post.id}`).send({ title: 'Final' }).expect(200);
+      const auth = await authAs(t.app, ada.id);
+      const res = await t.api.patch(`/posts/${post.id}`).set(auth).send({ title: 'Final' }).expect(200);
       expect(res.body).toEqual(expect.objectContaining({ id: post.id, title: 'Final', body: 'Draft body' }));
       const [row] = await t.dataSource.query('SELECT title FROM posts WHERE id = $1', [post.id]);
       expect(row.title).toBe('Final');
-      await t.api.patch(`/posts/${post.id}`).send({ authorId: 9 }).expect(400);
-      await t.api.patch('/posts/999').send({ title: 'x' }).expect(404);
+      await t.api.patch(`/posts/${post.id}`).set(auth).send({ authorId: 9 }).expect(400);
+      await t.api.patch('/posts/999').set(auth).send({ title: 'x' }).expect(404);
     });
 
     it('deletes the post and its comments', async () => {
       const ada = await t.db.user('Ada');
       const post = await t.db.post(ada.id);
       await t.db.comment(post.id, ada.id);
-      const res = await t.api.delete(`/posts/${post.id}`).expect(200);
+      const auth = await authAs(t.app, ada.id);
+      const res = await t.api.delete(`/posts/${post.id}`).set(auth).expect(200);
       expect(res.body).toEqual({ message: 'Post deleted' });
       expect(await t.db.count('posts')).toBe(0);
       expect(await t.db.count('comments')).toBe(0);
-      await t.api.delete(`/posts/${post.id}`).expect(404);
+      await t.api.delete(`/posts/${post.id}`).set(auth).expect(404);
     });
   });
 

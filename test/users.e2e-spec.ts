@@ -1,4 +1,5 @@
 import { PostsService } from '../src/posts/posts.service';
+import { authAs, PASSWORD } from './setup/accounts';
 import { useTestApp } from './setup/test-app';
 
 const PROBLEM = /application\/problem\+json/;
@@ -13,6 +14,7 @@ describe('users', () => {
         .send({
           name: 'Ada Lovelace',
           email: 'Ada@Example.com',
+          password: PASSWORD,
           profile: { bio: 'Analyst', avatarUrl: 'https://example.com/ada.png' },
         })
         .expect(201);
@@ -22,6 +24,7 @@ describe('users', () => {
         id: expect.any(Number),
         name: 'Ada Lovelace',
         email: 'Ada@Example.com',
+        role: 'user',
         createdAt: expect.stringMatching(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/),
         updatedAt: expect.stringMatching(/Z$/),
         profile: { bio: 'Analyst', avatarUrl: 'https://example.com/ada.png' },
@@ -33,7 +36,10 @@ describe('users', () => {
     });
 
     it('answers profile: null for a user created without one', async () => {
-      const res = await t.api.post('/users').send({ name: 'Bob', email: 'bob@example.com' }).expect(201);
+      const res = await t.api
+        .post('/users')
+        .send({ name: 'Bob', email: 'bob@example.com', password: PASSWORD })
+        .expect(201);
       expect(res.body.profile).toBeNull();
       expect(await t.db.count('profiles')).toBe(0);
     });
@@ -44,6 +50,7 @@ describe('users', () => {
         .send({
           name: 'Cy',
           email: 'cy@example.com',
+          password: PASSWORD,
           posts: [
             { title: 'First', body: 'one' },
             { title: 'Second', body: 'two' },
@@ -56,8 +63,11 @@ describe('users', () => {
     });
 
     it('rejects a second user with the same email, whatever the case, naming the field', async () => {
-      await t.api.post('/users').send({ name: 'Ada', email: 'ada@example.com' }).expect(201);
-      const res = await t.api.post('/users').send({ name: 'Ada 2', email: 'ADA@example.com' }).expect(409);
+      await t.api.post('/users').send({ name: 'Ada', email: 'ada@example.com', password: PASSWORD }).expect(201);
+      const res = await t.api
+        .post('/users')
+        .send({ name: 'Ada 2', email: 'ADA@example.com', password: PASSWORD })
+        .expect(409);
       expect(res.headers['content-type']).toMatch(PROBLEM);
       expect(res.body).toEqual(
         expect.objectContaining({ status: 409, errors: [expect.objectContaining({ field: 'email' })] }),
@@ -68,7 +78,7 @@ describe('users', () => {
     it('lets exactly one of several concurrent requests for the same email win', async () => {
       const results = await Promise.all(
         Array.from({ length: 12 }, (_, i) =>
-          t.api.post('/users').send({ name: `Racer ${i}`, email: `Race@example.com` }),
+          t.api.post('/users').send({ name: `Racer ${i}`, email: `Race@example.com`, password: PASSWORD }),
         ),
       );
       const statuses = results.map((r) => r.status).sort();
@@ -88,7 +98,13 @@ describe('users', () => {
       try {
         const res = await t.api
           .post('/users')
-          .send({ name: 'Dee', email: 'dee@example.com', profile: { bio: 'x' }, posts: [{ title: 'T', body: 'B' }] })
+          .send({
+            name: 'Dee',
+            email: 'dee@example.com',
+            password: PASSWORD,
+            profile: { bio: 'x' },
+            posts: [{ title: 'T', body: 'B' }],
+          })
           .expect(500);
         expect(res.headers['content-type']).toMatch(PROBLEM);
         expect(JSON.stringify(res.body)).not.toMatch(/injected|at |\.ts/);
@@ -249,7 +265,11 @@ describe('users', () => {
   describe('PATCH /users/:id', () => {
     it('updates the given fields only and returns the stored user', async () => {
       const ada = await t.db.user('Ada', 'ada@example.com');
-      const res = await t.api.patch(`/users/${ada.id}`).send({ name: 'Ada King' }).expect(200);
+      const res = await t.api
+        .patch(`/users/${ada.id}`)
+        .set(await authAs(t.app, ada.id))
+        .send({ name: 'Ada King' })
+        .expect(200);
       expect(res.body).toEqual(expect.objectContaining({ id: ada.id, name: 'Ada King', email: 'ada@example.com' }));
       expect(new Date(res.body.updatedAt).getTime()).toBeGreaterThan(ada.updatedAt.getTime());
       const [row] = await t.dataSource.query('SELECT name, email FROM users WHERE id = $1', [ada.id]);
@@ -260,15 +280,21 @@ describe('users', () => {
       const ada = await t.db.user('Ada');
       await t.api
         .patch(`/users/${ada.id}`)
+        .set(await authAs(t.app, ada.id))
         .send({ profile: { bio: 'first' } })
         .expect(200);
       const merged = await t.api
         .patch(`/users/${ada.id}`)
+        .set(await authAs(t.app, ada.id))
         .send({ profile: { avatarUrl: 'https://example.com/a.png' } })
         .expect(200);
       expect(merged.body.profile).toEqual({ bio: 'first', avatarUrl: 'https://example.com/a.png' });
 
-      const removed = await t.api.patch(`/users/${ada.id}`).send({ profile: null }).expect(200);
+      const removed = await t.api
+        .patch(`/users/${ada.id}`)
+        .set(await authAs(t.app, ada.id))
+        .send({ profile: null })
+        .expect(200);
       expect(removed.body.profile).toBeNull();
       expect(await t.db.count('profiles')).toBe(0);
     });
@@ -276,7 +302,11 @@ describe('users', () => {
     it('answers 409 naming email when it belongs to another user, changing nothing', async () => {
       await t.db.user('Ada', 'ada@example.com');
       const bob = await t.db.user('Bob', 'bob@example.com');
-      const res = await t.api.patch(`/users/${bob.id}`).send({ name: 'Robert', email: 'ADA@example.com' }).expect(409);
+      const res = await t.api
+        .patch(`/users/${bob.id}`)
+        .set(await authAs(t.app, bob.id))
+        .send({ name: 'Robert', email: 'ADA@example.com' })
+        .expect(409);
       expect(res.body.errors).toEqual([expect.objectContaining({ field: 'email' })]);
       const [row] = await t.dataSource.query('SELECT name, email FROM users WHERE id = $1', [bob.id]);
       expect(row).toEqual({ name: 'Bob', email: 'bob@example.com' });
@@ -284,13 +314,25 @@ describe('users', () => {
 
     it('lets a user change the case of their own email', async () => {
       const ada = await t.db.user('Ada', 'ada@example.com');
-      await t.api.patch(`/users/${ada.id}`).send({ email: 'ADA@example.com' }).expect(200);
+      await t.api
+        .patch(`/users/${ada.id}`)
+        .set(await authAs(t.app, ada.id))
+        .send({ email: 'ADA@example.com' })
+        .expect(200);
     });
 
     it('answers 404 for a missing user and 400 for bad input', async () => {
-      await t.api.patch('/users/999').send({ name: 'Nobody' }).expect(404);
       const ada = await t.db.user('Ada');
-      const res = await t.api.patch(`/users/${ada.id}`).send({ name: '', id: 7 }).expect(400);
+      await t.api
+        .patch('/users/999')
+        .set(await authAs(t.app, ada.id))
+        .send({ name: 'Nobody' })
+        .expect(404);
+      const res = await t.api
+        .patch(`/users/${ada.id}`)
+        .set(await authAs(t.app, ada.id))
+        .send({ name: '', id: 7 })
+        .expect(400);
       expect(res.body.errors.map((e: { field: string }) => e.field).sort()).toEqual(['id', 'name']);
     });
   });
@@ -306,7 +348,10 @@ describe('users', () => {
       await t.db.comment(bobPost.id, ada.id); // Ada's comment elsewhere
       await t.db.comment(bobPost.id, bob.id); // unrelated, stays
 
-      const res = await t.api.delete(`/users/${ada.id}`).expect(200);
+      const res = await t.api
+        .delete(`/users/${ada.id}`)
+        .set(await authAs(t.app, ada.id))
+        .expect(200);
       expect(res.body).toEqual({ message: 'User deleted' });
 
       expect(await t.db.count('users')).toBe(1);
@@ -317,7 +362,11 @@ describe('users', () => {
     });
 
     it('answers 404 for a user that does not exist', async () => {
-      const res = await t.api.delete('/users/31337').expect(404);
+      const someone = await t.db.user('Someone');
+      const res = await t.api
+        .delete('/users/31337')
+        .set(await authAs(t.app, someone.id))
+        .expect(404);
       expect(res.headers['content-type']).toMatch(PROBLEM);
     });
   });

@@ -26,12 +26,14 @@ export class AccountsRepository {
 
   /**
    * Refuses (409) to leave the service without an admin: called inside the transaction that demotes
-   * or deletes `userId`. It locks every admin row first, so two admins demoting themselves at once
-   * queue, and the second sees it would be the last.
+   * or deletes `userId`. When that user is an admin, it locks every admin row (in id order) first, so
+   * two admins demoting themselves at once queue, and the second sees it would be the last; for
+   * anyone else it locks nothing, so ordinary deletes never wait on each other here.
    */
   async assertAnotherAdminRemains(userId: number): Promise<void> {
     const admins = await this.txHost.tx.query<{ id: number }[]>(
-      "SELECT id FROM users WHERE role = 'admin' ORDER BY id FOR UPDATE",
+      "SELECT id FROM users WHERE role = 'admin' AND EXISTS (SELECT 1 FROM users WHERE id = $1 AND role = 'admin') ORDER BY id FOR UPDATE",
+      [userId],
     );
     if (admins.length === 1 && admins[0].id === userId) {
       throw new ConflictException('The last admin cannot stop being one: make another user an admin first');

@@ -64,3 +64,19 @@ export async function tokenFor(app: INestApplication, userId: number): Promise<s
   const sessionId = await app.get(SessionsRepository).create(userId, 3600, newRefreshToken().hash);
   return app.get(AccessTokens).sign({ userId, sessionId });
 }
+
+/** `Authorization` for a user arranged directly in the database (see tokenFor). */
+export async function authAs(app: INestApplication, userId: number): Promise<{ Authorization: string }> {
+  return { Authorization: `Bearer ${await tokenFor(app, userId)}` };
+}
+
+/** A user with the admin role, arranged in the database, and its `Authorization` header. */
+export async function adminAuth(
+  app: INestApplication,
+  db: { user(name: string): Promise<{ id: number }> },
+  dataSource: { query(sql: string, parameters?: unknown[]): Promise<unknown> },
+): Promise<{ id: number; headers: { Authorization: string } }> {
+  const admin = await db.user('Admin');
+  await dataSource.query(`UPDATE users SET role = 'admin' WHERE id = $1`, [admin.id]);
+  return { id: admin.id, headers: await authAs(app, admin.id) };
+}

@@ -40,7 +40,7 @@ stop_app() {
 }
 
 # Bad configuration fails fast: one line naming the problem, a non-zero exit, no stack trace.
-for bad in "DB_POOL_SIZE=abc" "DATABASE_URL=postgres://nobody:secret@127.0.0.1:1/none"; do
+for bad in "DB_POOL_SIZE=abc" "DATABASE_URL=postgres://nobody:secret@127.0.0.1:1/none" "NODE_ENV=production"; do
   if (cd "$WORK" && env "$bad" PORT=3998 timeout 30 node "$REPO/dist/main.js") >"$WORK/bad.log" 2>&1; then fail "started with $bad"; fi
   [ "$(wc -l <"$WORK/bad.log")" -eq 1 ] || fail "more than one line for $bad: $(cat "$WORK/bad.log")"
   grep -q "secret" "$WORK/bad.log" && fail "the password leaked: $(cat "$WORK/bad.log")"
@@ -49,9 +49,13 @@ done
 
 start_app app1
 code=$(curl -s -o "$WORK/created.json" -w '%{http_code}' -H 'Content-Type: application/json' \
-  -d '{"name":"Smoke","email":"smoke@example.com","profile":{"bio":"kept across restarts"}}' "$BASE/users")
+  -d '{"name":"Smoke","email":"smoke@example.com","password":"smoke test password","profile":{"bio":"kept across restarts"}}' "$BASE/users")
 [ "$code" = 201 ] || fail "POST /users answered $code"
 USER_ID=$(node -p "require('$WORK/created.json').id")
+curl -sf -H 'Content-Type: application/json' -d '{"email":"smoke@example.com","password":"smoke test password"}' \
+  "$BASE/auth/login" >"$WORK/login.json" || fail "POST /auth/login failed"
+TOKEN=$(node -p "require('$WORK/login.json').accessToken")
+[ -s "$WORK/.data/jwt-secret" ] || fail "no JWT secret generated next to the embedded database"
 
 # A second instance on the same data directory must refuse, not corrupt it.
 if (cd "$WORK" && PORT=3999 node "$REPO/dist/main.js") >"$WORK/second.log" 2>&1; then fail "a second instance started"; fi
@@ -64,4 +68,6 @@ pgrep -f "$WORK/.data/postgres" >/dev/null && fail "embedded PostgreSQL still ru
 start_app app2
 curl -sf "$BASE/users/$USER_ID" | grep -q "kept across restarts" || fail "user $USER_ID lost across the restart"
 echo "user $USER_ID survived the restart"
+curl -sf -H "Authorization: Bearer $TOKEN" "$BASE/auth/me" | grep -q "smoke@example.com" || fail "the access token did not survive the restart"
+echo "the access token issued before the restart still works"
 stop_app

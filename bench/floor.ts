@@ -2,10 +2,19 @@
  * The floor: what the API costs with no framework at all. Plain node:http + pg, the same SQL the app
  * sends for each benchmarked endpoint (user rows, then posts by `author_id = ANY($1)`, then comments
  * by `post_id = ANY($1)`; writes in BEGIN/COMMIT then read back), JSON of the same shape built by
- * hand, the same pool size. No validation, no error handling beyond 404/500: it is a yardstick.
+ * hand, the same pool size. No validation, no error handling beyond 401/403/404/500: it is a yardstick.
+ * It does the same identity work as the app: sign-up hashes the password with argon2id (same
+ * parameters), a write verifies the bearer JWT (HS256, iss, aud, exp) and looks its session up, and
+ * anonymous reads leave out the private `email`.
  */
+import * as argon2 from 'argon2';
+import { verify } from 'jsonwebtoken';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { Pool } from 'pg';
+import { ARGON2_OPTIONS } from '../src/auth/passwords';
+import { TOKEN_ALGORITHM, TOKEN_AUDIENCE, TOKEN_ISSUER } from '../src/auth/tokens';
+
+const JWT_SECRET = process.env.JWT_SECRET ?? '';
 
 const pool = new Pool({ connectionString: process.env.DATABASE_URL, min: 10, max: Number(process.env.POOL_MAX ?? 30) });
 let queries = 0;
@@ -32,7 +41,7 @@ const commentJson = (c: Row) => ({
   createdAt: c.createdAt,
 });
 
-async function usersWithGraph(users: Row[]) {
+async function usersWithGraph(users: Row[], showEmail = false) {
   const posts = users.length ? await query<Row>(POSTS_OF_AUTHORS_SQL, [users.map((u) => u.id)]) : [];
   const comments = posts.length ? await query<Row>(COMMENTS_OF_POSTS_SQL, [posts.map((p) => p.id)]) : [];
   const commentsByPost = new Map<number, Row[]>();
@@ -58,7 +67,7 @@ async function usersWithGraph(users: Row[]) {
   return users.map((u) => ({
     id: u.id,
     name: u.name,
-    email: u.email,
+    ...(showEmail && { email: u.email }),
     createdAt: u.created_at,
     updatedAt: u.updated_at,
     profile: u.profile_user_id === null ? null : { bio: u.bio, avatarUrl: u.avatar_url },
@@ -66,9 +75,29 @@ async function usersWithGraph(users: Row[]) {
   }));
 }
 
-async function userById(id: number) {
+async function userById(id: number, showEmail = false) {
   const rows = await query<Row>(`${USER_SQL} WHERE u.id = $1`, [id]);
-  return rows.length ? (await usersWithGraph(rows))[0] : undefined;
+  return rows.length ? (await usersWithGraph(rows, showEmail))[0] : undefined;
+}
+
+/** The app's AuthGuard, by hand: the bearer JWT verified, then its session looked up (the app's SQL). */
+async function callerOf(req: IncomingMessage): Promise<{ id: number; role: string } | undefined> {
+  const token = /^Bearer (.+)$/i.exec(req.headers.authorization ?? '')?.[1];
+  if (!token) return undefined;
+  try {
+    const claims = verify(token, JWT_SECRET, {
+      algorithms: [TOKEN_ALGORITHM],
+      issuer: TOKEN_ISSUER,
+      audience: TOKEN_AUDIENCE,
+    }) as { sub: string; sid: string };
+    const [session] = await query<{ userId: number; role: string }>(
+      'SELECT u.id AS "userId", u.role FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.id = $1 AND s.revoked_at IS NULL AND s.expires_at > now()',
+      [claims.sid],
+    );
+    return session && session.userId === Number(claims.sub) ? { id: session.userId, role: session.role } : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 async function inTransaction(
@@ -127,15 +156,19 @@ async function handle(req: IncomingMessage, res: ServerResponse) {
   if (resource === 'users' && !rawId && req.method === 'POST') {
     const body = await readJson(req);
     let newId = 0;
+    const passwordHash = await argon2.hash(String(body.password).normalize('NFKC'), ARGON2_OPTIONS);
     await inTransaction(async (tx) => {
       [{ id: newId }] = await tx.query(
-        'INSERT INTO users (name, email) VALUES ($1, $2) RETURNING id, created_at, updated_at, version',
-        [body.name, body.email],
+        'INSERT INTO users (name, email, password_hash) VALUES ($1, $2, $3) RETURNING id, created_at, updated_at, version',
+        [body.name, body.email, passwordHash],
       );
     });
-    return send(res, 201, await userById(newId), { Location: `/users/${newId}` });
+    return send(res, 201, await userById(newId, true), { Location: `/users/${newId}` });
   }
   if (resource === 'users' && rawId && req.method === 'PATCH') {
+    const caller = await callerOf(req);
+    if (!caller) return send(res, 401, { status: 401 });
+    if (caller.role !== 'admin' && caller.id !== id) return send(res, 403, { status: 403 });
     const body = await readJson(req);
     await inTransaction((tx) =>
       tx
@@ -145,7 +178,7 @@ async function handle(req: IncomingMessage, res: ServerResponse) {
         ])
         .then(() => undefined),
     );
-    return send(res, 200, await userById(id));
+    return send(res, 200, await userById(id, true));
   }
   if (resource === 'posts' && rawId && req.method === 'GET') {
     const [post] = await query<Row>(

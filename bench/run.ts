@@ -12,7 +12,7 @@
 import 'reflect-metadata';
 import autocannon from 'autocannon';
 import { type ChildProcess, spawn } from 'node:child_process';
-import { randomUUID } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { once } from 'node:events';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir, totalmem } from 'node:os';
@@ -33,13 +33,29 @@ const ONLY = env.BENCH_ONLY ?? '';
 const POOL_SIZE = 10;
 const POOL_OVERFLOW = 20;
 const ROOT = join(__dirname, '..');
+/**
+ * Writes are authenticated, as in production: both servers share the signing secret and the
+ * database, the app creates the admin at startup (ADMIN_EMAIL/ADMIN_PASSWORD), and the bench logs in
+ * once and sends that admin's bearer token with every write, to the app and to the floor alike.
+ */
+const JWT_SECRET = randomBytes(48).toString('base64url');
+const ADMIN = { ADMIN_EMAIL: 'bench-admin@example.com', ADMIN_PASSWORD: 'bench admin password, long enough' };
+const PASSWORD = 'a bench user password, long enough';
+let bearer = '';
 
 interface Endpoint {
   name: string;
   connections: number;
   /** Builds the n-th request; `server` keeps write payloads unique per server. */
   request: (n: number, server: string) => { method: 'GET' | 'POST' | 'PATCH'; path: string; body?: string };
+  /** Sends the admin's bearer token. */
+  signedIn?: boolean;
 }
+
+const headersFor = (endpoint: Endpoint): Record<string, string> => ({
+  'content-type': 'application/json',
+  ...(endpoint.signedIn && { authorization: `Bearer ${bearer}` }),
+});
 
 const json = (value: unknown) => JSON.stringify(value);
 const ENDPOINTS: Endpoint[] = [
@@ -59,13 +75,14 @@ const ENDPOINTS: Endpoint[] = [
     request: (n, server) => ({
       method: 'POST',
       path: '/users',
-      body: json({ name: `Bench ${n}`, email: `bench-${server}-${randomUUID()}@example.com` }),
+      body: json({ name: `Bench ${n}`, email: `bench-${server}-${randomUUID()}@example.com`, password: PASSWORD }),
     }),
   },
   {
     name: 'PATCH /users/{id}',
     connections: 16,
     request: (n) => ({ method: 'PATCH', path: `/users/${1 + (n % USERS)}`, body: json({ name: `Renamed ${n}` }) }),
+    signedIn: true,
   },
   {
     name: 'GET /posts/{id} (5 comments)',
@@ -92,7 +109,7 @@ async function measure(base: string, endpoint: Endpoint, server: string, seconds
       {
         setupRequest: (req) => {
           const { method, path, body } = endpoint.request(n++, server);
-          return { ...req, method, path, body, headers: { 'content-type': 'application/json' } };
+          return { ...req, method, path, body, headers: headersFor(endpoint) };
         },
       },
     ],
@@ -115,7 +132,7 @@ async function sample(base: string, endpoint: Endpoint, server: string, samples:
     const res = await fetch(base + path, {
       method,
       body,
-      headers: { 'content-type': 'application/json', 'x-request-id': id },
+      headers: { ...headersFor(endpoint), 'x-request-id': id },
     });
     await res.arrayBuffer();
     ids.push(id);
@@ -137,6 +154,7 @@ async function countQueries(url: string, floorBase: string): Promise<Map<string,
     DATABASE_URL: url,
     DB_MIGRATIONS_RUN: 'false',
     RATE_LIMIT_MAX: '0',
+    JWT_SECRET,
   });
   await waitReady('http://127.0.0.1:3203/health/ready', counter.child, counter.output);
   const samples = 10;
@@ -161,6 +179,17 @@ async function countQueries(url: string, floorBase: string): Promise<Map<string,
   for (const [name, ids] of appIds)
     counts.get(name)!.app = ids.reduce((sum, id) => sum + (perRequest.get(id) ?? 0), 0) / ids.length;
   return counts;
+}
+
+/** The admin's access token (POST /auth/login), valid for the whole run (ACCESS_TOKEN_TTL_SECONDS above). */
+async function logIn(base: string): Promise<string> {
+  const res = await fetch(`${base}/auth/login`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ email: ADMIN.ADMIN_EMAIL, password: ADMIN.ADMIN_PASSWORD }),
+  });
+  if (res.status !== 200) throw new Error(`login failed: ${res.status} ${await res.text()}`);
+  return ((await res.json()) as { accessToken: string }).accessToken;
 }
 
 async function waitReady(url: string, child: ChildProcess, output: () => string): Promise<void> {
@@ -259,16 +288,21 @@ async function main(): Promise<void> {
       RATE_LIMIT_MAX: '0',
       DB_POOL_SIZE: String(POOL_SIZE),
       DB_POOL_MAX_OVERFLOW: String(POOL_OVERFLOW),
+      JWT_SECRET,
+      ACCESS_TOKEN_TTL_SECONDS: '86400', // one token for the whole run, however long it takes
+      ...ADMIN,
     });
     const floor = start('floor', ['-r', 'ts-node/register/transpile-only', join('bench', 'floor.ts')], {
       PORT: '3202',
       DATABASE_URL: url,
       POOL_MAX: String(POOL_SIZE + POOL_OVERFLOW),
+      JWT_SECRET,
     });
     children.push(app.child, floor.child);
     await waitReady('http://127.0.0.1:3201/health/ready', app.child, app.output);
     await waitReady('http://127.0.0.1:3202/__stats', floor.child, floor.output);
     const servers = { app: 'http://127.0.0.1:3201', floor: 'http://127.0.0.1:3202' } as const;
+    bearer = await logIn(servers.app);
     const queryCounts = await countQueries(url, servers.floor);
 
     const rows = [];

@@ -10,6 +10,7 @@ import { inTransaction } from '../src/db/transactions';
 import { loadConfig } from '../src/config/app.config';
 import { dataSourceOptions } from '../src/database/data-source.options';
 import { startEmbeddedPostgres, type RunningPostgres } from '../src/database/embedded-postgres';
+import { adminAuth, authAs, PASSWORD } from './setup/accounts';
 import { startTestApp, useTestApp, type TestApp } from './setup/test-app';
 
 const PROBLEM = /application\/problem\+json/;
@@ -21,7 +22,9 @@ describe('races', () => {
   it('50 concurrent POST /users with one email: one 201, 49 × 409, one row', async () => {
     const results = await Promise.all(
       Array.from({ length: 50 }, (_, i) =>
-        t.api.post('/users').send({ name: `R${i}`, email: i % 2 ? 'same@example.com' : 'SAME@example.com' }),
+        t.api
+          .post('/users')
+          .send({ name: `R${i}`, email: i % 2 ? 'same@example.com' : 'SAME@example.com', password: PASSWORD }),
       ),
     );
     const count = (status: number) => results.filter((r) => r.status === status).length;
@@ -33,9 +36,13 @@ describe('races', () => {
   it('50 concurrent comments on one post: 50 rows, all retrievable, no duplicates', async () => {
     const ada = await t.db.user('Ada');
     const post = await t.db.post(ada.id);
+    const auth = await authAs(t.app, ada.id);
     const results = await Promise.all(
       Array.from({ length: 50 }, (_, i) =>
-        t.api.post(`/posts/${post.id}/comments`).send({ authorId: ada.id, body: `c${i}` }),
+        t.api
+          .post(`/posts/${post.id}/comments`)
+          .set(auth)
+          .send({ body: `c${i}` }),
       ),
     );
     expect(results.every((r) => r.status === 201)).toBe(true);
@@ -62,9 +69,10 @@ describe('deadlocks and serialization failures', () => {
         `INSERT INTO comments (post_id, author_id, body) SELECT p.id, u.id, 'c' FROM posts p, users u`,
       );
       const ids = [1, 2, 3, 4, 5, 6];
+      const { headers } = await adminAuth(t.app, t.db, t.dataSource); // user 7, who deletes the others
       const results = await Promise.all([
-        ...ids.map((id) => t.api.delete(`/users/${id}`)),
-        ...[1, 5, 9].map((id) => t.api.delete(`/posts/${id}`)),
+        ...ids.map((id) => t.api.delete(`/users/${id}`).set(headers)),
+        ...[1, 5, 9].map((id) => t.api.delete(`/posts/${id}`).set(headers)),
       ]);
       expect(results.slice(0, ids.length).map((r) => r.status)).toEqual(ids.map(() => 200));
       expect(results.slice(ids.length).every((r) => r.status === 200 || r.status === 404)).toBe(true);
@@ -140,7 +148,7 @@ describe('database outage', () => {
     let writing = true;
     const writer = (async () => {
       for (let i = 0; writing; i++) {
-        const res = await t.api.post('/users').send({ name: `W${i}`, email: `w${i}@example.com` });
+        const res = await t.api.post('/users').send({ name: `W${i}`, email: `w${i}@example.com`, password: PASSWORD });
         statuses.push(res.status);
         if (res.status === 201) acknowledged.push(res.body.id);
         else expect(res.headers['content-type']).toMatch(PROBLEM);
@@ -166,7 +174,7 @@ describe('database outage', () => {
     writing = false;
     await writer;
 
-    await t.api.post('/users').send({ name: 'After', email: 'after@example.com' }).expect(201);
+    await t.api.post('/users').send({ name: 'After', email: 'after@example.com', password: PASSWORD }).expect(201);
     expect(statuses.every((s) => s === 201 || s === 503)).toBe(true);
     expect(statuses).toContain(503);
     const stored = await t.dataSource.query('SELECT id FROM users WHERE id = ANY($1)', [acknowledged]);

@@ -1,5 +1,8 @@
 import fc from 'fast-check';
+import { sign } from 'jsonwebtoken';
 import type { Response } from 'supertest';
+import { TOKEN_AUDIENCE, TOKEN_ISSUER } from '../src/auth/tokens';
+import { PASSWORD, tokenFor } from './setup/accounts';
 import { useTestApp } from './setup/test-app';
 
 /**
@@ -58,6 +61,9 @@ const userBody = fc.record(
   {
     name: fc.oneof(text, anything),
     email: fc.oneof(fc.emailAddress(), text, anything),
+    password: fc.oneof(fc.constant(PASSWORD), text, anything),
+    currentPassword: fc.oneof(fc.constant(PASSWORD), text, anything),
+    role: fc.oneof(fc.constantFrom('user', 'admin', 'root'), anything),
     profile: fc.oneof(
       fc.record({ bio: maybe(fc.oneof(text, anything)), avatarUrl: maybe(fc.oneof(fc.webUrl(), text, anything)) }),
       anything,
@@ -87,7 +93,15 @@ const commentBody = fc.record(
   { authorId: fc.oneof(fc.nat(50), numberish, anything), body: fc.oneof(text, anything) },
   { requiredKeys: [] },
 );
-const anyBody = fc.oneof(userBody, postBody, commentBody, anything, deep);
+const authBody = fc.record(
+  {
+    email: fc.oneof(fc.emailAddress(), fc.constantFrom('seed-0@example.com', 'fuzz-admin@example.com'), text, anything),
+    password: fc.oneof(fc.constant(PASSWORD), text, anything),
+    refreshToken: fc.oneof(fc.base64String({ minLength: 43, maxLength: 43 }), text, anything),
+  },
+  { requiredKeys: [] },
+);
+const anyBody = fc.oneof(userBody, postBody, commentBody, authBody, anything, deep);
 const pathId = fc.oneof(fc.nat(60).map(String), numberish.map(String), text);
 const query = fc.dictionary(
   fc.constantFrom('limit', 'offset', 'include', 'sort', 'q', 'authorId', 'cursor', 'junk'),
@@ -101,17 +115,49 @@ const headerText = fc.oneof(
   fc.string({ unit: fc.integer({ min: 0x20, max: 0x7e }).map((code) => String.fromCharCode(code)), maxLength: 200 }),
   fc.constantFrom('*', '"1-abc"', 'W/"1-abc"', '"99999999999-x"', "'; DROP TABLE users; --", 'x'.repeat(4_000)),
 );
+const SECRET = 'fuzz-secret-that-is-long-enough-for-hs256-0123456789';
+/** Real credentials, filled in beforeAll: an admin's token, and tokens that must fail. */
+const credentials = { admin: '', deletedUser: '', loggedOut: '' };
+const forged = (claims: object, secret = SECRET, extra: object = {}) =>
+  sign(claims, secret, { issuer: TOKEN_ISSUER, audience: TOKEN_AUDIENCE, ...extra });
+/** Authorization headers: valid, malformed, alg none, wrong signature, expired, a deleted user's, logged out. */
+const authorization = fc.oneof(
+  fc.constant(null).map(() => `Bearer ${credentials.admin}`),
+  fc.constant(null).map(() => `Bearer ${credentials.deletedUser}`),
+  fc.constant(null).map(() => `Bearer ${credentials.loggedOut}`),
+  fc.constant(null).map(() => `bearer   ${credentials.admin}`),
+  fc.constant(null).map(() => `Bearer ${credentials.admin.slice(0, -2)}xx`),
+  fc.constantFrom(
+    'Bearer',
+    'Bearer ',
+    'Basic YWRhOnB3',
+    'Bearer a.b.c',
+    'Bearer ..',
+    `Bearer ${Buffer.from('{"alg":"none"}').toString('base64url')}.${Buffer.from('{"sub":"1","sid":"00000000-0000-4000-8000-000000000000","exp":9999999999}').toString('base64url')}.`,
+    `Bearer ${forged({ sub: '1', sid: '00000000-0000-4000-8000-000000000000' }, 'another secret, just as long as the real one', { expiresIn: 60 })}`,
+    `Bearer ${forged({ sub: '1', sid: '00000000-0000-4000-8000-000000000000', exp: 1_000 })}`,
+    `Bearer ${forged({ sub: 'x', sid: 5 }, SECRET, { expiresIn: 60 })}`,
+    `Bearer ${forged({ sub: '99999999999', sid: "' OR 1=1 --" }, SECRET, { expiresIn: 60 })}`,
+  ),
+  headerText.map((value) => `Bearer ${value}`),
+  headerText,
+);
 const headers = fc.record(
   {
     'If-Match': headerText,
     'If-None-Match': headerText,
     'X-Request-Id': headerText,
+    Authorization: authorization,
   },
   { requiredKeys: [] },
 );
 
 describe('fuzzing every endpoint', () => {
-  const t = useTestApp({}, { resetEachTest: false });
+  // Login limits high enough that fuzzed logins keep reaching the password check.
+  const t = useTestApp(
+    { JWT_SECRET: SECRET, LOGIN_MAX_FAILURES_PER_CLIENT: '100000', LOGIN_MAX_FAILURES_PER_ACCOUNT: '100000' },
+    { resetEachTest: false },
+  );
   let cases = 0;
 
   beforeAll(async () => {
@@ -122,12 +168,28 @@ describe('fuzzing every endpoint', () => {
       const post = await t.db.post(user.id);
       await t.db.comment(post.id, user.id);
     }
+    await t.api
+      .post('/users')
+      .send({ name: 'Fuzz admin', email: 'fuzz-admin@example.com', password: PASSWORD })
+      .expect(201);
+    const [admin] = await t.dataSource.query<{ id: number }[]>(
+      `UPDATE users SET role = 'admin' WHERE email = 'fuzz-admin@example.com' RETURNING id`,
+    );
+    // A second admin, so that fuzzed demotions and deletions of the first cannot be refused as "the last admin" forever.
+    const spare = await t.db.user('Spare admin');
+    await t.dataSource.query(`UPDATE users SET role = 'admin' WHERE id = $1`, [spare.id]);
+    credentials.admin = await tokenFor(t.app, admin.id);
+    const doomed = await t.db.user('Doomed');
+    credentials.deletedUser = await tokenFor(t.app, doomed.id);
+    await t.dataSource.query('DELETE FROM users WHERE id = $1', [doomed.id]);
+    credentials.loggedOut = await tokenFor(t.app, spare.id);
+    await t.api.post('/auth/logout').set('Authorization', `Bearer ${credentials.loggedOut}`).expect(204);
   });
   afterAll(() => console.info(`fuzz: ${cases} requests, no 5xx`));
 
   const rowCounts = () =>
     t.dataSource.query<unknown[]>(
-      'SELECT (SELECT count(*) FROM users) AS users, (SELECT count(*) FROM profiles) AS profiles, (SELECT count(*) FROM posts) AS posts, (SELECT count(*) FROM comments) AS comments',
+      'SELECT (SELECT count(*) FROM users) AS users, (SELECT count(*) FROM profiles) AS profiles, (SELECT count(*) FROM posts) AS posts, (SELECT count(*) FROM comments) AS comments, (SELECT count(*) FROM sessions WHERE revoked_at IS NULL) AS sessions',
     );
 
   function assertWellFormed(res: Response, label: string): void {
@@ -173,6 +235,44 @@ describe('fuzzing every endpoint', () => {
       );
     },
   );
+
+  it('POST /auth/login and /auth/refresh with hostile bodies: 200 or a 4xx problem, never a 5xx', async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        fc.constantFrom('/auth/login', '/auth/refresh'),
+        fc.oneof(authBody, anyBody),
+        headers,
+        async (path, payload, hdrs) => {
+          const res = await t.api
+            .post(path)
+            .set(hdrs)
+            .set('Content-Type', 'application/json')
+            .send(JSON.stringify(payload) ?? 'null');
+          assertWellFormed(
+            res,
+            `POST ${path} ${JSON.stringify(payload)?.slice(0, 200)} -> ${res.status} ${res.text.slice(0, 200)}`,
+          );
+          if (res.status === 401) expect(res.headers['www-authenticate']).toMatch(/^Bearer realm="api"/);
+        },
+      ),
+      { numRuns: Math.ceil(RUNS / 3) }, // each login verifies an argon2id hash: ~40 ms of CPU
+    );
+  });
+
+  it('GET /auth/me and POST /auth/logout with hostile Authorization headers: 2xx, 401 or another 4xx problem', async () => {
+    await fc.assert(
+      fc.asyncProperty(fc.constantFrom('get', 'post'), authorization, async (method, value) => {
+        const request = method === 'get' ? t.api.get('/auth/me') : t.api.post('/auth/logout');
+        const path = method === 'get' ? '/auth/me' : '/auth/logout';
+        // Logging the admin's own session out would end the rest of the run's valid case: only /auth/me for it.
+        if (method === 'post' && value.includes(credentials.admin)) return;
+        const res = await request.set('Authorization', value);
+        assertWellFormed(res, `${method.toUpperCase()} ${path} [${value.slice(0, 120)}] -> ${res.status}`);
+        if (res.status === 401) expect(res.headers['www-authenticate']).toMatch(/^Bearer realm="api"/);
+      }),
+      { numRuns: RUNS },
+    );
+  });
 
   it('GET every collection and item with hostile paths, queries and headers', async () => {
     const reads = [

@@ -28,8 +28,13 @@ describe('structured logs', () => {
       expect(generatedId).toMatch(/^[0-9a-f-]{36}$/);
       await fetch(`${base}/users`, {
         method: 'POST',
-        headers: { 'Content-Type': 'application/json', Authorization: 'Bearer secret-token' },
-        body: JSON.stringify({ name: 'Logged', email: 'logged@example.com', profile: { bio: 'private bio' } }),
+        headers: { 'Content-Type': 'application/json', Authorization: 'Basic c2VjcmV0LXRva2Vu' },
+        body: JSON.stringify({
+          name: 'Logged',
+          email: 'logged@example.com',
+          password: 'never-logged-password',
+          profile: { bio: 'private bio' },
+        }),
       });
     } finally {
       child.kill('SIGTERM');
@@ -55,7 +60,8 @@ describe('structured logs', () => {
       completed.some((line) => line.requestId !== undefined && line.route === '/users' && line.res?.statusCode === 200),
     ).toBe(true);
     const all = output();
-    expect(all).not.toContain('secret-token');
+    expect(all).not.toContain('c2VjcmV0LXRva2Vu');
+    expect(all).not.toContain('never-logged-password');
     expect(all).not.toContain('private bio"'); // bodies are not logged (query parameters are, with DB_LOGGING on)
   });
 

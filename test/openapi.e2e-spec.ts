@@ -3,6 +3,7 @@ import addFormats from 'ajv-formats';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Response } from 'supertest';
+import { PASSWORD } from './setup/accounts';
 import { useTestApp } from './setup/test-app';
 
 type Operation = {
@@ -31,13 +32,13 @@ describe('OpenAPI contract', () => {
     const documented = operation.responses[String(res.status)];
     if (!documented)
       throw new Error(`${method.toUpperCase()} ${template} answered ${res.status}, which openapi.json does not list`);
-    for (const header of ['etag', 'location', 'link', 'retry-after']) {
+    for (const header of ['etag', 'location', 'link', 'retry-after', 'www-authenticate']) {
       const declared = Object.keys(documented.headers ?? {}).map((name) => name.toLowerCase());
       if (res.headers[header] !== undefined && !declared.includes(header)) {
         throw new Error(`${method.toUpperCase()} ${template} ${res.status} sent ${header}, undocumented`);
       }
     }
-    if (res.status === 304) return res;
+    if (res.status === 304 || res.status === 204) return res; // no body
     const type = String(res.headers['content-type']).split(';')[0];
     const media = documented.content?.[type];
     if (!media) throw new Error(`${method.toUpperCase()} ${template} ${res.status} sent ${type}, undocumented`);
@@ -68,12 +69,21 @@ describe('OpenAPI contract', () => {
       await api.post('/users').send({
         name: 'Ada',
         email: 'ada@example.com',
+        password: PASSWORD,
         profile: { bio: 'Analyst' },
         posts: [{ title: 'Notes', body: 'On the engine' }],
       }),
     );
-    const bob = check('post', '/users', await api.post('/users').send({ name: 'Bob', email: 'bob@example.com' }));
-    check('post', '/users', await api.post('/users').send({ name: 'Ada again', email: 'ADA@example.com' }));
+    const bob = check(
+      'post',
+      '/users',
+      await api.post('/users').send({ name: 'Bob', email: 'bob@example.com', password: PASSWORD }),
+    );
+    check(
+      'post',
+      '/users',
+      await api.post('/users').send({ name: 'Ada again', email: 'ADA@example.com', password: PASSWORD }),
+    );
     check('post', '/users', await api.post('/users').send({ name: '', email: 'nope' }));
     check('post', '/users', await api.post('/users').set('Content-Type', 'text/plain').send('hello'));
     check(
@@ -83,7 +93,30 @@ describe('OpenAPI contract', () => {
     );
 
     const adaId = ada.body.id as number;
-    const got = check('get', '/users/{id}', await api.get(`/users/${adaId}`));
+    const login = check(
+      'post',
+      '/auth/login',
+      await api.post('/auth/login').send({ email: 'ada@example.com', password: PASSWORD }),
+    );
+    check(
+      'post',
+      '/auth/login',
+      await api.post('/auth/login').send({ email: 'ada@example.com', password: 'wrong password!' }),
+    );
+    check('post', '/auth/login', await api.post('/auth/login').send({ email: 42 }));
+    const asAda = { Authorization: `Bearer ${login.body.accessToken}` };
+    const bobLogin = await api.post('/auth/login').send({ email: 'bob@example.com', password: PASSWORD });
+    const asBob = { Authorization: `Bearer ${bobLogin.body.accessToken}` };
+    const refreshed = check(
+      'post',
+      '/auth/refresh',
+      await api.post('/auth/refresh').send({ refreshToken: login.body.refreshToken }),
+    );
+    check('post', '/auth/refresh', await api.post('/auth/refresh').send({ refreshToken: 'x'.repeat(43) }));
+    check('get', '/auth/me', await api.get('/auth/me').set(asAda));
+    check('get', '/auth/me', await api.get('/auth/me'));
+    const got = check('get', '/users/{id}', await api.get(`/users/${adaId}`).set(asAda));
+    check('get', '/users/{id}', await api.get(`/users/${adaId}`).set('Authorization', 'Bearer forged'));
     check('get', '/users/{id}', await api.get(`/users/${adaId}`).set('If-None-Match', got.headers.etag));
     check('get', '/users/{id}', await api.get(`/users/${adaId}?include=profile`));
     check('get', '/users/{id}', await api.get('/users/999'));
@@ -96,16 +129,19 @@ describe('OpenAPI contract', () => {
       '/users/{id}',
       await api
         .patch(`/users/${adaId}`)
+        .set(asAda)
         .set('If-Match', got.headers.etag)
         .send({ profile: { avatarUrl: 'https://example.com/a.png' } }),
     );
     check(
       'patch',
       '/users/{id}',
-      await api.patch(`/users/${adaId}`).set('If-Match', got.headers.etag).send({ name: 'Stale' }),
+      await api.patch(`/users/${adaId}`).set(asAda).set('If-Match', got.headers.etag).send({ name: 'Stale' }),
     );
-    check('patch', '/users/{id}', await api.patch(`/users/${adaId}`).send({ email: 'bob@example.com' }));
-    check('patch', '/users/{id}', await api.patch('/users/999').send({ name: 'Nobody' }));
+    check('patch', '/users/{id}', await api.patch(`/users/${adaId}`).set(asAda).send({ email: 'bob@example.com' }));
+    check('patch', '/users/{id}', await api.patch('/users/999').set(asAda).send({ name: 'Nobody' }));
+    check('patch', '/users/{id}', await api.patch(`/users/${adaId}`).send({ name: 'Anonymous' }));
+    check('patch', '/users/{id}', await api.patch(`/users/${adaId}`).set(asBob).send({ name: 'Not Bob' }));
     expect(patched.status).toBe(200);
 
     const post = check(
@@ -113,14 +149,27 @@ describe('OpenAPI contract', () => {
       '/users/{userId}/posts',
       await api
         .post(`/users/${adaId}/posts`)
-        .send({ title: 'Second', body: 'B', comments: [{ authorId: bob.body.id, body: 'Hi' }] }),
+        .set(asAda)
+        .send({ title: 'Second', body: 'B', comments: [{ body: 'Hi' }] }),
     );
     check(
       'post',
       '/users/{userId}/posts',
-      await api.post(`/users/${adaId}/posts`).send({ title: 'T', body: 'B', comments: [{ authorId: 999, body: 'x' }] }),
+      await api
+        .post(`/users/${adaId}/posts`)
+        .set(asAda)
+        .send({ title: 'T', body: 'B', comments: [{ authorId: bob.body.id, body: 'x' }] }),
     );
-    check('post', '/users/{userId}/posts', await api.post('/users/999/posts').send({ title: 'T', body: 'B' }));
+    check(
+      'post',
+      '/users/{userId}/posts',
+      await api.post('/users/999/posts').set(asAda).send({ title: 'T', body: 'B' }),
+    );
+    check(
+      'post',
+      '/users/{userId}/posts',
+      await api.post(`/users/${adaId}/posts`).set(asBob).send({ title: 'T', body: 'B' }),
+    );
     check('get', '/users/{userId}/posts', await api.get(`/users/${adaId}/posts?limit=1`));
     check('get', '/users/{userId}/posts', await api.get('/users/999/posts'));
     check('get', '/posts', await api.get('/posts?q=sec&sort=title&limit=1'));
@@ -133,41 +182,49 @@ describe('OpenAPI contract', () => {
     check(
       'patch',
       '/posts/{id}',
-      await api.patch(`/posts/${postId}`).set('If-Match', postTag).send({ title: 'Renamed' }),
+      await api.patch(`/posts/${postId}`).set(asAda).set('If-Match', postTag).send({ title: 'Renamed' }),
     );
     check(
       'patch',
       '/posts/{id}',
-      await api.patch(`/posts/${postId}`).set('If-Match', postTag).send({ title: 'Stale' }),
+      await api.patch(`/posts/${postId}`).set(asAda).set('If-Match', postTag).send({ title: 'Stale' }),
     );
+    check('patch', '/posts/{id}', await api.patch(`/posts/${postId}`).set(asBob).send({ title: 'Not mine' }));
 
     const comment = check(
       'post',
       '/posts/{postId}/comments',
-      await api.post(`/posts/${postId}/comments`).send({ authorId: adaId, body: 'Reply' }),
+      await api.post(`/posts/${postId}/comments`).set(asBob).send({ body: 'Reply' }),
     );
     check(
       'post',
       '/posts/{postId}/comments',
-      await api.post(`/posts/${postId}/comments`).send({ authorId: 999, body: 'Ghost' }),
+      await api.post(`/posts/${postId}/comments`).set(asBob).send({ authorId: adaId, body: 'As Ada' }),
     );
-    check(
-      'post',
-      '/posts/{postId}/comments',
-      await api.post('/posts/999/comments').send({ authorId: adaId, body: 'Lost' }),
-    );
+    check('post', '/posts/{postId}/comments', await api.post('/posts/999/comments').set(asBob).send({ body: 'Lost' }));
+    check('post', '/posts/{postId}/comments', await api.post(`/posts/${postId}/comments`).send({ body: 'Anonymous' }));
     check('get', '/posts/{postId}/comments', await api.get(`/posts/${postId}/comments?limit=1`));
     check('get', '/posts/{postId}/comments', await api.get(`/posts/${postId}/comments?cursor=forged`));
     check('get', '/comments/{id}', await api.get(`/comments/${comment.body.id}`));
-    check('delete', '/comments/{id}', await api.delete(`/comments/${comment.body.id}`));
-    check('delete', '/comments/{id}', await api.delete(`/comments/${comment.body.id}`));
+    const carol = await api.post('/users').send({ name: 'Carol', email: 'carol@example.com', password: PASSWORD });
+    const carolLogin = await api.post('/auth/login').send({ email: 'carol@example.com', password: PASSWORD });
+    const asCarol = { Authorization: `Bearer ${carolLogin.body.accessToken}` };
+    check('delete', '/comments/{id}', await api.delete(`/comments/${comment.body.id}`).set(asCarol));
+    check('delete', '/comments/{id}', await api.delete(`/comments/${comment.body.id}`).set(asBob));
+    check('delete', '/comments/{id}', await api.delete(`/comments/${comment.body.id}`).set(asBob));
 
-    check('delete', '/posts/{id}', await api.delete(`/posts/${postId}`).set('If-Match', postTag));
-    check('delete', '/posts/{id}', await api.delete(`/posts/${postId}`));
-    check('delete', '/posts/{id}', await api.delete('/posts/999'));
-    check('delete', '/users/{id}', await api.delete(`/users/${adaId}`).set('If-Match', got.headers.etag));
+    check('delete', '/posts/{id}', await api.delete(`/posts/${postId}`).set(asAda).set('If-Match', postTag));
+    check('delete', '/posts/{id}', await api.delete(`/posts/${postId}`).set(asBob));
+    check('delete', '/posts/{id}', await api.delete(`/posts/${postId}`).set(asAda));
+    check('delete', '/posts/{id}', await api.delete('/posts/999').set(asAda));
+    check('delete', '/users/{id}', await api.delete(`/users/${carol.body.id}`).set(asBob));
+    check('delete', '/users/{id}', await api.delete(`/users/${adaId}`).set(asAda).set('If-Match', got.headers.etag));
+    const sameSession = { Authorization: `Bearer ${refreshed.body.accessToken}` }; // Ada's, after rotation
+    check('delete', '/users/{id}', await api.delete(`/users/${adaId}`).set(sameSession));
+    check('delete', '/users/{id}', await api.delete(`/users/${adaId}`).set(asBob));
     check('delete', '/users/{id}', await api.delete(`/users/${adaId}`));
-    check('delete', '/users/{id}', await api.delete(`/users/${adaId}`));
+    check('post', '/auth/logout', await api.post('/auth/logout').set(asBob));
+    check('post', '/auth/logout', await api.post('/auth/logout').set(asBob));
 
     const operations = Object.entries(spec.paths).flatMap(([path, ops]) =>
       Object.keys(ops).map((method) => `${method} ${path}`),

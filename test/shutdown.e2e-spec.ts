@@ -1,4 +1,5 @@
 import { once } from 'node:events';
+import { PASSWORD } from './setup/accounts';
 import { startMain } from './setup/main-process';
 import { useTestApp } from './setup/test-app';
 
@@ -20,7 +21,7 @@ describe('graceful shutdown under load', () => {
           const res = await fetch(`${base}/users`, {
             method: 'POST',
             headers: { 'Content-Type': 'application/json' },
-            body: JSON.stringify({ name: `Load ${c}-${i}`, email: `load-${c}-${i}@example.com` }),
+            body: JSON.stringify({ name: `Load ${c}-${i}`, email: `load-${c}-${i}@example.com`, password: PASSWORD }),
           });
           note(String(res.status));
           if (res.status === 201) created.push(((await res.json()) as { id: number }).id);
@@ -63,7 +64,7 @@ describe('graceful shutdown under load', () => {
     const res = await fetch(`${base}/users`, {
       method: 'POST',
       headers: { 'Content-Type': 'application/json' },
-      body: JSON.stringify({ name: 'Durable', email: 'durable@example.com' }),
+      body: JSON.stringify({ name: 'Durable', email: 'durable@example.com', password: PASSWORD }),
     });
     expect(res.status).toBe(201);
     const exited = once(child, 'exit');

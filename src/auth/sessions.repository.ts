@@ -64,9 +64,11 @@ export class SessionsRepository {
    * successor, so the whole session is revoked. True when that happened just now.
    */
   async revokeIfReused(presentedHash: Buffer): Promise<boolean> {
+    // A CTE, so the driver answers rows (TypeORM returns [rows, count] for a bare UPDATE).
     const rows = await this.txHost.tx.query<unknown[]>(
-      'UPDATE sessions s SET revoked_at = now() FROM refresh_tokens t ' +
-        'WHERE t.token_hash = $1 AND t.rotated_at IS NOT NULL AND s.id = t.session_id AND s.revoked_at IS NULL RETURNING s.id',
+      'WITH revoked AS (UPDATE sessions s SET revoked_at = now() FROM refresh_tokens t ' +
+        'WHERE t.token_hash = $1 AND t.rotated_at IS NOT NULL AND s.id = t.session_id AND s.revoked_at IS NULL RETURNING s.id) ' +
+        'SELECT id FROM revoked',
       [presentedHash],
     );
     return rows.length > 0;

@@ -216,6 +216,24 @@ describe('identity', () => {
       await t.api.get('/auth/me').set(bearer(root)).expect(200);
     });
 
+    it('costs one primary-key lookup per authenticated request, and nothing for anonymous ones', async () => {
+      const ada = await signUp(t.api, 'Ada');
+      const anonymous = await t.queriesDuring(() => t.api.get(`/users/${ada.id}`).expect(200));
+      const signedIn = await t.queriesDuring(() => t.api.get(`/users/${ada.id}`).set(bearer(ada)).expect(200));
+      expect(signedIn).toHaveLength(anonymous.length + 1);
+      const [lookup] = signedIn.filter((sql) => !anonymous.includes(sql));
+      expect(lookup).toMatch(/FROM sessions s JOIN users u ON u\.id = s\.user_id WHERE s\.id = \$1/);
+      const plan = (
+        await t.dataSource.query<{ 'QUERY PLAN': string }[]>(`EXPLAIN ${lookup}`, [
+          '00000000-0000-4000-8000-000000000000',
+        ])
+      )
+        .map((row) => row['QUERY PLAN'])
+        .join('\n');
+      expect(plan).toMatch(/Index Scan using "PK_\w+" on sessions s\s.*\n\s+Index Cond: \(id = /);
+      expect(plan).toMatch(/Index Scan using "PK_\w+" on users u\s/);
+    });
+
     it('a deleted user’s token stops working', async () => {
       const ada = await signUp(t.api, 'Ada');
       await t.api.delete(`/users/${ada.id}`).set(bearer(ada)).expect(200);

@@ -5,6 +5,7 @@ import { InjectRepository } from '@nestjs/typeorm';
 import { Repository, type SelectQueryBuilder } from 'typeorm';
 import { CommentsService } from '../comments/comments.service';
 import { deleteIfMatch, updateIfMatch } from '../db/versioned-writes';
+import { type Preconditions, requireUntaggedPreconditions } from '../http/conditional-requests';
 import { type Page, toPage } from '../http/pagination';
 import type { PaginationQuery } from '../http/pagination.query';
 import { inTransaction } from '../db/transactions';
@@ -95,10 +96,11 @@ export class PostsService {
   }
 
   /** The post and its initial comments commit together: one bad comment and nothing is stored. */
-  async create(authorId: number, dto: CreatePostWithCommentsDto): Promise<Post> {
+  async create(authorId: number, dto: CreatePostWithCommentsDto, conditions: Preconditions = {}): Promise<Post> {
     const id = await inTransaction(this.txHost, async () => {
       const [created] = await this.createMany(authorId, [dto]);
       await this.comments.createMany(created.id, dto.comments ?? []); // joins this transaction
+      requireUntaggedPreconditions(conditions); // the author exists: the insert passed its foreign key
       return created.id;
     });
     return this.findOne(id);
@@ -113,17 +115,17 @@ export class PostsService {
     });
   }
 
-  /** `ifMatch`: the versions the client's If-Match accepts (see updateIfMatch). */
-  async update(id: number, { title, body }: UpdatePostDto, ifMatch?: number[]): Promise<Post> {
-    await inTransaction(this.txHost, () => updateIfMatch(this.txHost.tx, Post, id, { title, body }, ifMatch));
+  /** `conditions`: the client's If-Match / If-None-Match, evaluated by the UPDATE (see updateIfMatch). */
+  async update(id: number, { title, body }: UpdatePostDto, conditions?: Preconditions): Promise<Post> {
+    await inTransaction(this.txHost, () => updateIfMatch(this.txHost.tx, Post, id, { title, body }, conditions));
     return this.findOne(id);
   }
 
   /** Its comments go with it (ON DELETE CASCADE), locked in id order first as UsersService.remove does. */
-  async remove(id: number, ifMatch?: number[]): Promise<void> {
+  async remove(id: number, conditions?: Preconditions): Promise<void> {
     await inTransaction(this.txHost, async () => {
       await this.txHost.tx.query('SELECT 1 FROM comments WHERE post_id = $1 ORDER BY id FOR UPDATE', [id]);
-      await deleteIfMatch(this.txHost.tx, Post, id, ifMatch);
+      await deleteIfMatch(this.txHost.tx, Post, id, conditions);
     });
   }
 

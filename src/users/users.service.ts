@@ -4,6 +4,7 @@ import type { TransactionalAdapterTypeOrm } from '@nestjs-cls/transactional-adap
 import { InjectRepository } from '@nestjs/typeorm';
 import { Repository, type SelectQueryBuilder } from 'typeorm';
 import { deleteIfMatch, updateIfMatch } from '../db/versioned-writes';
+import { type Preconditions, requireUntaggedPreconditions } from '../http/conditional-requests';
 import { type Page, toPage } from '../http/pagination';
 import type { PaginationQuery } from '../http/pagination.query';
 import { inTransaction } from '../db/transactions';
@@ -47,8 +48,11 @@ export class UsersService {
     return page;
   }
 
-  /** One transaction: the user, its profile and any initial posts are stored together or not at all. */
-  async create(dto: CreateUserDto): Promise<User> {
+  /**
+   * One transaction: the user, its profile and any initial posts are stored together or not at all.
+   * `conditions`: the collection has no ETag (see requireUntaggedPreconditions).
+   */
+  async create(dto: CreateUserDto, conditions: Preconditions = {}): Promise<User> {
     const id = await inTransaction(this.txHost, async () => {
       const { identifiers } = await this.txHost.tx.insert(User, {
         name: dto.name,
@@ -57,19 +61,20 @@ export class UsersService {
       const userId = identifiers[0].id as number;
       if (dto.profile) await this.txHost.tx.insert(Profile, { userId, ...dto.profile });
       await this.posts.createMany(userId, dto.posts ?? []); // joins this transaction
+      requireUntaggedPreconditions(conditions);
       return userId;
     });
     // Read back after COMMIT, so the response shows exactly what was stored.
     return this.findOne(id);
   }
 
-  /** `ifMatch`: the versions the client's If-Match accepts (see updateIfMatch). */
-  async update(id: number, dto: UpdateUserDto, ifMatch?: number[]): Promise<User> {
+  /** `conditions`: the client's If-Match / If-None-Match, evaluated by the UPDATE (see updateIfMatch). */
+  async update(id: number, dto: UpdateUserDto, conditions?: Preconditions): Promise<User> {
     await inTransaction(this.txHost, async () => {
       const { name, email, profile } = dto;
       // Always touch the user row, even for a profile-only change: it bumps the version (so the ETag
       // changes) and locks the user for the rest of the transaction.
-      await updateIfMatch(this.txHost.tx, User, id, { name, email }, ifMatch);
+      await updateIfMatch(this.txHost.tx, User, id, { name, email }, conditions);
       if (profile === null) await this.txHost.tx.delete(Profile, { userId: id });
       else if (profile) await this.txHost.tx.upsert(Profile, { userId: id, ...profile }, { conflictPaths: ['userId'] });
     });
@@ -77,7 +82,7 @@ export class UsersService {
   }
 
   /** Posts and comments (including comments the user wrote elsewhere) go by ON DELETE CASCADE. */
-  async remove(id: number, ifMatch?: number[]): Promise<void> {
+  async remove(id: number, conditions?: Preconditions): Promise<void> {
     await inTransaction(this.txHost, async () => {
       // Lock the comments the cascade will delete in id order first: two users deleted at once who
       // commented on each other's posts then queue instead of deadlocking.
@@ -85,7 +90,7 @@ export class UsersService {
         'SELECT 1 FROM comments WHERE author_id = $1 OR post_id IN (SELECT id FROM posts WHERE author_id = $1) ORDER BY id FOR UPDATE',
         [id],
       );
-      await deleteIfMatch(this.txHost.tx, User, id, ifMatch);
+      await deleteIfMatch(this.txHost.tx, User, id, conditions);
     });
   }
 

@@ -3,6 +3,7 @@ import { TransactionHost } from '@nestjs-cls/transactional';
 import type { TransactionalAdapterTypeOrm } from '@nestjs-cls/transactional-adapter-typeorm';
 import { InjectRepository } from '@nestjs/typeorm';
 import { Repository } from 'typeorm';
+import { type Preconditions, requireUntaggedPreconditions } from '../http/conditional-requests';
 import { CursorCodec } from '../http/cursor';
 import { inTransaction } from '../db/transactions';
 import { Post } from '../posts/entities/post.entity';
@@ -54,6 +55,7 @@ export class CommentsService {
   /**
    * Keyset pagination in (createdAt, id) order: each page starts strictly after the previous page's
    * last row, so rows inserted meanwhile never shift pages (no duplicates, no gaps), unlike OFFSET.
+   * Sound only because a post's comments become visible in that order: see createMany.
    */
   async listForPost(postId: number, { limit, cursor }: ListCommentsQuery): Promise<CommentPage> {
     const after = cursor === undefined ? undefined : this.cursors.decode(cursor);
@@ -73,25 +75,43 @@ export class CommentsService {
     return { items, nextCursor: rows.length > limit && last ? this.cursors.encode(last) : undefined };
   }
 
-  /** Inserts comments on a post; joins the caller's transaction, or runs in its own. */
+  /**
+   * Inserts comments on a post; joins the caller's transaction, or runs in its own.
+   *
+   * A post's comments must become visible in (createdAt, id) order, or a keyset reader that has
+   * passed a position misses a comment committed behind it, for good. So comment inserts on one post
+   * are serialized on the post row (`FOR NO KEY UPDATE`: it does not block foreign-key checks or
+   * reads), and `created_at` defaults to `clock_timestamp()`, read after that lock is granted, not to
+   * `now()` (the transaction's start). The lock is held to COMMIT, so the next writer's timestamp and
+   * identity id both come after every earlier writer's commit. A missing post is 404 (no row to lock).
+   */
   createMany(postId: number, comments: CreateCommentDto[]): Promise<Comment[]> {
     if (comments.length === 0) return Promise.resolve([]);
-    return inTransaction(this.txHost, () => {
+    return inTransaction(this.txHost, async () => {
+      const locked = await this.txHost.tx.query<unknown[]>('SELECT 1 FROM posts WHERE id = $1 FOR NO KEY UPDATE', [
+        postId,
+      ]);
+      if (locked.length === 0) throw new NotFoundException(`Post ${postId} not found`);
       const repository = this.txHost.tx.getRepository(Comment);
       return repository.save(comments.map((comment) => repository.create({ ...comment, postId })));
     });
   }
 
-  /** A missing post is 404, a missing author 422: both come from the foreign keys, race-free. */
-  async create(postId: number, dto: CreateCommentDto): Promise<Comment> {
-    const [comment] = await this.createMany(postId, [dto]);
-    return comment;
+  /** A missing post is 404, a missing author 422 (from the foreign key, race-free). */
+  create(postId: number, dto: CreateCommentDto, conditions: Preconditions = {}): Promise<Comment> {
+    return inTransaction(this.txHost, async () => {
+      const [comment] = await this.createMany(postId, [dto]);
+      requireUntaggedPreconditions(conditions);
+      return comment;
+    });
   }
 
-  async remove(id: number): Promise<void> {
+  /** `conditions`: a comment has no ETag (see requireUntaggedPreconditions); a missing one is 404. */
+  async remove(id: number, conditions: Preconditions = {}): Promise<void> {
     await inTransaction(this.txHost, async () => {
       const { affected } = await this.txHost.tx.delete(Comment, { id });
       if (!affected) throw new NotFoundException(`Comment ${id} not found`);
+      requireUntaggedPreconditions(conditions); // rolls the DELETE back
     });
   }
 }

@@ -12,13 +12,16 @@ describe('request bodies and media types', () => {
     'application/json; charset="utf-8"',
     'application/merge-patch+json; charset=utf-8',
     'Application/JSON; Charset=utf-8',
-  ])('PATCH /users/{id} with Content-Type %s is 200 (RFC 9110 §8.3.1: parameters are part of the type)', async (type) => {
-    const ada = await t.db.user('Ada');
-    const res = await t.api.patch(`/users/${ada.id}`).set('Content-Type', type).send('{"name":"Ada K"}').expect(200);
-    expect(res.body.name).toBe('Ada K');
-    const [row] = await t.dataSource.query('SELECT name FROM users WHERE id = $1', [ada.id]);
-    expect(row.name).toBe('Ada K');
-  });
+  ])(
+    'PATCH /users/{id} with Content-Type %s is 200 (RFC 9110 §8.3.1: parameters are part of the type)',
+    async (type) => {
+      const ada = await t.db.user('Ada');
+      const res = await t.api.patch(`/users/${ada.id}`).set('Content-Type', type).send('{"name":"Ada K"}').expect(200);
+      expect(res.body.name).toBe('Ada K');
+      const [row] = await t.dataSource.query('SELECT name FROM users WHERE id = $1', [ada.id]);
+      expect(row.name).toBe('Ada K');
+    },
+  );
 
   it('refuses a charset other than UTF-8 with 415 (RFC 8259 §8.1: JSON is UTF-8), storing nothing', async () => {
     const ada = await t.db.user('Ada');
@@ -42,7 +45,11 @@ describe('request bodies and media types', () => {
       .expect(200);
     expect(res.body).toEqual({ message: 'Post deleted' });
     expect(await t.db.count('posts')).toBe(0);
-    await t.api.delete(`/posts/${post.id}`).set('Content-Type', 'application/json').set('Content-Length', '0').expect(404);
+    await t.api
+      .delete(`/posts/${post.id}`)
+      .set('Content-Type', 'application/json')
+      .set('Content-Length', '0')
+      .expect(404);
   });
 
   it('an empty body with a JSON type on every bodiless route is no body, not malformed JSON', async () => {

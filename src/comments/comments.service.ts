@@ -55,7 +55,8 @@ export class CommentsService {
   /**
    * Keyset pagination in (createdAt, id) order: each page starts strictly after the previous page's
    * last row, so rows inserted meanwhile never shift pages (no duplicates, no gaps), unlike OFFSET.
-   * Sound only because a post's comments become visible in that order: see createMany.
+   * Sound only because a post's comments become visible in that order: the database timestamps each
+   * insert under a lock on its post (migration CommentsInKeysetOrder).
    */
   async listForPost(postId: number, { limit, cursor }: ListCommentsQuery): Promise<CommentPage> {
     const after = cursor === undefined ? undefined : this.cursors.decode(cursor);
@@ -75,23 +76,10 @@ export class CommentsService {
     return { items, nextCursor: rows.length > limit && last ? this.cursors.encode(last) : undefined };
   }
 
-  /**
-   * Inserts comments on a post; joins the caller's transaction, or runs in its own.
-   *
-   * A post's comments must become visible in (createdAt, id) order, or a keyset reader that has
-   * passed a position misses a comment committed behind it, for good. So comment inserts on one post
-   * are serialized on the post row (`FOR NO KEY UPDATE`: it does not block foreign-key checks or
-   * reads), and `created_at` defaults to `clock_timestamp()`, read after that lock is granted, not to
-   * `now()` (the transaction's start). The lock is held to COMMIT, so the next writer's timestamp and
-   * identity id both come after every earlier writer's commit. A missing post is 404 (no row to lock).
-   */
+  /** Inserts comments on a post; joins the caller's transaction, or runs in its own. */
   createMany(postId: number, comments: CreateCommentDto[]): Promise<Comment[]> {
     if (comments.length === 0) return Promise.resolve([]);
-    return inTransaction(this.txHost, async () => {
-      const locked = await this.txHost.tx.query<unknown[]>('SELECT 1 FROM posts WHERE id = $1 FOR NO KEY UPDATE', [
-        postId,
-      ]);
-      if (locked.length === 0) throw new NotFoundException(`Post ${postId} not found`);
+    return inTransaction(this.txHost, () => {
       const repository = this.txHost.tx.getRepository(Comment);
       return repository.save(comments.map((comment) => repository.create({ ...comment, postId })));
     });

@@ -19,9 +19,9 @@ export class Comment {
   body!: string;
 
   // Millisecond precision, like JSON and Date: a timestamp read back compares equal in SQL, which
-  // keyset cursors rely on. All timestamps use it. clock_timestamp(), not now(): the time of the
-  // INSERT, taken after CommentsService.createMany has locked the post, not the transaction's start.
-  @CreateDateColumn({ name: 'created_at', type: 'timestamptz', precision: 3, default: () => 'clock_timestamp()' })
+  // keyset cursors rely on. All timestamps use it. The database assigns it, under a lock on the post,
+  // so a post's comments become visible in (createdAt, id) order: see migration CommentsInKeysetOrder.
+  @CreateDateColumn({ name: 'created_at', type: 'timestamptz', precision: 3 })
   createdAt!: Date;
 
   @ManyToOne(() => Post, (post) => post.comments, { onDelete: 'CASCADE' })

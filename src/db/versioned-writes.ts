@@ -1,5 +1,5 @@
 import { NotFoundException, PreconditionFailedException } from '@nestjs/common';
-import { And, type EntityManager, type EntityTarget, type FindOptionsWhere, In, Not } from 'typeorm';
+import { And, type FindOptionsWhere, In, Not, type Repository } from 'typeorm';
 import type { QueryDeepPartialEntity } from 'typeorm/query-builder/QueryPartialEntity';
 import type { Preconditions } from '../http/conditional-requests';
 
@@ -14,18 +14,19 @@ interface Versioned {
  * the preconditions are evaluated by the statement itself, so of two clients holding the same ETag
  * exactly one wins. It also bumps the version (TypeORM's @VersionColumn) and updated_at, and locks
  * the row for the rest of the transaction. No row touched: 404 when it is gone, else 412 (a stale
- * If-Match, or an If-None-Match naming the current version or `*`: RFC 9110 §13.1.2).
+ * If-Match, or an If-None-Match naming the current version or `*`: RFC 9110 §13.1.2). `repository`
+ * is the table's, bound to the caller's transaction (see inCurrentTransaction); the feature
+ * repositories are the only callers.
  */
 export async function updateIfMatch<T extends Versioned>(
-  manager: EntityManager,
-  entity: EntityTarget<T>,
+  repository: Repository<T>,
   id: number,
   values: QueryDeepPartialEntity<T>,
   conditions: Preconditions = {},
 ): Promise<void> {
-  const update = manager
+  const update = repository
     .createQueryBuilder()
-    .update(entity)
+    .update()
     .set({ ...values, updatedAt: () => 'CURRENT_TIMESTAMP' })
     .where('id = :id', { id });
   const { ifMatch, ifNoneMatch } = conditions;
@@ -33,36 +34,31 @@ export async function updateIfMatch<T extends Versioned>(
   if (ifNoneMatch === '*') update.andWhere('FALSE');
   else if (ifNoneMatch) update.andWhere('version NOT IN (:...ifNoneMatch)', { ifNoneMatch: withSentinel(ifNoneMatch) });
   const { affected } = await update.execute();
-  if (!affected) await missingOrStale(manager, entity, id);
+  if (!affected) await missingOrStale(repository, id);
 }
 
 /** `DELETE … WHERE id = :id` and the same preconditions, with the same 404/412 outcomes. */
 export async function deleteIfMatch<T extends Versioned>(
-  manager: EntityManager,
-  entity: EntityTarget<T>,
+  repository: Repository<T>,
   id: number,
   { ifMatch, ifNoneMatch }: Preconditions = {},
 ): Promise<void> {
-  if (ifNoneMatch === '*') return missingOrStale(manager, entity, id);
+  if (ifNoneMatch === '*') return missingOrStale(repository, id);
   const version = [
     ...(ifMatch ? [In(withSentinel(ifMatch))] : []),
     ...(ifNoneMatch ? [Not(In(withSentinel(ifNoneMatch)))] : []),
   ];
   const where = { id, ...(version.length > 0 && { version: version.length === 1 ? version[0] : And(...version) }) };
-  const { affected } = await manager.delete(entity, where as FindOptionsWhere<T>);
-  if (!affected) await missingOrStale(manager, entity, id);
+  const { affected } = await repository.delete(where as FindOptionsWhere<T>);
+  if (!affected) await missingOrStale(repository, id);
 }
 
 /** -1 is never a version: it keeps `IN (…)` valid when no tag could be parsed, which then matches nothing. */
 const withSentinel = (versions: number[]) => [...versions, -1];
 
-async function missingOrStale<T extends Versioned>(
-  manager: EntityManager,
-  entity: EntityTarget<T>,
-  id: number,
-): Promise<never> {
-  const name = manager.getRepository(entity).metadata.targetName;
-  if (await manager.existsBy(entity, { id } as FindOptionsWhere<T>)) {
+async function missingOrStale<T extends Versioned>(repository: Repository<T>, id: number): Promise<never> {
+  const name = repository.metadata.targetName;
+  if (await repository.existsBy({ id } as FindOptionsWhere<T>)) {
     throw new PreconditionFailedException(`${name} ${id}: a precondition (If-Match / If-None-Match) failed`);
   }
   throw new NotFoundException(`${name} ${id} not found`);

@@ -83,7 +83,7 @@ describe('preconditions (RFC 9110 §13)', () => {
     const ada = await t.db.user('Ada');
     const post = await t.db.post(ada.id, 'Before');
     const { etag } = (await t.api.get(`/posts/${post.id}`).expect(200)).headers;
-    return { ada, post, etag: etag as string };
+    return { ada, post, etag: etag };
   };
   const postRow = async (id: number) =>
     (await t.dataSource.query('SELECT title, version FROM posts WHERE id = $1', [id]))[0] as

@@ -77,9 +77,7 @@ describe('nested shapes', () => {
     async (comments) => {
       const ada = await t.db.user('Ada');
       const res = await t.api.post(`/users/${ada.id}/posts`).send({ title: 'T', body: 'B', comments }).expect(400);
-      expect(res.body.errors).toEqual([
-        { field: 'comments', messages: ['each value in comments must be an object'] },
-      ]);
+      expect(res.body.errors).toEqual([{ field: 'comments', messages: ['each value in comments must be an object'] }]);
       expect(await t.db.count('posts')).toBe(0);
     },
   );
@@ -145,12 +143,13 @@ describe('validation messages', () => {
     const post = await t.db.post(ada.id);
     const email = await t.api.post('/users').send({ name: 'A', email: 7 }).expect(400);
     expect(email.body.errors).toEqual([{ field: 'email', messages: ['email must be a string'] }]);
-    const bio = await t.api.patch(`/users/${ada.id}`).send({ profile: { bio: 5 } }).expect(400);
+    const bio = await t.api
+      .patch(`/users/${ada.id}`)
+      .send({ profile: { bio: 5 } })
+      .expect(400);
     expect(bio.body.errors).toEqual([{ field: 'profile.bio', messages: ['bio must be a string'] }]);
     const author = await t.api.post(`/posts/${post.id}/comments`).send({ authorId: 'x', body: 'hi' }).expect(400);
-    expect(author.body.errors).toEqual([
-      { field: 'authorId', messages: ['authorId must be an integer number'] },
-    ]);
+    expect(author.body.errors).toEqual([{ field: 'authorId', messages: ['authorId must be an integer number'] }]);
     const title = await t.api.patch(`/posts/${post.id}`).send({ title: '' }).expect(400);
     expect(title.body.errors).toEqual([{ field: 'title', messages: ['title must not be blank'] }]);
   });

@@ -1,4 +1,5 @@
 import { DynamicModule, Module } from '@nestjs/common';
+import { APP_INTERCEPTOR } from '@nestjs/core';
 import { TypeOrmModule } from '@nestjs/typeorm';
 import { LoggerModule } from 'nestjs-pino';
 import { CommentsModule } from './comments/comments.module';
@@ -9,6 +10,8 @@ import { APP_CONFIG, type AppConfig } from './config/app.config';
 import { AppConfigModule } from './config/app-config.module';
 import { dataSourceOptions } from './database/data-source.options';
 import { HealthModule } from './health/health.module';
+import { MetricsModule } from './metrics/metrics.module';
+import { HandlerSpanInterceptor } from './tracing/request-tracing';
 import { PostsModule } from './posts/posts.module';
 import { UsersModule } from './users/users.module';
 
@@ -35,7 +38,9 @@ export class AppModule {
         UsersModule,
         PostsModule,
         CommentsModule,
+        ...(config.metrics.enabled ? [MetricsModule.forRoot(config.metrics)] : []),
       ],
+      providers: config.tracing.enabled ? [{ provide: APP_INTERCEPTOR, useClass: HandlerSpanInterceptor }] : [],
     };
   }
 }

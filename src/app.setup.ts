@@ -12,6 +12,7 @@ import { buildOpenApiDocument, setupOpenApi } from './http/openapi';
 import { serializeResponsesAsDocumented } from './http/response-serialization';
 import { createValidationPipe } from './http/validation';
 import { Draining } from './health/draining';
+import { traceRequests } from './tracing/request-tracing';
 
 /** Builds the configured application, not yet listening. main.ts and the e2e tests both use it. */
 export async function createApp(config: AppConfig): Promise<NestFastifyApplication> {
@@ -63,6 +64,7 @@ export function configureApp(
   closeConnectionsWhileDraining(fastify, app.get(Draining));
   exposeRoutePattern(fastify);
   echoRequestId(fastify);
+  if (config.tracing.enabled) traceRequests(fastify);
   app.useGlobalPipes(createValidationPipe());
   app.useGlobalFilters(problems);
   const document = buildOpenApiDocument(app);

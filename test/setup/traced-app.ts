@@ -4,13 +4,14 @@
  * bypasses. Sends `{ port }` once listening; answers 'spans' with every finished span; 'stop' closes.
  */
 import 'reflect-metadata';
+import type { SpanKind } from '@opentelemetry/api';
 import { InMemorySpanExporter } from '@opentelemetry/sdk-trace';
 import { loadConfig } from '../../src/config/app.config';
 import { startTracing } from '../../src/tracing/tracing-sdk';
 
 export interface ExportedSpan {
   name: string;
-  kind: number;
+  kind: SpanKind;
   traceId: string;
   spanId: string;
   parentSpanId?: string;

@@ -86,6 +86,7 @@ describe('GET /metrics (Prometheus text format)', () => {
     const before = await scrape(t);
     let attempts = 0;
     await inTransaction(txHost, async () => {
+      await txHost.tx.query('SELECT 1');
       if (++attempts === 1)
         throw new QueryFailedError('UPDATE …', [], Object.assign(new Error('deadlock'), { code: '40P01' }));
     });

@@ -7,13 +7,18 @@ import type { AppConfig } from '../config/app.config';
  * Per client IP; a 429 carries Retry-After and becomes problem+json like every other error. With
  * RATE_LIMIT_MAX=0 no guard is registered at all, rather than one that runs on every request to skip.
  */
+/** A 429's `detail`; Nest's default names the exception class ("ThrottlerException: Too Many Requests"). */
+export const RATE_LIMITED_DETAIL = 'Too many requests; retry after the Retry-After delay';
+
 @Module({})
 export class RateLimitModule {
   static forRoot({ max, windowMs }: AppConfig['rateLimit']): DynamicModule {
     if (max === 0) return { module: RateLimitModule };
     return {
       module: RateLimitModule,
-      imports: [ThrottlerModule.forRoot({ throttlers: [{ limit: max, ttl: windowMs }] })],
+      imports: [
+        ThrottlerModule.forRoot({ throttlers: [{ limit: max, ttl: windowMs }], errorMessage: RATE_LIMITED_DETAIL }),
+      ],
       providers: [{ provide: APP_GUARD, useClass: ThrottlerGuard }],
     };
   }

@@ -4,11 +4,13 @@ import { IsOptionalNonNull } from '../../http/validation';
 import { CreateCommentDto } from '../../comments/dto/create-comment.dto';
 
 export class CreatePostDto {
+  /** @example "Notes on the Analytical Engine" */
   @IsString()
   @Length(1, 200)
   @Matches(/\S/, { message: 'title must not be blank' })
   title!: string;
 
+  /** @example "The engine weaves algebraic patterns as the Jacquard loom weaves flowers and leaves." */
   @IsString()
   @MaxLength(20_000)
   body!: string;

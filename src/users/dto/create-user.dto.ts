@@ -15,11 +15,19 @@ import { IsOptionalNonNull } from '../../http/validation';
 import { CreatePostDto } from '../../posts/dto/create-post.dto';
 
 export class ProfileDto {
+  /**
+   * A few words about the user.
+   * @example "Mathematician; wrote the first published program."
+   */
   @IsOptionalNonNull()
   @IsString()
   @MaxLength(1000)
   bio?: string;
 
+  /**
+   * Picture of the user (http or https); `null` removes it.
+   * @example "https://example.com/avatars/ada.png"
+   */
   @IsOptional()
   @IsUrl({ protocols: ['http', 'https'], require_protocol: true })
   @MaxLength(2048)
@@ -27,11 +35,19 @@ export class ProfileDto {
 }
 
 export class CreateUserDto {
+  /**
+   * Display name (need not be unique).
+   * @example "Ada Lovelace"
+   */
   @IsString()
   @Length(1, 100)
   @Matches(/\S/, { message: 'name must not be blank' })
   name!: string;
 
+  /**
+   * Unique, case-insensitively.
+   * @example "ada@example.com"
+   */
   @IsEmail()
   @MaxLength(254)
   email!: string;

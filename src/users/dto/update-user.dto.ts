@@ -5,12 +5,14 @@ import { ProfileDto } from './create-user.dto';
 
 /** PATCH semantics: absent fields stay as they are; `profile` fields are merged; `profile: null` removes it. */
 export class UpdateUserDto {
+  /** @example "Ada King" */
   @IsOptionalNonNull()
   @IsString()
   @Length(1, 100)
   @Matches(/\S/, { message: 'name must not be blank' })
   name?: string;
 
+  /** @example "ada.king@example.com" */
   @IsOptionalNonNull()
   @IsEmail()
   @MaxLength(254)

@@ -72,7 +72,7 @@ describe('structured logs', () => {
       .filter((line) => line.startsWith('{'))
       .map((line) => JSON.parse(line) as LogLine)
       .filter((line) => line.level === 40 && line.msg.startsWith('slow query'));
-    expect(warnings.length).toBeGreaterThan(0);
-    expect(warnings[0].requestId).toBeDefined();
+    // Startup's own slow queries (migrations) are logged too, outside any request.
+    expect(warnings.filter((line) => line.requestId !== undefined).length).toBeGreaterThan(0);
   });
 });

@@ -21,8 +21,15 @@ export class DatabaseLogger implements TypeOrmLogger {
     this.logger.warn(`slow query (${time} ms): ${query}`);
   }
 
+  /**
+   * A migration applied or reverted, and `migration:show`'s listing, are news; TypeORM's counting
+   * around them ("2 migrations were found in the source code.") is debug.
+   */
   logSchemaBuild(message: string): void {
-    this.logger.log(message);
+    const changed = /^Migration (\S+) has been (\(fake\) )?(executed|reverted) successfully/.exec(message);
+    if (changed) this.logger.log(`${changed[3] === 'executed' ? 'Applied' : 'Reverted'} migration ${changed[1]}`);
+    else if (/^\[[X ]\] /.test(message)) this.logger.log(message);
+    else this.logger.debug(message);
   }
 
   logMigration(message: string): void {

@@ -37,7 +37,7 @@ async function bootstrap(): Promise<void> {
     const url = `http://localhost:${(app.getHttpServer().address() as AddressInfo).port}`;
     logger.log(`Listening on ${url}; API docs at ${url}/docs. Stop with Ctrl-C or SIGTERM.`);
 
-    // The guide's `await engine.dispose()`: readiness turns 503 (and stays so for SHUTDOWN_GRACE_MS on
+    // The guide's `await engine.dispose()` (docs/from-sqlalchemy.md): readiness turns 503 (and stays so for SHUTDOWN_GRACE_MS on
     // SIGTERM, so a load balancer can notice while we still serve), then stop accepting, let in-flight
     // requests finish, close the pool (TypeOrmModule destroys the DataSource), stop the embedded database.
     const shutdown = async (signal: NodeJS.Signals) => {

@@ -3,7 +3,7 @@ import type { Logger as TypeOrmLogger } from 'typeorm';
 
 /**
  * TypeORM's log lines through Nest's logger (pino in the app), so they carry the request id of the
- * request that ran them. Statements only with DB_LOGGING (the guide's echo); slow ones always, as
+ * request that ran them. Statements only with DB_LOGGING (the guide's echo, docs/from-sqlalchemy.md); slow ones always, as
  * warnings; failed ones are left to the problem filter, which logs the server errors among them.
  */
 export class DatabaseLogger implements TypeOrmLogger {

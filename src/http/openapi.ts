@@ -32,7 +32,8 @@ const PROBLEMS: Record<number, { description: string; example: ProblemDetails }>
     }),
   },
   412: {
-    description: 'If-Match did not match the current version: someone changed it since you read it',
+    description:
+      'A precondition failed: If-Match no longer current (someone changed it since you read it), or If-None-Match matched',
     example: problem(412, 'User 42 has changed since it was read (If-Match)'),
   },
   413: {
@@ -82,13 +83,20 @@ export function ApiProblems(...statuses: number[]) {
   );
 }
 
-/** `If-Match` on a conditional write. */
-export const ApiIfMatch = () =>
-  ApiHeader({
-    name: 'If-Match',
-    required: false,
-    description: 'An ETag from a previous response: the write only happens if it is still current (else 412)',
-  });
+/** `If-Match` / `If-None-Match` on a conditional write (RFC 9110 §13.1.1, §13.1.2). */
+export const ApiPreconditions = () =>
+  applyDecorators(
+    ApiHeader({
+      name: 'If-Match',
+      required: false,
+      description: 'ETags from previous responses, or `*`: the write only happens if one is still current (else 412)',
+    }),
+    ApiHeader({
+      name: 'If-None-Match',
+      required: false,
+      description: 'ETags, or `*`: the write only happens if none is current (else 412); `*` always fails here',
+    }),
+  );
 
 export const ETAG_HEADER = {
   ETag: { description: 'Strong entity tag of this representation', schema: { type: 'string' } },

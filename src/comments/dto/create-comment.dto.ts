@@ -1,4 +1,4 @@
-import { IsInt, IsString, Length, Matches, Max, Min } from 'class-validator';
+import { IsInt, IsString, Matches, Max, MaxLength, Min } from 'class-validator';
 
 export class CreateCommentDto {
   /**
@@ -12,7 +12,7 @@ export class CreateCommentDto {
 
   /** @example "Clear and convincing." */
   @IsString()
-  @Length(1, 5_000)
+  @MaxLength(5_000)
   @Matches(/\S/, { message: 'body must not be blank' })
   body!: string;
 }

@@ -3,15 +3,15 @@ import {
   ArrayMaxSize,
   IsArray,
   IsEmail,
+  IsObject,
   IsOptional,
   IsString,
   IsUrl,
-  Length,
   Matches,
   MaxLength,
   ValidateNested,
 } from 'class-validator';
-import { IsOptionalNonNull } from '../../http/validation';
+import { IsOptionalNonNull, NormalizeNfc } from '../../http/validation';
 import { CreatePostDto } from '../../posts/dto/create-post.dto';
 
 export class ProfileDto {
@@ -36,23 +36,27 @@ export class ProfileDto {
 
 export class CreateUserDto {
   /**
-   * Display name (need not be unique).
+   * Display name (need not be unique), stored in Unicode NFC so one name has one spelling.
    * @example "Ada Lovelace"
    */
+  @NormalizeNfc()
   @IsString()
-  @Length(1, 100)
+  @MaxLength(100)
   @Matches(/\S/, { message: 'name must not be blank' })
   name!: string;
 
   /**
-   * Unique, case-insensitively.
+   * Unique, case-insensitively; stored in Unicode NFC: `josé` composed or decomposed is one address to the unique index.
    * @example "ada@example.com"
    */
+  @NormalizeNfc()
+  @IsString()
   @IsEmail()
   @MaxLength(254)
   email!: string;
 
   @IsOptional()
+  @IsObject()
   @ValidateNested()
   @Type(() => ProfileDto)
   profile?: ProfileDto;
@@ -61,6 +65,7 @@ export class CreateUserDto {
   @IsOptionalNonNull()
   @IsArray()
   @ArrayMaxSize(20)
+  @IsObject({ each: true })
   @ValidateNested({ each: true })
   @Type(() => CreatePostDto)
   posts?: CreatePostDto[];

@@ -1,6 +1,7 @@
 import { ConfigError, loadConfig } from './app.config';
 
 describe('loadConfig', () => {
+  // the guide: docs/from-sqlalchemy.md
   it('defaults to the guide’s engine: pool of 10 plus 20 overflow, embedded database', () => {
     const config = loadConfig({});
     expect(config.port).toBe(3000);

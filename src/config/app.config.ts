@@ -18,7 +18,7 @@ class Environment {
   })
   DATABASE_URL?: string;
 
-  // The guide's create_async_engine(pool_size=10, max_overflow=20): 10 kept, up to 30 under load.
+  // The guide's create_async_engine(pool_size=10, max_overflow=20) (docs/from-sqlalchemy.md): 10 kept, up to 30 under load.
   @IsInt()
   @Min(1)
   @Max(1000)
@@ -48,7 +48,7 @@ class Environment {
   @Min(1)
   DB_SLOW_QUERY_MS = 500;
 
-  /** The guide's `echo=True`: log every SQL statement. */
+  /** The guide's `echo=True` (docs/from-sqlalchemy.md): log every SQL statement. */
   @IsBoolean()
   DB_LOGGING = false;
 

@@ -3,7 +3,7 @@ import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fa
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { Logger } from 'nestjs-pino';
 import { AppModule } from './app.module';
-import { requestIdFor } from './http/logging';
+import { requestIdFor, withQuietStartup } from './http/logging';
 import { answerClientError, ProblemDetailsFilter } from './http/problem-details.filter';
 import type { AppConfig } from './config/app.config';
 import helmet from 'helmet';
@@ -11,7 +11,9 @@ import { entityTags } from './http/conditional-requests';
 import { buildOpenApiDocument, setupOpenApi } from './http/openapi';
 import { serializeResponsesAsDocumented } from './http/response-serialization';
 import { createValidationPipe } from './http/validation';
+import { parseJsonBodies } from './http/json-body';
 import { Draining } from './health/draining';
+import { traceRequests } from './tracing/request-tracing';
 
 /** Builds the configured application, not yet listening. main.ts and the e2e tests both use it. */
 export async function createApp(config: AppConfig): Promise<NestFastifyApplication> {
@@ -33,11 +35,14 @@ export async function createApp(config: AppConfig): Promise<NestFastifyApplicati
   const app = await NestFactory.create<NestFastifyApplication>(AppModule.forRoot(config), adapter, {
     bodyParser: false, // configureApp installs the JSON parser, with its limit and checks
     // A failed start (bad database URL, …) is reported by main.ts in one line: no stack dump from
-    // Nest, no process.abort(). The logger (pino, see http/logging.ts) is attached once built.
+    // Nest, no process.abort(). Lines logged while building (migrations applied, routes) wait for the
+    // logger (pino, see http/logging.ts) and come out in its format; a failed start drops them.
     abortOnError: false,
-    logger: false,
+    bufferLogs: true,
+    autoFlushLogs: false,
   });
-  app.useLogger(app.get(Logger));
+  app.useLogger(withQuietStartup(app.get(Logger)));
+  app.flushLogs();
   return configureApp(app, config, problems);
 }
 
@@ -53,16 +58,22 @@ export function configureApp(
   const fastify: FastifyInstance = app.getHttpAdapter().getInstance();
   securityHeaders(fastify);
   if (config.corsOrigins.length > 0) {
+    // Everything the API uses (Fetch standard, CORS protocol): without PATCH/DELETE and If-Match in
+    // the preflight answer, browsers block every edit.
     app.enableCors({
       origin: config.corsOrigins.includes('*') ? '*' : config.corsOrigins,
-      exposedHeaders: ['Location', 'Link', 'ETag', 'Retry-After', 'X-Request-Id'],
+      methods: ['GET', 'HEAD', 'POST', 'PATCH', 'DELETE'],
+      allowedHeaders: ['Authorization', 'Content-Type', 'If-Match', 'If-None-Match', 'X-Request-Id'],
+      exposedHeaders: ['Location', 'Link', 'ETag', 'Retry-After', 'WWW-Authenticate', 'X-Request-Id'],
+      maxAge: 600,
     });
   }
-  acceptJsonOnly(fastify);
+  parseJsonBodies(fastify);
   entityTags(fastify);
   closeConnectionsWhileDraining(fastify, app.get(Draining));
   exposeRoutePattern(fastify);
   echoRequestId(fastify);
+  if (config.tracing.enabled) traceRequests(fastify);
   app.useGlobalPipes(createValidationPipe());
   app.useGlobalFilters(problems);
   const document = buildOpenApiDocument(app);
@@ -78,27 +89,6 @@ export function configureApp(
 function securityHeaders(fastify: FastifyInstance): void {
   const applyHeaders = helmet();
   fastify.addHook('onRequest', (request, reply, done) => applyHeaders(request.raw, reply.raw, () => done()));
-}
-
-/**
- * Bodies must be JSON: any other type is 415 (Fastify answers that for unregistered types), over the
- * limit 413, malformed 400. JSON may escape lone UTF-16 surrogates ("\ud800") that are not text:
- * validators choke on them and PostgreSQL cannot store them, so they are a 400 too.
- */
-function acceptJsonOnly(fastify: FastifyInstance): void {
-  fastify.removeAllContentTypeParsers();
-  fastify.addContentTypeParser(/^application\/([\w.+-]+\+)?json$/, { parseAs: 'string' }, (_req, body, done) => {
-    try {
-      done(null, JSON.parse(body.toString(), rejectLoneSurrogates));
-    } catch (error) {
-      done(Object.assign(error as Error, { statusCode: 400, code: 'FST_ERR_CTP_INVALID_JSON' }), undefined);
-    }
-  });
-}
-
-function rejectLoneSurrogates(_key: string, value: unknown): unknown {
-  if (typeof value === 'string' && !value.isWellFormed()) throw new SyntaxError('lone surrogate in a string');
-  return value;
 }
 
 /**

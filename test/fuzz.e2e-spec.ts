@@ -1,7 +1,10 @@
 import fc from 'fast-check';
 import { sign } from 'jsonwebtoken';
 import type { Response } from 'supertest';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { TOKEN_AUDIENCE, TOKEN_ISSUER } from '../src/auth/tokens';
+import { MAX_JSON_DEPTH } from '../src/http/json-body';
 import { PASSWORD, tokenFor } from './setup/accounts';
 import { useTestApp } from './setup/test-app';
 
@@ -55,83 +58,118 @@ const deep = fc
   .map((depth) => JSON.parse('{"a":'.repeat(depth) + '1' + '}'.repeat(depth)) as unknown);
 /** Path segments as a client would send them (a lone surrogate cannot be percent-encoded). */
 const segment = (id: string) => encodeURIComponent(id.toWellFormed());
-const maybe = <T>(arb: fc.Arbitrary<T>) => fc.option(arb, { nil: undefined });
 
-const userBody = fc.record(
-  {
-    name: fc.oneof(text, anything),
-    email: fc.oneof(fc.emailAddress(), text, anything),
-    password: fc.oneof(fc.constant(PASSWORD), text, anything),
-    currentPassword: fc.oneof(fc.constant(PASSWORD), text, anything),
-    role: fc.oneof(fc.constantFrom('user', 'admin', 'root'), anything),
-    profile: fc.oneof(
-      fc.record({ bio: maybe(fc.oneof(text, anything)), avatarUrl: maybe(fc.oneof(fc.webUrl(), text, anything)) }),
-      anything,
-    ),
-    posts: fc.oneof(
-      fc.array(fc.record({ title: fc.oneof(text, anything), body: fc.oneof(text, anything) }), { maxLength: 3 }),
-      anything,
-    ),
-    extra: anything,
-  },
-  { requiredKeys: [] },
+/** Arrays and objects nested around a value, up to a few levels past the parser's depth limit. */
+const nested = <T>(arb: fc.Arbitrary<T>) =>
+  fc
+    .tuple(arb, fc.array(fc.boolean(), { minLength: 1, maxLength: MAX_JSON_DEPTH + 3 }))
+    .map(([value, levels]) => levels.reduce<unknown>((inner, asArray) => (asArray ? [inner] : { x: inner }), value));
+
+type Schema = { type?: string | string[]; $ref?: string; items?: Schema; properties?: Record<string, Schema> };
+const document = JSON.parse(readFileSync(join(__dirname, '..', 'openapi.json'), 'utf8')) as {
+  paths: Record<string, Record<string, { parameters?: { name: string; in: string }[]; requestBody?: unknown }>>;
+  components: { schemas: Record<string, Schema> };
+};
+
+/**
+ * A body generator derived from an OpenAPI schema: each field gets values of its type, anything at
+ * all, and its type wrapped in nested arrays/objects; objects also get extra fields. So every field
+ * the document lists is fuzzed, including fields added later.
+ */
+function fromSchema(schema: Schema, depth = 0): fc.Arbitrary<unknown> {
+  if (schema.$ref) return fromSchema(document.components.schemas[schema.$ref.split('/').pop()!], depth);
+  const type = [schema.type].flat()[0];
+  let typed: fc.Arbitrary<unknown>;
+  if (type === 'object' || schema.properties) {
+    const fields = Object.fromEntries(
+      Object.entries(schema.properties ?? {}).map(([name, field]) => [name, fromSchema(field, depth + 1)]),
+    );
+    typed = fc.record({ ...fields, ...(depth === 0 && { extra: anything }) }, { requiredKeys: [] });
+  } else if (type === 'array') {
+    typed = fc.array(schema.items ? fromSchema(schema.items, depth + 1) : anything, { maxLength: 3 });
+  } else if (type === 'integer' || type === 'number') typed = fc.oneof(fc.nat(60), numberish);
+  else typed = fc.oneof(text, fc.emailAddress(), fc.webUrl());
+  return fc.oneof({ weight: 4, arbitrary: typed }, anything, nested(typed));
+}
+
+/** Every path × method the OpenAPI document lists, with its path and query parameters and body schema. */
+const operations = Object.entries(document.paths).flatMap(([path, methods]) =>
+  Object.entries(methods)
+    .filter(([method]) => ['get', 'post', 'patch', 'put', 'delete'].includes(method))
+    .map(([method, operation]) => {
+      const bodySchema = (operation.requestBody as { content?: Record<string, { schema: Schema }> } | undefined)
+        ?.content?.['application/json']?.schema;
+      return {
+        method,
+        path,
+        query: (operation.parameters ?? []).filter((p) => p.in === 'query').map((p) => p.name),
+        body: bodySchema ? fromSchema(bodySchema) : undefined,
+      };
+    }),
 );
-const postBody = fc.record(
-  {
-    title: fc.oneof(text, anything),
-    body: fc.oneof(text, anything),
-    comments: fc.oneof(
-      fc.array(fc.record({ authorId: fc.oneof(fc.nat(50), numberish, anything), body: fc.oneof(text, anything) }), {
-        maxLength: 3,
-      }),
-      anything,
-    ),
-  },
-  { requiredKeys: [] },
-);
-const commentBody = fc.record(
-  { authorId: fc.oneof(fc.nat(50), numberish, anything), body: fc.oneof(text, anything) },
-  { requiredKeys: [] },
-);
-const authBody = fc.record(
-  {
-    email: fc.oneof(fc.emailAddress(), fc.constantFrom('seed-0@example.com', 'fuzz-admin@example.com'), text, anything),
-    password: fc.oneof(fc.constant(PASSWORD), text, anything),
-    refreshToken: fc.oneof(
-      fc
-        .base64String({ minLength: 44, maxLength: 44 })
-        .map((b64) => b64.slice(0, 43).replace(/\+/g, '-').replace(/\//g, '_')),
-      text,
-      anything,
-    ),
-  },
-  { requiredKeys: [] },
-);
-const anyBody = fc.oneof(userBody, postBody, commentBody, authBody, anything, deep);
 const pathId = fc.oneof(fc.nat(60).map(String), numberish.map(String), text);
-const query = fc.dictionary(
-  fc.constantFrom('limit', 'offset', 'include', 'sort', 'q', 'authorId', 'cursor', 'junk'),
-  fc.oneof(text, numberish.map(String)),
-  {
-    maxKeys: 4,
-  },
-);
+const queryFor = (names: string[]) =>
+  fc.dictionary(fc.constantFrom(...names, 'junk'), fc.oneof(text, numberish.map(String)), { maxKeys: 4 });
 /** What may travel in a header: visible ASCII and spaces (clients refuse to send anything else). */
 const headerText = fc.oneof(
   fc.string({ unit: fc.integer({ min: 0x20, max: 0x7e }).map((code) => String.fromCharCode(code)), maxLength: 200 }),
-  fc.constantFrom('*', '"1-abc"', 'W/"1-abc"', '"99999999999-x"', "'; DROP TABLE users; --", 'x'.repeat(4_000)),
+  fc.constantFrom("'; DROP TABLE users; --", 'x'.repeat(4_000)),
+);
+/** Entity tags as RFC 9110 §8.8.3 writes them, and as they are mangled: weak, strong, `*`, lists, garbage. */
+const entityTag = fc.oneof(
+  fc.tuple(fc.nat(3), fc.string({ maxLength: 12 })).map(([version, hash]) => `"${version}-${hash}"`),
+  fc.constantFrom('"1-abc"', '"99999999999-x"', '"2147483648-x"', '"-1-x"', '""', '"', 'W/"', 'W/""'),
+  headerText,
+);
+const preconditionField = fc.oneof(
+  fc.constant('*'),
+  entityTag,
+  entityTag.map((tag) => `W/${tag}`),
+  fc
+    .tuple(
+      fc.array(
+        fc.oneof(
+          entityTag,
+          entityTag.map((tag) => `W/${tag}`),
+          fc.constant('*'),
+        ),
+        { minLength: 2, maxLength: 4 },
+      ),
+      fc.constantFrom(',', ', ', ' ,'),
+    )
+    .map(([tags, separator]) => tags.join(separator)),
+);
+/** Content types with parameters (RFC 9110 §8.3.1): charsets in any case, quoted, unknown parameters. */
+const jsonContentType = fc.oneof(
+  { weight: 3, arbitrary: fc.constant('application/json') },
+  fc.constantFrom(
+    'application/json; charset=utf-8',
+    'application/json;charset=UTF-8',
+    'application/json; charset="utf-8"',
+    'application/merge-patch+json; charset=utf-8',
+    'application/problem+json',
+    'application/json; charset=latin1',
+    'application/json; charset=',
+    'application/json; foo=bar; charset=utf-8',
+    'application/json;;',
+    'APPLICATION/JSON',
+  ),
 );
 const SECRET = 'fuzz-secret-that-is-long-enough-for-hs256-0123456789';
-/** Real credentials, filled in beforeAll: an admin's token, and tokens that must fail. */
+/** Real credentials, filled in before each property: an admin's token, and tokens that must fail. */
 const credentials = { admin: '', deletedUser: '', loggedOut: '' };
 const forged = (claims: object, secret = SECRET, extra: object = {}) =>
   sign(claims, secret, { issuer: TOKEN_ISSUER, audience: TOKEN_AUDIENCE, ...extra });
-/** Authorization headers: valid, malformed, alg none, wrong signature, expired, a deleted user's, logged out. */
+const NO_SESSION = '00000000-0000-4000-8000-000000000000';
+/**
+ * Authorization headers (RFC 6750 §2.1): a valid admin token, so writes get past the guard, and every
+ * way a token can be wrong — malformed, alg none, wrong signature, expired, wrong claims, a deleted
+ * user's, a logged-out session's — each of which must be a 401 problem, never a 5xx.
+ */
 const authorization = fc.oneof(
-  fc.constant(null).map(() => `Bearer ${credentials.admin}`),
+  { weight: 4, arbitrary: fc.constant(null).map(() => `Bearer ${credentials.admin}`) },
   fc.constant(null).map(() => `Bearer ${credentials.deletedUser}`),
   fc.constant(null).map(() => `Bearer ${credentials.loggedOut}`),
-  fc.constant(null).map(() => `bearer   ${credentials.admin}`),
   fc.constant(null).map(() => `Bearer ${credentials.admin.slice(0, -2)}xx`),
   fc.constantFrom(
     'Bearer',
@@ -139,9 +177,9 @@ const authorization = fc.oneof(
     'Basic YWRhOnB3',
     'Bearer a.b.c',
     'Bearer ..',
-    `Bearer ${Buffer.from('{"alg":"none"}').toString('base64url')}.${Buffer.from('{"sub":"1","sid":"00000000-0000-4000-8000-000000000000","exp":9999999999}').toString('base64url')}.`,
-    `Bearer ${forged({ sub: '1', sid: '00000000-0000-4000-8000-000000000000' }, 'another secret, just as long as the real one', { expiresIn: 60 })}`,
-    `Bearer ${forged({ sub: '1', sid: '00000000-0000-4000-8000-000000000000', exp: 1_000 })}`,
+    `Bearer ${Buffer.from('{"alg":"none"}').toString('base64url')}.${Buffer.from(JSON.stringify({ sub: '1', sid: NO_SESSION, exp: 9_999_999_999 })).toString('base64url')}.`,
+    `Bearer ${forged({ sub: '1', sid: NO_SESSION }, 'another secret, just as long as the real one', { expiresIn: 60 })}`,
+    `Bearer ${forged({ sub: '1', sid: NO_SESSION, exp: 1_000 })}`,
     `Bearer ${forged({ sub: 'x', sid: 5 }, SECRET, { expiresIn: 60 })}`,
     `Bearer ${forged({ sub: '99999999999', sid: "' OR 1=1 --" }, SECRET, { expiresIn: 60 })}`,
   ),
@@ -150,10 +188,14 @@ const authorization = fc.oneof(
 );
 const headers = fc.record(
   {
-    'If-Match': headerText,
-    'If-None-Match': headerText,
-    'X-Request-Id': headerText,
     Authorization: authorization,
+    'If-Match': preconditionField,
+    'If-None-Match': preconditionField,
+    'If-Modified-Since': fc.oneof(
+      fc.date({ noInvalidDate: true }).map((d) => d.toUTCString()),
+      headerText,
+    ),
+    'X-Request-Id': headerText,
   },
   { requiredKeys: [] },
 );
@@ -161,7 +203,7 @@ const headers = fc.record(
 describe('fuzzing every endpoint', () => {
   // Login limits high enough that fuzzed logins keep reaching the password check.
   const t = useTestApp(
-    { JWT_SECRET: SECRET, LOGIN_MAX_FAILURES_PER_CLIENT: '100000', LOGIN_MAX_FAILURES_PER_ACCOUNT: '100000' },
+    { JWT_SECRET: SECRET, LOGIN_MAX_FAILURES_PER_CLIENT: '1000000', LOGIN_MAX_FAILURES_PER_ACCOUNT: '1000000' },
     { resetEachTest: false },
   );
   let cases = 0;
@@ -174,24 +216,21 @@ describe('fuzzing every endpoint', () => {
       const post = await t.db.post(user.id);
       await t.db.comment(post.id, user.id);
     }
-    await t.api
-      .post('/users')
-      .send({ name: 'Fuzz admin', email: 'fuzz-admin@example.com', password: PASSWORD })
-      .expect(201);
-    const [admin] = await t.dataSource.query<{ id: number }[]>(
-      `SELECT id FROM users WHERE email = 'fuzz-admin@example.com'`,
-    );
-    await t.dataSource.query(`UPDATE users SET role = 'admin' WHERE id = $1`, [admin.id]);
-    // A second admin, so that fuzzed demotions and deletions of the first cannot be refused as "the last admin" forever.
-    const spare = await t.db.user('Spare admin');
-    await t.dataSource.query(`UPDATE users SET role = 'admin' WHERE id = $1`, [spare.id]);
-    credentials.admin = await tokenFor(t.app, admin.id);
     const doomed = await t.db.user('Doomed');
     credentials.deletedUser = await tokenFor(t.app, doomed.id);
     await t.dataSource.query('DELETE FROM users WHERE id = $1', [doomed.id]);
-    credentials.loggedOut = await tokenFor(t.app, spare.id);
+    const gone = await t.db.user('Logged out');
+    credentials.loggedOut = await tokenFor(t.app, gone.id);
     await t.api.post('/auth/logout').set('Authorization', `Bearer ${credentials.loggedOut}`).expect(204);
   });
+
+  /** A fresh admin for each property: a fuzzed DELETE, demotion or logout may have ended the last one. */
+  async function freshAdmin(): Promise<void> {
+    const admin = await t.db.user('Fuzz admin');
+    await t.dataSource.query(`UPDATE users SET role = 'admin' WHERE id = $1`, [admin.id]);
+    credentials.admin = await tokenFor(t.app, admin.id);
+  }
+  beforeEach(freshAdmin);
   afterAll(() => console.info(`fuzz: ${cases} requests, no 5xx`));
 
   const rowCounts = () =>
@@ -214,99 +253,60 @@ describe('fuzzing every endpoint', () => {
     }
   }
 
-  const writes: [string, (id: string) => string, fc.Arbitrary<unknown>][] = [
-    ['post', () => '/users', userBody],
-    ['patch', (id) => `/users/${id}`, userBody],
-    ['post', (id) => `/users/${id}/posts`, postBody],
-    ['patch', (id) => `/posts/${id}`, postBody],
-    ['post', (id) => `/posts/${id}/comments`, commentBody],
-  ];
-  it.each(writes)(
-    '%s %s with hostile bodies: 2xx or a 4xx problem, and a rejected write changes nothing',
-    async (method, path, body) => {
+  it('derives its targets from openapi.json: every path and method', () => {
+    expect(operations.map((o) => `${o.method.toUpperCase()} ${o.path}`)).toEqual(
+      expect.arrayContaining([
+        'POST /users',
+        'PATCH /users/{id}',
+        'DELETE /comments/{id}',
+        'GET /posts/{postId}/comments',
+        'POST /auth/login',
+        'POST /auth/refresh',
+        'POST /auth/logout',
+        'GET /auth/me',
+      ]),
+    );
+  });
+
+  it.each(operations.map((operation) => [operation.method.toUpperCase(), operation.path, operation] as const))(
+    '%s %s with hostile ids, queries, bodies, media types and preconditions: never a 5xx; a rejected write changes nothing',
+    async (_method, _path, { method, path, query, body }) => {
+      const send = body && fc.oneof({ weight: 3, arbitrary: body }, anything, deep);
       await fc.assert(
-        fc.asyncProperty(pathId, fc.oneof(body, anyBody), headers, async (id, payload, hdrs) => {
-          const url = path(segment(id));
-          const before = await rowCounts();
-          const res = await (method === 'post' ? t.api.post(url) : t.api.patch(url))
-            .set(hdrs)
-            .set('Content-Type', 'application/json')
-            .send(JSON.stringify(payload) ?? 'null');
-          assertWellFormed(
-            res,
-            `${method.toUpperCase()} ${url.slice(0, 80)} ${JSON.stringify(hdrs).slice(0, 300)} ${JSON.stringify(payload)?.slice(0, 200)} -> ${res.status} ${res.text.slice(0, 200)}`,
-          );
-          if (res.status >= 400) expect(await rowCounts()).toEqual(before);
-        }),
-        { numRuns: RUNS },
+        fc.asyncProperty(
+          pathId,
+          queryFor(query.length > 0 ? query : ['limit']),
+          send ?? fc.constant(undefined),
+          jsonContentType,
+          headers,
+          async (id, params, payload, type, hdrs) => {
+            const url = path.replace(/\{\w+\}/g, segment(id));
+            const before = method === 'get' ? undefined : await rowCounts();
+            let req = t.api[method as 'get'](url).query(params).set(hdrs);
+            if (send) req = req.set('Content-Type', type).send(JSON.stringify(payload) ?? 'null');
+            const res = await req;
+            assertWellFormed(
+              res,
+              `${method.toUpperCase()} ${url.slice(0, 80)} [${type}] ${JSON.stringify(hdrs).slice(0, 300)} ${JSON.stringify(payload)?.slice(0, 200)} -> ${res.status} ${res.text.slice(0, 200)}`,
+            );
+            if (before && res.status >= 400) expect(await rowCounts()).toEqual(before);
+          },
+        ),
+        { numRuns: Math.ceil(RUNS / 2) },
       );
     },
   );
 
-  it('POST /auth/login and /auth/refresh with hostile bodies: 200 or a 4xx problem, never a 5xx', async () => {
+  it('HEAD and GET of every readable path (and /health/ready) with hostile preconditions', async () => {
+    const reads = operations.filter((o) => o.method === 'get').map((o) => o.path);
     await fc.assert(
-      fc.asyncProperty(
-        fc.constantFrom('/auth/login', '/auth/refresh'),
-        fc.oneof(authBody, anyBody),
-        headers,
-        async (path, payload, hdrs) => {
-          const res = await t.api
-            .post(path)
-            .set(hdrs)
-            .set('Content-Type', 'application/json')
-            .send(JSON.stringify(payload) ?? 'null');
-          assertWellFormed(
-            res,
-            `POST ${path} ${JSON.stringify(payload)?.slice(0, 200)} -> ${res.status} ${res.text.slice(0, 200)}`,
-          );
-          if (res.status === 401) expect(res.headers['www-authenticate']).toMatch(/^Bearer realm="api"/);
-        },
-      ),
-      { numRuns: Math.ceil(RUNS / 3) }, // each login verifies an argon2id hash: ~40 ms of CPU
-    );
-  });
-
-  it('GET /auth/me and POST /auth/logout with hostile Authorization headers: 2xx, 401 or another 4xx problem', async () => {
-    await fc.assert(
-      fc.asyncProperty(fc.constantFrom('get', 'post'), authorization, async (method, value) => {
-        const request = method === 'get' ? t.api.get('/auth/me') : t.api.post('/auth/logout');
-        const path = method === 'get' ? '/auth/me' : '/auth/logout';
-        // Logging the admin's own session out would end the rest of the run's valid case: only /auth/me for it.
-        if (method === 'post' && value.includes(credentials.admin)) return;
-        const res = await request.set('Authorization', value);
-        assertWellFormed(res, `${method.toUpperCase()} ${path} [${value.slice(0, 120)}] -> ${res.status}`);
-        if (res.status === 401) expect(res.headers['www-authenticate']).toMatch(/^Bearer realm="api"/);
-      }),
-      { numRuns: RUNS },
-    );
-  });
-
-  it('GET every collection and item with hostile paths, queries and headers', async () => {
-    const reads = [
-      '/users',
-      '/posts',
-      '/users/:id',
-      '/users/:id/posts',
-      '/posts/:id',
-      '/posts/:id/comments',
-      '/comments/:id',
-      '/health/ready',
-    ];
-    await fc.assert(
-      fc.asyncProperty(fc.constantFrom(...reads), pathId, query, headers, async (route, id, params, hdrs) => {
-        const url = route.replace(':id', segment(id));
-        const res = await t.api.get(url).query(params).set(hdrs);
-        assertWellFormed(res, `GET ${url}?${new URLSearchParams(params).toString()}`);
-      }),
-      { numRuns: RUNS * 3 },
-    );
-  });
-
-  it('DELETE with hostile ids and If-Match headers', async () => {
-    await fc.assert(
-      fc.asyncProperty(fc.constantFrom('users', 'posts', 'comments'), pathId, headers, async (resource, id, hdrs) => {
-        const res = await t.api.delete(`/${resource}/${segment(id)}`).set(hdrs);
-        assertWellFormed(res, `DELETE /${resource}/${id}`);
+      fc.asyncProperty(fc.constantFrom(...reads, '/health/ready'), pathId, headers, async (route, id, hdrs) => {
+        const url = route.replace(/\{\w+\}/g, segment(id));
+        const res = await t.api.head(url).set(hdrs);
+        cases++;
+        expect(res.status).toBeLessThan(500);
+        const got = await t.api.get(url).set(hdrs);
+        assertWellFormed(got, `GET ${url} ${JSON.stringify(hdrs).slice(0, 300)}`);
       }),
       { numRuns: RUNS },
     );

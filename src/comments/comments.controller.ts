@@ -4,6 +4,7 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import { AccessPolicy } from '../auth/access-policy';
 import { CurrentUser, Public, SignedIn } from '../auth/auth.decorators';
 import type { Caller } from '../auth/caller';
+import { Conditions, type Preconditions } from '../http/conditional-requests';
 import { IdParam } from '../http/id-param';
 import { MessageResponse } from '../http/message.response';
 import { ApiProblems, LINK_HEADER, LOCATION_HEADER } from '../http/openapi';
@@ -32,10 +33,11 @@ export class CommentsController {
     @CurrentUser() caller: Caller,
     @IdParam('postId') postId: number,
     @Body() dto: CreateCommentDto,
+    @Conditions() conditions: Preconditions,
     @Res({ passthrough: true }) res: FastifyReply,
   ): Promise<CommentResponse> {
     const [authored] = this.access.assignCommentAuthors(caller, [dto], () => 'authorId');
-    const comment = await this.comments.create(postId, authored);
+    const comment = await this.comments.create(postId, authored, conditions);
     res.header('Location', `/comments/${comment.id}`);
     return comment;
   }
@@ -71,10 +73,14 @@ export class CommentsController {
   @Delete('comments/:id')
   @SignedIn()
   @ApiOkResponse({ type: MessageResponse })
-  @ApiProblems(404)
-  async remove(@CurrentUser() caller: Caller, @IdParam() id: number): Promise<MessageResponse> {
+  @ApiProblems(404, 412)
+  async remove(
+    @CurrentUser() caller: Caller,
+    @IdParam() id: number,
+    @Conditions() conditions: Preconditions,
+  ): Promise<MessageResponse> {
     await this.access.assertMayDeleteComment(caller, id);
-    await this.comments.remove(id);
+    await this.comments.remove(id, conditions);
     return { message: 'Comment deleted' };
   }
 }

@@ -30,7 +30,7 @@ class Environment {
   })
   DATABASE_URL?: string;
 
-  // The guide's create_async_engine(pool_size=10, max_overflow=20): 10 kept, up to 30 under load.
+  // The guide's create_async_engine(pool_size=10, max_overflow=20) (docs/from-sqlalchemy.md): 10 kept, up to 30 under load.
   @IsInt()
   @Min(1)
   @Max(1000)
@@ -60,7 +60,7 @@ class Environment {
   @Min(1)
   DB_SLOW_QUERY_MS = 500;
 
-  /** The guide's `echo=True`: log every SQL statement. */
+  /** The guide's `echo=True` (docs/from-sqlalchemy.md): log every SQL statement. */
   @IsBoolean()
   DB_LOGGING = false;
 
@@ -166,6 +166,37 @@ class Environment {
   @IsString()
   @Length(1, 100)
   ADMIN_NAME = 'Admin';
+
+  /** Prometheus metrics: recorded and served at GET /metrics (see metrics/metrics-exposure.ts). */
+  @IsBoolean()
+  METRICS_ENABLED = true;
+
+  /** Set: /metrics on the main port answers only `Authorization: Bearer <token>` (else from loopback only). */
+  @IsOptional()
+  @IsString()
+  @Length(16, 256)
+  METRICS_TOKEN?: string;
+
+  /** Not 0: /metrics is served on this port only (a listener of its own), and the main port answers 404. */
+  @IsInt()
+  @Min(0)
+  @Max(65535)
+  METRICS_PORT = 0;
+
+  /**
+   * OpenTelemetry's standard variables: either one set turns tracing on (the SDK reads them, and the
+   * other OTEL_EXPORTER_OTLP_* ones, itself); OTEL_SDK_DISABLED=true turns it off again.
+   */
+  @IsOptional()
+  @Matches(/^https?:\/\//, { message: 'OTEL_EXPORTER_OTLP_ENDPOINT must be an http(s):// URL' })
+  OTEL_EXPORTER_OTLP_ENDPOINT?: string;
+
+  @IsOptional()
+  @Matches(/^https?:\/\//, { message: 'OTEL_EXPORTER_OTLP_TRACES_ENDPOINT must be an http(s):// URL' })
+  OTEL_EXPORTER_OTLP_TRACES_ENDPOINT?: string;
+
+  @IsBoolean()
+  OTEL_SDK_DISABLED = false;
 }
 
 type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
@@ -197,6 +228,16 @@ export interface AppConfig {
   rateLimit: { max: number; windowMs: number };
   trustProxyHops: number;
   auth: AuthConfig;
+  metrics: MetricsConfig;
+  tracing: { enabled: boolean };
+}
+
+export interface MetricsConfig {
+  enabled: boolean;
+  /** Bearer token a scrape must present; undefined: scrapes are accepted from loopback only. */
+  token?: string;
+  /** A port of its own for /metrics; undefined: the main port. */
+  port?: number;
 }
 
 export interface AuthConfig {
@@ -210,7 +251,7 @@ export interface AuthConfig {
 }
 
 /** Variables whose values never appear in an error message. */
-const SECRETS = new Set(['CURSOR_SECRET', 'JWT_SECRET', 'ADMIN_PASSWORD']);
+const SECRETS = new Set(['CURSOR_SECRET', 'JWT_SECRET', 'ADMIN_PASSWORD', 'METRICS_TOKEN']);
 
 /** Thrown for invalid configuration; main.ts prints its message alone, without a stack. */
 export class ConfigError extends Error {}
@@ -291,6 +332,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
         vars.ADMIN_EMAIL && vars.ADMIN_PASSWORD
           ? { email: vars.ADMIN_EMAIL, password: vars.ADMIN_PASSWORD, name: vars.ADMIN_NAME }
           : undefined,
+    },
+    metrics: { enabled: vars.METRICS_ENABLED, token: vars.METRICS_TOKEN, port: vars.METRICS_PORT || undefined },
+    tracing: {
+      enabled:
+        !vars.OTEL_SDK_DISABLED && Boolean(vars.OTEL_EXPORTER_OTLP_ENDPOINT || vars.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT),
     },
   };
 }

@@ -8,26 +8,71 @@ import {
   SwaggerModule,
   type OpenAPIObject,
 } from '@nestjs/swagger';
+import { problem, type ProblemDetails } from './problem';
 import { FieldErrorSchema, ProblemDetailsSchema } from './problem.schema';
+import { RATE_LIMITED_DETAIL } from './rate-limit.module';
 
-const PROBLEM_STATUSES: Record<number, string> = {
-  400: 'Invalid input: the problem lists each offending field in `errors`',
-  401: 'No valid bearer access token: missing, malformed, forged, expired or revoked (see `WWW-Authenticate`)',
-  403: 'Signed in, but not allowed: the resource belongs to someone else',
-  404: 'The resource (or one it refers to) does not exist',
-  409: 'Conflicts with existing data (e.g. a taken email) or a concurrent request',
-  412: 'If-Match did not match the current version: someone changed it since you read it',
-  413: 'The request body is larger than 100 kB',
-  415: 'The request body is not JSON',
-  422: 'A referenced resource (e.g. a comment author) does not exist',
-  429: 'Rate limit exceeded; retry after `Retry-After` seconds',
-  503: 'The database is unavailable or busy; retry after `Retry-After` seconds',
+/** Each documented error status: what it means, and an example body as the API sends it for that status. */
+const PROBLEMS: Record<number, { description: string; example: ProblemDetails }> = {
+  400: {
+    description: 'Invalid input: the problem lists each offending field in `errors`',
+    example: problem(400, 'Invalid request: email', {
+      type: '/problems/validation',
+      errors: [{ field: 'email', messages: ['email must be an email'] }],
+    }),
+  },
+  401: {
+    description:
+      'No valid bearer access token: missing, malformed, forged, expired or revoked (see `WWW-Authenticate`)',
+    example: problem(401, 'The access token has expired'),
+  },
+  403: {
+    description: 'Signed in, but not allowed: the resource belongs to someone else',
+    example: problem(403, 'Only the author of post 42 or an admin may change it'),
+  },
+  404: {
+    description: 'The resource (or one it refers to) does not exist',
+    example: problem(404, 'User 42 not found'),
+  },
+  409: {
+    description: 'Conflicts with existing data (e.g. a taken email) or a concurrent request',
+    example: problem(409, 'A user with this email already exists', {
+      errors: [{ field: 'email', messages: ['A user with this email already exists'] }],
+    }),
+  },
+  412: {
+    description:
+      'A precondition failed: If-Match no longer current (someone changed it since you read it), or If-None-Match matched',
+    example: problem(412, 'User 42 has changed since it was read (If-Match)'),
+  },
+  413: {
+    description: 'The request body is larger than 100 kB',
+    example: problem(413, 'The request body is too large'),
+  },
+  415: {
+    description: 'The request body is not JSON',
+    example: problem(415, 'The request body must be JSON (Content-Type: application/json)'),
+  },
+  422: {
+    description: 'A referenced resource (e.g. a comment author) does not exist',
+    example: problem(422, 'The comment author does not exist (id 42)', {
+      errors: [{ field: 'authorId', messages: ['The comment author does not exist (id 42)'] }],
+    }),
+  },
+  429: {
+    description: 'Rate limit exceeded; retry after `Retry-After` seconds',
+    example: problem(429, RATE_LIMITED_DETAIL),
+  },
+  503: {
+    description: 'The database is unavailable or busy; retry after `Retry-After` seconds',
+    example: problem(503, 'The database is unavailable or busy; retry shortly'),
+  },
 };
 
 /** The name of the bearer security scheme in the document (Swagger UI's "Authorize" button fills it). */
 export const BEARER_SCHEME = 'bearer';
 
-/** Documents the problem+json error responses an operation can answer with. */
+/** Documents the problem+json error responses an operation can answer with, each with an example of its own status. */
 export function ApiProblems(...statuses: number[]) {
   const common = [400, 429, 503].filter((status) => !statuses.includes(status));
   return applyDecorators(
@@ -35,8 +80,13 @@ export function ApiProblems(...statuses: number[]) {
     ...[...statuses, ...common].map((status) =>
       ApiResponse({
         status,
-        description: PROBLEM_STATUSES[status] ?? 'Error',
-        content: { 'application/problem+json': { schema: { $ref: getSchemaPath(ProblemDetailsSchema) } } },
+        description: PROBLEMS[status]?.description ?? 'Error',
+        content: {
+          'application/problem+json': {
+            schema: { $ref: getSchemaPath(ProblemDetailsSchema) },
+            example: PROBLEMS[status]?.example ?? problem(status, 'Error'),
+          },
+        },
         ...([429, 503].includes(status) && {
           headers: { 'Retry-After': { description: 'Seconds to wait', schema: { type: 'integer' } } },
         }),
@@ -53,13 +103,20 @@ export function ApiProblems(...statuses: number[]) {
   );
 }
 
-/** `If-Match` on a conditional write. */
-export const ApiIfMatch = () =>
-  ApiHeader({
-    name: 'If-Match',
-    required: false,
-    description: 'An ETag from a previous response: the write only happens if it is still current (else 412)',
-  });
+/** `If-Match` / `If-None-Match` on a conditional write (RFC 9110 §13.1.1, §13.1.2). */
+export const ApiPreconditions = () =>
+  applyDecorators(
+    ApiHeader({
+      name: 'If-Match',
+      required: false,
+      description: 'ETags from previous responses, or `*`: the write only happens if one is still current (else 412)',
+    }),
+    ApiHeader({
+      name: 'If-None-Match',
+      required: false,
+      description: 'ETags, or `*`: the write only happens if none is current (else 412); `*` always fails here',
+    }),
+  );
 
 export const ETAG_HEADER = {
   ETag: { description: 'Strong entity tag of this representation', schema: { type: 'string' } },

@@ -1,13 +1,13 @@
-import { Body, Controller, Delete, Get, Headers, Patch, Post, Query, Req, Res } from '@nestjs/common';
+import { Body, Controller, Delete, Get, Patch, Post, Query, Req, Res } from '@nestjs/common';
 import { ApiCreatedResponse, ApiNotModifiedResponse, ApiOkResponse, ApiTags } from '@nestjs/swagger';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { AccessPolicy } from '../auth/access-policy';
 import { CurrentUser, Public, SignedIn } from '../auth/auth.decorators';
 import type { Caller } from '../auth/caller';
-import { ifMatchVersions, withETag } from '../http/conditional-requests';
+import { Conditions, type Preconditions, withETag } from '../http/conditional-requests';
 import { IdParam } from '../http/id-param';
 import { MessageResponse } from '../http/message.response';
-import { ApiIfMatch, ApiProblems, ETAG_HEADER, LINK_HEADER, LOCATION_HEADER } from '../http/openapi';
+import { ApiPreconditions, ApiProblems, ETAG_HEADER, LINK_HEADER, LOCATION_HEADER } from '../http/openapi';
 import { nextPageLink } from '../http/pagination';
 import { PaginationQuery } from '../http/pagination.query';
 import { CreatePostWithCommentsDto } from './dto/create-post.dto';
@@ -36,11 +36,12 @@ export class PostsController {
     @CurrentUser() caller: Caller,
     @IdParam('userId') userId: number,
     @Body() dto: CreatePostWithCommentsDto,
+    @Conditions() conditions: Preconditions,
     @Res({ passthrough: true }) res: FastifyReply,
   ): Promise<PostResponse> {
     await this.access.assertMayActAs(caller, userId);
     const comments = this.access.assignCommentAuthors(caller, dto.comments ?? [], (i) => `comments.${i}.authorId`);
-    const post = await this.posts.create(userId, { ...dto, comments });
+    const post = await this.posts.create(userId, { ...dto, comments }, conditions);
     res.header('Location', `/posts/${post.id}`);
     return withETag(res, post.version, post);
   }
@@ -91,17 +92,17 @@ export class PostsController {
   @Patch('posts/:id')
   @SignedIn()
   @ApiOkResponse({ type: PostResponse, headers: ETAG_HEADER })
-  @ApiIfMatch()
+  @ApiPreconditions()
   @ApiProblems(404, 412, 413, 415)
   async update(
     @CurrentUser() caller: Caller,
     @IdParam() id: number,
     @Body() dto: UpdatePostDto,
-    @Headers('if-match') ifMatch: string | undefined,
+    @Conditions() conditions: Preconditions,
     @Res({ passthrough: true }) res: FastifyReply,
   ): Promise<PostResponse> {
     await this.access.assertMayEditPost(caller, id);
-    const post = await this.posts.update(id, dto, ifMatchVersions(ifMatch));
+    const post = await this.posts.update(id, dto, conditions);
     return withETag(res, post.version, post);
   }
 
@@ -109,15 +110,15 @@ export class PostsController {
   @Delete('posts/:id')
   @SignedIn()
   @ApiOkResponse({ type: MessageResponse })
-  @ApiIfMatch()
+  @ApiPreconditions()
   @ApiProblems(404, 412)
   async remove(
     @CurrentUser() caller: Caller,
     @IdParam() id: number,
-    @Headers('if-match') ifMatch: string | undefined,
+    @Conditions() conditions: Preconditions,
   ): Promise<MessageResponse> {
     await this.access.assertMayEditPost(caller, id);
-    await this.posts.remove(id, ifMatchVersions(ifMatch));
+    await this.posts.remove(id, conditions);
     return { message: 'Post deleted' };
   }
 }

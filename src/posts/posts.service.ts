@@ -2,6 +2,7 @@ import { Injectable, NotFoundException } from '@nestjs/common';
 import { TransactionHost } from '@nestjs-cls/transactional';
 import type { TransactionalAdapterTypeOrm } from '@nestjs-cls/transactional-adapter-typeorm';
 import { CommentsService } from '../comments/comments.service';
+import { type Preconditions, requireUntaggedPreconditions } from '../http/conditional-requests';
 import { type Page, toPage } from '../http/pagination';
 import type { PaginationQuery } from '../http/pagination.query';
 import { inTransaction } from '../db/transactions';
@@ -46,7 +47,7 @@ export class PostsService {
 
   /**
    * Posts of the given authors in one query, newest first, and — when asked — their comments in one
-   * more: two queries for any number of authors (the guide's nested selectinload).
+   * more: two queries for any number of authors (the guide's nested selectinload, docs/from-sqlalchemy.md).
    */
   async findByAuthorIds(authorIds: number[], options: { withComments: boolean }): Promise<Post[]> {
     const posts = await this.posts.findByAuthorIds(authorIds);
@@ -54,7 +55,7 @@ export class PostsService {
     return posts;
   }
 
-  /** Explicit loading of `post.comments` for a whole batch (the guide's `awaitable_attrs`). */
+  /** Explicit loading of `post.comments` for a whole batch (the guide's `awaitable_attrs`, docs/from-sqlalchemy.md). */
   async attachComments(posts: Post[]): Promise<void> {
     const byPost = Map.groupBy(
       await this.comments.findByPostIds(posts.map((post) => post.id)),
@@ -64,10 +65,15 @@ export class PostsService {
   }
 
   /** The post and its initial comments commit together: one bad comment and nothing is stored. */
-  async create(authorId: number, dto: CreatePostDto & { comments?: CommentValues[] }): Promise<Post> {
+  async create(
+    authorId: number,
+    dto: CreatePostDto & { comments?: CommentValues[] },
+    conditions: Preconditions = {},
+  ): Promise<Post> {
     const id = await inTransaction(this.txHost, async () => {
       const [created] = await this.createMany(authorId, [dto]);
       await this.comments.createMany(created.id, dto.comments ?? []); // joins this transaction
+      requireUntaggedPreconditions(conditions); // the author exists: the insert passed its foreign key
       return created.id;
     });
     return this.findOne(id);
@@ -79,14 +85,14 @@ export class PostsService {
     return inTransaction(this.txHost, () => this.posts.insertMany(authorId, posts));
   }
 
-  /** `ifMatch`: the versions the client's If-Match accepts (see updateIfMatch). */
-  async update(id: number, { title, body }: UpdatePostDto, ifMatch?: number[]): Promise<Post> {
-    await inTransaction(this.txHost, () => this.posts.update(id, { title, body }, ifMatch));
+  /** `conditions`: the client's If-Match / If-None-Match, evaluated by the UPDATE (see updateIfMatch). */
+  async update(id: number, { title, body }: UpdatePostDto, conditions?: Preconditions): Promise<Post> {
+    await inTransaction(this.txHost, () => this.posts.update(id, { title, body }, conditions));
     return this.findOne(id);
   }
 
   /** Its comments go with it (ON DELETE CASCADE), in the one transaction the repository's lock ordering needs. */
-  async remove(id: number, ifMatch?: number[]): Promise<void> {
-    await inTransaction(this.txHost, () => this.posts.delete(id, ifMatch));
+  async remove(id: number, conditions?: Preconditions): Promise<void> {
+    await inTransaction(this.txHost, () => this.posts.delete(id, conditions));
   }
 }

@@ -1,4 +1,4 @@
-import { Body, Controller, Delete, Get, Headers, Patch, Post, Query, Req, Res } from '@nestjs/common';
+import { Body, Controller, Delete, Get, Patch, Post, Query, Req, Res } from '@nestjs/common';
 import { ApiCreatedResponse, ApiNotModifiedResponse, ApiOkResponse, ApiTags } from '@nestjs/swagger';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { AccessPolicy, mayReadPrivateFields } from '../auth/access-policy';
@@ -7,10 +7,10 @@ import { AuthService } from '../auth/auth.service';
 import type { Caller } from '../auth/caller';
 import { PasswordHasher } from '../auth/passwords';
 import { nextPageLink } from '../http/pagination';
-import { ifMatchVersions, withETag } from '../http/conditional-requests';
+import { Conditions, type Preconditions, withETag } from '../http/conditional-requests';
 import { IdParam } from '../http/id-param';
 import { MessageResponse } from '../http/message.response';
-import { ApiIfMatch, ApiProblems, ETAG_HEADER, LINK_HEADER, LOCATION_HEADER } from '../http/openapi';
+import { ApiPreconditions, ApiProblems, ETAG_HEADER, LINK_HEADER, LOCATION_HEADER } from '../http/openapi';
 import { CreateUserDto } from './dto/create-user.dto';
 import { UpdateUserDto } from './dto/update-user.dto';
 import { GetUserQuery, ListUsersQuery, toUserInclude } from './dto/user-include.query';
@@ -33,8 +33,12 @@ export class UsersController {
   @Public()
   @ApiCreatedResponse({ type: UserResponse, headers: { ...LOCATION_HEADER, ...ETAG_HEADER } })
   @ApiProblems(409, 413, 415)
-  async create(@Body() dto: CreateUserDto, @Res({ passthrough: true }) res: FastifyReply): Promise<UserResponse> {
-    const user = await this.users.create(dto, await this.passwords.hash(dto.password));
+  async create(
+    @Body() dto: CreateUserDto,
+    @Conditions() conditions: Preconditions,
+    @Res({ passthrough: true }) res: FastifyReply,
+  ): Promise<UserResponse> {
+    const user = await this.users.create(dto, await this.passwords.hash(dto.password), conditions);
     res.header('Location', `/users/${user.id}`);
     return withETag(res, user.version, user);
   }
@@ -75,18 +79,18 @@ export class UsersController {
   @Patch(':id')
   @SignedIn()
   @ApiOkResponse({ type: UserResponse, headers: ETAG_HEADER })
-  @ApiIfMatch()
+  @ApiPreconditions()
   @ApiProblems(404, 409, 412, 413, 415)
   async update(
     @CurrentUser() caller: Caller,
     @IdParam() id: number,
     @Body() dto: UpdateUserDto,
-    @Headers('if-match') ifMatch: string | undefined,
+    @Conditions() conditions: Preconditions,
     @Res({ passthrough: true }) res: FastifyReply,
   ): Promise<UserResponse> {
     await this.access.assertMayActAs(caller, id);
     const account = await this.auth.accountChange(caller, id, dto);
-    const user = await this.users.update(id, dto, ifMatchVersions(ifMatch), account);
+    const user = await this.users.update(id, dto, conditions, account);
     return withETag(res, user.version, user);
   }
 
@@ -94,15 +98,15 @@ export class UsersController {
   @Delete(':id')
   @SignedIn()
   @ApiOkResponse({ type: MessageResponse })
-  @ApiIfMatch()
+  @ApiPreconditions()
   @ApiProblems(404, 409, 412)
   async remove(
     @CurrentUser() caller: Caller,
     @IdParam() id: number,
-    @Headers('if-match') ifMatch: string | undefined,
+    @Conditions() conditions: Preconditions,
   ): Promise<MessageResponse> {
     await this.access.assertMayActAs(caller, id);
-    await this.users.remove(id, ifMatchVersions(ifMatch));
+    await this.users.remove(id, conditions);
     return { message: 'User deleted' };
   }
 }

@@ -4,6 +4,7 @@ import type { TransactionalAdapterTypeOrm } from '@nestjs-cls/transactional-adap
 import { AccountsRepository } from '../auth/accounts.repository';
 import type { AccountChange } from '../auth/auth.service';
 import { SessionsRepository } from '../auth/sessions.repository';
+import { type Preconditions, requireUntaggedPreconditions } from '../http/conditional-requests';
 import { type Page, toPage } from '../http/pagination';
 import type { PaginationQuery } from '../http/pagination.query';
 import { inTransaction } from '../db/transactions';
@@ -43,13 +44,15 @@ export class UsersService {
 
   /**
    * One transaction: the user, its profile and any initial posts are stored together or not at all.
-   * `passwordHash`: the argon2id hash of `dto.password` (auth/passwords.ts).
+   * `passwordHash`: the argon2id hash of `dto.password` (auth/passwords.ts); `conditions`: the collection
+   * has no ETag (see requireUntaggedPreconditions).
    */
-  async create(dto: CreateUserDto, passwordHash: string): Promise<User> {
+  async create(dto: CreateUserDto, passwordHash: string, conditions: Preconditions = {}): Promise<User> {
     const id = await inTransaction(this.txHost, async () => {
       const userId = await this.users.insert({ name: dto.name, email: dto.email, passwordHash });
       if (dto.profile) await this.users.insertProfile(userId, dto.profile);
       await this.posts.createMany(userId, dto.posts ?? []); // joins this transaction
+      requireUntaggedPreconditions(conditions);
       return userId;
     });
     // Read back after COMMIT, so the response shows exactly what was stored.
@@ -57,18 +60,18 @@ export class UsersService {
   }
 
   /**
-   * `ifMatch`: the versions the client's If-Match accepts (see updateIfMatch). `account`: the checked
-   * identity change (AuthService.accountChange): a new password ends the user's other sessions in the
-   * same transaction; demoting the last admin is refused (409).
+   * `conditions`: the client's If-Match / If-None-Match, evaluated by the UPDATE (see updateIfMatch).
+   * `account`: the checked identity change (AuthService.accountChange): a new password ends the user's
+   * other sessions in the same transaction; demoting the last admin is refused (409).
    */
-  async update(id: number, dto: UpdateUserDto, ifMatch?: number[], account: AccountChange = {}): Promise<User> {
+  async update(id: number, dto: UpdateUserDto, conditions?: Preconditions, account: AccountChange = {}): Promise<User> {
     await inTransaction(this.txHost, async () => {
       const { name, email, profile } = dto;
       const { passwordHash, role } = account;
       if (role === 'user') await this.accounts.assertAnotherAdminRemains(id);
       // Always touch the user row, even for a profile-only change: it bumps the version (so the ETag
       // changes) and locks the user for the rest of the transaction.
-      await this.users.update(id, { name, email, passwordHash, role }, ifMatch);
+      await this.users.update(id, { name, email, passwordHash, role }, conditions);
       if (passwordHash) await this.sessions.revokeAllOf(id, account.keepSessionId);
       if (profile === null) await this.users.deleteProfile(id);
       else if (profile) await this.users.upsertProfile(id, profile);
@@ -80,11 +83,11 @@ export class UsersService {
    * Posts, comments (including comments the user wrote elsewhere) and sessions go by ON DELETE
    * CASCADE. The last admin cannot be deleted (409).
    */
-  async remove(id: number, ifMatch?: number[]): Promise<void> {
+  async remove(id: number, conditions?: Preconditions): Promise<void> {
     // A transaction of its own: the repository's lock ordering and the admins' lock only hold while it is open.
     await inTransaction(this.txHost, async () => {
       await this.accounts.assertAnotherAdminRemains(id);
-      await this.users.delete(id, ifMatch);
+      await this.users.delete(id, conditions);
     });
   }
 

@@ -1,14 +1,20 @@
 import { Type } from 'class-transformer';
-import { ArrayMaxSize, IsArray, IsString, Length, Matches, MaxLength, ValidateNested } from 'class-validator';
-import { IsOptionalNonNull } from '../../http/validation';
+import { ArrayMaxSize, IsArray, IsObject, IsString, Matches, MaxLength, ValidateNested } from 'class-validator';
+import { IsOptionalNonNull, NormalizeNfc } from '../../http/validation';
 import { CreateCommentDto } from '../../comments/dto/create-comment.dto';
 
 export class CreatePostDto {
+  /**
+   * Stored in Unicode NFC, as the `q` search is, so a title matches however it was typed.
+   * @example "Notes on the Analytical Engine"
+   */
+  @NormalizeNfc()
   @IsString()
-  @Length(1, 200)
+  @MaxLength(200)
   @Matches(/\S/, { message: 'title must not be blank' })
   title!: string;
 
+  /** @example "The engine weaves algebraic patterns as the Jacquard loom weaves flowers and leaves." */
   @IsString()
   @MaxLength(20_000)
   body!: string;
@@ -19,6 +25,7 @@ export class CreatePostWithCommentsDto extends CreatePostDto {
   @IsOptionalNonNull()
   @IsArray()
   @ArrayMaxSize(50)
+  @IsObject({ each: true })
   @ValidateNested({ each: true })
   @Type(() => CreateCommentDto)
   comments?: CreateCommentDto[];

@@ -1,19 +1,24 @@
 import { Type } from 'class-transformer';
-import { IsEmail, IsIn, IsOptional, IsString, Length, Matches, MaxLength, ValidateNested } from 'class-validator';
+import { IsEmail, IsIn, IsObject, IsOptional, IsString, Matches, MaxLength, ValidateNested } from 'class-validator';
 import { IsPassword } from '../../auth/passwords';
-import { IsOptionalNonNull } from '../../http/validation';
+import { IsOptionalNonNull, NormalizeNfc } from '../../http/validation';
 import { type Role, ROLES } from '../entities/user.entity';
 import { ProfileDto } from './create-user.dto';
 
 /** PATCH semantics: absent fields stay as they are; `profile` fields are merged; `profile: null` removes it. */
 export class UpdateUserDto {
+  /** @example "Ada King" */
   @IsOptionalNonNull()
+  @NormalizeNfc()
   @IsString()
-  @Length(1, 100)
+  @MaxLength(100)
   @Matches(/\S/, { message: 'name must not be blank' })
   name?: string;
 
+  /** @example "ada.king@example.com" */
   @IsOptionalNonNull()
+  @NormalizeNfc()
+  @IsString()
   @IsEmail()
   @MaxLength(254)
   email?: string;
@@ -34,6 +39,7 @@ export class UpdateUserDto {
   role?: Role;
 
   @IsOptional() // null is meaningful here: remove the profile
+  @IsObject()
   @ValidateNested()
   @Type(() => ProfileDto)
   profile?: ProfileDto | null;

@@ -112,6 +112,7 @@ describe('comments', () => {
       const post = await t.db.post(ada.id);
       const c0 = (await t.db.comment(post.id, ada.id, 'c0')).id;
       const c1 = (await t.db.comment(post.id, ada.id, 'c1')).id;
+      const auth = await authAs(t.app, ada.id);
 
       // A writer whose transaction inserts a comment and stays open (any client: plain SQL here).
       const held = t.dataSource.createQueryRunner();
@@ -126,7 +127,8 @@ describe('comments', () => {
       const added = [1, 2].map(() =>
         t.api
           .post(`/posts/${post.id}/comments`)
-          .send({ authorId: ada.id, body: 'api' })
+          .set(auth)
+          .send({ body: 'api' })
           .then((res) => (settled++, res)),
       );
       const waiting = async () =>

@@ -6,6 +6,7 @@ import { QueryFailedError } from 'typeorm';
 import { findFreePort } from '../src/database/embedded-postgres';
 import { inTransaction } from '../src/db/transactions';
 import { registry } from '../src/metrics/metrics';
+import { PASSWORD } from './setup/accounts';
 import { startTestApp, type TestApp, useTestApp } from './setup/test-app';
 
 const PROMETHEUS_TEXT = /^text\/plain; version=0\.0\.4/;
@@ -40,10 +41,13 @@ describe('GET /metrics (Prometheus text format)', () => {
 
   it('shows HTTP RED by route pattern (never the raw URL), queries by operation, errors by SQLSTATE class, transactions', async () => {
     const before = await scrape(t);
-    const created = await t.api.post('/users').send({ name: 'Ada', email: 'ada@example.com' }).expect(201);
+    const created = await t.api
+      .post('/users')
+      .send({ name: 'Ada', email: 'ada@example.com', password: PASSWORD })
+      .expect(201);
     await t.api.get(`/users/${created.body.id}`).expect(200);
     await t.api.get('/users/424242').expect(404);
-    await t.api.post('/users').send({ name: 'Ada', email: 'ADA@example.com' }).expect(409); // unique violation: 23505
+    await t.api.post('/users').send({ name: 'Ada', email: 'ADA@example.com', password: PASSWORD }).expect(409); // unique violation: 23505
     await t.api.get('/no/such/path').expect(404);
 
     await collectSomeGarbage();
@@ -110,8 +114,8 @@ describe('GET /metrics (Prometheus text format)', () => {
   });
 
   it('every metric the Grafana dashboard queries exists, and the dashboard shows every metric the service defines', async () => {
-    await t.api.post('/users').send({ name: 'x', email: 'x@example.com' }).expect(201);
-    await t.api.post('/users').send({ name: 'x', email: 'x@example.com' }).expect(409); // a query error series
+    await t.api.post('/users').send({ name: 'x', email: 'x@example.com', password: PASSWORD }).expect(201);
+    await t.api.post('/users').send({ name: 'x', email: 'x@example.com', password: PASSWORD }).expect(409); // a query error series
     await collectSomeGarbage();
     const exposed = new Set(
       (await scrape(t))

@@ -4,7 +4,7 @@ import { readFileSync } from 'node:fs';
 import { STATUS_CODES } from 'node:http';
 import { join } from 'node:path';
 import type { Response } from 'supertest';
-import { PASSWORD } from './setup/accounts';
+import { adminAgent, PASSWORD } from './setup/accounts';
 import { useTestApp } from './setup/test-app';
 
 type Operation = {
@@ -284,21 +284,28 @@ describe('OpenAPI contract', () => {
 
   it('pre-fills Try-it-out with request bodies the API accepts as they are', async () => {
     const schemas = spec.components.schemas;
+    await t.reset();
     const user = await t.api.post('/users').send(sampleOf(schemas.CreateUserDto) as object);
     expect(user.status).toBe(201);
     expect(user.body).toMatchObject({ name: 'Ada Lovelace', email: 'ada@example.com' });
     await t.api
+      .post('/auth/login')
+      .send(sampleOf(schemas.LoginDto) as object)
+      .expect(200);
+    // The examples include admin-only fields (`role`, another `authorId`): an admin sends the writes.
+    const admin = await adminAgent(t);
+    await admin
       .patch(`/users/${user.body.id}`)
       .send(sampleOf(schemas.UpdateUserDto) as object)
       .expect(200);
     const post = sampleOf(schemas.CreatePostWithCommentsDto) as { comments: { authorId: number }[] };
     post.comments[0].authorId = user.body.id; // the one value no example can know
-    const created = await t.api.post(`/users/${user.body.id}/posts`).send(post).expect(201);
-    await t.api
+    const created = await admin.post(`/users/${user.body.id}/posts`).send(post).expect(201);
+    await admin
       .patch(`/posts/${created.body.id}`)
       .send(sampleOf(schemas.UpdatePostDto) as object)
       .expect(200);
-    await t.api
+    await admin
       .post(`/posts/${created.body.id}/comments`)
       .send({ ...(sampleOf(schemas.CreateCommentDto) as object), authorId: user.body.id })
       .expect(201);

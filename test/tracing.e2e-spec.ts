@@ -3,6 +3,7 @@ import { type ChildProcess, fork } from 'node:child_process';
 import { once } from 'node:events';
 import { join } from 'node:path';
 import type { ExportedSpan } from './setup/traced-app';
+import { PASSWORD } from './setup/accounts';
 
 /** The app with tracing on (test/setup/traced-app.ts), its log lines, and a way to read its spans. */
 async function startTracedApp() {
@@ -76,7 +77,13 @@ describe('tracing (OpenTelemetry, in-memory exporter)', () => {
     const created = await fetch(`${app.base}/users`, {
       method: 'POST',
       headers: { 'Content-Type': 'application/json', 'X-Request-Id': 'trace-create' },
-      body: JSON.stringify({ name: 'Traced', email, profile: { bio: 'b' }, posts: [{ title: 'T', body: 'B' }] }),
+      body: JSON.stringify({
+        name: 'Traced',
+        email,
+        password: PASSWORD,
+        profile: { bio: 'b' },
+        posts: [{ title: 'T', body: 'B' }],
+      }),
     });
     expect(created.status).toBe(201);
     const { id } = (await created.json()) as { id: number };
@@ -109,7 +116,7 @@ describe('tracing (OpenTelemetry, in-memory exporter)', () => {
     const res = await fetch(`${app.base}/users`, {
       method: 'POST',
       headers: { 'Content-Type': 'application/json', 'X-Request-Id': 'trace-write' },
-      body: JSON.stringify({ name: 'Writer', email, profile: { bio: 'b' } }),
+      body: JSON.stringify({ name: 'Writer', email, password: PASSWORD, profile: { bio: 'b' } }),
     });
     expect(res.status).toBe(201);
     const { root, all } = traceOf(await app.spans(), 'trace-write');
@@ -120,6 +127,7 @@ describe('tracing (OpenTelemetry, in-memory exporter)', () => {
     expect(inTransaction.filter((sql) => /^INSERT INTO "(users|profiles)"/.test(sql))).toHaveLength(2);
     expect(inTransaction.at(-1)).toBe('COMMIT');
     expect(JSON.stringify(all)).not.toContain(email);
+    expect(JSON.stringify(all)).not.toContain(PASSWORD); // nor the password, nor its hash's input
   });
 
   it('every log line of a request carries its trace id, the query log included', async () => {

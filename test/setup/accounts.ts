@@ -1,5 +1,5 @@
 import type { INestApplication } from '@nestjs/common';
-import type request from 'supertest';
+import request from 'supertest';
 import { SessionsRepository } from '../../src/auth/sessions.repository';
 import { AccessTokens, newRefreshToken } from '../../src/auth/tokens';
 
@@ -79,4 +79,17 @@ export async function adminAuth(
   const admin = await db.user('Admin');
   await dataSource.query(`UPDATE users SET role = 'admin' WHERE id = $1`, [admin.id]);
   return { id: admin.id, headers: await authAs(app, admin.id) };
+}
+
+/**
+ * A supertest agent that sends an admin's bearer token with every request: for specs about
+ * something else (media types, body shapes, metrics) whose writes need a caller allowed to do them.
+ */
+export async function adminAgent(t: {
+  app: INestApplication;
+  db: { user(name: string): Promise<{ id: number }> };
+  dataSource: { query(sql: string, parameters?: unknown[]): Promise<unknown> };
+}): Promise<ReturnType<typeof request.agent>> {
+  const admin = await adminAuth(t.app, t.db, t.dataSource);
+  return request.agent(t.app.getHttpServer()).set(admin.headers);
 }

@@ -2,10 +2,12 @@ import { IsString, MaxLength } from 'class-validator';
 
 /** `POST /auth/login`. Not checked for format: any wrong email or password is the same 401. */
 export class LoginDto {
+  /** @example "ada@example.com" */
   @IsString()
   @MaxLength(254)
   email!: string;
 
+  /** @example "correct horse battery staple" */
   @IsString()
   @MaxLength(1024)
   password!: string;
@@ -13,7 +15,10 @@ export class LoginDto {
 
 /** `POST /auth/refresh`. */
 export class RefreshDto {
-  /** The `refreshToken` of the last login or refresh answer; each one works once. */
+  /**
+   * The `refreshToken` of the last login or refresh answer; each one works once.
+   * @example "kq0I3tL0E1o5x9Qm2bW8cZ7vN4yR6uS1aP3dF5gH7jK"
+   */
   @IsString()
   @MaxLength(200)
   refreshToken!: string;

@@ -56,7 +56,10 @@ export class CreateUserDto {
   @MaxLength(254)
   email!: string;
 
-  /** 15 to 128 characters, nothing else required (NIST SP 800-63B); stored only as an argon2id hash. */
+  /**
+   * 15 to 128 characters, nothing else required (NIST SP 800-63B); stored only as an argon2id hash.
+   * @example "correct horse battery staple"
+   */
   @IsPassword()
   password!: string;
 

@@ -23,17 +23,27 @@ export class UpdateUserDto {
   @MaxLength(254)
   email?: string;
 
-  /** A new password: needs `currentPassword` (admins excepted); ends the user's other sessions. */
+  /**
+   * A new password: needs `currentPassword` (admins excepted); ends the user's other sessions.
+   * @example "a new passphrase, long enough"
+   */
   @IsOptionalNonNull()
   @IsPassword()
   password?: string;
 
+  /**
+   * The password being replaced, when `password` is sent (admins need not).
+   * @example "correct horse battery staple"
+   */
   @IsOptionalNonNull()
   @IsString()
   @MaxLength(1024)
   currentPassword?: string;
 
-  /** Admins only. The last admin cannot give up the role (409). */
+  /**
+   * Admins only. The last admin cannot give up the role (409).
+   * @example "user"
+   */
   @IsOptionalNonNull()
   @IsIn(ROLES)
   role?: Role;

@@ -5,6 +5,7 @@ import { CommentsModule } from './comments/comments.module';
 import { loggerParams } from './http/logging';
 import { RateLimitModule } from './http/rate-limit.module';
 import { transactionsModule } from './db/transactions';
+import { ReadRoutingModule } from './db/read-routing';
 import { APP_CONFIG, type AppConfig } from './config/app.config';
 import { AppConfigModule } from './config/app-config.module';
 import { dataSourceOptions } from './database/data-source.options';
@@ -30,6 +31,7 @@ export class AppModule {
           }),
         }),
         transactionsModule(),
+        ReadRoutingModule,
         RateLimitModule.forRoot(config.rateLimit),
         HealthModule,
         UsersModule,

@@ -12,6 +12,8 @@ import { buildOpenApiDocument, setupOpenApi } from './http/openapi';
 import { serializeResponsesAsDocumented } from './http/response-serialization';
 import { createValidationPipe } from './http/validation';
 import { Draining } from './health/draining';
+import { ReplicaSet } from './db/replicas';
+import { consistencyTokens } from './http/consistency-token';
 
 /** Builds the configured application, not yet listening. main.ts and the e2e tests both use it. */
 export async function createApp(config: AppConfig): Promise<NestFastifyApplication> {
@@ -60,6 +62,8 @@ export function configureApp(
   }
   acceptJsonOnly(fastify);
   entityTags(fastify);
+  const replicas = app.get(ReplicaSet);
+  if (replicas.enabled) consistencyTokens(fastify, replicas, problems);
   closeConnectionsWhileDraining(fastify, app.get(Draining));
   exposeRoutePattern(fastify);
   echoRequestId(fastify);

@@ -8,6 +8,7 @@ import {
   SwaggerModule,
   type OpenAPIObject,
 } from '@nestjs/swagger';
+import { documentConsistencyTokens } from './consistency-token';
 import { FieldErrorSchema, ProblemDetailsSchema } from './problem.schema';
 
 const PROBLEM_STATUSES: Record<number, string> = {
@@ -66,7 +67,9 @@ export function buildOpenApiDocument(app: INestApplication): OpenAPIObject {
     .setVersion('1.0')
     .setOpenAPIVersion('3.1.0')
     .build();
-  return toOpenApi31(SwaggerModule.createDocument(app, config));
+  const document = toOpenApi31(SwaggerModule.createDocument(app, config));
+  documentConsistencyTokens(document);
+  return document;
 }
 
 /** @nestjs/swagger emits 3.0-style `nullable: true`; 3.1 (JSON Schema 2020-12) spells it as a type union. */

@@ -1,19 +1,31 @@
 import { type DynamicModule, Module } from '@nestjs/common';
 import { APP_GUARD } from '@nestjs/core';
+import { ThrottlerStorageRedisService } from '@nest-lab/throttler-storage-redis';
 import { ThrottlerGuard, ThrottlerModule } from '@nestjs/throttler';
 import type { AppConfig } from '../config/app.config';
 
 /**
  * Per client IP; a 429 carries Retry-After and becomes problem+json like every other error. With
  * RATE_LIMIT_MAX=0 no guard is registered at all, rather than one that runs on every request to skip.
+ * With REDIS_URL the counters live in Redis (@nest-lab/throttler-storage-redis: one atomic script per
+ * request), so every instance counts against the same limit; without it each process counts alone.
  */
 @Module({})
 export class RateLimitModule {
-  static forRoot({ max, windowMs }: AppConfig['rateLimit']): DynamicModule {
+  static forRoot({ max, windowMs, redisUrl, redisKeyPrefix }: AppConfig['rateLimit']): DynamicModule {
     if (max === 0) return { module: RateLimitModule };
     return {
       module: RateLimitModule,
-      imports: [ThrottlerModule.forRoot({ throttlers: [{ limit: max, ttl: windowMs }] })],
+      imports: [
+        ThrottlerModule.forRoot({
+          throttlers: [{ limit: max, ttl: windowMs }],
+          ...(redisUrl && {
+            // The storage closes its connection on shutdown. maxRetriesPerRequest bounds how long a request
+            // waits while Redis is unreachable: it then fails (503) instead of hanging.
+            storage: new ThrottlerStorageRedisService(redisUrl, { keyPrefix: redisKeyPrefix, maxRetriesPerRequest: 1 }),
+          }),
+        }),
+      ],
       providers: [{ provide: APP_GUARD, useClass: ThrottlerGuard }],
     };
   }

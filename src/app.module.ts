@@ -4,6 +4,7 @@ import { LoggerModule } from 'nestjs-pino';
 import { CommentsModule } from './comments/comments.module';
 import { loggerParams } from './http/logging';
 import { RateLimitModule } from './http/rate-limit.module';
+import { ForeignKeyProblems } from './db/constraint-problems';
 import { transactionsModule } from './db/transactions';
 import { ReadRoutingModule } from './db/read-routing';
 import { APP_CONFIG, type AppConfig } from './config/app.config';
@@ -38,6 +39,8 @@ export class AppModule {
         PostsModule,
         CommentsModule,
       ],
+      // Foreign keys no feature mapped still become a 422 naming the field (see db/constraint-problems.ts).
+      providers: [ForeignKeyProblems],
     };
   }
 }

@@ -36,6 +36,17 @@ describe('comments', () => {
       expect(missingAuthor.body.errors).toEqual([expect.objectContaining({ field: 'authorId' })]);
       expect(await t.db.count('comments')).toBe(0);
     });
+
+    it('answers 422 naming authorId for a missing author, a foreign key mapped from the entity metadata (RFC 9457 §3)', async () => {
+      // comments_author_id_fkey has no entry in comments.constraints.ts: the problem is derived.
+      const ada = await t.db.user('Ada');
+      const post = await t.db.post(ada.id);
+      const res = await t.api.post(`/posts/${post.id}/comments`).send({ authorId: 555, body: 'x' }).expect(422);
+      expect(res.headers['content-type']).toMatch(PROBLEM);
+      expect(res.body).toMatchObject({ status: 422, detail: 'The referenced user does not exist (id 555)' });
+      expect(res.body.errors).toEqual([{ field: 'authorId', messages: [res.body.detail] }]);
+      expect(await t.db.count('comments')).toBe(0);
+    });
   });
 
   describe('GET /posts/:id/comments (keyset pagination)', () => {

@@ -1,9 +1,12 @@
 import { Module } from '@nestjs/common';
 import { TypeOrmModule } from '@nestjs/typeorm';
+import { registerConstraintProblems } from '../db/constraint-problems';
 import { CursorCodec } from '../http/cursor';
 import { APP_CONFIG, type AppConfig } from '../config/app.config';
 import { Post } from '../posts/entities/post.entity';
+import { commentsConstraints } from './comments.constraints';
 import { CommentsController } from './comments.controller';
+import { CommentsRepository } from './comments.repository';
 import { CommentsService } from './comments.service';
 import { Comment } from './entities/comment.entity';
 
@@ -11,6 +14,7 @@ import { Comment } from './entities/comment.entity';
   imports: [TypeOrmModule.forFeature([Comment, Post])],
   controllers: [CommentsController],
   providers: [
+    CommentsRepository,
     CommentsService,
     {
       provide: CursorCodec,
@@ -20,4 +24,8 @@ import { Comment } from './entities/comment.entity';
   ],
   exports: [CommentsService],
 })
-export class CommentsModule {}
+export class CommentsModule {
+  constructor() {
+    registerConstraintProblems(commentsConstraints);
+  }
+}

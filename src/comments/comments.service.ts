@@ -1,25 +1,12 @@
 import { Inject, Injectable, NotFoundException } from '@nestjs/common';
 import { TransactionHost } from '@nestjs-cls/transactional';
 import type { TransactionalAdapterTypeOrm } from '@nestjs-cls/transactional-adapter-typeorm';
-import { InjectRepository } from '@nestjs/typeorm';
-import { Repository } from 'typeorm';
 import { CursorCodec } from '../http/cursor';
 import { inTransaction } from '../db/transactions';
-import { Post } from '../posts/entities/post.entity';
 import type { CreateCommentDto } from './dto/create-comment.dto';
 import type { ListCommentsQuery } from './dto/list-comments.query';
-import { Comment } from './entities/comment.entity';
-
-/**
- * The batch loader behind every nested read (a page of 20 users carries up to 1,000 comments). Plain
- * SQL because building the statement and hydrating entities was a fifth of such a request's CPU
- * (BENCHMARKS.md); each column is aliased to its `Comment` property, so the rows come back as Comments
- * with no mapping (a test checks they equal what the repository loads). `= ANY($1)` binds the ids as
- * one array: one statement shape for any batch size, where `In()` would expand to `IN ($1, …, $n)`.
- */
-const COMMENTS_OF_POSTS =
-  'SELECT id, post_id AS "postId", author_id AS "authorId", body, created_at AS "createdAt" ' +
-  'FROM comments WHERE post_id = ANY($1) ORDER BY post_id, created_at, id';
+import { CommentsRepository } from './comments.repository';
+import type { Comment } from './entities/comment.entity';
 
 export interface CommentPage {
   items: Comment[];
@@ -30,25 +17,20 @@ export interface CommentPage {
 @Injectable()
 export class CommentsService {
   constructor(
-    @InjectRepository(Comment) private readonly comments: Repository<Comment>,
-    @InjectRepository(Post) private readonly posts: Repository<Post>,
+    private readonly comments: CommentsRepository,
     private readonly txHost: TransactionHost<TransactionalAdapterTypeOrm>,
     @Inject(CursorCodec) private readonly cursors: CursorCodec,
   ) {}
 
   async findOne(id: number): Promise<Comment> {
-    const comment = await this.comments.findOneBy({ id });
+    const comment = await this.comments.findById(id);
     if (!comment) throw new NotFoundException(`Comment ${id} not found`);
     return comment;
   }
 
-  /**
-   * All comments of the given posts in one query (the guide's selectinload), oldest first. Plain SQL
-   * rather than the query builder: see COMMENTS_OF_POSTS.
-   */
+  /** All comments of the given posts in one query (the guide's selectinload), oldest first. */
   findByPostIds(postIds: number[]): Promise<Comment[]> {
-    if (postIds.length === 0) return Promise.resolve([]);
-    return this.comments.query<Comment[]>(COMMENTS_OF_POSTS, [postIds]);
+    return this.comments.findByPostIds(postIds);
   }
 
   /**
@@ -57,17 +39,8 @@ export class CommentsService {
    */
   async listForPost(postId: number, { limit, cursor }: ListCommentsQuery): Promise<CommentPage> {
     const after = cursor === undefined ? undefined : this.cursors.decode(cursor);
-    if (!(await this.posts.existsBy({ id: postId }))) throw new NotFoundException(`Post ${postId} not found`);
-
-    const query = this.comments
-      .createQueryBuilder('comment')
-      .where('comment.post_id = :postId', { postId })
-      .orderBy('comment.created_at', 'ASC')
-      .addOrderBy('comment.id', 'ASC')
-      .limit(limit + 1);
-    if (after) query.andWhere('(comment.created_at, comment.id) > (:createdAt, :id)', after);
-
-    const rows = await query.getMany();
+    if (!(await this.comments.postExists(postId))) throw new NotFoundException(`Post ${postId} not found`);
+    const rows = await this.comments.findPageAfter(postId, after, limit + 1);
     const items = rows.slice(0, limit);
     const last = items.at(-1);
     return { items, nextCursor: rows.length > limit && last ? this.cursors.encode(last) : undefined };
@@ -76,10 +49,7 @@ export class CommentsService {
   /** Inserts comments on a post; joins the caller's transaction, or runs in its own. */
   createMany(postId: number, comments: CreateCommentDto[]): Promise<Comment[]> {
     if (comments.length === 0) return Promise.resolve([]);
-    return inTransaction(this.txHost, () => {
-      const repository = this.txHost.tx.getRepository(Comment);
-      return repository.save(comments.map((comment) => repository.create({ ...comment, postId })));
-    });
+    return inTransaction(this.txHost, () => this.comments.insertMany(postId, comments));
   }
 
   /** A missing post is 404, a missing author 422: both come from the foreign keys, race-free. */
@@ -90,8 +60,7 @@ export class CommentsService {
 
   async remove(id: number): Promise<void> {
     await inTransaction(this.txHost, async () => {
-      const { affected } = await this.txHost.tx.delete(Comment, { id });
-      if (!affected) throw new NotFoundException(`Comment ${id} not found`);
+      if (!(await this.comments.delete(id))) throw new NotFoundException(`Comment ${id} not found`);
     });
   }
 }

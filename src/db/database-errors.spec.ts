@@ -1,20 +1,72 @@
-import { QueryFailedError } from 'typeorm';
+import { DataSource, QueryFailedError } from 'typeorm';
+import { commentsConstraints } from '../comments/comments.constraints';
+import { entities } from '../database/entities';
+import { postsConstraints } from '../posts/posts.constraints';
+import { usersConstraints } from '../users/users.constraints';
+import { registerConstraintProblems, registerForeignKeys } from './constraint-problems';
 import { translateDatabaseError } from './database-errors';
 
 const queryError = (driverError: object) =>
   new QueryFailedError('SELECT 1', [], Object.assign(new Error('driver'), driverError));
 
 describe('translateDatabaseError', () => {
+  beforeAll(async () => {
+    // What the app registers at startup: each feature's map, and what the entity metadata derives.
+    for (const problems of [usersConstraints, postsConstraints, commentsConstraints])
+      registerConstraintProblems(problems);
+    const dataSource = new DataSource({ type: 'postgres', entities });
+    // Metadata only, no connection: what initialize() builds before it connects.
+    await (dataSource as unknown as { buildMetadatas(): Promise<void> }).buildMetadatas();
+    registerForeignKeys(dataSource.entityMetadatas);
+  });
+
   it('turns the unique email violation into 409 naming the field', () => {
     const problem = translateDatabaseError(queryError({ code: '23505', constraint: 'users_email_lower_key' }));
     expect(problem?.getStatus()).toBe(409);
     expect(problem?.extras.errors).toEqual([{ field: 'email', messages: ['A user with this email already exists'] }]);
   });
 
-  it('turns a missing referenced author into 422 naming authorId', () => {
-    const problem = translateDatabaseError(queryError({ code: '23503', constraint: 'comments_author_id_fkey' }));
+  it("uses a feature's declared problem for its foreign key: a missing post in the path is 404", () => {
+    const problem = translateDatabaseError(
+      queryError({ code: '23503', constraint: 'comments_post_id_fkey', detail: 'Key (post_id)=(7) is not present' }),
+    );
+    expect(problem?.getStatus()).toBe(404);
+    expect(problem?.extras.errors).toEqual([{ field: 'postId', messages: ['The post does not exist (id 7)'] }]);
+  });
+
+  it('turns a foreign key no feature mapped into 422 naming the property the entity metadata gives', () => {
+    const problem = translateDatabaseError(
+      queryError({
+        code: '23503',
+        constraint: 'comments_author_id_fkey',
+        detail: 'Key (author_id)=(42) is not present in table "users".',
+      }),
+    );
     expect(problem?.getStatus()).toBe(422);
-    expect(problem?.extras.errors?.[0].field).toBe('authorId');
+    expect(problem?.extras.errors).toEqual([
+      { field: 'authorId', messages: ['The referenced user does not exist (id 42)'] },
+    ]);
+  });
+
+  it('turns a foreign key unknown even to the metadata into 422 naming the column, not a generic 409', () => {
+    const problem = translateDatabaseError(
+      queryError({ code: '23503', constraint: 'tags_owner_id_fkey', detail: 'Key (owner_id)=(5) is not present' }),
+    );
+    expect(problem?.getStatus()).toBe(422);
+    expect(problem?.extras.errors?.[0].field).toBe('owner_id');
+  });
+
+  it('treats a row still referenced elsewhere (DELETE without cascade) as a 409 conflict', () => {
+    const detail = 'Key (id)=(1) is still referenced from table "posts".';
+    const problem = translateDatabaseError(queryError({ code: '23503', constraint: 'posts_author_id_fkey', detail }));
+    expect(problem?.getStatus()).toBe(409);
+  });
+
+  it('refuses a constraint name registered twice with different meanings', () => {
+    expect(() => registerConstraintProblems({ users_email_lower_key: { field: 'mail', detail: 'x' } })).toThrow(
+      /users_email_lower_key/,
+    );
+    expect(() => registerConstraintProblems(usersConstraints)).not.toThrow();
   });
 
   it.each([

@@ -1,21 +1,7 @@
 import { HttpStatus } from '@nestjs/common';
 import { QueryFailedError } from 'typeorm';
 import { ProblemException } from '../http/problem';
-
-/**
- * What each named constraint means to a client. The database enforces these rules (also under
- * concurrent requests); this table only turns a violation into a problem that names the field.
- */
-const constraints: Record<string, { field: string; detail: string; status?: HttpStatus }> = {
-  users_email_lower_key: { field: 'email', detail: 'A user with this email already exists' },
-  posts_author_id_fkey: { field: 'authorId', detail: 'The user does not exist', status: HttpStatus.NOT_FOUND },
-  comments_post_id_fkey: { field: 'postId', detail: 'The post does not exist', status: HttpStatus.NOT_FOUND },
-  comments_author_id_fkey: {
-    field: 'authorId',
-    detail: 'The comment author does not exist',
-    status: HttpStatus.UNPROCESSABLE_ENTITY,
-  },
-};
+import { constraintProblem } from './constraint-problems';
 
 /** Errors that mean "the database is unavailable or overloaded right now": 503, try again. */
 const unavailableCodes = new Set([
@@ -43,15 +29,13 @@ export function translateDatabaseError(error: unknown): ProblemException | undef
   if (!driverError || typeof driverError !== 'object') return undefined;
   const { code = '', constraint = '', message = '', detail: driverDetail = '' } = driverError;
 
-  if (code === '23505' || code === '23503') {
-    const known = constraints[constraint];
-    const status = known?.status ?? HttpStatus.CONFLICT;
-    const generic = code === '23505' ? 'The resource already exists' : 'A referenced resource does not exist';
-    // PostgreSQL says which key was missing ("Key (author_id)=(42) is not present…"): name the id.
-    const missingId = code === '23503' ? /\)=\((\d+)\)/.exec(driverDetail)?.[1] : undefined;
-    const detail = `${known?.detail ?? generic}${missingId ? ` (id ${missingId})` : ''}`;
-    return new ProblemException(status, detail, known ? { errors: [{ field: known.field, messages: [detail] }] } : {});
+  if (code === '23505') {
+    const known = constraintProblem(constraint);
+    const detail = known?.detail ?? 'The resource already exists';
+    const extras = known ? { errors: [{ field: known.field, messages: [detail] }] } : {};
+    return new ProblemException(known?.status ?? HttpStatus.CONFLICT, detail, extras);
   }
+  if (code === '23503') return missingReference(constraint, driverDetail);
   if (code === '40001' || code === '40P01') {
     return new ProblemException(HttpStatus.CONFLICT, 'The request conflicted with a concurrent one; retry it', {
       retryAfterSeconds: 1,
@@ -66,6 +50,24 @@ export function translateDatabaseError(error: unknown): ProblemException | undef
     });
   }
   return undefined;
+}
+
+/**
+ * A foreign-key violation (23503). On INSERT/UPDATE a referenced row is missing: the constraint's
+ * registered problem (422 by default) naming the field, or — for a constraint nobody registered — 422
+ * naming the column PostgreSQL reports ("Key (author_id)=(42) is not present…"), else the constraint.
+ * A row still referenced elsewhere (a DELETE without cascade) is a 409 conflict instead.
+ */
+function missingReference(constraint: string, driverDetail: string): ProblemException {
+  if (driverDetail.includes('still referenced')) {
+    return new ProblemException(HttpStatus.CONFLICT, 'The resource is still referenced by another resource');
+  }
+  const [, column, missingId] = /^Key \(([^)]+)\)=\(([^)]*)\)/.exec(driverDetail) ?? [];
+  const known = constraintProblem(constraint);
+  const detail = `${known?.detail ?? 'A referenced resource does not exist'}${missingId ? ` (id ${missingId})` : ''}`;
+  const field = known?.field ?? column ?? constraint;
+  const errors = field ? [{ field, messages: [detail] }] : undefined;
+  return new ProblemException(known?.status ?? HttpStatus.UNPROCESSABLE_ENTITY, detail, errors ? { errors } : {});
 }
 
 /** True when `error` means the server did not answer or refused work (down, restarting, overloaded, timed out). */

@@ -5,7 +5,7 @@ import { TransactionalAdapterTypeOrm } from '@nestjs-cls/transactional-adapter-t
 import { getDataSourceToken, TypeOrmModule } from '@nestjs/typeorm';
 import { ClsModule } from 'nestjs-cls';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { QueryFailedError } from 'typeorm';
+import { type ObjectLiteral, QueryFailedError, type Repository } from 'typeorm';
 
 /**
  * The guide's `async with session.begin()`, as a module: TransactionHost.withTransaction() runs a
@@ -70,4 +70,16 @@ export async function inTransaction<T>(
       await sleep(Math.random() * 20 * attempt);
     }
   }
+}
+
+/**
+ * `repository` bound to the caller's transaction when one is open — so its statements join that
+ * transaction's EntityManager (`txHost.tx`) and commit or roll back with it — else `repository`
+ * itself (the pool). Repositories call it for every statement; services never need it.
+ */
+export function inCurrentTransaction<T extends ObjectLiteral>(
+  txHost: TransactionHost<TransactionalAdapterTypeOrm>,
+  repository: Repository<T>,
+): Repository<T> {
+  return txHost.isTransactionActive() ? txHost.tx.getRepository(repository.target) : repository;
 }

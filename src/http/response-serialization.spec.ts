@@ -6,6 +6,10 @@ const document = {
   openapi: '3.1.0',
   info: { title: 'test', version: '1' },
   paths: {
+    '/things': {
+      // A 204 sends no body: nothing to serialize, nothing to document.
+      delete: { responses: { '204': { description: 'Deleted' } } },
+    },
     '/things/{id}': {
       get: {
         responses: {
@@ -60,5 +64,29 @@ describe('serializeResponsesAsDocumented', () => {
   it('leaves undocumented statuses (errors) to the default serializer', async () => {
     const fastify = await serverReturning(() => ({ status: 404, payload: { status: 404, detail: 'gone' } }));
     expect((await fastify.inject('/things/1')).json()).toEqual({ status: 404, detail: 'gone' });
+  });
+});
+
+describe('serializeResponsesAsDocumented fails closed', () => {
+  it('stops startup naming the route when a 2xx response with a body has no documented schema', () => {
+    const undocumented = {
+      ...document,
+      paths: { '/things/{id}': { patch: { responses: { '200': { description: 'Updated' } } } } },
+    } as unknown as OpenAPIObject;
+    const fastify = Fastify();
+    serializeResponsesAsDocumented(fastify, undocumented);
+    expect(() => fastify.patch('/things/:id', (_request, reply) => reply.send({ id: 1, version: 7 }))).toThrow(
+      /^PATCH \/things\/\{id\}: its 200 response has no documented JSON schema/,
+    );
+  });
+
+  it('accepts a bodiless 204 and leaves routes outside the document (health, docs UI) alone', async () => {
+    const fastify = Fastify();
+    serializeResponsesAsDocumented(fastify, document);
+    fastify.delete('/things', (_request, reply) => reply.code(204).send());
+    fastify.get('/health', () => ({ status: 'ok' }));
+    await fastify.ready();
+    expect((await fastify.inject({ method: 'DELETE', url: '/things' })).statusCode).toBe(204);
+    expect((await fastify.inject('/health')).json()).toEqual({ status: 'ok' });
   });
 });

@@ -1,15 +1,22 @@
 import { Module } from '@nestjs/common';
 import { TypeOrmModule } from '@nestjs/typeorm';
+import { registerConstraintProblems } from '../db/constraint-problems';
 import { CommentsModule } from '../comments/comments.module';
 import { User } from '../users/entities/user.entity';
 import { Post } from './entities/post.entity';
+import { postsConstraints } from './posts.constraints';
 import { PostsController } from './posts.controller';
+import { PostsRepository } from './posts.repository';
 import { PostsService } from './posts.service';
 
 @Module({
   imports: [TypeOrmModule.forFeature([Post, User]), CommentsModule],
   controllers: [PostsController],
-  providers: [PostsService],
+  providers: [PostsRepository, PostsService],
   exports: [PostsService],
 })
-export class PostsModule {}
+export class PostsModule {
+  constructor() {
+    registerConstraintProblems(postsConstraints);
+  }
+}

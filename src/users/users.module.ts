@@ -1,14 +1,21 @@
 import { Module } from '@nestjs/common';
 import { TypeOrmModule } from '@nestjs/typeorm';
+import { registerConstraintProblems } from '../db/constraint-problems';
 import { PostsModule } from '../posts/posts.module';
 import { Profile } from './entities/profile.entity';
 import { User } from './entities/user.entity';
+import { usersConstraints } from './users.constraints';
 import { UsersController } from './users.controller';
+import { UsersRepository } from './users.repository';
 import { UsersService } from './users.service';
 
 @Module({
   imports: [TypeOrmModule.forFeature([User, Profile]), PostsModule],
   controllers: [UsersController],
-  providers: [UsersService],
+  providers: [UsersRepository, UsersService],
 })
-export class UsersModule {}
+export class UsersModule {
+  constructor() {
+    registerConstraintProblems(usersConstraints);
+  }
+}

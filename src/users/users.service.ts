@@ -1,9 +1,6 @@
 import { Injectable, NotFoundException } from '@nestjs/common';
 import { TransactionHost } from '@nestjs-cls/transactional';
 import type { TransactionalAdapterTypeOrm } from '@nestjs-cls/transactional-adapter-typeorm';
-import { InjectRepository } from '@nestjs/typeorm';
-import { Repository, type SelectQueryBuilder } from 'typeorm';
-import { deleteIfMatch, updateIfMatch } from '../db/versioned-writes';
 import { type Page, toPage } from '../http/pagination';
 import type { PaginationQuery } from '../http/pagination.query';
 import { inTransaction } from '../db/transactions';
@@ -11,22 +8,22 @@ import { PostsService } from '../posts/posts.service';
 import type { CreateUserDto } from './dto/create-user.dto';
 import type { UpdateUserDto } from './dto/update-user.dto';
 import type { UserInclude } from './dto/user-include.query';
-import { Profile } from './entities/profile.entity';
-import { User } from './entities/user.entity';
+import type { User } from './entities/user.entity';
+import { UsersRepository } from './users.repository';
 
 const EVERYTHING: UserInclude = { profile: true, posts: true, comments: true };
 
 @Injectable()
 export class UsersService {
   constructor(
-    @InjectRepository(User) private readonly users: Repository<User>,
+    private readonly users: UsersRepository,
     private readonly txHost: TransactionHost<TransactionalAdapterTypeOrm>,
     private readonly posts: PostsService,
   ) {}
 
   /** At most 3 queries: the user with its profile (JOIN), its posts (IN), their comments (IN). */
   async findOne(id: number, include: UserInclude = EVERYTHING): Promise<User> {
-    const user = await this.selectUsers(include).where('user.id = :id', { id }).getOne();
+    const user = await this.users.findById(id, include.profile);
     if (!user) throw new NotFoundException(`User ${id} not found`);
     await this.attachPosts([user], include);
     return user;
@@ -34,15 +31,7 @@ export class UsersService {
 
   /** Ordered by name, then id (so ties page stably); the same 3 queries whatever the page size. */
   async findAll({ limit, offset }: PaginationQuery, include: UserInclude = EVERYTHING): Promise<Page<User>> {
-    // limit/offset rather than take/skip: the only join is one-to-one, so rows are users and TypeORM's
-    // DISTINCT pre-query for paginated joins is not needed.
-    const rows = await this.selectUsers(include)
-      .orderBy('user.name', 'ASC')
-      .addOrderBy('user.id', 'ASC')
-      .limit(limit + 1)
-      .offset(offset)
-      .getMany();
-    const page = toPage(rows, limit);
+    const page = toPage(await this.users.findPage(limit + 1, offset, include.profile), limit);
     await this.attachPosts(page.items, include);
     return page;
   }
@@ -50,12 +39,8 @@ export class UsersService {
   /** One transaction: the user, its profile and any initial posts are stored together or not at all. */
   async create(dto: CreateUserDto): Promise<User> {
     const id = await inTransaction(this.txHost, async () => {
-      const { identifiers } = await this.txHost.tx.insert(User, {
-        name: dto.name,
-        email: dto.email,
-      });
-      const userId = identifiers[0].id as number;
-      if (dto.profile) await this.txHost.tx.insert(Profile, { userId, ...dto.profile });
+      const userId = await this.users.insert({ name: dto.name, email: dto.email });
+      if (dto.profile) await this.users.insertProfile(userId, dto.profile);
       await this.posts.createMany(userId, dto.posts ?? []); // joins this transaction
       return userId;
     });
@@ -69,29 +54,17 @@ export class UsersService {
       const { name, email, profile } = dto;
       // Always touch the user row, even for a profile-only change: it bumps the version (so the ETag
       // changes) and locks the user for the rest of the transaction.
-      await updateIfMatch(this.txHost.tx, User, id, { name, email }, ifMatch);
-      if (profile === null) await this.txHost.tx.delete(Profile, { userId: id });
-      else if (profile) await this.txHost.tx.upsert(Profile, { userId: id, ...profile }, { conflictPaths: ['userId'] });
+      await this.users.update(id, { name, email }, ifMatch);
+      if (profile === null) await this.users.deleteProfile(id);
+      else if (profile) await this.users.upsertProfile(id, profile);
     });
     return this.findOne(id);
   }
 
   /** Posts and comments (including comments the user wrote elsewhere) go by ON DELETE CASCADE. */
   async remove(id: number, ifMatch?: number[]): Promise<void> {
-    await inTransaction(this.txHost, async () => {
-      // Lock the comments the cascade will delete in id order first: two users deleted at once who
-      // commented on each other's posts then queue instead of deadlocking.
-      await this.txHost.tx.query(
-        'SELECT 1 FROM comments WHERE author_id = $1 OR post_id IN (SELECT id FROM posts WHERE author_id = $1) ORDER BY id FOR UPDATE',
-        [id],
-      );
-      await deleteIfMatch(this.txHost.tx, User, id, ifMatch);
-    });
-  }
-
-  private selectUsers(include: UserInclude): SelectQueryBuilder<User> {
-    const query = this.users.createQueryBuilder('user');
-    return include.profile ? query.leftJoinAndSelect('user.profile', 'profile') : query;
+    // A transaction of its own: the repository's lock ordering only holds while it is open.
+    await inTransaction(this.txHost, () => this.users.delete(id, ifMatch));
   }
 
   /** Explicit batch loading of `user.posts` (and their comments): never one query per user. */

@@ -1,0 +1,88 @@
+import { Injectable } from '@nestjs/common';
+import { TransactionHost } from '@nestjs-cls/transactional';
+import type { TransactionalAdapterTypeOrm } from '@nestjs-cls/transactional-adapter-typeorm';
+import { InjectRepository } from '@nestjs/typeorm';
+import type { Repository } from 'typeorm';
+import { inCurrentTransaction } from '../db/transactions';
+import type { KeysetPosition } from '../http/cursor';
+import { Post } from '../posts/entities/post.entity';
+import { Comment } from './entities/comment.entity';
+
+/** The columns a client may set on a comment row (its post comes from the path). */
+export type CommentValues = Pick<Comment, 'authorId' | 'body'>;
+
+/**
+ * The batch loader behind every nested read (a page of 20 users carries up to 1,000 comments). Plain
+ * SQL because building the statement and hydrating entities was a fifth of such a request's CPU
+ * (BENCHMARKS.md); each column is aliased to its `Comment` property, so the rows come back as Comments
+ * with no mapping (a test checks they equal what the repository loads). `= ANY($1)` binds the ids as
+ * one array: one statement shape for any batch size, where `In()` would expand to `IN ($1, …, $n)`.
+ */
+const COMMENTS_OF_POSTS =
+  'SELECT id, post_id AS "postId", author_id AS "authorId", body, created_at AS "createdAt" ' +
+  'FROM comments WHERE post_id = ANY($1) ORDER BY post_id, created_at, id';
+
+/**
+ * All SQL for the `comments` table. Every statement runs in the caller's transaction when one is
+ * open (`txHost.tx`, see inCurrentTransaction), else on the pool; the service decides where
+ * transactions begin and end. (Deleting a user or a post locks its comments: that statement lives
+ * with the delete, in UsersRepository and PostsRepository.)
+ */
+@Injectable()
+export class CommentsRepository {
+  constructor(
+    @InjectRepository(Comment) private readonly comments: Repository<Comment>,
+    @InjectRepository(Post) private readonly posts: Repository<Post>,
+    private readonly txHost: TransactionHost<TransactionalAdapterTypeOrm>,
+  ) {}
+
+  /** One comment by id, or null. */
+  findById(id: number): Promise<Comment | null> {
+    return inCurrentTransaction(this.txHost, this.comments).findOneBy({ id });
+  }
+
+  /**
+   * All comments of the given posts in one statement (COMMENTS_OF_POSTS), ordered by post, then
+   * oldest first (created_at, id). `[]` sends nothing.
+   */
+  findByPostIds(postIds: number[]): Promise<Comment[]> {
+    if (postIds.length === 0) return Promise.resolve([]);
+    return inCurrentTransaction(this.txHost, this.comments).query<Comment[]>(COMMENTS_OF_POSTS, [postIds]);
+  }
+
+  /**
+   * At most `limit` comments of a post in (createdAt, id) order, strictly after `after` when given:
+   * one keyset statement, `WHERE (created_at, id) > ($1, $2)` on index comments_post_id_created_at_id_idx.
+   */
+  findPageAfter(postId: number, after: KeysetPosition | undefined, limit: number): Promise<Comment[]> {
+    const query = inCurrentTransaction(this.txHost, this.comments)
+      .createQueryBuilder('comment')
+      .where('comment.post_id = :postId', { postId })
+      .orderBy('comment.created_at', 'ASC')
+      .addOrderBy('comment.id', 'ASC')
+      .limit(limit);
+    if (after) query.andWhere('(comment.created_at, comment.id) > (:createdAt, :id)', after);
+    return query.getMany();
+  }
+
+  /** Whether the post a comment list belongs to exists (`SELECT 1 FROM posts … LIMIT 1`). */
+  postExists(postId: number): Promise<boolean> {
+    return inCurrentTransaction(this.txHost, this.posts).existsBy({ id: postId });
+  }
+
+  /**
+   * Inserts comments on one post, in order (`INSERT … RETURNING id, created_at`); returns them as
+   * stored. A missing post fails on comments_post_id_fkey (404), a missing author on
+   * comments_author_id_fkey (422).
+   */
+  insertMany(postId: number, comments: CommentValues[]): Promise<Comment[]> {
+    const repository = inCurrentTransaction(this.txHost, this.comments);
+    return repository.save(comments.map((comment) => repository.create({ ...comment, postId })));
+  }
+
+  /** `DELETE FROM comments WHERE id = $1`; false when there was no such comment. */
+  async delete(id: number): Promise<boolean> {
+    const { affected } = await inCurrentTransaction(this.txHost, this.comments).delete({ id });
+    return Boolean(affected);
+  }
+}

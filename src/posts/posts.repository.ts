@@ -1,0 +1,118 @@
+import { Injectable } from '@nestjs/common';
+import { TransactionHost } from '@nestjs-cls/transactional';
+import type { TransactionalAdapterTypeOrm } from '@nestjs-cls/transactional-adapter-typeorm';
+import { InjectRepository } from '@nestjs/typeorm';
+import type { Repository, SelectQueryBuilder } from 'typeorm';
+import { inCurrentTransaction } from '../db/transactions';
+import { deleteIfMatch, updateIfMatch } from '../db/versioned-writes';
+import { User } from '../users/entities/user.entity';
+import type { PostSort } from './dto/list-posts.query';
+import { Post } from './entities/post.entity';
+
+/** The columns a client may set on a post row. */
+export type PostValues = Pick<Post, 'title' | 'body'>;
+
+/** Which posts a page holds: `authorId` and `q` (a plain substring of the title) narrow it when set. */
+export interface PostFilter {
+  authorId?: number;
+  q?: string;
+  sort: PostSort;
+}
+
+const ORDER_BY: Record<PostSort, [column: string, direction: 'ASC' | 'DESC']> = {
+  createdAt: ['post.created_at', 'ASC'],
+  '-createdAt': ['post.created_at', 'DESC'],
+  title: ['post.title', 'ASC'],
+  '-title': ['post.title', 'DESC'],
+};
+
+/**
+ * The batch loader behind every nested user read. Plain SQL for speed (see COMMENTS_OF_POSTS in
+ * CommentsRepository); the aliases make each row a Post as the repository would load it.
+ */
+const POSTS_OF_AUTHORS =
+  'SELECT id, author_id AS "authorId", title, body, created_at AS "createdAt", updated_at AS "updatedAt", version ' +
+  'FROM posts WHERE author_id = ANY($1) ORDER BY author_id, created_at DESC, id DESC';
+
+/**
+ * All SQL for the `posts` table. Every statement runs in the caller's transaction when one is open
+ * (`txHost.tx`, see inCurrentTransaction), else on the pool; the service decides where transactions
+ * begin and end.
+ */
+@Injectable()
+export class PostsRepository {
+  constructor(
+    @InjectRepository(Post) private readonly posts: Repository<Post>,
+    @InjectRepository(User) private readonly users: Repository<User>,
+    private readonly txHost: TransactionHost<TransactionalAdapterTypeOrm>,
+  ) {}
+
+  /** One post by id with `author` as `{ id, name }` (one LEFT JOIN), or null; `comments` not loaded. */
+  findById(id: number): Promise<Post | null> {
+    return this.select().where('post.id = :id', { id }).getOne();
+  }
+
+  /**
+   * At most `limit` posts from `offset`, with `author` as `{ id, name }`, in `sort` order then id in
+   * the same direction, in one statement. The only join is many-to-one, so LIMIT counts posts, never
+   * joined rows. `q` matches case-insensitively (ILIKE) with LIKE's wildcards escaped.
+   */
+  findPage({ authorId, q, sort }: PostFilter, limit: number, offset: number): Promise<Post[]> {
+    const [column, direction] = ORDER_BY[sort];
+    const query = this.select().orderBy(column, direction).addOrderBy('post.id', direction).limit(limit).offset(offset);
+    if (authorId !== undefined) query.andWhere('post.author_id = :authorId', { authorId });
+    if (q) query.andWhere(`post.title ILIKE :pattern ESCAPE '\\'`, { pattern: `%${escapeLike(q)}%` });
+    return query.getMany();
+  }
+
+  /**
+   * Posts of the given authors in one statement (POSTS_OF_AUTHORS: `author_id = ANY($1)`), ordered by
+   * author, then newest first; rows are Posts without `author` or `comments`. `[]` sends nothing.
+   */
+  findByAuthorIds(authorIds: number[]): Promise<Post[]> {
+    if (authorIds.length === 0) return Promise.resolve([]);
+    return inCurrentTransaction(this.txHost, this.posts).query<Post[]>(POSTS_OF_AUTHORS, [authorIds]);
+  }
+
+  /** Whether the user a post list belongs to exists (`SELECT 1 FROM users … LIMIT 1`): 404 or an empty page. */
+  authorExists(authorId: number): Promise<boolean> {
+    return inCurrentTransaction(this.txHost, this.users).existsBy({ id: authorId });
+  }
+
+  /**
+   * Inserts the posts of one author, in order (`INSERT … RETURNING id, created_at, updated_at,
+   * version`); returns them as stored. A missing author fails on posts_author_id_fkey (404).
+   */
+  insertMany(authorId: number, posts: PostValues[]): Promise<Post[]> {
+    const repository = inCurrentTransaction(this.txHost, this.posts);
+    return repository.save(posts.map(({ title, body }) => repository.create({ title, body, authorId })));
+  }
+
+  /** Version-checked `UPDATE posts` (see updateIfMatch): 404/412 when no row matched. */
+  update(id: number, values: Partial<PostValues>, ifMatch: number[] | undefined): Promise<void> {
+    return updateIfMatch(inCurrentTransaction(this.txHost, this.posts), id, values, ifMatch);
+  }
+
+  /**
+   * Version-checked `DELETE FROM posts` (404/412 as deleteIfMatch); its comments go by ON DELETE
+   * CASCADE, locked first in id order (`SELECT … ORDER BY id FOR UPDATE`), as UsersRepository.delete
+   * does, so concurrent cascades queue instead of deadlocking. Must run inside a transaction.
+   */
+  async delete(id: number, ifMatch: number[] | undefined): Promise<void> {
+    const posts = inCurrentTransaction(this.txHost, this.posts);
+    await posts.query('SELECT 1 FROM comments WHERE post_id = $1 ORDER BY id FOR UPDATE', [id]);
+    await deleteIfMatch(posts, id, ifMatch);
+  }
+
+  private select(): SelectQueryBuilder<Post> {
+    return inCurrentTransaction(this.txHost, this.posts)
+      .createQueryBuilder('post')
+      .leftJoin('post.author', 'author')
+      .addSelect(['author.id', 'author.name']);
+  }
+}
+
+/** `q` is a plain substring: LIKE's wildcards in it match themselves. */
+function escapeLike(text: string): string {
+  return text.replace(/[\\%_]/g, (char) => `\\${char}`);
+}

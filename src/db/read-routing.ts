@@ -27,7 +27,7 @@ export function allowReplicaReads(token: bigint | undefined, next: () => void): 
 }
 
 /**
- * Where a read runs. On the primary: outside a GET, inside a transaction, when no replica is healthy
+ * Where a read runs. Inside a transaction: in it (on the primary). On the primary: outside a GET, when no replica is healthy
  * or none has replayed the request's consistency token. Otherwise on one replica for the whole request.
  * A replica that fails mid-read is marked down and the read re-runs on the primary, so a replica going
  * away never fails a request.
@@ -42,8 +42,9 @@ export class ReadRouter {
 
   /** Runs `work` (reads only) with the EntityManager of the chosen server. Its errors are `work`'s own. */
   async read<T>(work: (db: EntityManager) => Promise<T>): Promise<T> {
+    if (this.txHost.isTransactionActive()) return work(this.txHost.tx); // as inCurrentTransaction does
     const context = readContext.getStore();
-    if (!context || !this.replicas.enabled || this.txHost.isTransactionActive()) return work(this.primary.manager);
+    if (!context || !this.replicas.enabled) return work(this.primary.manager);
     context.target ??= this.replicas.pick(context.token);
     const replica = await context.target;
     if (!replica?.dataSource) return work(this.primary.manager);

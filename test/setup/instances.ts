@@ -33,9 +33,9 @@ export function roundRobin(instances: Instance[], ip?: string) {
   let next = 0;
   return {
     /** `fetch` to the next instance; `init.headers` may be a plain object. The answer names the instance. */
-    async request(path: string, init: RequestInit & { headers?: Record<string, string> } = {}) {
+    async request(path: string, init: Omit<RequestInit, 'headers'> & { headers?: Record<string, string> } = {}) {
       const index = next++ % instances.length;
-      const headers = { 'X-Forwarded-For': ip ?? randomClientIp(), ...init.headers };
+      const headers: Record<string, string> = { 'X-Forwarded-For': ip ?? randomClientIp(), ...init.headers };
       if (init.body !== undefined) headers['Content-Type'] ??= 'application/json';
       const res = await fetch(`${instances[index].base}${path}`, { ...init, headers });
       return Object.assign(res, { instance: index });

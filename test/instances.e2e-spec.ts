@@ -179,3 +179,16 @@ describe('three instances behind a load balancer', () => {
     console.info(`one of three instances stopped under load: ${JSON.stringify(outcomes)}`);
   });
 });
+
+describe('rate limit counters in Redis, when Redis does not answer', () => {
+  const t = useTestApp({ REDIS_URL: 'redis://127.0.0.1:1', RATE_LIMIT_MAX: '10' }); // nothing listens on port 1
+
+  it('answers 503 problem + Retry-After, not 500, and does not hang (RFC 9110 §15.6.4)', async () => {
+    const started = Date.now();
+    const res = await t.api.get('/users');
+    expect(res.status).toBe(503);
+    expect(res.headers['content-type']).toMatch(PROBLEM);
+    expect(Number(res.headers['retry-after'])).toBeGreaterThan(0);
+    expect(Date.now() - started).toBeLessThan(5_000);
+  });
+});

@@ -1,8 +1,22 @@
-import { type DynamicModule, Module } from '@nestjs/common';
+import { type DynamicModule, HttpStatus, Module } from '@nestjs/common';
 import { APP_GUARD } from '@nestjs/core';
 import { ThrottlerStorageRedisService } from '@nest-lab/throttler-storage-redis';
 import { ThrottlerGuard, ThrottlerModule } from '@nestjs/throttler';
 import type { AppConfig } from '../config/app.config';
+import { ProblemException } from './problem';
+
+/** Redis-backed counters; Redis not answering is a 503 + Retry-After (like the database), not a 500. */
+class SharedCounters extends ThrottlerStorageRedisService {
+  override async increment(...args: Parameters<ThrottlerStorageRedisService['increment']>) {
+    try {
+      return await super.increment(...args);
+    } catch {
+      throw new ProblemException(HttpStatus.SERVICE_UNAVAILABLE, 'The rate limiter is unavailable; retry shortly', {
+        retryAfterSeconds: 1,
+      });
+    }
+  }
+}
 
 /**
  * Per client IP; a 429 carries Retry-After and becomes problem+json like every other error. With
@@ -22,7 +36,7 @@ export class RateLimitModule {
           ...(redisUrl && {
             // The storage closes its connection on shutdown. maxRetriesPerRequest bounds how long a request
             // waits while Redis is unreachable: it then fails (503) instead of hanging.
-            storage: new ThrottlerStorageRedisService(redisUrl, { keyPrefix: redisKeyPrefix, maxRetriesPerRequest: 1 }),
+            storage: new SharedCounters(redisUrl, { keyPrefix: redisKeyPrefix, maxRetriesPerRequest: 1 }),
           }),
         }),
       ],

@@ -11,9 +11,11 @@ import { entityTags } from './http/conditional-requests';
 import { buildOpenApiDocument, setupOpenApi } from './http/openapi';
 import { serializeResponsesAsDocumented } from './http/response-serialization';
 import { createValidationPipe } from './http/validation';
+import { parseJsonBodies } from './http/json-body';
 import { Draining } from './health/draining';
 import { ReplicaSet } from './db/replicas';
-import { consistencyTokens } from './http/consistency-token';
+import { CONSISTENCY_TOKEN, consistencyTokens } from './http/consistency-token';
+import { traceRequests } from './tracing/request-tracing';
 
 /** Builds the configured application, not yet listening. main.ts and the e2e tests both use it. */
 export async function createApp(config: AppConfig): Promise<NestFastifyApplication> {
@@ -55,18 +57,24 @@ export function configureApp(
   const fastify: FastifyInstance = app.getHttpAdapter().getInstance();
   securityHeaders(fastify);
   if (config.corsOrigins.length > 0) {
+    // Everything the API uses (Fetch standard, CORS protocol): without PATCH/DELETE and If-Match in
+    // the preflight answer, browsers block every edit.
     app.enableCors({
       origin: config.corsOrigins.includes('*') ? '*' : config.corsOrigins,
-      exposedHeaders: ['Location', 'Link', 'ETag', 'Retry-After', 'X-Request-Id'],
+      methods: ['GET', 'HEAD', 'POST', 'PATCH', 'DELETE'],
+      allowedHeaders: ['Content-Type', 'If-Match', 'If-None-Match', 'X-Request-Id', CONSISTENCY_TOKEN],
+      exposedHeaders: ['Location', 'Link', 'ETag', 'Retry-After', 'X-Request-Id', CONSISTENCY_TOKEN],
+      maxAge: 600,
     });
   }
-  acceptJsonOnly(fastify);
+  parseJsonBodies(fastify);
   entityTags(fastify);
   const replicas = app.get(ReplicaSet);
   if (replicas.enabled) consistencyTokens(fastify, replicas, problems);
   closeConnectionsWhileDraining(fastify, app.get(Draining));
   exposeRoutePattern(fastify);
   echoRequestId(fastify);
+  if (config.tracing.enabled) traceRequests(fastify);
   app.useGlobalPipes(createValidationPipe());
   app.useGlobalFilters(problems);
   const document = buildOpenApiDocument(app);
@@ -82,27 +90,6 @@ export function configureApp(
 function securityHeaders(fastify: FastifyInstance): void {
   const applyHeaders = helmet();
   fastify.addHook('onRequest', (request, reply, done) => applyHeaders(request.raw, reply.raw, () => done()));
-}
-
-/**
- * Bodies must be JSON: any other type is 415 (Fastify answers that for unregistered types), over the
- * limit 413, malformed 400. JSON may escape lone UTF-16 surrogates ("\ud800") that are not text:
- * validators choke on them and PostgreSQL cannot store them, so they are a 400 too.
- */
-function acceptJsonOnly(fastify: FastifyInstance): void {
-  fastify.removeAllContentTypeParsers();
-  fastify.addContentTypeParser(/^application\/([\w.+-]+\+)?json$/, { parseAs: 'string' }, (_req, body, done) => {
-    try {
-      done(null, JSON.parse(body.toString(), rejectLoneSurrogates));
-    } catch (error) {
-      done(Object.assign(error as Error, { statusCode: 400, code: 'FST_ERR_CTP_INVALID_JSON' }), undefined);
-    }
-  });
-}
-
-function rejectLoneSurrogates(_key: string, value: unknown): unknown {
-  if (typeof value === 'string' && !value.isWellFormed()) throw new SyntaxError('lone surrogate in a string');
-  return value;
 }
 
 /**

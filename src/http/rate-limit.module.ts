@@ -19,10 +19,13 @@ class SharedCounters extends ThrottlerStorageRedisService {
 }
 
 /**
- * Per client IP; a 429 carries Retry-After and becomes problem+json like every other error. With
- * RATE_LIMIT_MAX=0 no guard is registered at all, rather than one that runs on every request to skip.
- * With REDIS_URL the counters live in Redis (@nest-lab/throttler-storage-redis: one atomic script per
- * request), so every instance counts against the same limit; without it each process counts alone.
+ * Per client IP across the whole API (health probes exempt, see HealthController): RATE_LIMIT_MAX
+ * requests per window in all. The throttler's default key is per route handler, which gave each
+ * client the limit once per endpoint; ours is the client alone. A 429 carries Retry-After and becomes
+ * problem+json like every other error. With RATE_LIMIT_MAX=0 no guard is registered at all, rather
+ * than one that runs on every request to skip. With REDIS_URL the counters live in Redis
+ * (@nest-lab/throttler-storage-redis: one atomic script per request), so every instance counts against
+ * the same limit; without it each process counts alone.
  */
 @Module({})
 export class RateLimitModule {
@@ -33,6 +36,7 @@ export class RateLimitModule {
       imports: [
         ThrottlerModule.forRoot({
           throttlers: [{ limit: max, ttl: windowMs }],
+          generateKey: (_context, client, throttler) => `${throttler}:${client}`,
           ...(redisUrl && {
             // The storage closes its connection on shutdown. maxRetriesPerRequest bounds how long a request
             // waits while Redis is unreachable: it then fails (503) instead of hanging.

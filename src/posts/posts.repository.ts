@@ -6,6 +6,7 @@ import type { EntityManager, Repository, SelectQueryBuilder } from 'typeorm';
 import { ReadRouter } from '../db/read-routing';
 import { inCurrentTransaction } from '../db/transactions';
 import { deleteIfMatch, updateIfMatch } from '../db/versioned-writes';
+import type { Preconditions } from '../http/conditional-requests';
 import { User } from '../users/entities/user.entity';
 import type { PostSort } from './dto/list-posts.query';
 import { Post } from './entities/post.entity';
@@ -96,8 +97,8 @@ export class PostsRepository {
   }
 
   /** Version-checked `UPDATE posts` (see updateIfMatch): 404/412 when no row matched. */
-  update(id: number, values: Partial<PostValues>, ifMatch: number[] | undefined): Promise<void> {
-    return updateIfMatch(inCurrentTransaction(this.txHost, this.posts), id, values, ifMatch);
+  update(id: number, values: Partial<PostValues>, conditions: Preconditions | undefined): Promise<void> {
+    return updateIfMatch(inCurrentTransaction(this.txHost, this.posts), id, values, conditions);
   }
 
   /**
@@ -105,10 +106,10 @@ export class PostsRepository {
    * CASCADE, locked first in id order (`SELECT … ORDER BY id FOR UPDATE`), as UsersRepository.delete
    * does, so concurrent cascades queue instead of deadlocking. Must run inside a transaction.
    */
-  async delete(id: number, ifMatch: number[] | undefined): Promise<void> {
+  async delete(id: number, conditions: Preconditions | undefined): Promise<void> {
     const posts = inCurrentTransaction(this.txHost, this.posts);
     await posts.query('SELECT 1 FROM comments WHERE post_id = $1 ORDER BY id FOR UPDATE', [id]);
-    await deleteIfMatch(posts, id, ifMatch);
+    await deleteIfMatch(posts, id, conditions);
   }
 
   private select(db: EntityManager): SelectQueryBuilder<Post> {

@@ -49,7 +49,7 @@ describe('loadConfig', () => {
   });
 
   it.each([
-    [{ METRICS_TOKEN: 'short' }, 'METRICS_TOKEN="short"'],
+    [{ METRICS_TOKEN: 'short' }, 'METRICS_TOKEN=***: METRICS_TOKEN must be longer'], // a secret is never echoed
     [{ OTEL_EXPORTER_OTLP_ENDPOINT: 'collector:4318' }, 'OTEL_EXPORTER_OTLP_ENDPOINT must be an http(s):// URL'],
     [{ DB_POOL_SIZE: 'abc' }, 'DB_POOL_SIZE="abc": DB_POOL_SIZE must be an integer number'],
     [{ DB_POOL_SIZE: '0' }, 'DB_POOL_SIZE=0: DB_POOL_SIZE must not be less than 1'],

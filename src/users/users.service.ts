@@ -1,6 +1,7 @@
 import { Injectable, NotFoundException } from '@nestjs/common';
 import { TransactionHost } from '@nestjs-cls/transactional';
 import type { TransactionalAdapterTypeOrm } from '@nestjs-cls/transactional-adapter-typeorm';
+import { type Preconditions, requireUntaggedPreconditions } from '../http/conditional-requests';
 import { type Page, toPage } from '../http/pagination';
 import type { PaginationQuery } from '../http/pagination.query';
 import { inTransaction } from '../db/transactions';
@@ -41,12 +42,14 @@ export class UsersService {
    * The result is what the transaction's own INSERT … RETURNING statements gave back — the rows as
    * stored, defaults and timestamps included — in the shape findOne() reads (posts newest first,
    * no comments yet), and it is returned only once COMMIT has succeeded: no read-back needed.
+   * `conditions`: the collection has no ETag (see requireUntaggedPreconditions).
    */
-  async create(dto: CreateUserDto): Promise<User> {
+  async create(dto: CreateUserDto, conditions: Preconditions = {}): Promise<User> {
     return inTransaction(this.txHost, async () => {
       const user = await this.users.insert({ name: dto.name, email: dto.email });
       user.profile = dto.profile ? await this.users.insertProfile(user.id, dto.profile) : null;
       const posts = await this.posts.createMany(user.id, dto.posts ?? []); // joins this transaction
+      requireUntaggedPreconditions(conditions);
       user.posts = posts
         .map((post) => Object.assign(post, { comments: [] }))
         .sort((a, b) => b.createdAt.getTime() - a.createdAt.getTime() || b.id - a.id);
@@ -54,13 +57,13 @@ export class UsersService {
     });
   }
 
-  /** `ifMatch`: the versions the client's If-Match accepts (see updateIfMatch). */
-  async update(id: number, dto: UpdateUserDto, ifMatch?: number[]): Promise<User> {
+  /** `conditions`: the client's If-Match / If-None-Match, evaluated by the UPDATE (see updateIfMatch). */
+  async update(id: number, dto: UpdateUserDto, conditions?: Preconditions): Promise<User> {
     await inTransaction(this.txHost, async () => {
       const { name, email, profile } = dto;
       // Always touch the user row, even for a profile-only change: it bumps the version (so the ETag
       // changes) and locks the user for the rest of the transaction.
-      await this.users.update(id, { name, email }, ifMatch);
+      await this.users.update(id, { name, email }, conditions);
       if (profile === null) await this.users.deleteProfile(id);
       else if (profile) await this.users.upsertProfile(id, profile);
     });
@@ -68,9 +71,9 @@ export class UsersService {
   }
 
   /** Posts and comments (including comments the user wrote elsewhere) go by ON DELETE CASCADE. */
-  async remove(id: number, ifMatch?: number[]): Promise<void> {
+  async remove(id: number, conditions?: Preconditions): Promise<void> {
     // A transaction of its own: the repository's lock ordering only holds while it is open.
-    await inTransaction(this.txHost, () => this.users.delete(id, ifMatch));
+    await inTransaction(this.txHost, () => this.users.delete(id, conditions));
   }
 
   /** Explicit batch loading of `user.posts` (and their comments): never one query per user. */

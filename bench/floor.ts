@@ -40,18 +40,19 @@ const POSTS_OF_AUTHORS =
 const COMMENTS_OF_POSTS =
   'SELECT id, post_id AS "postId", author_id AS "authorId", body, created_at AS "createdAt" ' +
   'FROM comments WHERE post_id = ANY($1) ORDER BY post_id, created_at, id';
-// TypeORM's (query builder, Repository.delete/existsBy, updateIfMatch, transactions)
+// TypeORM's (Repository.delete, updateIfMatch's query builder, transactions)
 const UPDATE_USER =
   'UPDATE "users" SET "name" = $1, "updated_at" = CURRENT_TIMESTAMP, "version" = "version" + 1 WHERE "id" = $2';
 const DELETE_USER = 'DELETE FROM "users" WHERE "id" = $1';
+// PostsRepository, CommentsRepository (single rows and the keyset page)
 const POST_WITH_AUTHOR =
-  'SELECT "post"."id" AS "post_id", "post"."author_id" AS "post_author_id", "post"."title" AS "post_title", "post"."body" AS "post_body", "post"."created_at" AS "post_created_at", "post"."updated_at" AS "post_updated_at", "post"."version" AS "post_version", "author"."id" AS "author_id", "author"."name" AS "author_name" FROM "posts" "post" LEFT JOIN "users" "author" ON "author"."id"="post"."author_id" WHERE "post"."id" = $1';
-const POST_EXISTS =
-  'SELECT 1 AS "row_exists" FROM (SELECT 1 AS dummy_column) "dummy_table" WHERE EXISTS (SELECT 1 FROM "posts" "Post" WHERE (("Post"."id" = $1))) LIMIT 1';
-/** The keyset page; TypeORM writes the LIMIT as a literal. */
-const commentsPageAfter = (limit: number) =>
-  'SELECT "comment"."id" AS "comment_id", "comment"."post_id" AS "comment_post_id", "comment"."author_id" AS "comment_author_id", "comment"."body" AS "comment_body", "comment"."created_at" AS "comment_created_at" FROM "comments" "comment" WHERE "comment"."post_id" = $1 AND ("comment"."created_at", "comment"."id") > ($2, $3) ORDER BY "comment"."created_at" ASC, "comment"."id" ASC LIMIT ' +
-  String(limit);
+  'SELECT p.id, p.author_id AS "authorId", p.title, p.body, p.created_at AS "createdAt", p.updated_at AS "updatedAt", ' +
+  "p.version, json_build_object('id', a.id, 'name', a.name) AS author " +
+  'FROM posts p JOIN users a ON a.id = p.author_id WHERE p.id = $1';
+const POST_EXISTS = 'SELECT EXISTS (SELECT 1 FROM posts WHERE id = $1) AS "exists"';
+const COMMENTS_PAGE_AFTER =
+  'SELECT id, post_id AS "postId", author_id AS "authorId", body, created_at AS "createdAt" FROM comments WHERE post_id = $1 ' +
+  'AND (created_at, id) > ($3, $4) ORDER BY created_at, id LIMIT $2';
 
 const commentJson = (c: Row) => ({
   id: c.id,
@@ -174,35 +175,21 @@ async function handle(req: IncomingMessage, res: ServerResponse) {
   if (resource === 'posts' && rawId && sub === 'comments' && req.method === 'GET') {
     const limit = Number(url.searchParams.get('limit') ?? 20);
     const after = cursors.decode(url.searchParams.get('cursor') ?? ''); // the bench always sends one
-    const [exists] = await query(POST_EXISTS, [id]);
+    const [{ exists }] = await query(POST_EXISTS, [id]);
     if (!exists) return send(res, 404, { status: 404 });
-    const rows = (await query(commentsPageAfter(limit + 1), [id, after.createdAt, after.id])).map((c) => ({
-      id: c.comment_id,
-      postId: c.comment_post_id,
-      authorId: c.comment_author_id,
-      body: c.comment_body,
-      createdAt: c.comment_created_at,
-    }));
+    const rows = await query(COMMENTS_PAGE_AFTER, [id, limit + 1, after.createdAt, after.id]);
     const items = rows.slice(0, limit).map(commentJson);
     const last = rows.length > limit ? rows[limit - 1] : undefined;
     const next = last && new URLSearchParams({ limit: String(limit), cursor: cursors.encode(last) });
     return send(res, 200, items, next ? { Link: `<${url.pathname}?${next.toString()}>; rel="next"` } : {});
   }
   if (resource === 'posts' && rawId && req.method === 'GET') {
-    const [row] = await query(POST_WITH_AUTHOR, [id]);
-    if (!row) return send(res, 404, { status: 404 });
-    const comments = await query(COMMENTS_OF_POSTS, [[row.post_id]]);
-    const post = {
-      id: row.post_id,
-      authorId: row.post_author_id,
-      title: row.post_title,
-      body: row.post_body,
-      createdAt: row.post_created_at,
-      updatedAt: row.post_updated_at,
-    };
+    const [post] = await query(POST_WITH_AUTHOR, [id]);
+    if (!post) return send(res, 404, { status: 404 });
+    const comments = await query(COMMENTS_OF_POSTS, [[post.id]]);
     return send(res, 200, {
-      ...post,
-      author: { id: row.author_id, name: row.author_name },
+      ...postJson(post),
+      author: { id: post.author.id, name: post.author.name },
       comments: comments.map(commentJson),
     });
   }

@@ -521,7 +521,9 @@ async function main(): Promise<void> {
     ].join('\n');
     const markdown =
       `${table}\n\nPeak RSS (VmHWM): app ${fmt(rss.app)} MB, app+log ${fmt(rss.log)} MB. ` +
-      `Load generator: ${GENERATOR}, its own CPU ${fmt(median(generatorCpu) * 100)} % of a core (median; max ${fmt(Math.max(...generatorCpu) * 100)} %). ` +
+      (generatorCpu.length
+        ? `Load generator: ${GENERATOR}, its own CPU ${fmt(median(generatorCpu) * 100)} % of a core (median; max ${fmt(Math.max(...generatorCpu) * 100)} %). `
+        : '') +
       `${ROUNDS} interleaved rounds of ${DURATION} s after a warm-up; req/s, latency and CPU are medians over rounds, ratios the median of per-round ratios. ` +
       `Machine: ${machine}.\n`;
     mkdirSync(join(ROOT, 'bench', 'results'), { recursive: true });

@@ -180,7 +180,9 @@ async function handle(req: IncomingMessage, res: ServerResponse) {
     const rows = await query(COMMENTS_PAGE_AFTER, [id, limit + 1, after.createdAt, after.id]);
     const items = rows.slice(0, limit).map(commentJson);
     const last = rows.length > limit ? rows[limit - 1] : undefined;
-    const next = last && new URLSearchParams({ limit: String(limit), cursor: cursors.encode(last) });
+    const next =
+      last &&
+      new URLSearchParams({ limit: String(limit), cursor: cursors.encode({ createdAt: last.createdAt, id: last.id }) });
     return send(res, 200, items, next ? { Link: `<${url.pathname}?${next.toString()}>; rel="next"` } : {});
   }
   if (resource === 'posts' && rawId && req.method === 'GET') {

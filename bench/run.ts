@@ -11,7 +11,9 @@
  * PostgreSQL), BENCH_CONNECTIONS_SCALE (1; multiplies every endpoint's connection count),
  * BENCH_ONLY (run only the endpoints whose name contains it, e.g. `GET /users/{id}`),
  * BENCH_GENERATOR (`wrk` or `autocannon`; default wrk when installed), BENCH_APP_NODE_ARGS (extra
- * node flags for the apps, e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof`). Writes bench/results/latest.json
+ * node flags for the apps, e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof`), BENCH_METRICS (`on`, the
+ * default as in production, or `off`: the apps without Prometheus metrics; compare the app/floor
+ * ratios of an `on` and an `off` run to see what metrics cost). Writes bench/results/latest.json
  * and latest.md.
  */
 import 'reflect-metadata';
@@ -44,6 +46,8 @@ const USERS = Number(env.BENCH_USERS ?? 1000);
 const POSTS = USERS * 10;
 const SCALE = Number(env.BENCH_CONNECTIONS_SCALE ?? 1);
 const ONLY = env.BENCH_ONLY ?? '';
+const METRICS = env.BENCH_METRICS ?? 'on';
+if (!['on', 'off'].includes(METRICS)) throw new Error(`BENCH_METRICS must be on or off, not ${METRICS}`);
 const GENERATOR = (env.BENCH_GENERATOR as 'wrk' | 'autocannon' | undefined) ?? loadGenerator();
 const POOL_SIZE = 10;
 const POOL_OVERFLOW = 20;
@@ -189,6 +193,7 @@ function startApp(label: string, port: number, url: string, extraEnv: Record<str
       DB_POOL_SIZE: String(POOL_SIZE),
       DB_POOL_MAX_OVERFLOW: String(POOL_OVERFLOW),
       CURSOR_SECRET,
+      METRICS_ENABLED: METRICS === 'on' ? 'true' : 'false',
       ...extraEnv,
     },
     quiet,
@@ -520,7 +525,7 @@ async function main(): Promise<void> {
         .map((line) => `| ${line} |`),
     ].join('\n');
     const markdown =
-      `${table}\n\nPeak RSS (VmHWM): app ${fmt(rss.app)} MB, app+log ${fmt(rss.log)} MB. ` +
+      `${table}\n\nMetrics ${METRICS}. Peak RSS (VmHWM): app ${fmt(rss.app)} MB, app+log ${fmt(rss.log)} MB. ` +
       (generatorCpu.length
         ? `Load generator: ${GENERATOR}, its own CPU ${fmt(median(generatorCpu) * 100)} % of a core (median; max ${fmt(Math.max(...generatorCpu) * 100)} %). `
         : '') +
@@ -529,7 +534,7 @@ async function main(): Promise<void> {
     mkdirSync(join(ROOT, 'bench', 'results'), { recursive: true });
     writeFileSync(
       join(ROOT, 'bench', 'results', 'latest.json'),
-      `${JSON.stringify({ date: new Date().toISOString(), machine, generator: GENERATOR, duration: DURATION, rounds: ROUNDS, users: USERS, peakRssMb: rss, rows }, null, 2)}\n`,
+      `${JSON.stringify({ date: new Date().toISOString(), machine, metrics: METRICS, generator: GENERATOR, duration: DURATION, rounds: ROUNDS, users: USERS, peakRssMb: rss, rows }, null, 2)}\n`,
     );
     writeFileSync(join(ROOT, 'bench', 'results', 'latest.md'), markdown);
     console.log(`\n${markdown}`);

@@ -13,6 +13,7 @@ import { serializeResponsesAsDocumented } from './http/response-serialization';
 import { createValidationPipe } from './http/validation';
 import { parseJsonBodies } from './http/json-body';
 import { Draining } from './health/draining';
+import { traceRequests } from './tracing/request-tracing';
 
 /** Builds the configured application, not yet listening. main.ts and the e2e tests both use it. */
 export async function createApp(config: AppConfig): Promise<NestFastifyApplication> {
@@ -69,6 +70,7 @@ export function configureApp(
   closeConnectionsWhileDraining(fastify, app.get(Draining));
   exposeRoutePattern(fastify);
   echoRequestId(fastify);
+  if (config.tracing.enabled) traceRequests(fastify);
   app.useGlobalPipes(createValidationPipe());
   app.useGlobalFilters(problems);
   const document = buildOpenApiDocument(app);

@@ -1,7 +1,6 @@
 import 'reflect-metadata';
 import { Logger } from '@nestjs/common';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { createApp } from './app.setup';
 import { loadConfig, loadDotEnv } from './config/app.config';
 import { type RunningPostgres, startEmbeddedPostgres } from './database/embedded-postgres';
 import { Draining } from './health/draining';
@@ -11,6 +10,9 @@ const logger = new Logger('Bootstrap');
 async function bootstrap(): Promise<void> {
   loadDotEnv();
   const config = loadConfig();
+  // Tracing hooks http, pg and Nest as they load, so the app's modules are required only after it starts.
+  const tracing = config.tracing.enabled ? loadModule<Tracer>('./tracing/tracing-sdk').startTracing() : undefined;
+  const { createApp } = loadModule<typeof import('./app.setup')>('./app.setup');
 
   let embedded: RunningPostgres | undefined;
   if (!config.database.url) {
@@ -42,6 +44,7 @@ async function bootstrap(): Promise<void> {
       app.get(Draining).begin();
       await sleep(grace);
       await app.close();
+      await tracing?.shutdown();
       await embedded?.stop();
       clearTimeout(deadline);
       logger.log('Stopped');
@@ -52,6 +55,14 @@ async function bootstrap(): Promise<void> {
     await embedded?.stop();
     throw error;
   }
+}
+
+type Tracer = typeof import('./tracing/tracing-sdk');
+
+/** A module of ours, required now rather than when main.ts loads. */
+function loadModule<T>(path: string): T {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  return require(path) as T;
 }
 
 /** Connection URL without its password, fit for a log line. */

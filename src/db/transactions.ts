@@ -6,6 +6,8 @@ import { getDataSourceToken, TypeOrmModule } from '@nestjs/typeorm';
 import { ClsModule } from 'nestjs-cls';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { type ObjectLiteral, QueryFailedError, type Repository } from 'typeorm';
+import { countTransaction } from '../metrics/metrics';
+import { inSpan } from '../tracing/request-tracing';
 
 /**
  * The guide's `async with session.begin()`, as a module: TransactionHost.withTransaction() runs a
@@ -63,10 +65,14 @@ export async function inTransaction<T>(
   if (txHost.isTransactionActive()) return work();
   for (let attempt = 1; ; attempt++) {
     try {
-      return await txHost.withTransaction(work);
+      const result = await inSpan('db.transaction', () => txHost.withTransaction(work));
+      countTransaction('committed');
+      return result;
     } catch (error) {
       const code = error instanceof QueryFailedError ? (error.driverError as { code?: string }).code : undefined;
-      if (attempt >= MAX_ATTEMPTS || !code || !RETRYABLE.has(code)) throw error;
+      const retry = attempt < MAX_ATTEMPTS && code !== undefined && RETRYABLE.has(code);
+      countTransaction(retry ? 'retried' : 'rolled_back');
+      if (!retry) throw error;
       await sleep(Math.random() * 20 * attempt);
     }
   }

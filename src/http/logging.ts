@@ -3,6 +3,7 @@ import { randomUUID } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import type { Params } from 'nestjs-pino';
 import type { AppConfig } from '../config/app.config';
+import { traceContextForLogs } from '../tracing/request-tracing';
 
 const REQUEST_ID = /^[\w.:-]{1,128}$/;
 
@@ -45,6 +46,8 @@ export function loggerParams(config: AppConfig): Params {
       }),
       customLogLevel: (_req, res, error) => (error || res.statusCode >= 500 ? 'error' : 'info'),
       redact: ['req.headers.authorization', 'req.headers.cookie'],
+      // With tracing on, every line names the trace and span it was written in (none: no cost).
+      mixin: config.tracing.enabled ? traceContextForLogs : undefined,
     },
   };
 }

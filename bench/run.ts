@@ -51,8 +51,11 @@ if (!['on', 'off'].includes(METRICS)) throw new Error(`BENCH_METRICS must be on 
 const GENERATOR = (env.BENCH_GENERATOR as 'wrk' | 'autocannon' | undefined) ?? loadGenerator();
 const POOL_SIZE = 10;
 const POOL_OVERFLOW = 20;
-/** Users created for DELETE per second of load: more than any server here deletes. */
-const VICTIMS_PER_SECOND = 5000;
+/**
+ * Users created for DELETE per second of load: before any measurement more than any server deletes,
+ * then three times the fastest rate seen (so a run never runs out, nor writes needless rows).
+ */
+let victimsPerSecond = 5000;
 const ROOT = join(__dirname, '..');
 const WORK = join(tmpdir(), `nest-typeorm-users-bench-${randomUUID()}`);
 const CURSOR_SECRET = randomBytes(16).toString('hex'); // shared by both apps and the floor
@@ -234,7 +237,7 @@ async function createVictims(db: DataSource, count: number): Promise<number> {
 let runCounter = 0;
 /** The template of one load (or sample) of an endpoint, with its own run id and fresh victims. */
 async function templateFor(endpoint: Endpoint, db: DataSource, seconds: number): Promise<RequestTemplate> {
-  const victims = endpoint.deletes ? await createVictims(db, Math.ceil(VICTIMS_PER_SECOND * SCALE * seconds)) : 0;
+  const victims = endpoint.deletes ? await createVictims(db, Math.ceil(victimsPerSecond * seconds)) : 0;
   return endpoint.template(++runCounter, victims);
 }
 
@@ -452,8 +455,18 @@ async function main(): Promise<void> {
       console.log(`\n${endpoint.name}`);
       const connections = Math.max(1, Math.round(endpoint.connections * SCALE));
       const warmUp = Math.max(1, Math.round(DURATION / 2));
-      for (const server of ['app', 'log', 'floor'] as const)
-        await runLoad(GENERATOR, running[server].base, await templateFor(endpoint, admin, warmUp), connections, warmUp);
+      let fastestDeletes = 0;
+      for (const server of ['app', 'log', 'floor'] as const) {
+        const { rps } = await runLoad(
+          GENERATOR,
+          running[server].base,
+          await templateFor(endpoint, admin, warmUp),
+          connections,
+          warmUp,
+        );
+        if (endpoint.deletes) fastestDeletes = Math.max(fastestDeletes, rps);
+      }
+      if (endpoint.deletes) victimsPerSecond = Math.max(500, 3 * fastestDeletes);
       const runs: Record<Server, Measurement[]> = { app: [], log: [], floor: [] };
       for (let round = 0; round < ROUNDS; round++) {
         // The floor between the two apps, the order reversed every round: a drift in the machine's

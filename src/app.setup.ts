@@ -3,7 +3,7 @@ import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fa
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { Logger } from 'nestjs-pino';
 import { AppModule } from './app.module';
-import { requestIdFor } from './http/logging';
+import { requestIdFor, withQuietStartup } from './http/logging';
 import { answerClientError, ProblemDetailsFilter } from './http/problem-details.filter';
 import type { AppConfig } from './config/app.config';
 import helmet from 'helmet';
@@ -13,6 +13,8 @@ import { serializeResponsesAsDocumented } from './http/response-serialization';
 import { createValidationPipe } from './http/validation';
 import { parseJsonBodies } from './http/json-body';
 import { Draining } from './health/draining';
+import { ReplicaSet } from './db/replicas';
+import { CONSISTENCY_TOKEN, consistencyTokens } from './http/consistency-token';
 import { traceRequests } from './tracing/request-tracing';
 
 /** Builds the configured application, not yet listening. main.ts and the e2e tests both use it. */
@@ -35,11 +37,14 @@ export async function createApp(config: AppConfig): Promise<NestFastifyApplicati
   const app = await NestFactory.create<NestFastifyApplication>(AppModule.forRoot(config), adapter, {
     bodyParser: false, // configureApp installs the JSON parser, with its limit and checks
     // A failed start (bad database URL, …) is reported by main.ts in one line: no stack dump from
-    // Nest, no process.abort(). The logger (pino, see http/logging.ts) is attached once built.
+    // Nest, no process.abort(). Lines logged while building (migrations applied, routes) wait for the
+    // logger (pino, see http/logging.ts) and come out in its format; a failed start drops them.
     abortOnError: false,
-    logger: false,
+    bufferLogs: true,
+    autoFlushLogs: false,
   });
-  app.useLogger(app.get(Logger));
+  app.useLogger(withQuietStartup(app.get(Logger)));
+  app.flushLogs();
   return configureApp(app, config, problems);
 }
 
@@ -60,13 +65,15 @@ export function configureApp(
     app.enableCors({
       origin: config.corsOrigins.includes('*') ? '*' : config.corsOrigins,
       methods: ['GET', 'HEAD', 'POST', 'PATCH', 'DELETE'],
-      allowedHeaders: ['Content-Type', 'If-Match', 'If-None-Match', 'X-Request-Id'],
-      exposedHeaders: ['Location', 'Link', 'ETag', 'Retry-After', 'X-Request-Id'],
+      allowedHeaders: ['Content-Type', 'If-Match', 'If-None-Match', 'X-Request-Id', CONSISTENCY_TOKEN],
+      exposedHeaders: ['Location', 'Link', 'ETag', 'Retry-After', 'X-Request-Id', CONSISTENCY_TOKEN],
       maxAge: 600,
     });
   }
   parseJsonBodies(fastify);
   entityTags(fastify);
+  const replicas = app.get(ReplicaSet);
+  if (replicas.enabled) consistencyTokens(fastify, replicas, problems);
   closeConnectionsWhileDraining(fastify, app.get(Draining));
   exposeRoutePattern(fastify);
   echoRequestId(fastify);

@@ -3,6 +3,7 @@ import { TransactionHost } from '@nestjs-cls/transactional';
 import type { TransactionalAdapterTypeOrm } from '@nestjs-cls/transactional-adapter-typeorm';
 import { InjectRepository } from '@nestjs/typeorm';
 import type { Repository } from 'typeorm';
+import { ReadRouter } from '../db/read-routing';
 import { inCurrentTransaction } from '../db/transactions';
 import type { KeysetPosition } from '../http/cursor';
 import { Comment } from './entities/comment.entity';
@@ -30,7 +31,7 @@ const POST_EXISTS = 'SELECT EXISTS (SELECT 1 FROM posts WHERE id = $1) AS "exist
 /**
  * All SQL for the `comments` table. Every statement runs in the caller's transaction when one is
  * open (`txHost.tx`, see inCurrentTransaction), else on the pool; the service decides where
- * transactions begin and end. (Deleting a user or a post locks its comments: that statement lives
+ * transactions begin and end; reads go through ReadRouter (a GET's may be served by a replica). (Deleting a user or a post locks its comments: that statement lives
  * with the delete, in UsersRepository and PostsRepository.)
  */
 @Injectable()
@@ -38,11 +39,12 @@ export class CommentsRepository {
   constructor(
     @InjectRepository(Comment) private readonly comments: Repository<Comment>,
     private readonly txHost: TransactionHost<TransactionalAdapterTypeOrm>,
+    private readonly reads: ReadRouter,
   ) {}
 
   /** One comment by id, or null. */
   findById(id: number): Promise<Comment | null> {
-    return inCurrentTransaction(this.txHost, this.comments).findOneBy({ id });
+    return this.reads.read((db) => db.findOneBy(Comment, { id }));
   }
 
   /**
@@ -51,7 +53,7 @@ export class CommentsRepository {
    */
   findByPostIds(postIds: number[]): Promise<Comment[]> {
     if (postIds.length === 0) return Promise.resolve([]);
-    return inCurrentTransaction(this.txHost, this.comments).query<Comment[]>(COMMENTS_OF_POSTS, [postIds]);
+    return this.reads.read((db) => db.query<Comment[]>(COMMENTS_OF_POSTS, [postIds]));
   }
 
   /**
@@ -61,23 +63,21 @@ export class CommentsRepository {
    * the repository's); the query builder was a sixth of this request's CPU (BENCHMARKS.md).
    */
   findPageAfter(postId: number, after: KeysetPosition | undefined, limit: number): Promise<Comment[]> {
-    const comments = inCurrentTransaction(this.txHost, this.comments);
-    return after
-      ? comments.query<Comment[]>(`${COMMENTS_OF_POST} AND (created_at, id) > ($3, $4) ${KEYSET_ORDER}`, [
-          postId,
-          limit,
-          after.createdAt,
-          after.id,
-        ])
-      : comments.query<Comment[]>(`${COMMENTS_OF_POST} ${KEYSET_ORDER}`, [postId, limit]);
+    return this.reads.read((db) =>
+      after
+        ? db.query<Comment[]>(`${COMMENTS_OF_POST} AND (created_at, id) > ($3, $4) ${KEYSET_ORDER}`, [
+            postId,
+            limit,
+            after.createdAt,
+            after.id,
+          ])
+        : db.query<Comment[]>(`${COMMENTS_OF_POST} ${KEYSET_ORDER}`, [postId, limit]),
+    );
   }
 
   /** Whether the post a comment list belongs to exists (`SELECT EXISTS (… posts WHERE id = $1)`). */
   async postExists(postId: number): Promise<boolean> {
-    const [{ exists }] = await inCurrentTransaction(this.txHost, this.comments).query<{ exists: boolean }[]>(
-      POST_EXISTS,
-      [postId],
-    );
+    const [{ exists }] = await this.reads.read((db) => db.query<{ exists: boolean }[]>(POST_EXISTS, [postId]));
     return exists;
   }
 

@@ -10,7 +10,7 @@ import { countTransaction } from '../metrics/metrics';
 import { inSpan } from '../tracing/request-tracing';
 
 /**
- * The guide's `async with session.begin()`, as a module: TransactionHost.withTransaction() runs a
+ * The guide's `async with session.begin()` (docs/from-sqlalchemy.md), as a module: TransactionHost.withTransaction() runs a
  * callback in one transaction that every service called inside it joins (nestjs-cls keeps the
  * transaction in AsyncLocalStorage). Each transaction opens its own CLS context, so nothing is
  * mounted per request.
@@ -53,7 +53,7 @@ const MAX_ATTEMPTS = 3;
 const RETRYABLE = new Set(['40001', '40P01']);
 
 /**
- * The guide's `async with session.begin()`: runs `work` in one transaction — commit on success,
+ * The guide's `async with session.begin()` (docs/from-sqlalchemy.md): runs `work` in one transaction — commit on success,
  * rollback on any error — and re-runs the whole transaction (up to 3 times, with jitter) when
  * PostgreSQL aborted it for a deadlock or serialization failure. Called inside a transaction it
  * just joins it: only the outermost caller owns, and may retry, the transaction.

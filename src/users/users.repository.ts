@@ -3,6 +3,7 @@ import { TransactionHost } from '@nestjs-cls/transactional';
 import type { TransactionalAdapterTypeOrm } from '@nestjs-cls/transactional-adapter-typeorm';
 import { InjectRepository } from '@nestjs/typeorm';
 import type { Repository } from 'typeorm';
+import { ReadRouter } from '../db/read-routing';
 import { inCurrentTransaction } from '../db/transactions';
 import { deleteIfMatch, updateIfMatch } from '../db/versioned-writes';
 import type { Preconditions } from '../http/conditional-requests';
@@ -33,7 +34,7 @@ const PAGE = 'ORDER BY u.name, u.id LIMIT $1 OFFSET $2';
 /**
  * All SQL for the `users` and `profiles` tables. Every statement runs in the caller's transaction
  * when one is open (`txHost.tx`, see inCurrentTransaction), else on the pool; the service decides
- * where transactions begin and end.
+ * where transactions begin and end. Reads go through ReadRouter: a GET's may be served by a replica.
  */
 @Injectable()
 export class UsersRepository {
@@ -41,6 +42,7 @@ export class UsersRepository {
     @InjectRepository(User) private readonly users: Repository<User>,
     @InjectRepository(Profile) private readonly profiles: Repository<Profile>,
     private readonly txHost: TransactionHost<TransactionalAdapterTypeOrm>,
+    private readonly reads: ReadRouter,
   ) {}
 
   /**
@@ -48,7 +50,7 @@ export class UsersRepository {
    * statement (null when the user has none); without, it is absent.
    */
   async findById(id: number, withProfile: boolean): Promise<User | null> {
-    const [user] = await this.query(`${withProfile ? USERS_WITH_PROFILES : USERS} WHERE u.id = $1`, [id]);
+    const [user] = await this.read(`${withProfile ? USERS_WITH_PROFILES : USERS} WHERE u.id = $1`, [id]);
     return user ?? null;
   }
 
@@ -57,7 +59,7 @@ export class UsersRepository {
    * findById). The only join is one-to-one, so LIMIT counts users.
    */
   findPage(limit: number, offset: number, withProfile: boolean): Promise<User[]> {
-    return this.query(`${withProfile ? USERS_WITH_PROFILES : USERS} ${PAGE}`, [limit, offset]);
+    return this.read(`${withProfile ? USERS_WITH_PROFILES : USERS} ${PAGE}`, [limit, offset]);
   }
 
   /**
@@ -65,7 +67,7 @@ export class UsersRepository {
    * without relations. A taken email fails on users_email_lower_key (409).
    */
   async insert({ name, email }: UserValues): Promise<User> {
-    const [user] = await this.query(
+    const [user] = await inCurrentTransaction(this.txHost, this.users).query<User[]>(
       'INSERT INTO users (name, email) VALUES ($1, $2) RETURNING id, name, email, created_at AS "createdAt", updated_at AS "updatedAt", version',
       [name, email],
     );
@@ -121,8 +123,8 @@ export class UsersRepository {
     await inCurrentTransaction(this.txHost, this.profiles).delete({ userId });
   }
 
-  /** Plain SQL in the caller's transaction when one is open; rows are aliased to User's properties. */
-  private query(sql: string, parameters: unknown[]): Promise<User[]> {
-    return inCurrentTransaction(this.txHost, this.users).query<User[]>(sql, parameters);
+  /** A plain-SQL read (rows aliased to User's properties) where ReadRouter sends it. */
+  private read(sql: string, parameters: unknown[]): Promise<User[]> {
+    return this.reads.read((db) => db.query<User[]>(sql, parameters));
   }
 }

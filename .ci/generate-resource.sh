@@ -23,7 +23,7 @@ for f in tags.module.ts tags.controller.ts tags.service.ts tags.repository.ts ta
   dto/create-tag.dto.ts dto/update-tag.dto.ts dto/tag.response.ts entities/tag.entity.ts; do
   [ -f "src/tags/$f" ] || { echo "missing src/tags/$f"; exit 1; }
 done
-[ -f test/tags.e2e-spec.ts ] || { echo "missing test/tags.e2e-spec.ts"; exit 1; }
+for f in test/tags.e2e-spec.ts test/contract/tags.contract.ts; do [ -f "$f" ] || { echo "missing $f"; exit 1; }; done
 grep -q "TagsModule," src/app.module.ts || { echo "TagsModule not imported by AppModule.forRoot"; exit 1; }
 grep -q "Tag\]" src/database/entities.ts || { echo "Tag not in src/database/entities.ts"; exit 1; }
 

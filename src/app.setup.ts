@@ -11,6 +11,7 @@ import { entityTags } from './http/conditional-requests';
 import { buildOpenApiDocument, setupOpenApi } from './http/openapi';
 import { serializeResponsesAsDocumented } from './http/response-serialization';
 import { createValidationPipe } from './http/validation';
+import { parseJsonBodies } from './http/json-body';
 import { Draining } from './health/draining';
 
 /** Builds the configured application, not yet listening. main.ts and the e2e tests both use it. */
@@ -53,12 +54,17 @@ export function configureApp(
   const fastify: FastifyInstance = app.getHttpAdapter().getInstance();
   securityHeaders(fastify);
   if (config.corsOrigins.length > 0) {
+    // Everything the API uses (Fetch standard, CORS protocol): without PATCH/DELETE and If-Match in
+    // the preflight answer, browsers block every edit.
     app.enableCors({
       origin: config.corsOrigins.includes('*') ? '*' : config.corsOrigins,
+      methods: ['GET', 'HEAD', 'POST', 'PATCH', 'DELETE'],
+      allowedHeaders: ['Content-Type', 'If-Match', 'If-None-Match', 'X-Request-Id'],
       exposedHeaders: ['Location', 'Link', 'ETag', 'Retry-After', 'X-Request-Id'],
+      maxAge: 600,
     });
   }
-  acceptJsonOnly(fastify);
+  parseJsonBodies(fastify);
   entityTags(fastify);
   closeConnectionsWhileDraining(fastify, app.get(Draining));
   exposeRoutePattern(fastify);
@@ -78,27 +84,6 @@ export function configureApp(
 function securityHeaders(fastify: FastifyInstance): void {
   const applyHeaders = helmet();
   fastify.addHook('onRequest', (request, reply, done) => applyHeaders(request.raw, reply.raw, () => done()));
-}
-
-/**
- * Bodies must be JSON: any other type is 415 (Fastify answers that for unregistered types), over the
- * limit 413, malformed 400. JSON may escape lone UTF-16 surrogates ("\ud800") that are not text:
- * validators choke on them and PostgreSQL cannot store them, so they are a 400 too.
- */
-function acceptJsonOnly(fastify: FastifyInstance): void {
-  fastify.removeAllContentTypeParsers();
-  fastify.addContentTypeParser(/^application\/([\w.+-]+\+)?json$/, { parseAs: 'string' }, (_req, body, done) => {
-    try {
-      done(null, JSON.parse(body.toString(), rejectLoneSurrogates));
-    } catch (error) {
-      done(Object.assign(error as Error, { statusCode: 400, code: 'FST_ERR_CTP_INVALID_JSON' }), undefined);
-    }
-  });
-}
-
-function rejectLoneSurrogates(_key: string, value: unknown): unknown {
-  if (typeof value === 'string' && !value.isWellFormed()) throw new SyntaxError('lone surrogate in a string');
-  return value;
 }
 
 /**

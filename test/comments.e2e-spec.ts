@@ -92,6 +92,70 @@ describe('comments', () => {
       for (const id of added) expect(seen).toContain(id); // later inserts show up at the end
     });
 
+    it('never loses a comment whose transaction began before others but committed after them (issue #13)', async () => {
+      const ada = await t.db.user('Ada');
+      const post = await t.db.post(ada.id);
+      const c0 = (await t.db.comment(post.id, ada.id, 'c0')).id;
+      const c1 = (await t.db.comment(post.id, ada.id, 'c1')).id;
+
+      // A writer whose transaction inserts a comment and stays open (any client: plain SQL here).
+      const held = t.dataSource.createQueryRunner();
+      await held.connect();
+      await held.startTransaction();
+      const [{ id: h }] = await held.query(
+        "INSERT INTO comments (post_id, author_id, body) VALUES ($1, $2, 'held') RETURNING id",
+        [post.id, ada.id],
+      );
+      // Meanwhile two comments through the API: each either commits or waits for the held one.
+      let settled = 0;
+      const added = [1, 2].map(() =>
+        t.api
+          .post(`/posts/${post.id}/comments`)
+          .send({ authorId: ada.id, body: 'api' })
+          .then((res) => (settled++, res)),
+      );
+      const waiting = async () =>
+        Number(
+          (
+            await t.dataSource.query(
+              "SELECT count(*) AS n FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'",
+            )
+          )[0].n,
+        );
+      for (let tries = 0; settled + (await waiting()) < 2; tries++) {
+        if (tries > 250) throw new Error('the API inserts neither committed nor waited');
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+
+      // A reader walks the pages one comment at a time, keeping the last `next` link it got.
+      const seen: number[] = [];
+      const follow = async (start: string) => {
+        let url: string | undefined = start;
+        let last = start;
+        while (url) {
+          const res: { body: CommentBody[]; headers: Record<string, string> } = await t.api.get(url).expect(200);
+          seen.push(...res.body.map((c) => c.id));
+          last = url;
+          url = /<([^>]+)>; rel="next"/.exec(res.headers.link ?? '')?.[1];
+        }
+        return last;
+      };
+      const lastUrl = await follow(`/posts/${post.id}/comments?limit=1`);
+
+      await held.commitTransaction();
+      await held.release();
+      const apiIds = (await Promise.all(added)).map((res) => (res.status === 201 ? (res.body as CommentBody).id : -1));
+      expect(apiIds).not.toContain(-1);
+
+      // Later, it polls from its last cursor and follows the links to the end.
+      await follow(lastUrl);
+      expect(new Set(seen)).toEqual(new Set([c0, c1, h, ...apiIds]));
+      // Each comment first appears after all that sort before it: (createdAt, id) order is commit order.
+      const firstSeen = [...new Set(seen)];
+      const listed = (await t.api.get(`/posts/${post.id}/comments?limit=100`).expect(200)).body as CommentBody[];
+      expect(firstSeen).toEqual(listed.map((c) => c.id));
+    });
+
     it.each(['garbage', 'eyJ4IjoxfQ.c2lnbmF0dXJl', '%00', 'a.b.c'])(
       'rejects the cursor %p with 400',
       async (cursor) => {

@@ -74,3 +74,138 @@ describe('ETags and conditional requests', () => {
     expect(row).toEqual({ title: 'New', version: 2 });
   });
 });
+
+/** Issue #13, kind 2: every precondition header on every route, against RFC 9110 §13.1 and §13.2. */
+describe('preconditions (RFC 9110 §13)', () => {
+  const t = useTestApp();
+
+  const arrange = async () => {
+    const ada = await t.db.user('Ada');
+    const post = await t.db.post(ada.id, 'Before');
+    const { etag } = (await t.api.get(`/posts/${post.id}`).expect(200)).headers;
+    return { ada, post, etag: etag };
+  };
+  const postRow = async (id: number) =>
+    (await t.dataSource.query('SELECT title, version FROM posts WHERE id = $1', [id]))[0] as
+      { title: string; version: number } | undefined;
+
+  it('§13.1.2: If-None-Match uses the weak comparison: W/"<etag>" on GET and HEAD is 304', async () => {
+    const { post, etag } = await arrange();
+    const weak = `W/${etag}`;
+    const get = await t.api.get(`/posts/${post.id}`).set('If-None-Match', weak).expect(304);
+    expect(get.headers.etag).toBe(etag);
+    expect(get.text).toBeFalsy();
+    await t.api.head(`/posts/${post.id}`).set('If-None-Match', weak).expect(304);
+    expect((await t.api.head(`/posts/${post.id}`).expect(200)).headers.etag).toBe(etag); // HEAD's tag is GET's
+    await t.api.get(`/posts/${post.id}`).set('If-None-Match', `"other", ${weak}`).expect(304); // a list
+    await t.api.get(`/posts/${post.id}`).set('If-None-Match', '*').expect(304); // `*`: it exists
+  });
+
+  it('§13.1.2: DELETE with If-None-Match: * is 412 and the post stays', async () => {
+    const { post } = await arrange();
+    const res = await t.api.delete(`/posts/${post.id}`).set('If-None-Match', '*').expect(412);
+    expect(res.headers['content-type']).toMatch(PROBLEM);
+    expect(await postRow(post.id)).toEqual({ title: 'Before', version: 1 });
+  });
+
+  it('§13.1.2: PATCH with If-None-Match naming the current ETag (strong or weak) is 412, nothing changed', async () => {
+    const { post, etag } = await arrange();
+    await t.api.patch(`/posts/${post.id}`).set('If-None-Match', etag).send({ title: 'After' }).expect(412);
+    await t.api.patch(`/posts/${post.id}`).set('If-None-Match', `W/${etag}`).send({ title: 'After' }).expect(412);
+    expect(await postRow(post.id)).toEqual({ title: 'Before', version: 1 });
+    // Naming only an older version, it holds.
+    const fresh = (await t.api.patch(`/posts/${post.id}`).send({ title: 'Second' }).expect(200)).headers.etag;
+    await t.api.patch(`/posts/${post.id}`).set('If-None-Match', etag).send({ title: 'Third' }).expect(200);
+    await t.api.delete(`/posts/${post.id}`).set('If-None-Match', fresh).expect(200);
+    expect(await postRow(post.id)).toBeUndefined();
+  });
+
+  it('§13.1.2: a user PATCH/DELETE with a matching If-None-Match is 412 too', async () => {
+    const ada = await t.db.user('Ada');
+    const { etag } = (await t.api.get(`/users/${ada.id}`).expect(200)).headers;
+    await t.api.patch(`/users/${ada.id}`).set('If-None-Match', etag).send({ name: 'X' }).expect(412);
+    await t.api.delete(`/users/${ada.id}`).set('If-None-Match', '*').expect(412);
+    const [row] = await t.dataSource.query('SELECT name, version FROM users WHERE id = $1', [ada.id]);
+    expect(row).toEqual({ name: 'Ada', version: 1 });
+  });
+
+  it('§13.1.1: If-Match takes a list (any member may match) and compares strongly (W/ never matches)', async () => {
+    const { post, etag } = await arrange();
+    await t.api.patch(`/posts/${post.id}`).set('If-Match', `W/${etag}`).send({ title: 'Weak' }).expect(412);
+    await t.api.patch(`/posts/${post.id}`).set('If-Match', `"0-stale", ${etag}`).send({ title: 'Listed' }).expect(200);
+    expect(await postRow(post.id)).toEqual({ title: 'Listed', version: 2 });
+  });
+
+  it('§13.1.1: If-Match on GET/HEAD: a stale tag is 412 problem+json, the current tag or * is 200', async () => {
+    const { post, etag } = await arrange();
+    const stale = await t.api.get(`/posts/${post.id}`).set('If-Match', '"1-stale"').expect(412);
+    expect(stale.headers['content-type']).toMatch(PROBLEM);
+    expect(stale.body).toEqual(expect.objectContaining({ status: 412, instance: `/posts/${post.id}` }));
+    await t.api.head(`/posts/${post.id}`).set('If-Match', '"1-stale"').expect(412);
+    await t.api.get(`/posts/${post.id}`).set('If-Match', etag).expect(200);
+    await t.api.get(`/posts/${post.id}`).set('If-Match', '*').expect(200);
+    // A collection has no entity tag: a tag list cannot match it.
+    await t.api.get('/posts').set('If-Match', etag).expect(412);
+    await t.api.get('/posts').set('If-Match', '*').expect(200);
+  });
+
+  it('§13.2.2: If-Match is evaluated before If-None-Match', async () => {
+    const { post, etag } = await arrange();
+    await t.api.get(`/posts/${post.id}`).set('If-Match', '"1-stale"').set('If-None-Match', etag).expect(412);
+    await t.api.get(`/posts/${post.id}`).set('If-Match', etag).set('If-None-Match', etag).expect(304);
+  });
+
+  it('§8.8.3: unparseable or out-of-range tags match nothing: If-Match is 412, If-None-Match holds', async () => {
+    const { post } = await arrange();
+    for (const tag of ['garbage', '"99999999999-x"', '"9999999999-x"', '"2147483648-x"', '"-1-x"', '1-abc']) {
+      await t.api.patch(`/posts/${post.id}`).set('If-Match', tag).send({ title: 'X' }).expect(412);
+      await t.api.delete(`/posts/${post.id}`).set('If-Match', tag).expect(412);
+      await t.api.get(`/posts/${post.id}`).set('If-None-Match', tag).expect(200);
+    }
+    expect(await postRow(post.id)).toEqual({ title: 'Before', version: 1 });
+    await t.api.patch(`/posts/${post.id}`).set('If-None-Match', 'garbage').send({ title: 'After' }).expect(200);
+  });
+
+  it('§13.2.1: preconditions are ignored when the answer would be an error anyway (404, 409)', async () => {
+    await t.api.delete('/posts/999').set('If-None-Match', '*').expect(404);
+    await t.api.patch('/users/999').set('If-None-Match', '*').send({ name: 'x' }).expect(404);
+    await t.api.post('/posts/999/comments').set('If-Match', '"1-x"').send({ authorId: 1, body: 'x' }).expect(404);
+    await t.api.delete('/comments/999').set('If-Match', '"1-x"').expect(404);
+    await t.db.user('Ada', 'ada@example.com');
+    await t.api.post('/users').set('If-Match', '"1-x"').send({ name: 'A', email: 'ada@example.com' }).expect(409);
+  });
+
+  it('§13.1.1/§13.1.2 on targets without an ETag (collections, comments): a tag list or If-None-Match: * is 412, nothing stored', async () => {
+    const ada = await t.db.user('Ada');
+    const post = await t.db.post(ada.id);
+    const comment = await t.db.comment(post.id, ada.id);
+    const user = { name: 'Bo', email: 'bo@example.com' };
+    await t.api.post('/users').set('If-Match', '"1-x"').send(user).expect(412);
+    await t.api.post('/users').set('If-None-Match', '*').send(user).expect(412);
+    await t.api.post(`/users/${ada.id}/posts`).set('If-Match', '"1-x"').send({ title: 'T', body: 'B' }).expect(412);
+    await t.api
+      .post(`/posts/${post.id}/comments`)
+      .set('If-None-Match', '*')
+      .send({ authorId: ada.id, body: 'x' })
+      .expect(412);
+    await t.api.delete(`/comments/${comment.id}`).set('If-Match', '"1-x"').expect(412);
+    expect([await t.db.count('users'), await t.db.count('posts'), await t.db.count('comments')]).toEqual([1, 1, 1]);
+    // `*` in If-Match holds for anything that exists; a tag list in If-None-Match holds (nothing to match).
+    await t.api.post('/users').set('If-Match', '*').set('If-None-Match', '"1-x"').send(user).expect(201);
+    await t.api.delete(`/comments/${comment.id}`).set('If-Match', '*').expect(200);
+  });
+
+  it('§13.1.3/§13.1.4: If-Modified-Since and If-Unmodified-Since are ignored (no Last-Modified is published)', async () => {
+    const { post } = await arrange();
+    const res = await t.api
+      .get(`/posts/${post.id}`)
+      .set('If-Modified-Since', 'Fri, 01 Jan 2100 00:00:00 GMT')
+      .expect(200);
+    expect(res.headers['last-modified']).toBeUndefined();
+    await t.api
+      .patch(`/posts/${post.id}`)
+      .set('If-Unmodified-Since', 'Thu, 01 Jan 1970 00:00:00 GMT')
+      .send({ title: 'After' })
+      .expect(200);
+  });
+});

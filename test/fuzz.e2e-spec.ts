@@ -1,5 +1,8 @@
 import fc from 'fast-check';
 import type { Response } from 'supertest';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { MAX_JSON_DEPTH } from '../src/http/json-body';
 import { useTestApp } from './setup/test-app';
 
 /**
@@ -52,59 +55,111 @@ const deep = fc
   .map((depth) => JSON.parse('{"a":'.repeat(depth) + '1' + '}'.repeat(depth)) as unknown);
 /** Path segments as a client would send them (a lone surrogate cannot be percent-encoded). */
 const segment = (id: string) => encodeURIComponent(id.toWellFormed());
-const maybe = <T>(arb: fc.Arbitrary<T>) => fc.option(arb, { nil: undefined });
 
-const userBody = fc.record(
-  {
-    name: fc.oneof(text, anything),
-    email: fc.oneof(fc.emailAddress(), text, anything),
-    profile: fc.oneof(
-      fc.record({ bio: maybe(fc.oneof(text, anything)), avatarUrl: maybe(fc.oneof(fc.webUrl(), text, anything)) }),
-      anything,
-    ),
-    posts: fc.oneof(
-      fc.array(fc.record({ title: fc.oneof(text, anything), body: fc.oneof(text, anything) }), { maxLength: 3 }),
-      anything,
-    ),
-    extra: anything,
-  },
-  { requiredKeys: [] },
+/** Arrays and objects nested around a value, up to a few levels past the parser's depth limit. */
+const nested = <T>(arb: fc.Arbitrary<T>) =>
+  fc
+    .tuple(arb, fc.array(fc.boolean(), { minLength: 1, maxLength: MAX_JSON_DEPTH + 3 }))
+    .map(([value, levels]) => levels.reduce<unknown>((inner, asArray) => (asArray ? [inner] : { x: inner }), value));
+
+type Schema = { type?: string | string[]; $ref?: string; items?: Schema; properties?: Record<string, Schema> };
+const document = JSON.parse(readFileSync(join(__dirname, '..', 'openapi.json'), 'utf8')) as {
+  paths: Record<string, Record<string, { parameters?: { name: string; in: string }[]; requestBody?: unknown }>>;
+  components: { schemas: Record<string, Schema> };
+};
+
+/**
+ * A body generator derived from an OpenAPI schema: each field gets values of its type, anything at
+ * all, and its type wrapped in nested arrays/objects; objects also get extra fields. So every field
+ * the document lists is fuzzed, including fields added later.
+ */
+function fromSchema(schema: Schema, depth = 0): fc.Arbitrary<unknown> {
+  if (schema.$ref) return fromSchema(document.components.schemas[schema.$ref.split('/').pop()!], depth);
+  const type = [schema.type].flat()[0];
+  let typed: fc.Arbitrary<unknown>;
+  if (type === 'object' || schema.properties) {
+    const fields = Object.fromEntries(
+      Object.entries(schema.properties ?? {}).map(([name, field]) => [name, fromSchema(field, depth + 1)]),
+    );
+    typed = fc.record({ ...fields, ...(depth === 0 && { extra: anything }) }, { requiredKeys: [] });
+  } else if (type === 'array') {
+    typed = fc.array(schema.items ? fromSchema(schema.items, depth + 1) : anything, { maxLength: 3 });
+  } else if (type === 'integer' || type === 'number') typed = fc.oneof(fc.nat(60), numberish);
+  else typed = fc.oneof(text, fc.emailAddress(), fc.webUrl());
+  return fc.oneof({ weight: 4, arbitrary: typed }, anything, nested(typed));
+}
+
+/** Every path × method the OpenAPI document lists, with its path and query parameters and body schema. */
+const operations = Object.entries(document.paths).flatMap(([path, methods]) =>
+  Object.entries(methods)
+    .filter(([method]) => ['get', 'post', 'patch', 'put', 'delete'].includes(method))
+    .map(([method, operation]) => {
+      const bodySchema = (operation.requestBody as { content?: Record<string, { schema: Schema }> } | undefined)
+        ?.content?.['application/json']?.schema;
+      return {
+        method,
+        path,
+        query: (operation.parameters ?? []).filter((p) => p.in === 'query').map((p) => p.name),
+        body: bodySchema ? fromSchema(bodySchema) : undefined,
+      };
+    }),
 );
-const postBody = fc.record(
-  {
-    title: fc.oneof(text, anything),
-    body: fc.oneof(text, anything),
-    comments: fc.oneof(
-      fc.array(fc.record({ authorId: fc.oneof(fc.nat(50), numberish, anything), body: fc.oneof(text, anything) }), {
-        maxLength: 3,
-      }),
-      anything,
-    ),
-  },
-  { requiredKeys: [] },
-);
-const commentBody = fc.record(
-  { authorId: fc.oneof(fc.nat(50), numberish, anything), body: fc.oneof(text, anything) },
-  { requiredKeys: [] },
-);
-const anyBody = fc.oneof(userBody, postBody, commentBody, anything, deep);
 const pathId = fc.oneof(fc.nat(60).map(String), numberish.map(String), text);
-const query = fc.dictionary(
-  fc.constantFrom('limit', 'offset', 'include', 'sort', 'q', 'authorId', 'cursor', 'junk'),
-  fc.oneof(text, numberish.map(String)),
-  {
-    maxKeys: 4,
-  },
-);
+const queryFor = (names: string[]) =>
+  fc.dictionary(fc.constantFrom(...names, 'junk'), fc.oneof(text, numberish.map(String)), { maxKeys: 4 });
 /** What may travel in a header: visible ASCII and spaces (clients refuse to send anything else). */
 const headerText = fc.oneof(
   fc.string({ unit: fc.integer({ min: 0x20, max: 0x7e }).map((code) => String.fromCharCode(code)), maxLength: 200 }),
-  fc.constantFrom('*', '"1-abc"', 'W/"1-abc"', '"99999999999-x"', "'; DROP TABLE users; --", 'x'.repeat(4_000)),
+  fc.constantFrom("'; DROP TABLE users; --", 'x'.repeat(4_000)),
+);
+/** Entity tags as RFC 9110 §8.8.3 writes them, and as they are mangled: weak, strong, `*`, lists, garbage. */
+const entityTag = fc.oneof(
+  fc.tuple(fc.nat(3), fc.string({ maxLength: 12 })).map(([version, hash]) => `"${version}-${hash}"`),
+  fc.constantFrom('"1-abc"', '"99999999999-x"', '"2147483648-x"', '"-1-x"', '""', '"', 'W/"', 'W/""'),
+  headerText,
+);
+const preconditionField = fc.oneof(
+  fc.constant('*'),
+  entityTag,
+  entityTag.map((tag) => `W/${tag}`),
+  fc
+    .tuple(
+      fc.array(
+        fc.oneof(
+          entityTag,
+          entityTag.map((tag) => `W/${tag}`),
+          fc.constant('*'),
+        ),
+        { minLength: 2, maxLength: 4 },
+      ),
+      fc.constantFrom(',', ', ', ' ,'),
+    )
+    .map(([tags, separator]) => tags.join(separator)),
+);
+/** Content types with parameters (RFC 9110 §8.3.1): charsets in any case, quoted, unknown parameters. */
+const jsonContentType = fc.oneof(
+  { weight: 3, arbitrary: fc.constant('application/json') },
+  fc.constantFrom(
+    'application/json; charset=utf-8',
+    'application/json;charset=UTF-8',
+    'application/json; charset="utf-8"',
+    'application/merge-patch+json; charset=utf-8',
+    'application/problem+json',
+    'application/json; charset=latin1',
+    'application/json; charset=',
+    'application/json; foo=bar; charset=utf-8',
+    'application/json;;',
+    'APPLICATION/JSON',
+  ),
 );
 const headers = fc.record(
   {
-    'If-Match': headerText,
-    'If-None-Match': headerText,
+    'If-Match': preconditionField,
+    'If-None-Match': preconditionField,
+    'If-Modified-Since': fc.oneof(
+      fc.date({ noInvalidDate: true }).map((d) => d.toUTCString()),
+      headerText,
+    ),
     'X-Request-Id': headerText,
   },
   { requiredKeys: [] },
@@ -145,61 +200,56 @@ describe('fuzzing every endpoint', () => {
     }
   }
 
-  const writes: [string, (id: string) => string, fc.Arbitrary<unknown>][] = [
-    ['post', () => '/users', userBody],
-    ['patch', (id) => `/users/${id}`, userBody],
-    ['post', (id) => `/users/${id}/posts`, postBody],
-    ['patch', (id) => `/posts/${id}`, postBody],
-    ['post', (id) => `/posts/${id}/comments`, commentBody],
-  ];
-  it.each(writes)(
-    '%s %s with hostile bodies: 2xx or a 4xx problem, and a rejected write changes nothing',
-    async (method, path, body) => {
+  it('derives its targets from openapi.json: every path and method', () => {
+    expect(operations.map((o) => `${o.method.toUpperCase()} ${o.path}`)).toEqual(
+      expect.arrayContaining([
+        'POST /users',
+        'PATCH /users/{id}',
+        'DELETE /comments/{id}',
+        'GET /posts/{postId}/comments',
+      ]),
+    );
+  });
+
+  it.each(operations.map((operation) => [operation.method.toUpperCase(), operation.path, operation] as const))(
+    '%s %s with hostile ids, queries, bodies, media types and preconditions: never a 5xx; a rejected write changes nothing',
+    async (_method, _path, { method, path, query, body }) => {
+      const send = body && fc.oneof({ weight: 3, arbitrary: body }, anything, deep);
       await fc.assert(
-        fc.asyncProperty(pathId, fc.oneof(body, anyBody), headers, async (id, payload, hdrs) => {
-          const url = path(segment(id));
-          const before = await rowCounts();
-          const res = await (method === 'post' ? t.api.post(url) : t.api.patch(url))
-            .set(hdrs)
-            .set('Content-Type', 'application/json')
-            .send(JSON.stringify(payload) ?? 'null');
-          assertWellFormed(
-            res,
-            `${method.toUpperCase()} ${url.slice(0, 80)} ${JSON.stringify(hdrs).slice(0, 300)} ${JSON.stringify(payload)?.slice(0, 200)} -> ${res.status} ${res.text.slice(0, 200)}`,
-          );
-          if (res.status >= 400) expect(await rowCounts()).toEqual(before);
-        }),
-        { numRuns: RUNS },
+        fc.asyncProperty(
+          pathId,
+          queryFor(query.length > 0 ? query : ['limit']),
+          send ?? fc.constant(undefined),
+          jsonContentType,
+          headers,
+          async (id, params, payload, type, hdrs) => {
+            const url = path.replace(/\{\w+\}/g, segment(id));
+            const before = method === 'get' ? undefined : await rowCounts();
+            let req = t.api[method as 'get'](url).query(params).set(hdrs);
+            if (send) req = req.set('Content-Type', type).send(JSON.stringify(payload) ?? 'null');
+            const res = await req;
+            assertWellFormed(
+              res,
+              `${method.toUpperCase()} ${url.slice(0, 80)} [${type}] ${JSON.stringify(hdrs).slice(0, 300)} ${JSON.stringify(payload)?.slice(0, 200)} -> ${res.status} ${res.text.slice(0, 200)}`,
+            );
+            if (before && res.status >= 400) expect(await rowCounts()).toEqual(before);
+          },
+        ),
+        { numRuns: Math.ceil(RUNS / 2) },
       );
     },
   );
 
-  it('GET every collection and item with hostile paths, queries and headers', async () => {
-    const reads = [
-      '/users',
-      '/posts',
-      '/users/:id',
-      '/users/:id/posts',
-      '/posts/:id',
-      '/posts/:id/comments',
-      '/comments/:id',
-      '/health/ready',
-    ];
+  it('HEAD and GET of every readable path (and /health/ready) with hostile preconditions', async () => {
+    const reads = operations.filter((o) => o.method === 'get').map((o) => o.path);
     await fc.assert(
-      fc.asyncProperty(fc.constantFrom(...reads), pathId, query, headers, async (route, id, params, hdrs) => {
-        const url = route.replace(':id', segment(id));
-        const res = await t.api.get(url).query(params).set(hdrs);
-        assertWellFormed(res, `GET ${url}?${new URLSearchParams(params).toString()}`);
-      }),
-      { numRuns: RUNS * 3 },
-    );
-  });
-
-  it('DELETE with hostile ids and If-Match headers', async () => {
-    await fc.assert(
-      fc.asyncProperty(fc.constantFrom('users', 'posts', 'comments'), pathId, headers, async (resource, id, hdrs) => {
-        const res = await t.api.delete(`/${resource}/${segment(id)}`).set(hdrs);
-        assertWellFormed(res, `DELETE /${resource}/${id}`);
+      fc.asyncProperty(fc.constantFrom(...reads, '/health/ready'), pathId, headers, async (route, id, hdrs) => {
+        const url = route.replace(/\{\w+\}/g, segment(id));
+        const res = await t.api.head(url).set(hdrs);
+        cases++;
+        expect(res.status).toBeLessThan(500);
+        const got = await t.api.get(url).set(hdrs);
+        assertWellFormed(got, `GET ${url} ${JSON.stringify(hdrs).slice(0, 300)}`);
       }),
       { numRuns: RUNS },
     );

@@ -91,4 +91,62 @@ describe('HTTP hardening', () => {
       await limited.close();
     }
   });
+
+  it('RATE_LIMIT_MAX is per client across the whole API, not per endpoint: the 4th request to any route is 429', async () => {
+    const limited = await startTestApp({ RATE_LIMIT_MAX: '3', RATE_LIMIT_WINDOW_MS: '60000' });
+    try {
+      await limited.api.get('/users').expect(200);
+      await limited.api.get('/posts').expect(200);
+      await limited.api.get('/users/999').expect(404); // errors count too
+      await limited.api.get('/health/ready').expect(200); // probes are exempt and do not count
+      for (const url of ['/users', '/posts', '/comments/1', '/users/1/posts']) {
+        const res = await limited.api.get(url).expect(429);
+        expect(Number(res.headers['retry-after'])).toBeGreaterThan(0);
+      }
+      await limited.api.post('/users').send({ name: 'A', email: 'a@example.com' }).expect(429);
+      expect(await limited.db.count('users')).toBe(0);
+    } finally {
+      await limited.close();
+    }
+  });
+});
+
+/** Issue #13, kind 4: the CORS protocol (Fetch standard) for everything the API uses. */
+describe('CORS for an allowed origin', () => {
+  const t = useTestApp({ CORS_ORIGINS: 'https://app.example', RATE_LIMIT_MAX: '1' });
+
+  it.each(['PATCH', 'DELETE', 'POST'])(
+    'a preflight for %s with if-match, content-type allows the method and the headers',
+    async (method) => {
+      const res = await t.api
+        .options('/users/1')
+        .set('Origin', 'https://app.example')
+        .set('Access-Control-Request-Method', method)
+        .set('Access-Control-Request-Headers', 'if-match, content-type');
+      expect(res.status).toBeLessThan(300);
+      expect(res.headers['access-control-allow-origin']).toBe('https://app.example');
+      expect(res.headers['access-control-allow-methods'].split(/,\s*/)).toEqual(
+        expect.arrayContaining(['GET', 'HEAD', 'POST', 'PATCH', 'DELETE']),
+      );
+      const allowed = res.headers['access-control-allow-headers'].toLowerCase().split(/,\s*/);
+      expect(allowed).toEqual(expect.arrayContaining(['if-match', 'if-none-match', 'content-type']));
+    },
+  );
+
+  it('exposes ETag, Location, Link, Retry-After and X-Request-Id to browser code, also on a 429', async () => {
+    const first = await t.api.get('/users').set('Origin', 'https://app.example').expect(200);
+    const exposed = first.headers['access-control-expose-headers'].toLowerCase().split(/,\s*/);
+    expect(exposed).toEqual(expect.arrayContaining(['etag', 'location', 'link', 'retry-after', 'x-request-id']));
+    const limited = await t.api.get('/users').set('Origin', 'https://app.example').expect(429);
+    expect(limited.headers['access-control-allow-origin']).toBe('https://app.example');
+    expect(limited.headers['access-control-expose-headers']).toMatch(/Retry-After/i);
+  });
+
+  it('a preflight from another origin gets no CORS headers', async () => {
+    const res = await t.api
+      .options('/users/1')
+      .set('Origin', 'https://evil.example')
+      .set('Access-Control-Request-Method', 'PATCH');
+    expect(res.headers['access-control-allow-origin']).toBeUndefined(); // without it the browser refuses
+  });
 });

@@ -55,6 +55,28 @@ describe('users', () => {
       expect(await t.db.count('posts')).toBe(2);
     });
 
+    it('treats an email composed (U+00E9) and decomposed (e + U+0301) as one: 409, stored in NFC', async () => {
+      const composed = 'jos\u00e9@example.com';
+      const decomposed = 'jose\u0301@example.com';
+      const first = await t.api.post('/users').send({ name: 'Jose\u0301', email: composed }).expect(201);
+      expect(first.body.name).toBe('Jos\u00e9');
+      const second = await t.api.post('/users').send({ name: 'Other', email: decomposed.toUpperCase() }).expect(409);
+      expect(second.body.errors).toEqual([expect.objectContaining({ field: 'email' })]);
+      const other = await t.api.post('/users').send({ name: 'Other', email: 'other@example.com' }).expect(201);
+      await t.api.patch(`/users/${other.body.id}`).send({ email: decomposed }).expect(409);
+      const rows = await t.dataSource.query('SELECT name, email FROM users ORDER BY id');
+      expect(rows).toEqual([
+        { name: 'Jos\u00e9', email: composed },
+        { name: 'Other', email: 'other@example.com' },
+      ]);
+      // Titles are stored in NFC too, and `q` is normalized the same way, so a search finds them.
+      await t.api.post(`/users/${other.body.id}/posts`).send({ title: 'Cafe\u0301 notes', body: 'b' }).expect(201);
+      const [post] = await t.dataSource.query('SELECT title FROM posts');
+      expect(post.title).toBe('Caf\u00e9 notes');
+      const found = await t.api.get('/posts').query({ q: 'cafe\u0301' }).expect(200);
+      expect(found.body).toHaveLength(1);
+    });
+
     it('rejects a second user with the same email, whatever the case, naming the field', async () => {
       await t.api.post('/users').send({ name: 'Ada', email: 'ada@example.com' }).expect(201);
       const res = await t.api.post('/users').send({ name: 'Ada 2', email: 'ADA@example.com' }).expect(409);

@@ -1,6 +1,7 @@
 import { Body, Controller, Delete, Get, Post, Query, Req, Res } from '@nestjs/common';
 import { ApiCreatedResponse, ApiOkResponse, ApiTags } from '@nestjs/swagger';
 import type { FastifyReply, FastifyRequest } from 'fastify';
+import { Conditions, type Preconditions } from '../http/conditional-requests';
 import { IdParam } from '../http/id-param';
 import { MessageResponse } from '../http/message.response';
 import { ApiProblems, LINK_HEADER, LOCATION_HEADER } from '../http/openapi';
@@ -21,9 +22,10 @@ export class CommentsController {
   async create(
     @IdParam('postId') postId: number,
     @Body() dto: CreateCommentDto,
+    @Conditions() conditions: Preconditions,
     @Res({ passthrough: true }) res: FastifyReply,
   ): Promise<CommentResponse> {
-    const comment = await this.comments.create(postId, dto);
+    const comment = await this.comments.create(postId, dto, conditions);
     res.header('Location', `/comments/${comment.id}`);
     return comment;
   }
@@ -55,9 +57,9 @@ export class CommentsController {
 
   @Delete('comments/:id')
   @ApiOkResponse({ type: MessageResponse })
-  @ApiProblems(404)
-  async remove(@IdParam() id: number): Promise<MessageResponse> {
-    await this.comments.remove(id);
+  @ApiProblems(404, 412)
+  async remove(@IdParam() id: number, @Conditions() conditions: Preconditions): Promise<MessageResponse> {
+    await this.comments.remove(id, conditions);
     return { message: 'Comment deleted' };
   }
 }

@@ -1,6 +1,7 @@
 import { Inject, Injectable, NotFoundException } from '@nestjs/common';
 import { TransactionHost } from '@nestjs-cls/transactional';
 import type { TransactionalAdapterTypeOrm } from '@nestjs-cls/transactional-adapter-typeorm';
+import { type Preconditions, requireUntaggedPreconditions } from '../http/conditional-requests';
 import { CursorCodec } from '../http/cursor';
 import { inTransaction } from '../db/transactions';
 import type { CreateCommentDto } from './dto/create-comment.dto';
@@ -36,6 +37,8 @@ export class CommentsService {
   /**
    * Keyset pagination in (createdAt, id) order: each page starts strictly after the previous page's
    * last row, so rows inserted meanwhile never shift pages (no duplicates, no gaps), unlike OFFSET.
+   * Sound only because a post's comments become visible in that order: the database timestamps each
+   * insert under a lock on its post (migration CommentsInKeysetOrder).
    */
   async listForPost(postId: number, { limit, cursor }: ListCommentsQuery): Promise<CommentPage> {
     const after = cursor === undefined ? undefined : this.cursors.decode(cursor);
@@ -52,15 +55,20 @@ export class CommentsService {
     return inTransaction(this.txHost, () => this.comments.insertMany(postId, comments));
   }
 
-  /** A missing post is 404, a missing author 422: both come from the foreign keys, race-free. */
-  async create(postId: number, dto: CreateCommentDto): Promise<Comment> {
-    const [comment] = await this.createMany(postId, [dto]);
-    return comment;
+  /** A missing post is 404, a missing author 422 (from the foreign key, race-free). */
+  create(postId: number, dto: CreateCommentDto, conditions: Preconditions = {}): Promise<Comment> {
+    return inTransaction(this.txHost, async () => {
+      const [comment] = await this.createMany(postId, [dto]);
+      requireUntaggedPreconditions(conditions);
+      return comment;
+    });
   }
 
-  async remove(id: number): Promise<void> {
+  /** `conditions`: a comment has no ETag (see requireUntaggedPreconditions); a missing one is 404. */
+  async remove(id: number, conditions: Preconditions = {}): Promise<void> {
     await inTransaction(this.txHost, async () => {
       if (!(await this.comments.delete(id))) throw new NotFoundException(`Comment ${id} not found`);
+      requireUntaggedPreconditions(conditions); // rolls the DELETE back
     });
   }
 }

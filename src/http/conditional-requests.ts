@@ -1,8 +1,13 @@
-import type { FastifyInstance, FastifyReply } from 'fastify';
+import { createParamDecorator, type ExecutionContext, PreconditionFailedException } from '@nestjs/common';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { hash } from 'node:crypto';
+import { problem } from './problem';
 
 const ROW_VERSION = Symbol('rowVersion');
 type VersionedReply = FastifyReply & { [ROW_VERSION]?: number };
+
+/** Largest row version (PostgreSQL integer): a tag naming a larger one matches no row. */
+const MAX_VERSION = 2_147_483_647;
 
 /**
  * Marks the response as the representation of a row at `version`, and returns the body:
@@ -22,33 +27,115 @@ export function entityTag(version: number, payload: string): string {
   return `"${version}-${hash('sha1', payload, 'base64url').slice(0, 16)}"`;
 }
 
+/** One member of an If-Match / If-None-Match list (RFC 9110 §8.8.3): `"opaque"` or `W/"opaque"`. */
+interface EntityTag {
+  weak: boolean;
+  opaque: string;
+}
+
 /**
- * The one place conditional GETs are answered: a response marked by withETag() gets its ETag, and a GET whose
- * If-None-Match names it gets 304 without a body.
+ * The entity tags of an If-Match / If-None-Match field: `'*'`, or the list's members. Members that are
+ * not entity-tags (RFC 9110 §8.8.3: `[W/]"` visible ASCII except `"` `"`) match nothing, so garbage
+ * never satisfies If-Match and never vetoes through If-None-Match.
+ */
+export function parseEntityTags(field: string): '*' | EntityTag[] {
+  if (field.trim() === '*') return '*';
+  const tags: EntityTag[] = [];
+  for (const match of field.matchAll(/(?:^|,)\s*(W\/)?"([\x21\x23-\x7e\x80-\xff]*)"\s*(?=,|$)/g)) {
+    tags.push({ weak: match[1] !== undefined, opaque: match[2] });
+  }
+  return tags;
+}
+
+/**
+ * What If-Match / If-None-Match ask of a write (PATCH, DELETE), in terms of row versions, so the
+ * UPDATE/DELETE statement evaluates them itself (see db/versioned-writes.ts).
+ */
+export interface Preconditions {
+  /** If-Match, strong comparison: the versions its strong tags name; undefined when absent or `*`. */
+  ifMatch?: number[];
+  /** If-None-Match, weak comparison: the versions its tags name, `'*'` for any; undefined when absent. */
+  ifNoneMatch?: number[] | '*';
+}
+
+/** Reads Preconditions from the request headers (RFC 9110 §13.1.1, §13.1.2). */
+export function preconditionsOf(headers: FastifyRequest['headers']): Preconditions {
+  const ifMatch = headers['if-match'];
+  const ifNoneMatch = headers['if-none-match'];
+  const matchTags = ifMatch === undefined ? '*' : parseEntityTags(ifMatch);
+  const noneMatchTags = ifNoneMatch === undefined ? undefined : parseEntityTags(ifNoneMatch);
+  return {
+    ...(matchTags !== '*' && { ifMatch: versionsOf(matchTags.filter((tag) => !tag.weak)) }),
+    ...(noneMatchTags && { ifNoneMatch: noneMatchTags === '*' ? '*' : versionsOf(noneMatchTags) }),
+  };
+}
+
+/** The row versions our tags (`"<version>-<hash>"`) name; other tags name none. */
+function versionsOf(tags: EntityTag[]): number[] {
+  return tags
+    .map((tag) => /^(\d{1,10})-[\w-]+$/.exec(tag.opaque)?.[1])
+    .filter((version): version is string => version !== undefined)
+    .map(Number)
+    .filter((version) => version <= MAX_VERSION);
+}
+
+/** `@Conditions() conditions: Preconditions` — the request's If-Match / If-None-Match, parsed. */
+export const Conditions = createParamDecorator((_data: unknown, ctx: ExecutionContext) =>
+  preconditionsOf(ctx.switchToHttp().getRequest<FastifyRequest>().headers),
+);
+
+/**
+ * For a write whose target has no entity tag (a collection POSTs append to, an immutable comment):
+ * no tag can match it, so a tag list in If-Match is false, and `If-None-Match: *` is false because
+ * the target exists (RFC 9110 §13.1.1, §13.1.2). Call it once the write has shown the target exists,
+ * inside the transaction, so a 404/409/422 still wins over 412 (§13.2.1) and a 412 stores nothing.
+ * @throws PreconditionFailedException (412)
+ */
+export function requireUntaggedPreconditions({ ifMatch, ifNoneMatch }: Preconditions): void {
+  if (ifMatch !== undefined) throw new PreconditionFailedException('If-Match: this resource has no entity tag');
+  if (ifNoneMatch === '*') throw new PreconditionFailedException('If-None-Match: *: the resource exists');
+}
+
+/**
+ * The one place conditional GET/HEAD are answered (RFC 9110 §13.2.2), on every successful JSON
+ * response once serialized: a response marked by withETag() gets its ETag; then, in order,
+ * 1. If-Match (strong comparison; `*` = the representation exists) false → 412;
+ * 2. If-None-Match (weak comparison, §8.8.3.2, so `W/"…"` from a compressing proxy matches;
+ *    `*` = exists) false → 304 without a body.
+ * If-Modified-Since and If-Unmodified-Since are ignored: no representation has a Last-Modified
+ * (§13.1.3, §13.1.4), since what it includes (posts, comments) changes without its row changing.
  */
 export function entityTags(fastify: FastifyInstance): void {
   fastify.addHook('onSend', (request, reply, payload, done) => {
     const version = (reply as VersionedReply)[ROW_VERSION];
-    if (version === undefined || typeof payload !== 'string') return done(null, payload);
-    const etag = entityTag(version, payload);
-    void reply.header('ETag', etag);
-    const ifNoneMatch = request.headers['if-none-match'];
-    const matches = ifNoneMatch?.split(',').some((tag) => tag.trim() === etag || tag.trim() === '*');
-    if (request.method !== 'GET' || reply.statusCode !== 200 || !matches) return done(null, payload);
-    void reply.code(304).removeHeader('content-type').removeHeader('content-length');
-    done(null, '');
-  });
-}
+    if (typeof payload !== 'string' || reply.statusCode < 200 || reply.statusCode > 299) return done(null, payload);
+    const etag = version === undefined ? undefined : entityTag(version, payload);
+    if (etag) void reply.header('ETag', etag);
+    if (request.method !== 'GET' && request.method !== 'HEAD') return done(null, payload);
+    const current = etag === undefined ? undefined : parseEntityTags(etag);
+    const currentOpaque = current === '*' ? undefined : current?.[0]?.opaque;
 
-/**
- * The row versions an If-Match header accepts: undefined when there is no condition (absent or `*`),
- * otherwise the versions of the listed strong tags (weak or foreign tags match nothing).
- */
-export function ifMatchVersions(header: string | undefined): number[] | undefined {
-  if (header === undefined || header.trim() === '*') return undefined;
-  return header
-    .split(',')
-    .map((tag) => /^\s*"(\d{1,10})-[\w-]+"\s*$/.exec(tag)?.[1])
-    .filter((version): version is string => version !== undefined)
-    .map(Number);
+    const ifMatch = request.headers['if-match'];
+    if (ifMatch !== undefined) {
+      const tags = parseEntityTags(ifMatch);
+      const holds = tags === '*' || tags.some((tag) => !tag.weak && tag.opaque === currentOpaque);
+      if (!holds) {
+        const body = problem(412, 'If-Match did not match the current ETag', {
+          instance: request.originalUrl.split('?')[0],
+        });
+        void reply.code(412).type('application/problem+json').removeHeader('content-length');
+        return done(null, JSON.stringify(body));
+      }
+    }
+    const ifNoneMatch = request.headers['if-none-match'];
+    if (ifNoneMatch !== undefined) {
+      const tags = parseEntityTags(ifNoneMatch);
+      const matches = tags === '*' || tags.some((tag) => tag.opaque === currentOpaque);
+      if (matches) {
+        void reply.code(304).removeHeader('content-type').removeHeader('content-length');
+        return done(null, '');
+      }
+    }
+    done(null, payload);
+  });
 }

@@ -14,7 +14,7 @@ const PROBLEM_STATUSES: Record<number, string> = {
   400: 'Invalid input: the problem lists each offending field in `errors`',
   404: 'The resource (or one it refers to) does not exist',
   409: 'Conflicts with existing data (e.g. a taken email) or a concurrent request',
-  412: 'If-Match did not match the current version: someone changed it since you read it',
+  412: 'A precondition failed: If-Match no longer current (someone changed it since you read it), or If-None-Match matched',
   413: 'The request body is larger than 100 kB',
   415: 'The request body is not JSON',
   422: 'A referenced resource (e.g. a comment author) does not exist',
@@ -40,13 +40,20 @@ export function ApiProblems(...statuses: number[]) {
   );
 }
 
-/** `If-Match` on a conditional write. */
-export const ApiIfMatch = () =>
-  ApiHeader({
-    name: 'If-Match',
-    required: false,
-    description: 'An ETag from a previous response: the write only happens if it is still current (else 412)',
-  });
+/** `If-Match` / `If-None-Match` on a conditional write (RFC 9110 §13.1.1, §13.1.2). */
+export const ApiPreconditions = () =>
+  applyDecorators(
+    ApiHeader({
+      name: 'If-Match',
+      required: false,
+      description: 'ETags from previous responses, or `*`: the write only happens if one is still current (else 412)',
+    }),
+    ApiHeader({
+      name: 'If-None-Match',
+      required: false,
+      description: 'ETags, or `*`: the write only happens if none is current (else 412); `*` always fails here',
+    }),
+  );
 
 export const ETAG_HEADER = {
   ETag: { description: 'Strong entity tag of this representation', schema: { type: 'string' } },

@@ -13,8 +13,6 @@ interface RequestReadError {
 const requestReadDetails: Record<string, string> = {
   FST_ERR_CTP_BODY_TOO_LARGE: 'The request body is too large',
   FST_ERR_CTP_INVALID_MEDIA_TYPE: 'The request body must be JSON (Content-Type: application/json)',
-  FST_ERR_CTP_EMPTY_JSON_BODY: 'The request body is empty',
-  FST_ERR_CTP_INVALID_JSON: 'The request body is not valid JSON (or holds text that is not valid Unicode)',
   FST_ERR_CTP_INVALID_CONTENT_LENGTH: 'Content-Length does not match the body',
   FST_ERR_MAX_PARAM_LENGTH: 'A path parameter is too long',
   FST_ERR_BAD_URL: 'The URL is malformed',

@@ -4,8 +4,11 @@ import { ThrottlerGuard, ThrottlerModule } from '@nestjs/throttler';
 import type { AppConfig } from '../config/app.config';
 
 /**
- * Per client IP; a 429 carries Retry-After and becomes problem+json like every other error. With
- * RATE_LIMIT_MAX=0 no guard is registered at all, rather than one that runs on every request to skip.
+ * Per client IP across the whole API (health probes exempt, see HealthController): RATE_LIMIT_MAX
+ * requests per window in all. The throttler's default key is per route handler, which gave each
+ * client the limit once per endpoint; ours is the client alone. A 429 carries Retry-After and becomes
+ * problem+json like every other error. With RATE_LIMIT_MAX=0 no guard is registered at all, rather
+ * than one that runs on every request to skip.
  */
 @Module({})
 export class RateLimitModule {
@@ -13,7 +16,12 @@ export class RateLimitModule {
     if (max === 0) return { module: RateLimitModule };
     return {
       module: RateLimitModule,
-      imports: [ThrottlerModule.forRoot({ throttlers: [{ limit: max, ttl: windowMs }] })],
+      imports: [
+        ThrottlerModule.forRoot({
+          throttlers: [{ limit: max, ttl: windowMs }],
+          generateKey: (_context, client, throttler) => `${throttler}:${client}`,
+        }),
+      ],
       providers: [{ provide: APP_GUARD, useClass: ThrottlerGuard }],
     };
   }

@@ -26,7 +26,8 @@ export function serializeResponsesAsDocumented(fastify: FastifyInstance, documen
   const components = (document.components?.schemas ?? {}) as Record<string, Schema>;
   fastify.addHook('onRoute', (route) => {
     const path = route.url?.replace(/:(\w+)/g, '{$1}');
-    const method = typeof route.method === 'string' ? route.method.toLowerCase() : undefined;
+    // HEAD is GET without the body, so it is serialized as GET is: its ETag (a hash of the bytes) is GET's.
+    const method = typeof route.method === 'string' ? route.method.toLowerCase().replace('head', 'get') : undefined;
     const operation = path && method ? document.paths[path]?.[method as 'get'] : undefined;
     if (!operation || !method) return;
     const response: Record<string, Schema> = {};

@@ -1,12 +1,27 @@
 import { ValidationPipe, type ValidationError } from '@nestjs/common';
+import { Transform } from 'class-transformer';
 import { ValidateIf } from 'class-validator';
 import { type FieldError, validationProblem } from './problem';
 
-/** Flattens class-validator's nested errors into `{ field: 'profile.bio', messages }`. */
+/**
+ * class-validator constraints that check what kind of value a field holds, most basic first. When one
+ * fails, every other check on the field (length, format, range, its nested fields) fails only as a
+ * consequence: the type is the one fault to report.
+ */
+const TYPE_CONSTRAINTS = ['isString', 'isInt', 'isNumber', 'isBoolean', 'isArray', 'isObject', 'nestedValidation'];
+
+/**
+ * Flattens class-validator's nested errors into `{ field: 'profile.bio', messages }`, one message per
+ * fault: a wrong type is reported alone (not also "too long" and "not an email"), and the fields
+ * nested in a value of the wrong type are not reported at all.
+ */
 export function toFieldErrors(errors: ValidationError[], prefix = ''): FieldError[] {
   return errors.flatMap((error) => {
     const field = prefix ? `${prefix}.${error.property}` : error.property;
-    const own = error.constraints ? [{ field, messages: Object.values(error.constraints) }] : [];
+    const constraints = error.constraints ?? {};
+    const typeFault = TYPE_CONSTRAINTS.find((name) => name in constraints);
+    if (typeFault) return [{ field, messages: [constraints[typeFault]] }];
+    const own = error.constraints ? [{ field, messages: Object.values(constraints) }] : [];
     return [...own, ...toFieldErrors(error.children ?? [], field)];
   });
 }
@@ -31,3 +46,11 @@ export function createValidationPipe(): ValidationPipe {
  * rejected by the other decorators) for fields that cannot be null.
  */
 export const IsOptionalNonNull = () => ValidateIf((_object, value) => value !== undefined);
+
+/**
+ * Unicode NFC for identities and search keys (names, emails, titles, `q`): the same text typed with
+ * composed or decomposed accents (`é` vs `e` + U+0301) is then one value to compare, index and find.
+ * Non-strings pass through for the type checks to reject.
+ */
+export const NormalizeNfc = () =>
+  Transform(({ value }: { value: unknown }) => (typeof value === 'string' ? value.normalize('NFC') : value));

@@ -1,10 +1,10 @@
-import { Body, Controller, Delete, Get, Headers, Patch, Post, Query, Req, Res } from '@nestjs/common';
+import { Body, Controller, Delete, Get, Patch, Post, Query, Req, Res } from '@nestjs/common';
 import { ApiCreatedResponse, ApiNotModifiedResponse, ApiOkResponse, ApiTags } from '@nestjs/swagger';
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import { ifMatchVersions, withETag } from '../http/conditional-requests';
+import { Conditions, type Preconditions, withETag } from '../http/conditional-requests';
 import { IdParam } from '../http/id-param';
 import { MessageResponse } from '../http/message.response';
-import { ApiIfMatch, ApiProblems, ETAG_HEADER, LINK_HEADER, LOCATION_HEADER } from '../http/openapi';
+import { ApiPreconditions, ApiProblems, ETAG_HEADER, LINK_HEADER, LOCATION_HEADER } from '../http/openapi';
 import { nextPageLink } from '../http/pagination';
 import { PaginationQuery } from '../http/pagination.query';
 import { CreatePostWithCommentsDto } from './dto/create-post.dto';
@@ -25,9 +25,10 @@ export class PostsController {
   async create(
     @IdParam('userId') userId: number,
     @Body() dto: CreatePostWithCommentsDto,
+    @Conditions() conditions: Preconditions,
     @Res({ passthrough: true }) res: FastifyReply,
   ): Promise<PostResponse> {
-    const post = await this.posts.create(userId, dto);
+    const post = await this.posts.create(userId, dto, conditions);
     res.header('Location', `/posts/${post.id}`);
     return withETag(res, post.version, post);
   }
@@ -74,25 +75,25 @@ export class PostsController {
   /** Updates title and/or body; with If-Match, a stale ETag gets 412. */
   @Patch('posts/:id')
   @ApiOkResponse({ type: PostResponse, headers: ETAG_HEADER })
-  @ApiIfMatch()
+  @ApiPreconditions()
   @ApiProblems(404, 412, 413, 415)
   async update(
     @IdParam() id: number,
     @Body() dto: UpdatePostDto,
-    @Headers('if-match') ifMatch: string | undefined,
+    @Conditions() conditions: Preconditions,
     @Res({ passthrough: true }) res: FastifyReply,
   ): Promise<PostResponse> {
-    const post = await this.posts.update(id, dto, ifMatchVersions(ifMatch));
+    const post = await this.posts.update(id, dto, conditions);
     return withETag(res, post.version, post);
   }
 
   /** Deletes the post and its comments. */
   @Delete('posts/:id')
   @ApiOkResponse({ type: MessageResponse })
-  @ApiIfMatch()
+  @ApiPreconditions()
   @ApiProblems(404, 412)
-  async remove(@IdParam() id: number, @Headers('if-match') ifMatch: string | undefined): Promise<MessageResponse> {
-    await this.posts.remove(id, ifMatchVersions(ifMatch));
+  async remove(@IdParam() id: number, @Conditions() conditions: Preconditions): Promise<MessageResponse> {
+    await this.posts.remove(id, conditions);
     return { message: 'Post deleted' };
   }
 }

@@ -5,6 +5,7 @@ import { InjectRepository } from '@nestjs/typeorm';
 import type { Repository, SelectQueryBuilder } from 'typeorm';
 import { inCurrentTransaction } from '../db/transactions';
 import { deleteIfMatch, updateIfMatch } from '../db/versioned-writes';
+import type { Preconditions } from '../http/conditional-requests';
 import { User } from '../users/entities/user.entity';
 import type { PostSort } from './dto/list-posts.query';
 import { Post } from './entities/post.entity';
@@ -89,8 +90,8 @@ export class PostsRepository {
   }
 
   /** Version-checked `UPDATE posts` (see updateIfMatch): 404/412 when no row matched. */
-  update(id: number, values: Partial<PostValues>, ifMatch: number[] | undefined): Promise<void> {
-    return updateIfMatch(inCurrentTransaction(this.txHost, this.posts), id, values, ifMatch);
+  update(id: number, values: Partial<PostValues>, conditions: Preconditions | undefined): Promise<void> {
+    return updateIfMatch(inCurrentTransaction(this.txHost, this.posts), id, values, conditions);
   }
 
   /**
@@ -98,10 +99,10 @@ export class PostsRepository {
    * CASCADE, locked first in id order (`SELECT … ORDER BY id FOR UPDATE`), as UsersRepository.delete
    * does, so concurrent cascades queue instead of deadlocking. Must run inside a transaction.
    */
-  async delete(id: number, ifMatch: number[] | undefined): Promise<void> {
+  async delete(id: number, conditions: Preconditions | undefined): Promise<void> {
     const posts = inCurrentTransaction(this.txHost, this.posts);
     await posts.query('SELECT 1 FROM comments WHERE post_id = $1 ORDER BY id FOR UPDATE', [id]);
-    await deleteIfMatch(posts, id, ifMatch);
+    await deleteIfMatch(posts, id, conditions);
   }
 
   private select(): SelectQueryBuilder<Post> {

@@ -2,6 +2,7 @@ import { Injectable, NotFoundException } from '@nestjs/common';
 import { TransactionHost } from '@nestjs-cls/transactional';
 import type { TransactionalAdapterTypeOrm } from '@nestjs-cls/transactional-adapter-typeorm';
 import { CommentsService } from '../comments/comments.service';
+import { type Preconditions, requireUntaggedPreconditions } from '../http/conditional-requests';
 import { type Page, toPage } from '../http/pagination';
 import type { PaginationQuery } from '../http/pagination.query';
 import { inTransaction } from '../db/transactions';
@@ -63,10 +64,11 @@ export class PostsService {
   }
 
   /** The post and its initial comments commit together: one bad comment and nothing is stored. */
-  async create(authorId: number, dto: CreatePostWithCommentsDto): Promise<Post> {
+  async create(authorId: number, dto: CreatePostWithCommentsDto, conditions: Preconditions = {}): Promise<Post> {
     const id = await inTransaction(this.txHost, async () => {
       const [created] = await this.createMany(authorId, [dto]);
       await this.comments.createMany(created.id, dto.comments ?? []); // joins this transaction
+      requireUntaggedPreconditions(conditions); // the author exists: the insert passed its foreign key
       return created.id;
     });
     return this.findOne(id);
@@ -78,14 +80,14 @@ export class PostsService {
     return inTransaction(this.txHost, () => this.posts.insertMany(authorId, posts));
   }
 
-  /** `ifMatch`: the versions the client's If-Match accepts (see updateIfMatch). */
-  async update(id: number, { title, body }: UpdatePostDto, ifMatch?: number[]): Promise<Post> {
-    await inTransaction(this.txHost, () => this.posts.update(id, { title, body }, ifMatch));
+  /** `conditions`: the client's If-Match / If-None-Match, evaluated by the UPDATE (see updateIfMatch). */
+  async update(id: number, { title, body }: UpdatePostDto, conditions?: Preconditions): Promise<Post> {
+    await inTransaction(this.txHost, () => this.posts.update(id, { title, body }, conditions));
     return this.findOne(id);
   }
 
   /** Its comments go with it (ON DELETE CASCADE), in the one transaction the repository's lock ordering needs. */
-  async remove(id: number, ifMatch?: number[]): Promise<void> {
-    await inTransaction(this.txHost, () => this.posts.delete(id, ifMatch));
+  async remove(id: number, conditions?: Preconditions): Promise<void> {
+    await inTransaction(this.txHost, () => this.posts.delete(id, conditions));
   }
 }

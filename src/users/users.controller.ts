@@ -1,11 +1,11 @@
-import { Body, Controller, Delete, Get, Headers, Patch, Post, Query, Req, Res } from '@nestjs/common';
+import { Body, Controller, Delete, Get, Patch, Post, Query, Req, Res } from '@nestjs/common';
 import { ApiCreatedResponse, ApiNotModifiedResponse, ApiOkResponse, ApiTags } from '@nestjs/swagger';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { nextPageLink } from '../http/pagination';
-import { ifMatchVersions, withETag } from '../http/conditional-requests';
+import { Conditions, type Preconditions, withETag } from '../http/conditional-requests';
 import { IdParam } from '../http/id-param';
 import { MessageResponse } from '../http/message.response';
-import { ApiIfMatch, ApiProblems, ETAG_HEADER, LINK_HEADER, LOCATION_HEADER } from '../http/openapi';
+import { ApiPreconditions, ApiProblems, ETAG_HEADER, LINK_HEADER, LOCATION_HEADER } from '../http/openapi';
 import { CreateUserDto } from './dto/create-user.dto';
 import { UpdateUserDto } from './dto/update-user.dto';
 import { GetUserQuery, ListUsersQuery, toUserInclude } from './dto/user-include.query';
@@ -21,8 +21,12 @@ export class UsersController {
   @Post()
   @ApiCreatedResponse({ type: UserResponse, headers: { ...LOCATION_HEADER, ...ETAG_HEADER } })
   @ApiProblems(409, 413, 415)
-  async create(@Body() dto: CreateUserDto, @Res({ passthrough: true }) res: FastifyReply): Promise<UserResponse> {
-    const user = await this.users.create(dto);
+  async create(
+    @Body() dto: CreateUserDto,
+    @Conditions() conditions: Preconditions,
+    @Res({ passthrough: true }) res: FastifyReply,
+  ): Promise<UserResponse> {
+    const user = await this.users.create(dto, conditions);
     res.header('Location', `/users/${user.id}`);
     return withETag(res, user.version, user);
   }
@@ -58,25 +62,25 @@ export class UsersController {
   /** Updates the given fields; profile fields are merged, `profile: null` removes it. With If-Match, a stale ETag gets 412 and changes nothing. */
   @Patch(':id')
   @ApiOkResponse({ type: UserResponse, headers: ETAG_HEADER })
-  @ApiIfMatch()
+  @ApiPreconditions()
   @ApiProblems(404, 409, 412, 413, 415)
   async update(
     @IdParam() id: number,
     @Body() dto: UpdateUserDto,
-    @Headers('if-match') ifMatch: string | undefined,
+    @Conditions() conditions: Preconditions,
     @Res({ passthrough: true }) res: FastifyReply,
   ): Promise<UserResponse> {
-    const user = await this.users.update(id, dto, ifMatchVersions(ifMatch));
+    const user = await this.users.update(id, dto, conditions);
     return withETag(res, user.version, user);
   }
 
   /** Deletes the user with their profile, posts and every comment they wrote or received. */
   @Delete(':id')
   @ApiOkResponse({ type: MessageResponse })
-  @ApiIfMatch()
+  @ApiPreconditions()
   @ApiProblems(404, 412)
-  async remove(@IdParam() id: number, @Headers('if-match') ifMatch: string | undefined): Promise<MessageResponse> {
-    await this.users.remove(id, ifMatchVersions(ifMatch));
+  async remove(@IdParam() id: number, @Conditions() conditions: Preconditions): Promise<MessageResponse> {
+    await this.users.remove(id, conditions);
     return { message: 'User deleted' };
   }
 }

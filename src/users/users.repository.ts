@@ -5,6 +5,7 @@ import { InjectRepository } from '@nestjs/typeorm';
 import type { Repository, SelectQueryBuilder } from 'typeorm';
 import { inCurrentTransaction } from '../db/transactions';
 import { deleteIfMatch, updateIfMatch } from '../db/versioned-writes';
+import type { Preconditions } from '../http/conditional-requests';
 import { Profile } from './entities/profile.entity';
 import { User } from './entities/user.entity';
 
@@ -58,8 +59,8 @@ export class UsersRepository {
    * Version-checked `UPDATE users` (see updateIfMatch): bumps version and updated_at even when
    * `values` is empty, and locks the row for the rest of the transaction. 404/412 when no row matched.
    */
-  update(id: number, values: Partial<UserValues>, ifMatch: number[] | undefined): Promise<void> {
-    return updateIfMatch(inCurrentTransaction(this.txHost, this.users), id, values, ifMatch);
+  update(id: number, values: Partial<UserValues>, conditions: Preconditions | undefined): Promise<void> {
+    return updateIfMatch(inCurrentTransaction(this.txHost, this.users), id, values, conditions);
   }
 
   /**
@@ -69,13 +70,13 @@ export class UsersRepository {
    * other's posts then queue instead of deadlocking. Must run inside a transaction, or the locks end
    * with the SELECT.
    */
-  async delete(id: number, ifMatch: number[] | undefined): Promise<void> {
+  async delete(id: number, conditions: Preconditions | undefined): Promise<void> {
     const users = inCurrentTransaction(this.txHost, this.users);
     await users.query(
       'SELECT 1 FROM comments WHERE author_id = $1 OR post_id IN (SELECT id FROM posts WHERE author_id = $1) ORDER BY id FOR UPDATE',
       [id],
     );
-    await deleteIfMatch(users, id, ifMatch);
+    await deleteIfMatch(users, id, conditions);
   }
 
   /** `INSERT INTO profiles` for a user that has none. */

@@ -1,6 +1,7 @@
 import { Injectable, NotFoundException } from '@nestjs/common';
 import { TransactionHost } from '@nestjs-cls/transactional';
 import type { TransactionalAdapterTypeOrm } from '@nestjs-cls/transactional-adapter-typeorm';
+import { type Preconditions, requireUntaggedPreconditions } from '../http/conditional-requests';
 import { type Page, toPage } from '../http/pagination';
 import type { PaginationQuery } from '../http/pagination.query';
 import { inTransaction } from '../db/transactions';
@@ -36,25 +37,29 @@ export class UsersService {
     return page;
   }
 
-  /** One transaction: the user, its profile and any initial posts are stored together or not at all. */
-  async create(dto: CreateUserDto): Promise<User> {
+  /**
+   * One transaction: the user, its profile and any initial posts are stored together or not at all.
+   * `conditions`: the collection has no ETag (see requireUntaggedPreconditions).
+   */
+  async create(dto: CreateUserDto, conditions: Preconditions = {}): Promise<User> {
     const id = await inTransaction(this.txHost, async () => {
       const userId = await this.users.insert({ name: dto.name, email: dto.email });
       if (dto.profile) await this.users.insertProfile(userId, dto.profile);
       await this.posts.createMany(userId, dto.posts ?? []); // joins this transaction
+      requireUntaggedPreconditions(conditions);
       return userId;
     });
     // Read back after COMMIT, so the response shows exactly what was stored.
     return this.findOne(id);
   }
 
-  /** `ifMatch`: the versions the client's If-Match accepts (see updateIfMatch). */
-  async update(id: number, dto: UpdateUserDto, ifMatch?: number[]): Promise<User> {
+  /** `conditions`: the client's If-Match / If-None-Match, evaluated by the UPDATE (see updateIfMatch). */
+  async update(id: number, dto: UpdateUserDto, conditions?: Preconditions): Promise<User> {
     await inTransaction(this.txHost, async () => {
       const { name, email, profile } = dto;
       // Always touch the user row, even for a profile-only change: it bumps the version (so the ETag
       // changes) and locks the user for the rest of the transaction.
-      await this.users.update(id, { name, email }, ifMatch);
+      await this.users.update(id, { name, email }, conditions);
       if (profile === null) await this.users.deleteProfile(id);
       else if (profile) await this.users.upsertProfile(id, profile);
     });
@@ -62,9 +67,9 @@ export class UsersService {
   }
 
   /** Posts and comments (including comments the user wrote elsewhere) go by ON DELETE CASCADE. */
-  async remove(id: number, ifMatch?: number[]): Promise<void> {
+  async remove(id: number, conditions?: Preconditions): Promise<void> {
     // A transaction of its own: the repository's lock ordering only holds while it is open.
-    await inTransaction(this.txHost, () => this.users.delete(id, ifMatch));
+    await inTransaction(this.txHost, () => this.users.delete(id, conditions));
   }
 
   /** Explicit batch loading of `user.posts` (and their comments): never one query per user. */

@@ -1,4 +1,4 @@
-import { IsInt, IsString, Length, Matches, Max, Min } from 'class-validator';
+import { IsInt, IsString, Matches, Max, MaxLength, Min } from 'class-validator';
 
 export class CreateCommentDto {
   @IsInt()
@@ -7,7 +7,7 @@ export class CreateCommentDto {
   authorId!: number;
 
   @IsString()
-  @Length(1, 5_000)
+  @MaxLength(5_000)
   @Matches(/\S/, { message: 'body must not be blank' })
   body!: string;
 }

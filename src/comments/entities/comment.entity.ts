@@ -19,7 +19,8 @@ export class Comment {
   body!: string;
 
   // Millisecond precision, like JSON and Date: a timestamp read back compares equal in SQL, which
-  // keyset cursors rely on. All timestamps use it.
+  // keyset cursors rely on. All timestamps use it. The database assigns it, under a lock on the post,
+  // so a post's comments become visible in (createdAt, id) order: see migration CommentsInKeysetOrder.
   @CreateDateColumn({ name: 'created_at', type: 'timestamptz', precision: 3 })
   createdAt!: Date;
 

@@ -1,11 +1,13 @@
 import { Type } from 'class-transformer';
-import { ArrayMaxSize, IsArray, IsString, Length, Matches, MaxLength, ValidateNested } from 'class-validator';
-import { IsOptionalNonNull } from '../../http/validation';
+import { ArrayMaxSize, IsArray, IsObject, IsString, Matches, MaxLength, ValidateNested } from 'class-validator';
+import { IsOptionalNonNull, NormalizeNfc } from '../../http/validation';
 import { CreateCommentDto } from '../../comments/dto/create-comment.dto';
 
 export class CreatePostDto {
+  /** Stored in Unicode NFC, as the `q` search is, so a title matches however it was typed. */
+  @NormalizeNfc()
   @IsString()
-  @Length(1, 200)
+  @MaxLength(200)
   @Matches(/\S/, { message: 'title must not be blank' })
   title!: string;
 
@@ -19,6 +21,7 @@ export class CreatePostWithCommentsDto extends CreatePostDto {
   @IsOptionalNonNull()
   @IsArray()
   @ArrayMaxSize(50)
+  @IsObject({ each: true })
   @ValidateNested({ each: true })
   @Type(() => CreateCommentDto)
   comments?: CreateCommentDto[];

@@ -2,6 +2,7 @@ import { ApiPropertyOptional } from '@nestjs/swagger';
 import { Type } from 'class-transformer';
 import { IsIn, IsInt, IsOptional, IsString, Max, MaxLength, Min } from 'class-validator';
 import { PaginationQuery } from '../../http/pagination.query';
+import { NormalizeNfc } from '../../http/validation';
 
 export const POST_SORTS = ['createdAt', '-createdAt', 'title', '-title'] as const;
 export type PostSort = (typeof POST_SORTS)[number];
@@ -14,8 +15,9 @@ export class ListPostsQuery extends PaginationQuery {
   @Max(2_147_483_647)
   authorId?: number;
 
-  /** Case-insensitive substring of the title. */
+  /** Case-insensitive substring of the title (NFC, as titles are stored). */
   @IsOptional()
+  @NormalizeNfc()
   @IsString()
   @MaxLength(200)
   q?: string;

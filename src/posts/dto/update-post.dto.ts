@@ -1,11 +1,12 @@
-import { IsString, Length, Matches, MaxLength } from 'class-validator';
-import { IsOptionalNonNull } from '../../http/validation';
+import { IsString, Matches, MaxLength } from 'class-validator';
+import { IsOptionalNonNull, NormalizeNfc } from '../../http/validation';
 
 /** PATCH semantics: absent fields stay as they are; null is not a title or a body. */
 export class UpdatePostDto {
   @IsOptionalNonNull()
+  @NormalizeNfc()
   @IsString()
-  @Length(1, 200)
+  @MaxLength(200)
   @Matches(/\S/, { message: 'title must not be blank' })
   title?: string;
 

@@ -3,15 +3,15 @@ import {
   ArrayMaxSize,
   IsArray,
   IsEmail,
+  IsObject,
   IsOptional,
   IsString,
   IsUrl,
-  Length,
   Matches,
   MaxLength,
   ValidateNested,
 } from 'class-validator';
-import { IsOptionalNonNull } from '../../http/validation';
+import { IsOptionalNonNull, NormalizeNfc } from '../../http/validation';
 import { CreatePostDto } from '../../posts/dto/create-post.dto';
 
 export class ProfileDto {
@@ -27,16 +27,22 @@ export class ProfileDto {
 }
 
 export class CreateUserDto {
+  /** Stored in Unicode NFC, so one name has one spelling. */
+  @NormalizeNfc()
   @IsString()
-  @Length(1, 100)
+  @MaxLength(100)
   @Matches(/\S/, { message: 'name must not be blank' })
   name!: string;
 
+  /** Stored in Unicode NFC: `josé` composed or decomposed is one address to the unique index. */
+  @NormalizeNfc()
+  @IsString()
   @IsEmail()
   @MaxLength(254)
   email!: string;
 
   @IsOptional()
+  @IsObject()
   @ValidateNested()
   @Type(() => ProfileDto)
   profile?: ProfileDto;
@@ -45,6 +51,7 @@ export class CreateUserDto {
   @IsOptionalNonNull()
   @IsArray()
   @ArrayMaxSize(20)
+  @IsObject({ each: true })
   @ValidateNested({ each: true })
   @Type(() => CreatePostDto)
   posts?: CreatePostDto[];

@@ -1,0 +1,87 @@
+import { HttpStatus } from '@nestjs/common';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import secureJsonParse from 'secure-json-parse';
+import { ProblemException } from './problem';
+
+/**
+ * Deepest nesting of arrays and objects a request body may have. Our deepest valid body is 3 levels
+ * (`{"posts": [{"title": …}]}`); deeper bodies are refused before they are parsed, because
+ * transforming and validating them recurses once per level and ~1,800 levels overflow the stack.
+ */
+export const MAX_JSON_DEPTH = 32;
+
+/** `application/json` and any `application/…+json` (RFC 6839), with or without parameters. */
+const JSON_MEDIA_TYPE = /^application\/(?:[\w.+-]+\+)?json(?:;|$)/;
+
+/**
+ * The only request body parser: JSON, as RFC 8259 defines it for interchange (UTF-8).
+ * - other media types: 415 (Fastify answers that for types no parser is registered for);
+ *   media-type parameters are accepted (RFC 9110 §8.3.1), but a `charset` other than UTF-8 is 415;
+ * - no content (`Content-Length: 0`) with a JSON type: no body, exactly as without the header;
+ * - malformed JSON, nesting deeper than MAX_JSON_DEPTH, strings with lone UTF-16 surrogates (not
+ *   text: validators choke on them and PostgreSQL cannot store them), and prototype-poisoning keys
+ *   (`__proto__`, `constructor.prototype`; secure-json-parse, Fastify's own parser): 400.
+ * Over the body limit: 413, from Fastify before this runs.
+ */
+export function parseJsonBodies(fastify: FastifyInstance): void {
+  fastify.removeAllContentTypeParsers();
+  fastify.addContentTypeParser(JSON_MEDIA_TYPE, { parseAs: 'string' }, (request, body, done) => {
+    try {
+      done(null, parseJsonBody(request, body as string));
+    } catch (error) {
+      done(error as Error, undefined);
+    }
+  });
+}
+
+function parseJsonBody(request: FastifyRequest, text: string): unknown {
+  const charset = /;\s*charset\s*=\s*"?([^";\s]*)/i.exec(request.headers['content-type'] ?? '')?.[1];
+  if (charset !== undefined && !/^utf-?8$/i.test(charset)) {
+    throw new ProblemException(HttpStatus.UNSUPPORTED_MEDIA_TYPE, 'JSON bodies must be UTF-8 (charset=utf-8)');
+  }
+  if (text === '') return undefined;
+  if (nestingExceeds(text, MAX_JSON_DEPTH)) {
+    throw new ProblemException(
+      HttpStatus.BAD_REQUEST,
+      `The request body nests arrays and objects deeper than ${MAX_JSON_DEPTH} levels`,
+    );
+  }
+  try {
+    return secureJsonParse(text, rejectLoneSurrogates, { protoAction: 'error', constructorAction: 'error' });
+  } catch (error) {
+    const poisoned = error instanceof SyntaxError && /forbidden prototype property/.test(error.message);
+    throw new ProblemException(
+      HttpStatus.BAD_REQUEST,
+      poisoned
+        ? 'The request body has a forbidden key (__proto__ or constructor.prototype)'
+        : 'The request body is not valid JSON (or holds text that is not valid Unicode)',
+    );
+  }
+}
+
+function rejectLoneSurrogates(_key: string, value: unknown): unknown {
+  if (typeof value === 'string' && !value.isWellFormed()) throw new SyntaxError('lone surrogate in a string');
+  return value;
+}
+
+/**
+ * Whether JSON text nests arrays/objects deeper than `max`: one pass over the characters, brackets
+ * inside strings skipped. Only meaningful for valid JSON; invalid JSON fails to parse anyway.
+ */
+export function nestingExceeds(text: string, max: number): boolean {
+  if (text.length <= max) return false;
+  let depth = 0;
+  let inString = false;
+  for (let i = 0; i < text.length; i++) {
+    const char = text.charCodeAt(i);
+    if (inString) {
+      if (char === 0x5c)
+        i++; // backslash: skip the escaped character
+      else if (char === 0x22) inString = false;
+    } else if (char === 0x22) inString = true;
+    else if (char === 0x5b || char === 0x7b) {
+      if (++depth > max) return true;
+    } else if (char === 0x5d || char === 0x7d) depth--;
+  }
+  return false;
+}

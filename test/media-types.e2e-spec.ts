@@ -1,0 +1,93 @@
+import { useTestApp } from './setup/test-app';
+
+const PROBLEM = /application\/problem\+json/;
+
+/** Issue #13, kind 3 (ordinary request headers) and issue #19 (Fastify's secure JSON parser). */
+describe('request bodies and media types', () => {
+  const t = useTestApp();
+
+  it.each([
+    'application/json; charset=utf-8',
+    'application/json;charset=UTF-8',
+    'application/json; charset="utf-8"',
+    'application/merge-patch+json; charset=utf-8',
+    'Application/JSON; Charset=utf-8',
+  ])(
+    'PATCH /users/{id} with Content-Type %s is 200 (RFC 9110 §8.3.1: parameters are part of the type)',
+    async (type) => {
+      const ada = await t.db.user('Ada');
+      const res = await t.api.patch(`/users/${ada.id}`).set('Content-Type', type).send('{"name":"Ada K"}').expect(200);
+      expect(res.body.name).toBe('Ada K');
+      const [row] = await t.dataSource.query('SELECT name FROM users WHERE id = $1', [ada.id]);
+      expect(row.name).toBe('Ada K');
+    },
+  );
+
+  it('refuses a charset other than UTF-8 with 415 (RFC 8259 §8.1: JSON is UTF-8), storing nothing', async () => {
+    const ada = await t.db.user('Ada');
+    const res = await t.api
+      .patch(`/users/${ada.id}`)
+      .set('Content-Type', 'application/json; charset=latin1')
+      .send('{"name":"Ada K"}')
+      .expect(415);
+    expect(res.headers['content-type']).toMatch(PROBLEM);
+    const [row] = await t.dataSource.query('SELECT name FROM users WHERE id = $1', [ada.id]);
+    expect(row.name).toBe('Ada');
+  });
+
+  it('DELETE /posts/{id} with Content-Type: application/json and no content answers as without the header', async () => {
+    const ada = await t.db.user('Ada');
+    const post = await t.db.post(ada.id);
+    const res = await t.api
+      .delete(`/posts/${post.id}`)
+      .set('Content-Type', 'application/json')
+      .set('Content-Length', '0')
+      .expect(200);
+    expect(res.body).toEqual({ message: 'Post deleted' });
+    expect(await t.db.count('posts')).toBe(0);
+    await t.api
+      .delete(`/posts/${post.id}`)
+      .set('Content-Type', 'application/json')
+      .set('Content-Length', '0')
+      .expect(404);
+  });
+
+  it('an empty body with a JSON type on every bodiless route is no body, not malformed JSON', async () => {
+    const ada = await t.db.user('Ada');
+    const post = await t.db.post(ada.id);
+    const comment = await t.db.comment(post.id, ada.id);
+    const empty = (req: ReturnType<typeof t.api.get>) =>
+      req.set('Content-Type', 'application/json; charset=utf-8').set('Content-Length', '0');
+    await empty(t.api.get(`/users/${ada.id}`)).expect(200);
+    await empty(t.api.get('/posts')).expect(200);
+    await empty(t.api.delete(`/comments/${comment.id}`)).expect(200);
+    await empty(t.api.delete(`/users/${ada.id}`)).expect(200);
+    // On a route that needs a body it is the same 400 as a request without one: the fields are missing.
+    const missing = await empty(t.api.post('/users')).expect(400);
+    const without = await t.api.post('/users').expect(400);
+    expect(missing.body.errors).toEqual(without.body.errors);
+    expect(missing.body.errors.map((e: { field: string }) => e.field)).toEqual(['name', 'email']);
+  });
+
+  it.each([
+    '{"name":"A","email":"a@example.com","__proto__":{"isAdmin":true}}',
+    '{"name":"A","email":"a@example.com","profile":{"__proto__":{"bio":"x"}}}',
+    '{"name":"A","email":"a@example.com","constructor":{"prototype":{"isAdmin":true}}}',
+    '{"name":"A","email":"a@example.com","\\u005f_proto__":{}}',
+  ])('a prototype-poisoning key is a 400 problem, not a silent drop: %s', async (body) => {
+    const res = await t.api.post('/users').set('Content-Type', 'application/json').send(body).expect(400);
+    expect(res.headers['content-type']).toMatch(PROBLEM);
+    expect(res.body.detail).toMatch(/forbidden key/);
+    expect(await t.db.count('users')).toBe(0);
+  });
+
+  it('a lone UTF-16 surrogate in a string is a 400, and nothing is stored', async () => {
+    const res = await t.api
+      .post('/users')
+      .set('Content-Type', 'application/json')
+      .send('{"name":"\\ud800","email":"a@example.com"}')
+      .expect(400);
+    expect(res.headers['content-type']).toMatch(PROBLEM);
+    expect(await t.db.count('users')).toBe(0);
+  });
+});

@@ -27,9 +27,9 @@ for f in test/tags.e2e-spec.ts test/contract/tags.contract.ts; do [ -f "$f" ] ||
 grep -q "TagsModule," src/app.module.ts || { echo "TagsModule not imported by AppModule.forRoot"; exit 1; }
 grep -q "Tag\]" src/database/entities.ts || { echo "Tag not in src/database/entities.ts"; exit 1; }
 
-step "npm run migration:generate -- src/database/migrations/CreateTags"
-npm run --silent migration:generate -- src/database/migrations/CreateTags
-grep -q 'CONSTRAINT "tags_name_key" UNIQUE' src/database/migrations/*-CreateTags.ts ||
+step "npm run migration:generate (bare, as the issue's \"done when\" runs it: the name defaults to SchemaChange)"
+npm run --silent migration:generate
+grep -q 'CONSTRAINT "tags_name_key" UNIQUE' src/database/migrations/*-SchemaChange.ts ||
   { echo "the migration does not name the unique constraint"; exit 1; }
 npm run --silent migration:run
 npm run --silent typeorm -- migration:generate --check --dryrun src/database/migrations/Drift

@@ -53,6 +53,26 @@ code=$(curl -s -o "$WORK/created.json" -w '%{http_code}' -H 'Content-Type: appli
 [ "$code" = 201 ] || fail "POST /users answered $code"
 USER_ID=$(node -p "require('$WORK/created.json').id")
 
+# The startup log: one format from the first line (pino, no colour codes in a file); it names the
+# migrations applied, where the API docs are, and how to stop.
+grep -vqE '^\[[0-9:.]{12}\] [A-Z]+ \(' "$WORK/app1.log" && fail "a startup line not in pino's format: $(grep -vE '^\[[0-9:.]{12}\] [A-Z]+ \(' "$WORK/app1.log" | head -1)"
+grep -q $'\e\[' "$WORK/app1.log" && fail "colour codes in a log written to a file"
+grep -q "Applied migration InitialSchema" "$WORK/app1.log" || fail "the startup log does not name the migrations applied"
+grep -q "API docs at http://localhost:$PORT/docs" "$WORK/app1.log" || fail "the startup log does not say where the API docs are"
+grep -q "Stop with Ctrl-C" "$WORK/app1.log" || fail "the startup log does not say how to stop"
+echo "startup log: $(grep -c . "$WORK/app1.log") lines, one format"
+
+# The README's curl walk-through, verbatim, twice: ids come from the responses, so it works on a
+# database that already has data, and again.
+awk '/^Try it against `npm start`/{f=1} f&&/^```bash/{g=1;next} g&&/^```/{exit} g' "$REPO/README.md" >"$WORK/walk.sh"
+for run in 1 2; do
+  (cd "$WORK" && bash -eu "$WORK/walk.sh") >"$WORK/walk.out" 2>&1 || fail "README walk-through, run $run: $(cat "$WORK/walk.out")"
+  for expected in '"status":409' '"status":400' 'rel="next"' '"message":"User deleted"'; do
+    grep -qF "$expected" "$WORK/walk.out" || fail "README walk-through, run $run: no $expected in $(cat "$WORK/walk.out")"
+  done
+done
+echo "README walk-through ran twice"
+
 # A second instance on the same data directory must refuse, not corrupt it.
 if (cd "$WORK" && PORT=3999 node "$REPO/dist/main.js") >"$WORK/second.log" 2>&1; then fail "a second instance started"; fi
 grep -q "already running" "$WORK/second.log" || fail "the second instance did not say why: $(cat "$WORK/second.log")"
@@ -63,5 +83,6 @@ pgrep -f "$WORK/.data/postgres" >/dev/null && fail "embedded PostgreSQL still ru
 
 start_app app2
 curl -sf "$BASE/users/$USER_ID" | grep -q "kept across restarts" || fail "user $USER_ID lost across the restart"
+grep -q "none pending" "$WORK/app2.log" || fail "the restart does not say the schema is up to date"
 echo "user $USER_ID survived the restart"
 stop_app

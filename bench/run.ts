@@ -6,7 +6,9 @@
  * BENCH_USERS (1000; × 10 posts × 5 comments), BENCH_DATABASE_URL (default: a throwaway embedded
  * PostgreSQL), BENCH_CONNECTIONS_SCALE (1; multiplies every endpoint's connection count),
  * BENCH_ONLY (run only the endpoints whose name contains it, e.g. `GET /users/{id}`),
- * BENCH_APP_NODE_ARGS (extra node flags for the app, e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof`).
+ * BENCH_APP_NODE_ARGS (extra node flags for the app, e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof`),
+ * BENCH_METRICS (`on`, the default as in production, or `off`: the app without Prometheus metrics;
+ * compare the app/floor ratios of an `on` and an `off` run to see what metrics cost).
  * Writes bench/results/latest.json and latest.md.
  */
 import 'reflect-metadata';
@@ -30,6 +32,8 @@ const ROUNDS = Number(env.BENCH_ROUNDS ?? 5);
 const USERS = Number(env.BENCH_USERS ?? 1000);
 const SCALE = Number(env.BENCH_CONNECTIONS_SCALE ?? 1);
 const ONLY = env.BENCH_ONLY ?? '';
+const METRICS = env.BENCH_METRICS ?? 'on';
+if (!['on', 'off'].includes(METRICS)) throw new Error(`BENCH_METRICS must be on or off, not ${METRICS}`);
 const POOL_SIZE = 10;
 const POOL_OVERFLOW = 20;
 const ROOT = join(__dirname, '..');
@@ -259,6 +263,7 @@ async function main(): Promise<void> {
       RATE_LIMIT_MAX: '0',
       DB_POOL_SIZE: String(POOL_SIZE),
       DB_POOL_MAX_OVERFLOW: String(POOL_OVERFLOW),
+      METRICS_ENABLED: METRICS === 'on' ? 'true' : 'false',
     });
     const floor = start('floor', ['-r', 'ts-node/register/transpile-only', join('bench', 'floor.ts')], {
       PORT: '3202',
@@ -320,11 +325,11 @@ async function main(): Promise<void> {
           `| ${r.endpoint} | ${r.connections} | ${fmt(r.app.rpsMedian)} (${fmt(r.app.rpsMin)}–${fmt(r.app.rpsMax)}) | ${fmt(r.floor.rpsMedian)} (${fmt(r.floor.rpsMin)}–${fmt(r.floor.rpsMax)}) | **${fmt(r.ratio, 2)}** (${fmt(r.ratioMin, 2)}–${fmt(r.ratioMax, 2)}) | ${r.app.p50} / ${r.floor.p50} | ${r.app.p99} / ${r.floor.p99} (${fmt(r.p99Ratio, 1)}×) | ${fmt(r.app.queries, 1)} / ${fmt(r.floor.queries, 1)} | ${r.app.non2xx + r.floor.non2xx} |`,
       ),
     ].join('\n');
-    const markdown = `${table}\n\nApp peak RSS: ${fmt(rss)} MB. ${ROUNDS} interleaved rounds of ${DURATION} s after a warm-up; req/s and latency are medians over rounds, app/floor the median of per-round ratios. Machine: ${machine}.\n`;
+    const markdown = `${table}\n\nApp (metrics ${METRICS}) peak RSS: ${fmt(rss)} MB. ${ROUNDS} interleaved rounds of ${DURATION} s after a warm-up; req/s and latency are medians over rounds, app/floor the median of per-round ratios. Machine: ${machine}.\n`;
     mkdirSync(join(ROOT, 'bench', 'results'), { recursive: true });
     writeFileSync(
       join(ROOT, 'bench', 'results', 'latest.json'),
-      `${JSON.stringify({ date: new Date().toISOString(), machine, duration: DURATION, rounds: ROUNDS, users: USERS, peakRssMb: rss, rows }, null, 2)}\n`,
+      `${JSON.stringify({ date: new Date().toISOString(), machine, metrics: METRICS, duration: DURATION, rounds: ROUNDS, users: USERS, peakRssMb: rss, rows }, null, 2)}\n`,
     );
     writeFileSync(join(ROOT, 'bench', 'results', 'latest.md'), markdown);
     console.log(`\n${markdown}`);

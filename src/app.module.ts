@@ -1,4 +1,5 @@
 import { DynamicModule, Module } from '@nestjs/common';
+import { APP_INTERCEPTOR } from '@nestjs/core';
 import { TypeOrmModule } from '@nestjs/typeorm';
 import { LoggerModule } from 'nestjs-pino';
 import { CommentsModule } from './comments/comments.module';
@@ -10,6 +11,8 @@ import { APP_CONFIG, type AppConfig } from './config/app.config';
 import { AppConfigModule } from './config/app-config.module';
 import { dataSourceOptions } from './database/data-source.options';
 import { HealthModule } from './health/health.module';
+import { MetricsModule } from './metrics/metrics.module';
+import { HandlerSpanInterceptor } from './tracing/request-tracing';
 import { PostsModule } from './posts/posts.module';
 import { UsersModule } from './users/users.module';
 
@@ -36,9 +39,13 @@ export class AppModule {
         UsersModule,
         PostsModule,
         CommentsModule,
+        ...(config.metrics.enabled ? [MetricsModule.forRoot(config.metrics)] : []),
       ],
       // Foreign keys no feature mapped still become a 422 naming the field (see db/constraint-problems.ts).
-      providers: [ForeignKeyProblems],
+      providers: [
+        ForeignKeyProblems,
+        ...(config.tracing.enabled ? [{ provide: APP_INTERCEPTOR, useClass: HandlerSpanInterceptor }] : []),
+      ],
     };
   }
 }

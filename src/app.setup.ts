@@ -3,7 +3,7 @@ import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fa
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { Logger } from 'nestjs-pino';
 import { AppModule } from './app.module';
-import { requestIdFor } from './http/logging';
+import { requestIdFor, withQuietStartup } from './http/logging';
 import { answerClientError, ProblemDetailsFilter } from './http/problem-details.filter';
 import type { AppConfig } from './config/app.config';
 import helmet from 'helmet';
@@ -13,6 +13,7 @@ import { serializeResponsesAsDocumented } from './http/response-serialization';
 import { createValidationPipe } from './http/validation';
 import { parseJsonBodies } from './http/json-body';
 import { Draining } from './health/draining';
+import { traceRequests } from './tracing/request-tracing';
 
 /** Builds the configured application, not yet listening. main.ts and the e2e tests both use it. */
 export async function createApp(config: AppConfig): Promise<NestFastifyApplication> {
@@ -34,11 +35,14 @@ export async function createApp(config: AppConfig): Promise<NestFastifyApplicati
   const app = await NestFactory.create<NestFastifyApplication>(AppModule.forRoot(config), adapter, {
     bodyParser: false, // configureApp installs the JSON parser, with its limit and checks
     // A failed start (bad database URL, …) is reported by main.ts in one line: no stack dump from
-    // Nest, no process.abort(). The logger (pino, see http/logging.ts) is attached once built.
+    // Nest, no process.abort(). Lines logged while building (migrations applied, routes) wait for the
+    // logger (pino, see http/logging.ts) and come out in its format; a failed start drops them.
     abortOnError: false,
-    logger: false,
+    bufferLogs: true,
+    autoFlushLogs: false,
   });
-  app.useLogger(app.get(Logger));
+  app.useLogger(withQuietStartup(app.get(Logger)));
+  app.flushLogs();
   return configureApp(app, config, problems);
 }
 
@@ -69,6 +73,7 @@ export function configureApp(
   closeConnectionsWhileDraining(fastify, app.get(Draining));
   exposeRoutePattern(fastify);
   echoRequestId(fastify);
+  if (config.tracing.enabled) traceRequests(fastify);
   app.useGlobalPipes(createValidationPipe());
   app.useGlobalFilters(problems);
   const document = buildOpenApiDocument(app);

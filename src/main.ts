@@ -1,35 +1,45 @@
 import 'reflect-metadata';
 import { Logger } from '@nestjs/common';
+import type { AddressInfo } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { createApp } from './app.setup';
+import { DataSource } from 'typeorm';
 import { loadConfig, loadDotEnv } from './config/app.config';
 import { type RunningPostgres, startEmbeddedPostgres } from './database/embedded-postgres';
+import { describeMigrations } from './database/migration-status';
 import { Draining } from './health/draining';
 
 const logger = new Logger('Bootstrap');
 
 async function bootstrap(): Promise<void> {
+  Logger.attachBuffer(); // lines wait for the app's logger (pino), so all come out in one format; a failed start drops them
   loadDotEnv();
   const config = loadConfig();
+  // Tracing hooks http, pg and Nest as they load, so the app's modules are required only after it starts.
+  const tracing = config.tracing.enabled ? loadModule<Tracer>('./tracing/tracing-sdk').startTracing() : undefined;
+  const { createApp } = loadModule<typeof import('./app.setup')>('./app.setup');
 
   let embedded: RunningPostgres | undefined;
   if (!config.database.url) {
     const { dataDir, port } = config.embeddedPostgres;
     embedded = await startEmbeddedPostgres({ dataDir, port });
     config.database.url = embedded.url;
-    logger.log(
-      `No DATABASE_URL set: started embedded PostgreSQL at ${redact(embedded.url)} (data in ${dataDir}). Set DATABASE_URL to use your own server.`,
-    );
   }
+  logger.log(
+    embedded
+      ? `No DATABASE_URL set: started embedded PostgreSQL at ${redact(embedded.url)}, data in ${config.embeddedPostgres.dataDir} (npm run db:psql opens psql on it). Set DATABASE_URL to use your own server.`
+      : `Database: ${redact(config.database.url)}`,
+  );
 
   try {
     const app = await createApp(config).catch((error: Error) => {
       throw new Error(`cannot use the database at ${redact(config.database.url)}: ${error.message}`);
     });
+    logger.log(await describeMigrations(app.get(DataSource)));
     await app.listen(config.port, '0.0.0.0'); // Fastify would listen on localhost only
-    logger.log(`Listening on http://localhost:${config.port}`);
+    const url = `http://localhost:${(app.getHttpServer().address() as AddressInfo).port}`;
+    logger.log(`Listening on ${url}; API docs at ${url}/docs. Stop with Ctrl-C or SIGTERM.`);
 
-    // The guide's `await engine.dispose()`: readiness turns 503 (and stays so for SHUTDOWN_GRACE_MS on
+    // The guide's `await engine.dispose()` (docs/from-sqlalchemy.md): readiness turns 503 (and stays so for SHUTDOWN_GRACE_MS on
     // SIGTERM, so a load balancer can notice while we still serve), then stop accepting, let in-flight
     // requests finish, close the pool (TypeOrmModule destroys the DataSource), stop the embedded database.
     const shutdown = async (signal: NodeJS.Signals) => {
@@ -42,6 +52,7 @@ async function bootstrap(): Promise<void> {
       app.get(Draining).begin();
       await sleep(grace);
       await app.close();
+      await tracing?.shutdown();
       await embedded?.stop();
       clearTimeout(deadline);
       logger.log('Stopped');
@@ -52,6 +63,14 @@ async function bootstrap(): Promise<void> {
     await embedded?.stop();
     throw error;
   }
+}
+
+type Tracer = typeof import('./tracing/tracing-sdk');
+
+/** A module of ours, required now rather than when main.ts loads. */
+function loadModule<T>(path: string): T {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  return require(path) as T;
 }
 
 /** Connection URL without its password, fit for a log line. */

@@ -1,5 +1,6 @@
 import { QueryFailedError } from 'typeorm';
 import { UsersService } from '../src/users/users.service';
+import { RATE_LIMITED_DETAIL } from '../src/http/rate-limit.module';
 import { startTestApp, useTestApp } from './setup/test-app';
 
 const PROBLEM = /application\/problem\+json/;
@@ -86,6 +87,7 @@ describe('HTTP hardening', () => {
       const res = await limited.api.get('/users').expect(429);
       expect(res.headers['content-type']).toMatch(PROBLEM);
       expect(Number(res.headers['retry-after'])).toBeGreaterThan(0);
+      expect(res.body).toMatchObject({ status: 429, title: 'Too Many Requests', detail: RATE_LIMITED_DETAIL });
       for (let i = 0; i < 5; i++) await limited.api.get('/health').expect(200);
     } finally {
       await limited.close();

@@ -1,18 +1,44 @@
 import Ajv2020 from 'ajv/dist/2020';
 import addFormats from 'ajv-formats';
 import { readFileSync } from 'node:fs';
+import { STATUS_CODES } from 'node:http';
 import { join } from 'node:path';
 import type { Response } from 'supertest';
 import { contractSessions } from './setup/contract-sessions';
 import { useTestApp } from './setup/test-app';
 
 type Operation = {
-  responses: Record<string, { headers?: Record<string, unknown>; content?: Record<string, { schema: object }> }>;
+  responses: Record<
+    string,
+    { headers?: Record<string, unknown>; content?: Record<string, { schema: object; example?: unknown }> }
+  >;
+};
+type Schema = {
+  $ref?: string;
+  anyOf?: Schema[];
+  oneOf?: Schema[];
+  example?: unknown;
+  items?: Schema;
+  properties?: Record<string, Schema>;
 };
 const spec = JSON.parse(readFileSync(join(__dirname, '..', 'openapi.json'), 'utf8')) as {
   openapi: string;
   paths: Record<string, Record<string, Operation>>;
+  components: { schemas: Record<string, Schema> };
 };
+
+/** A request body as Swagger UI's Try-it-out pre-fills it: each property's example, nested objects and arrays followed. */
+function sampleOf(schema: Schema): unknown {
+  if (schema.$ref) return sampleOf(spec.components.schemas[schema.$ref.split('/').pop()!]);
+  if (schema.example !== undefined) return schema.example;
+  const [first] = schema.anyOf ?? schema.oneOf ?? []; // Swagger UI takes the first alternative
+  if (first) return sampleOf(first);
+  if (schema.items) return [sampleOf(schema.items)];
+  if (schema.properties) {
+    return Object.fromEntries(Object.entries(schema.properties).map(([name, property]) => [name, sampleOf(property)]));
+  }
+  throw new Error(`no example for ${JSON.stringify(schema)}`);
+}
 
 /**
  * Real responses against the committed openapi.json (which CI regenerates and diffs): every status,
@@ -59,6 +85,30 @@ describe('OpenAPI contract', () => {
     expect(Object.keys(served.body.paths).sort()).toEqual(Object.keys(spec.paths).sort());
     const ui = await t.api.get('/docs').expect(200);
     expect(ui.text).toContain('swagger');
+  });
+
+  it('gives each documented problem an example of its own status and title (RFC 9457 §3.1)', () => {
+    const problems = Object.entries(spec.paths).flatMap(([path, operations]) =>
+      Object.entries(operations).flatMap(([method, operation]) =>
+        Object.entries(operation.responses)
+          .filter(([, response]) => response.content?.['application/problem+json'])
+          .map(([code, response]) => ({
+            where: `${method.toUpperCase()} ${path} ${code}`,
+            code: Number(code),
+            example: response.content!['application/problem+json'].example as { status: number; title: string },
+          })),
+      ),
+    );
+    expect(problems.length).toBeGreaterThan(20);
+    const validate = ajv.getSchema('openapi.json#/components/schemas/ProblemDetailsSchema')!;
+    for (const { where, code, example } of problems) {
+      expect({ where, status: example?.status, title: example?.title }).toEqual({
+        where,
+        status: code,
+        title: STATUS_CODES[code],
+      });
+      if (!validate(example)) throw new Error(`${where}: ${ajv.errorsText(validate.errors)}`);
+    }
   });
 
   it('describes every response of a full client session', async () => {
@@ -171,11 +221,34 @@ describe('OpenAPI contract', () => {
     check('delete', '/users/{id}', await api.delete(`/users/${adaId}`));
 
     // Resources written by `nest g resource` bring their part of the session (test/contract/).
-    for (const session of await contractSessions()) await session(api, check);
+    const sample = (schemaName: string) => sampleOf(spec.components.schemas[schemaName]) as object;
+    for (const session of await contractSessions()) await session(api, check, sample);
 
     const operations = Object.entries(spec.paths).flatMap(([path, ops]) =>
       Object.keys(ops).map((method) => `${method} ${path}`),
     );
     expect(operations.filter((operation) => !exercised.has(operation))).toEqual([]);
+  });
+
+  it('pre-fills Try-it-out with request bodies the API accepts as they are', async () => {
+    const schemas = spec.components.schemas;
+    const user = await t.api.post('/users').send(sampleOf(schemas.CreateUserDto) as object);
+    expect(user.status).toBe(201);
+    expect(user.body).toMatchObject({ name: 'Ada Lovelace', email: 'ada@example.com' });
+    await t.api
+      .patch(`/users/${user.body.id}`)
+      .send(sampleOf(schemas.UpdateUserDto) as object)
+      .expect(200);
+    const post = sampleOf(schemas.CreatePostWithCommentsDto) as { comments: { authorId: number }[] };
+    post.comments[0].authorId = user.body.id; // the one value no example can know
+    const created = await t.api.post(`/users/${user.body.id}/posts`).send(post).expect(201);
+    await t.api
+      .patch(`/posts/${created.body.id}`)
+      .send(sampleOf(schemas.UpdatePostDto) as object)
+      .expect(200);
+    await t.api
+      .post(`/posts/${created.body.id}/comments`)
+      .send({ ...(sampleOf(schemas.CreateCommentDto) as object), authorId: user.body.id })
+      .expect(201);
   });
 });

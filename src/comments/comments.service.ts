@@ -29,7 +29,7 @@ export class CommentsService {
     return comment;
   }
 
-  /** All comments of the given posts in one query (the guide's selectinload), oldest first. */
+  /** All comments of the given posts in one query (the guide's selectinload, docs/from-sqlalchemy.md), oldest first. */
   findByPostIds(postIds: number[]): Promise<Comment[]> {
     return this.comments.findByPostIds(postIds);
   }

@@ -1,6 +1,7 @@
 import { ConfigError, loadConfig } from './app.config';
 
 describe('loadConfig', () => {
+  // the guide: docs/from-sqlalchemy.md
   it('defaults to the guide’s engine: pool of 10 plus 20 overflow, embedded database', () => {
     const config = loadConfig({});
     expect(config.port).toBe(3000);
@@ -30,7 +31,26 @@ describe('loadConfig', () => {
     );
   });
 
+  it('turns tracing on with an OTLP endpoint (standard OTEL_* variables) unless OTEL_SDK_DISABLED, metrics on by default', () => {
+    expect(loadConfig({}).tracing.enabled).toBe(false);
+    expect(loadConfig({ OTEL_EXPORTER_OTLP_ENDPOINT: 'http://collector:4318' }).tracing.enabled).toBe(true);
+    expect(loadConfig({ OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: 'http://collector:4318/v1/traces' }).tracing.enabled).toBe(
+      true,
+    );
+    expect(
+      loadConfig({ OTEL_EXPORTER_OTLP_ENDPOINT: 'http://collector:4318', OTEL_SDK_DISABLED: 'true' }).tracing.enabled,
+    ).toBe(false);
+    expect(loadConfig({}).metrics).toEqual({ enabled: true, token: undefined, port: undefined });
+    expect(loadConfig({ METRICS_PORT: '9464', METRICS_TOKEN: 'x'.repeat(16) }).metrics).toEqual({
+      enabled: true,
+      token: 'x'.repeat(16),
+      port: 9464,
+    });
+  });
+
   it.each([
+    [{ METRICS_TOKEN: 'short' }, 'METRICS_TOKEN="short"'],
+    [{ OTEL_EXPORTER_OTLP_ENDPOINT: 'collector:4318' }, 'OTEL_EXPORTER_OTLP_ENDPOINT must be an http(s):// URL'],
     [{ DB_POOL_SIZE: 'abc' }, 'DB_POOL_SIZE="abc": DB_POOL_SIZE must be an integer number'],
     [{ DB_POOL_SIZE: '0' }, 'DB_POOL_SIZE=0: DB_POOL_SIZE must not be less than 1'],
     [{ PORT: '70000' }, 'PORT=70000'],

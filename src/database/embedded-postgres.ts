@@ -72,23 +72,40 @@ export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): P
     throw new Error(`Embedded PostgreSQL in ${dataDir} did not start on port ${port}: ${reason}`, { cause: error });
   }
 
-  return {
-    url: `postgresql://${USER}:${PASSWORD}@127.0.0.1:${port}/postgres`,
-    stop: () => pg.stop(),
-  };
+  return { url: embeddedUrl(port), stop: () => pg.stop() };
+}
+
+/** The embedded server's connection URL: user and password are both `postgres`, loopback only. */
+function embeddedUrl(port: number): string {
+  return `postgresql://${USER}:${PASSWORD}@127.0.0.1:${port}/postgres`;
+}
+
+/**
+ * The URL of the embedded PostgreSQL running on `dataDir` (started by `npm start` or a CLI tool),
+ * or undefined if none runs there. Read from PostgreSQL's own lock file, `postmaster.pid`.
+ */
+export function runningEmbeddedPostgresUrl(dataDir: string): string | undefined {
+  const running = readLock(resolve(dataDir));
+  return running && embeddedUrl(running.port);
 }
 
 /** A second server on the same data directory would corrupt it; PostgreSQL's own lock file tells. */
 function assertNotRunning(dataDir: string): void {
-  const pidFile = resolve(dataDir, 'postmaster.pid');
-  if (!existsSync(pidFile)) return;
-  const [pidLine, , , portLine] = readFileSync(pidFile, 'utf8').split('\n');
-  const pid = Number(pidLine);
-  if (!isAlive(pid)) return; // stale lock after a crash: PostgreSQL recovers it on start
+  const running = readLock(dataDir);
+  if (!running) return;
   throw new Error(
-    `The embedded PostgreSQL in ${dataDir} is already running (pid ${pid}, port ${portLine}). ` +
+    `The embedded PostgreSQL in ${dataDir} is already running (pid ${running.pid}, port ${running.port}). ` +
       'Stop the other instance first, or set DATABASE_URL to use another server.',
   );
+}
+
+/** pid and port of the live server holding `dataDir`; undefined if none (a stale lock after a crash is recovered on start). */
+function readLock(dataDir: string): { pid: number; port: number } | undefined {
+  const pidFile = resolve(dataDir, 'postmaster.pid');
+  if (!existsSync(pidFile)) return undefined;
+  const [pidLine, , , portLine] = readFileSync(pidFile, 'utf8').split('\n');
+  const pid = Number(pidLine);
+  return isAlive(pid) ? { pid, port: Number(portLine) } : undefined;
 }
 
 function isAlive(pid: number): boolean {

@@ -48,7 +48,7 @@ const LAST = [
  * are only added for users this run created, so running it again adds nothing, and a larger size
  * tops the data up.
  *
- * It uses the guide's manual-commit form (start, commit, or roll back on error) on a QueryRunner:
+ * It uses the guide's manual-commit form (start, commit, or roll back on error; docs/from-sqlalchemy.md) on a QueryRunner:
  * the seed is a script, not a request, so there is no ambient transaction to join.
  */
 export async function seed(dataSource: DataSource, size: SeedSize): Promise<SeedResult> {

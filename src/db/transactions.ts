@@ -6,9 +6,11 @@ import { getDataSourceToken, TypeOrmModule } from '@nestjs/typeorm';
 import { ClsModule } from 'nestjs-cls';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { type ObjectLiteral, QueryFailedError, type Repository } from 'typeorm';
+import { countTransaction } from '../metrics/metrics';
+import { inSpan } from '../tracing/request-tracing';
 
 /**
- * The guide's `async with session.begin()`, as a module: TransactionHost.withTransaction() runs a
+ * The guide's `async with session.begin()` (docs/from-sqlalchemy.md), as a module: TransactionHost.withTransaction() runs a
  * callback in one transaction that every service called inside it joins (nestjs-cls keeps the
  * transaction in AsyncLocalStorage). Each transaction opens its own CLS context, so nothing is
  * mounted per request.
@@ -51,7 +53,7 @@ const MAX_ATTEMPTS = 3;
 const RETRYABLE = new Set(['40001', '40P01']);
 
 /**
- * The guide's `async with session.begin()`: runs `work` in one transaction — commit on success,
+ * The guide's `async with session.begin()` (docs/from-sqlalchemy.md): runs `work` in one transaction — commit on success,
  * rollback on any error — and re-runs the whole transaction (up to 3 times, with jitter) when
  * PostgreSQL aborted it for a deadlock or serialization failure. Called inside a transaction it
  * just joins it: only the outermost caller owns, and may retry, the transaction.
@@ -63,10 +65,14 @@ export async function inTransaction<T>(
   if (txHost.isTransactionActive()) return work();
   for (let attempt = 1; ; attempt++) {
     try {
-      return await txHost.withTransaction(work);
+      const result = await inSpan('db.transaction', () => txHost.withTransaction(work));
+      countTransaction('committed');
+      return result;
     } catch (error) {
       const code = error instanceof QueryFailedError ? (error.driverError as { code?: string }).code : undefined;
-      if (attempt >= MAX_ATTEMPTS || !code || !RETRYABLE.has(code)) throw error;
+      const retry = attempt < MAX_ATTEMPTS && code !== undefined && RETRYABLE.has(code);
+      countTransaction(retry ? 'retried' : 'rolled_back');
+      if (!retry) throw error;
       await sleep(Math.random() * 20 * attempt);
     }
   }

@@ -8,21 +8,59 @@ import {
   SwaggerModule,
   type OpenAPIObject,
 } from '@nestjs/swagger';
+import { problem, type ProblemDetails } from './problem';
 import { FieldErrorSchema, ProblemDetailsSchema } from './problem.schema';
+import { RATE_LIMITED_DETAIL } from './rate-limit.module';
 
-const PROBLEM_STATUSES: Record<number, string> = {
-  400: 'Invalid input: the problem lists each offending field in `errors`',
-  404: 'The resource (or one it refers to) does not exist',
-  409: 'Conflicts with existing data (e.g. a taken email) or a concurrent request',
-  412: 'A precondition failed: If-Match no longer current (someone changed it since you read it), or If-None-Match matched',
-  413: 'The request body is larger than 100 kB',
-  415: 'The request body is not JSON',
-  422: 'A referenced resource (e.g. a comment author) does not exist',
-  429: 'Rate limit exceeded; retry after `Retry-After` seconds',
-  503: 'The database is unavailable or busy; retry after `Retry-After` seconds',
+/** Each documented error status: what it means, and an example body as the API sends it for that status. */
+const PROBLEMS: Record<number, { description: string; example: ProblemDetails }> = {
+  400: {
+    description: 'Invalid input: the problem lists each offending field in `errors`',
+    example: problem(400, 'Invalid request: email', {
+      type: '/problems/validation',
+      errors: [{ field: 'email', messages: ['email must be an email'] }],
+    }),
+  },
+  404: {
+    description: 'The resource (or one it refers to) does not exist',
+    example: problem(404, 'User 42 not found'),
+  },
+  409: {
+    description: 'Conflicts with existing data (e.g. a taken email) or a concurrent request',
+    example: problem(409, 'A user with this email already exists', {
+      errors: [{ field: 'email', messages: ['A user with this email already exists'] }],
+    }),
+  },
+  412: {
+    description:
+      'A precondition failed: If-Match no longer current (someone changed it since you read it), or If-None-Match matched',
+    example: problem(412, 'User 42 has changed since it was read (If-Match)'),
+  },
+  413: {
+    description: 'The request body is larger than 100 kB',
+    example: problem(413, 'The request body is too large'),
+  },
+  415: {
+    description: 'The request body is not JSON',
+    example: problem(415, 'The request body must be JSON (Content-Type: application/json)'),
+  },
+  422: {
+    description: 'A referenced resource (e.g. a comment author) does not exist',
+    example: problem(422, 'The comment author does not exist (id 42)', {
+      errors: [{ field: 'authorId', messages: ['The comment author does not exist (id 42)'] }],
+    }),
+  },
+  429: {
+    description: 'Rate limit exceeded; retry after `Retry-After` seconds',
+    example: problem(429, RATE_LIMITED_DETAIL),
+  },
+  503: {
+    description: 'The database is unavailable or busy; retry after `Retry-After` seconds',
+    example: problem(503, 'The database is unavailable or busy; retry shortly'),
+  },
 };
 
-/** Documents the problem+json error responses an operation can answer with. */
+/** Documents the problem+json error responses an operation can answer with, each with an example of its own status. */
 export function ApiProblems(...statuses: number[]) {
   const common = [400, 429, 503].filter((status) => !statuses.includes(status));
   return applyDecorators(
@@ -30,8 +68,13 @@ export function ApiProblems(...statuses: number[]) {
     ...[...statuses, ...common].map((status) =>
       ApiResponse({
         status,
-        description: PROBLEM_STATUSES[status] ?? 'Error',
-        content: { 'application/problem+json': { schema: { $ref: getSchemaPath(ProblemDetailsSchema) } } },
+        description: PROBLEMS[status]?.description ?? 'Error',
+        content: {
+          'application/problem+json': {
+            schema: { $ref: getSchemaPath(ProblemDetailsSchema) },
+            example: PROBLEMS[status]?.example ?? problem(status, 'Error'),
+          },
+        },
         ...([429, 503].includes(status) && {
           headers: { 'Retry-After': { description: 'Seconds to wait', schema: { type: 'integer' } } },
         }),

@@ -3,6 +3,9 @@ import { APP_GUARD } from '@nestjs/core';
 import { ThrottlerGuard, ThrottlerModule } from '@nestjs/throttler';
 import type { AppConfig } from '../config/app.config';
 
+/** A 429's `detail`; Nest's default names the exception class ("ThrottlerException: Too Many Requests"). */
+export const RATE_LIMITED_DETAIL = 'Too many requests; retry after the Retry-After delay';
+
 /**
  * Per client IP across the whole API (health probes exempt, see HealthController): RATE_LIMIT_MAX
  * requests per window in all. The throttler's default key is per route handler, which gave each
@@ -20,6 +23,7 @@ export class RateLimitModule {
         ThrottlerModule.forRoot({
           throttlers: [{ limit: max, ttl: windowMs }],
           generateKey: (_context, client, throttler) => `${throttler}:${client}`,
+          errorMessage: RATE_LIMITED_DETAIL,
         }),
       ],
       providers: [{ provide: APP_GUARD, useClass: ThrottlerGuard }],

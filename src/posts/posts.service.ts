@@ -46,7 +46,7 @@ export class PostsService {
 
   /**
    * Posts of the given authors in one query, newest first, and — when asked — their comments in one
-   * more: two queries for any number of authors (the guide's nested selectinload).
+   * more: two queries for any number of authors (the guide's nested selectinload, docs/from-sqlalchemy.md).
    */
   async findByAuthorIds(authorIds: number[], options: { withComments: boolean }): Promise<Post[]> {
     const posts = await this.posts.findByAuthorIds(authorIds);
@@ -54,7 +54,7 @@ export class PostsService {
     return posts;
   }
 
-  /** Explicit loading of `post.comments` for a whole batch (the guide's `awaitable_attrs`). */
+  /** Explicit loading of `post.comments` for a whole batch (the guide's `awaitable_attrs`, docs/from-sqlalchemy.md). */
   async attachComments(posts: Post[]): Promise<void> {
     const byPost = Map.groupBy(
       await this.comments.findByPostIds(posts.map((post) => post.id)),

@@ -8,9 +8,15 @@ export type ContractCheck = (method: string, template: string, res: Response) =>
 
 /**
  * A feature's part of the OpenAPI contract session: sends every status its operations document,
- * each through `check`. `nest g resource` writes one per resource (test/contract/<name>.contract.ts).
+ * each through `check`; `sample(schemaName)` is a request body as Swagger UI's Try-it-out pre-fills it
+ * from the examples in openapi.json. `nest g resource` writes one per resource
+ * (test/contract/<name>.contract.ts).
  */
-export type ContractSession = (api: TestApp['api'], check: ContractCheck) => Promise<void>;
+export type ContractSession = (
+  api: TestApp['api'],
+  check: ContractCheck,
+  sample: (schemaName: string) => object,
+) => Promise<void>;
 
 const CONTRACT_DIR = join(__dirname, '..', 'contract');
 

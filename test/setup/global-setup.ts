@@ -19,12 +19,10 @@ declare global {
 export default async function globalSetup(): Promise<void> {
   let url = process.env.TEST_DATABASE_URL;
   if (!url) {
-    globalThis.testPostgres = await startEmbeddedPostgres({
-      dataDir: join(tmpdir(), `nest-typeorm-users-test-${randomUUID()}`),
-      port: 0,
-      ephemeral: true,
-    });
+    const dataDir = join(tmpdir(), `nest-typeorm-users-test-${randomUUID()}`);
+    globalThis.testPostgres = await startEmbeddedPostgres({ dataDir, port: 0, ephemeral: true });
     url = globalThis.testPostgres.url;
+    process.env.EMBEDDED_PG_DATA_DIR = dataDir; // for tests of the CLI tools that find it there (db:psql)
   }
 
   const options = dataSourceOptions({ ...loadConfig({}).database, url, migrationsRun: false });

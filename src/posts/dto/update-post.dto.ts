@@ -3,6 +3,7 @@ import { IsOptionalNonNull, NormalizeNfc } from '../../http/validation';
 
 /** PATCH semantics: absent fields stay as they are; null is not a title or a body. */
 export class UpdatePostDto {
+  /** @example "Notes on the Analytical Engine, revised" */
   @IsOptionalNonNull()
   @NormalizeNfc()
   @IsString()
@@ -10,6 +11,7 @@ export class UpdatePostDto {
   @Matches(/\S/, { message: 'title must not be blank' })
   title?: string;
 
+  /** @example "Note G computes the Bernoulli numbers." */
   @IsOptionalNonNull()
   @IsString()
   @MaxLength(20_000)

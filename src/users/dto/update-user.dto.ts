@@ -5,6 +5,7 @@ import { ProfileDto } from './create-user.dto';
 
 /** PATCH semantics: absent fields stay as they are; `profile` fields are merged; `profile: null` removes it. */
 export class UpdateUserDto {
+  /** @example "Ada King" */
   @IsOptionalNonNull()
   @NormalizeNfc()
   @IsString()
@@ -12,6 +13,7 @@ export class UpdateUserDto {
   @Matches(/\S/, { message: 'name must not be blank' })
   name?: string;
 
+  /** @example "ada.king@example.com" */
   @IsOptionalNonNull()
   @NormalizeNfc()
   @IsString()

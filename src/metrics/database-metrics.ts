@@ -1,0 +1,78 @@
+import type { Pool, PoolClient } from 'pg';
+import type { AfterQueryEvent, BeforeQueryEvent, EntitySubscriberInterface, QueryRunner } from 'typeorm';
+import { poolAcquireDuration, poolAcquireTimeouts, queryDuration, queryErrors } from './metrics';
+
+const OPERATIONS = new Set(['select', 'insert', 'update', 'delete']);
+
+/** `select`, `insert`, `update`, `delete` from a statement's first word, else `other` (BEGIN, WITH, SET, …). */
+export function operationOf(sql: string): string {
+  const verb = /^\s*([a-z]+)/i.exec(sql)?.[1]?.toLowerCase() ?? '';
+  return OPERATIONS.has(verb) ? verb : 'other';
+}
+
+/** The SQLSTATE class (its first two characters, e.g. `23` for integrity violations), or `driver` if none. */
+export function sqlStateClassOf(error: unknown): string {
+  const code = (error as { code?: unknown } | undefined)?.code;
+  return typeof code === 'string' && /^[0-9A-Z]{5}$/.test(code) ? code.slice(0, 2) : 'driver';
+}
+
+/**
+ * Times every statement TypeORM sends (its documented beforeQuery/afterQuery subscriber events, so
+ * every repository and raw query is covered) and counts failures by SQLSTATE class. A query runner
+ * runs its statements one after the other on one connection, in order: a queue of start times per
+ * runner pairs each end with its start.
+ */
+export class QueryMetricsSubscriber implements EntitySubscriberInterface {
+  private readonly started = new WeakMap<QueryRunner, number[]>();
+
+  beforeQuery(event: BeforeQueryEvent): void {
+    const queue = this.started.get(event.queryRunner);
+    if (queue) queue.push(performance.now());
+    else this.started.set(event.queryRunner, [performance.now()]);
+  }
+
+  afterQuery(event: AfterQueryEvent): void {
+    const start = this.started.get(event.queryRunner)?.shift();
+    if (start !== undefined)
+      queryDuration.observe({ operation: operationOf(event.query) }, (performance.now() - start) / 1000);
+    if (!event.success) queryErrors.inc({ sqlstate_class: sqlStateClassOf(event.error) });
+  }
+}
+
+type ConnectCallback = (error: Error | undefined, client: PoolClient | undefined, release: () => void) => void;
+/** pg-pool's message when connectionTimeoutMillis (DB_POOL_TIMEOUT_MS) passed without a connection. */
+const ACQUIRE_TIMEOUT = 'timeout exceeded when trying to connect';
+
+/**
+ * Times each `pool.connect()` (TypeORM's and pool.query()'s way to get a connection) into the
+ * acquire-time histogram and counts the ones that timed out. Returns a function that undoes it.
+ */
+export function measurePoolAcquires(pool: Pool): () => void {
+  const connect = pool.connect.bind(pool) as (callback?: ConnectCallback) => Promise<PoolClient> | undefined;
+  const observe = (started: number, error: Error | undefined) => {
+    poolAcquireDuration.observe((performance.now() - started) / 1000);
+    if (error?.message === ACQUIRE_TIMEOUT) poolAcquireTimeouts.inc();
+  };
+  const measured = (callback?: ConnectCallback) => {
+    const started = performance.now();
+    if (callback)
+      return connect((error, client, release) => {
+        observe(started, error);
+        callback(error, client, release);
+      });
+    return connect()!.then(
+      (client) => {
+        observe(started, undefined);
+        return client;
+      },
+      (error: Error) => {
+        observe(started, error);
+        throw error;
+      },
+    );
+  };
+  Object.assign(pool, { connect: measured });
+  return () => {
+    delete (pool as Partial<Pool>).connect; // the prototype's method again
+  };
+}

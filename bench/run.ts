@@ -134,6 +134,7 @@ async function sample(base: string, endpoint: Endpoint, server: string, samples:
 async function countQueries(url: string, floorBase: string): Promise<Map<string, { app: number; floor: number }>> {
   const counter = start('app (query log)', [join('dist', 'main.js')], {
     NODE_ENV: 'production',
+    CURSOR_SECRET: 'bench-only-cursor-secret', // production with a DATABASE_URL requires one
     LOG_FORMAT: 'json',
     LOG_LEVEL: 'info',
     DB_LOGGING: 'true',
@@ -256,6 +257,7 @@ async function main(): Promise<void> {
     const nodeArgs = [productionNodeFlags(), env.BENCH_APP_NODE_ARGS ?? ''].join(' ').split(' ').filter(Boolean);
     const app = start('app', [...nodeArgs, join('dist', 'main.js')], {
       NODE_ENV: 'production',
+      CURSOR_SECRET: 'bench-only-cursor-secret',
       LOG_LEVEL: 'silent', // the "logging off": no request logger either
       PORT: '3201',
       DATABASE_URL: url,

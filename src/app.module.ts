@@ -7,6 +7,7 @@ import { loggerParams } from './http/logging';
 import { RateLimitModule } from './http/rate-limit.module';
 import { ForeignKeyProblems } from './db/constraint-problems';
 import { transactionsModule } from './db/transactions';
+import { ReadRoutingModule } from './db/read-routing';
 import { APP_CONFIG, type AppConfig } from './config/app.config';
 import { AppConfigModule } from './config/app-config.module';
 import { dataSourceOptions } from './database/data-source.options';
@@ -34,6 +35,7 @@ export class AppModule {
           }),
         }),
         transactionsModule(),
+        ReadRoutingModule,
         RateLimitModule.forRoot(config.rateLimit),
         HealthModule,
         UsersModule,

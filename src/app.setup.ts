@@ -13,6 +13,8 @@ import { serializeResponsesAsDocumented } from './http/response-serialization';
 import { createValidationPipe } from './http/validation';
 import { parseJsonBodies } from './http/json-body';
 import { Draining } from './health/draining';
+import { ReplicaSet } from './db/replicas';
+import { CONSISTENCY_TOKEN, consistencyTokens } from './http/consistency-token';
 import { traceRequests } from './tracing/request-tracing';
 
 /** Builds the configured application, not yet listening. main.ts and the e2e tests both use it. */
@@ -63,13 +65,15 @@ export function configureApp(
     app.enableCors({
       origin: config.corsOrigins.includes('*') ? '*' : config.corsOrigins,
       methods: ['GET', 'HEAD', 'POST', 'PATCH', 'DELETE'],
-      allowedHeaders: ['Content-Type', 'If-Match', 'If-None-Match', 'X-Request-Id'],
-      exposedHeaders: ['Location', 'Link', 'ETag', 'Retry-After', 'X-Request-Id'],
+      allowedHeaders: ['Content-Type', 'If-Match', 'If-None-Match', 'X-Request-Id', CONSISTENCY_TOKEN],
+      exposedHeaders: ['Location', 'Link', 'ETag', 'Retry-After', 'X-Request-Id', CONSISTENCY_TOKEN],
       maxAge: 600,
     });
   }
   parseJsonBodies(fastify);
   entityTags(fastify);
+  const replicas = app.get(ReplicaSet);
+  if (replicas.enabled) consistencyTokens(fastify, replicas, problems);
   closeConnectionsWhileDraining(fastify, app.get(Draining));
   exposeRoutePattern(fastify);
   echoRequestId(fastify);

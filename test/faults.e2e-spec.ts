@@ -2,7 +2,6 @@ import { randomUUID } from 'node:crypto';
 import { rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { Pool } from 'pg';
 import { TransactionHost } from '@nestjs-cls/transactional';
 import type { TransactionalAdapterTypeOrm } from '@nestjs-cls/transactional-adapter-typeorm';
 import { DataSource, QueryFailedError } from 'typeorm';
@@ -10,10 +9,10 @@ import { inTransaction } from '../src/db/transactions';
 import { loadConfig } from '../src/config/app.config';
 import { dataSourceOptions } from '../src/database/data-source.options';
 import { startEmbeddedPostgres, type RunningPostgres } from '../src/database/embedded-postgres';
+import { holdEveryConnection, poolOf } from './setup/pool';
 import { startTestApp, useTestApp, type TestApp } from './setup/test-app';
 
 const PROBLEM = /application\/problem\+json/;
-const poolOf = (dataSource: DataSource) => (dataSource.driver as unknown as { master: Pool }).master;
 
 describe('races', () => {
   const t = useTestApp();
@@ -93,11 +92,7 @@ describe('pool exhaustion', () => {
     try {
       const pool = poolOf(t.dataSource);
       // Two slow queries take both connections.
-      const slow = Promise.all([
-        t.dataSource.query('SELECT pg_sleep(1.5)'),
-        t.dataSource.query('SELECT pg_sleep(1.5)'),
-      ]);
-      await new Promise((resolve) => setTimeout(resolve, 100));
+      const { released: slow } = await holdEveryConnection(t.dataSource, 2, 1.5);
 
       const started = Date.now();
       const res = await t.api.get('/users').expect(503);

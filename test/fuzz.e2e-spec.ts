@@ -13,6 +13,8 @@ import { useTestApp } from './setup/test-app';
 const RUNS = Number(process.env.FUZZ_RUNS ?? 300);
 // FUZZ_SEED replays a failing run: fast-check prints the seed with every counterexample.
 if (process.env.FUZZ_SEED) fc.configureGlobal({ seed: Number(process.env.FUZZ_SEED) });
+// A property runs RUNS requests one after another: scale the per-test timeout with it, not with luck.
+jest.setTimeout(Math.max(30_000, RUNS * 400));
 const hostileStrings = fc.constantFrom(
   "'; DROP TABLE users; --",
   '1 OR 1=1',

@@ -6,6 +6,7 @@ import { QueryFailedError } from 'typeorm';
 import { findFreePort } from '../src/database/embedded-postgres';
 import { inTransaction } from '../src/db/transactions';
 import { registry } from '../src/metrics/metrics';
+import { holdEveryConnection } from './setup/pool';
 import { startTestApp, type TestApp, useTestApp } from './setup/test-app';
 
 const PROMETHEUS_TEXT = /^text\/plain; version=0\.0\.4/;
@@ -144,11 +145,7 @@ describe('pool saturation in /metrics', () => {
     const t = await startTestApp({ DB_POOL_SIZE: '1', DB_POOL_MAX_OVERFLOW: '1', DB_POOL_TIMEOUT_MS: '400' });
     try {
       const before = await scrape(t);
-      const slow = Promise.all([
-        t.dataSource.query('SELECT pg_sleep(1.2)'),
-        t.dataSource.query('SELECT pg_sleep(1.2)'),
-      ]);
-      await new Promise((resolve) => setTimeout(resolve, 100));
+      const { released: slow } = await holdEveryConnection(t.dataSource, 2, 1.2);
       const waiting = Promise.all([1, 2, 3].map(() => t.api.get('/users')));
       await new Promise((resolve) => setTimeout(resolve, 150));
 

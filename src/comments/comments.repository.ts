@@ -3,6 +3,7 @@ import { TransactionHost } from '@nestjs-cls/transactional';
 import type { TransactionalAdapterTypeOrm } from '@nestjs-cls/transactional-adapter-typeorm';
 import { InjectRepository } from '@nestjs/typeorm';
 import type { Repository } from 'typeorm';
+import { ReadRouter } from '../db/read-routing';
 import { inCurrentTransaction } from '../db/transactions';
 import type { KeysetPosition } from '../http/cursor';
 import { Post } from '../posts/entities/post.entity';
@@ -25,20 +26,20 @@ const COMMENTS_OF_POSTS =
 /**
  * All SQL for the `comments` table. Every statement runs in the caller's transaction when one is
  * open (`txHost.tx`, see inCurrentTransaction), else on the pool; the service decides where
- * transactions begin and end. (Deleting a user or a post locks its comments: that statement lives
+ * transactions begin and end; reads go through ReadRouter (a GET's may be served by a replica). (Deleting a user or a post locks its comments: that statement lives
  * with the delete, in UsersRepository and PostsRepository.)
  */
 @Injectable()
 export class CommentsRepository {
   constructor(
     @InjectRepository(Comment) private readonly comments: Repository<Comment>,
-    @InjectRepository(Post) private readonly posts: Repository<Post>,
     private readonly txHost: TransactionHost<TransactionalAdapterTypeOrm>,
+    private readonly reads: ReadRouter,
   ) {}
 
   /** One comment by id, or null. */
   findById(id: number): Promise<Comment | null> {
-    return inCurrentTransaction(this.txHost, this.comments).findOneBy({ id });
+    return this.reads.read((db) => db.findOneBy(Comment, { id }));
   }
 
   /**
@@ -47,7 +48,7 @@ export class CommentsRepository {
    */
   findByPostIds(postIds: number[]): Promise<Comment[]> {
     if (postIds.length === 0) return Promise.resolve([]);
-    return inCurrentTransaction(this.txHost, this.comments).query<Comment[]>(COMMENTS_OF_POSTS, [postIds]);
+    return this.reads.read((db) => db.query<Comment[]>(COMMENTS_OF_POSTS, [postIds]));
   }
 
   /**
@@ -55,19 +56,22 @@ export class CommentsRepository {
    * one keyset statement, `WHERE (created_at, id) > ($1, $2)` on index comments_post_id_created_at_id_idx.
    */
   findPageAfter(postId: number, after: KeysetPosition | undefined, limit: number): Promise<Comment[]> {
-    const query = inCurrentTransaction(this.txHost, this.comments)
-      .createQueryBuilder('comment')
-      .where('comment.post_id = :postId', { postId })
-      .orderBy('comment.created_at', 'ASC')
-      .addOrderBy('comment.id', 'ASC')
-      .limit(limit);
-    if (after) query.andWhere('(comment.created_at, comment.id) > (:createdAt, :id)', after);
-    return query.getMany();
+    return this.reads.read((db) => {
+      const query = db
+        .getRepository(Comment)
+        .createQueryBuilder('comment')
+        .where('comment.post_id = :postId', { postId })
+        .orderBy('comment.created_at', 'ASC')
+        .addOrderBy('comment.id', 'ASC')
+        .limit(limit);
+      if (after) query.andWhere('(comment.created_at, comment.id) > (:createdAt, :id)', after);
+      return query.getMany();
+    });
   }
 
   /** Whether the post a comment list belongs to exists (`SELECT 1 FROM posts … LIMIT 1`). */
   postExists(postId: number): Promise<boolean> {
-    return inCurrentTransaction(this.txHost, this.posts).existsBy({ id: postId });
+    return this.reads.read((db) => db.existsBy(Post, { id: postId }));
   }
 
   /**

@@ -62,3 +62,39 @@ describe('loadConfig', () => {
     expect(() => loadConfig(env)).toThrow(reason);
   });
 });
+
+describe('configuration for several instances', () => {
+  const production = { NODE_ENV: 'production', DATABASE_URL: 'postgres://u@h/db' };
+
+  it('refuses production on a shared database without CURSOR_SECRET, in one line naming it', () => {
+    expect(() => loadConfig(production)).toThrow(ConfigError);
+    expect(() => loadConfig(production)).toThrow(/^Invalid configuration: CURSOR_SECRET must be set[^\n]*$/);
+    expect(loadConfig({ ...production, CURSOR_SECRET: 'a-long-enough-secret' }).cursorSecret).toBe(
+      'a-long-enough-secret',
+    );
+    expect(loadConfig({ NODE_ENV: 'production' }).cursorSecret).toBeUndefined(); // embedded database: one instance
+  });
+
+  it('reads the replicas, their lag bound and the shared Redis', () => {
+    const config = loadConfig({
+      DATABASE_URL: 'postgres://u@primary/db',
+      DATABASE_REPLICA_URLS: ' postgres://u@r1/db , postgresql://u@r2/db,',
+      DB_REPLICA_MAX_LAG_MS: '500',
+      REDIS_URL: 'redis://127.0.0.1:6379/2',
+    });
+    expect(config.database.replicaUrls).toEqual(['postgres://u@r1/db', 'postgresql://u@r2/db']);
+    expect(config.database.replicaMaxLagMs).toBe(500);
+    expect(config.rateLimit).toEqual(
+      expect.objectContaining({ redisUrl: 'redis://127.0.0.1:6379/2', redisKeyPrefix: 'nest-typeorm-users:' }),
+    );
+    expect(loadConfig({}).database.replicaUrls).toEqual([]);
+  });
+
+  it.each([
+    [{ DATABASE_URL: 'postgres://u@h/db', DATABASE_REPLICA_URLS: 'mysql://r/db' }, 'DATABASE_REPLICA_URLS must be'],
+    [{ DATABASE_REPLICA_URLS: 'postgres://r/db' }, 'DATABASE_REPLICA_URLS needs DATABASE_URL'],
+    [{ REDIS_URL: 'localhost:6379' }, 'REDIS_URL must be a redis://'],
+  ])('rejects %j in one line', (env, reason) => {
+    expect(() => loadConfig(env)).toThrow(reason);
+  });
+});

@@ -18,6 +18,15 @@ class Environment {
   })
   DATABASE_URL?: string;
 
+  /** Comma-separated postgres:// URLs of read replicas (hot standbys streaming from DATABASE_URL). */
+  @IsString()
+  DATABASE_REPLICA_URLS = '';
+
+  /** A replica further behind the primary than this is skipped until it catches up. */
+  @IsInt()
+  @Min(0)
+  DB_REPLICA_MAX_LAG_MS = 2_000;
+
   // The guide's create_async_engine(pool_size=10, max_overflow=20) (docs/from-sqlalchemy.md): 10 kept, up to 30 under load.
   @IsInt()
   @Min(1)
@@ -110,6 +119,15 @@ class Environment {
   @Length(16, 256)
   CURSOR_SECRET?: string;
 
+  /** Redis that instances share the rate limit through; unset keeps the counters in this process's memory. */
+  @IsOptional()
+  @Matches(/^rediss?:\/\//, { message: 'REDIS_URL must be a redis:// or rediss:// URL' })
+  REDIS_URL?: string;
+
+  /** Prefix of every key this service writes to Redis, so it can share a Redis with others. */
+  @IsString()
+  REDIS_KEY_PREFIX = 'nest-typeorm-users:';
+
   /** Prometheus metrics: recorded and served at GET /metrics (see metrics/metrics-exposure.ts). */
   @IsBoolean()
   METRICS_ENABLED = true;
@@ -155,6 +173,9 @@ export interface DatabaseConfig {
   slowQueryMs: number;
   logging: boolean;
   migrationsRun: boolean;
+  /** Read replicas' URLs; empty: every query goes to `url`. */
+  replicaUrls: string[];
+  replicaMaxLagMs: number;
 }
 
 export interface AppConfig {
@@ -168,7 +189,8 @@ export interface AppConfig {
   shutdownTimeoutMs: number;
   cursorSecret?: string;
   corsOrigins: string[];
-  rateLimit: { max: number; windowMs: number };
+  /** `redisUrl` set: the counters live in Redis, under keys starting with `redisKeyPrefix`, shared by all instances. */
+  rateLimit: { max: number; windowMs: number; redisUrl?: string; redisKeyPrefix: string };
   trustProxyHops: number;
   metrics: MetricsConfig;
   tracing: { enabled: boolean };
@@ -213,6 +235,24 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
     const reasons = errors.map((e) => `${e.property}=${JSON.stringify(e.value)}: ${firstReason(e.constraints ?? {})}`);
     throw new ConfigError(`Invalid configuration: ${reasons.join('; ')}`);
   }
+  const replicaUrls = vars.DATABASE_REPLICA_URLS.split(',')
+    .map((url) => url.trim())
+    .filter(Boolean);
+  const badReplica = replicaUrls.find((url) => !/^postgres(ql)?:\/\//.test(url));
+  if (badReplica !== undefined) {
+    throw new ConfigError('Invalid configuration: DATABASE_REPLICA_URLS must be comma-separated postgres:// URLs');
+  }
+  if (replicaUrls.length > 0 && !vars.DATABASE_URL) {
+    throw new ConfigError(
+      'Invalid configuration: DATABASE_REPLICA_URLS needs DATABASE_URL (the primary they replicate)',
+    );
+  }
+  // Several production instances on one database must verify each other's cursors.
+  if (vars.NODE_ENV === 'production' && vars.DATABASE_URL && !vars.CURSOR_SECRET) {
+    throw new ConfigError(
+      'Invalid configuration: CURSOR_SECRET must be set when NODE_ENV=production and DATABASE_URL is set (every instance must sign cursors with the same key)',
+    );
+  }
 
   return {
     env: vars.NODE_ENV,
@@ -227,6 +267,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
       slowQueryMs: vars.DB_SLOW_QUERY_MS,
       logging: vars.DB_LOGGING,
       migrationsRun: vars.DB_MIGRATIONS_RUN,
+      replicaUrls,
+      replicaMaxLagMs: vars.DB_REPLICA_MAX_LAG_MS,
     },
     log: { level: vars.LOG_LEVEL, format: vars.LOG_FORMAT ?? (vars.NODE_ENV === 'production' ? 'json' : 'pretty') },
     embeddedPostgres: {
@@ -240,7 +282,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
     corsOrigins: vars.CORS_ORIGINS.split(',')
       .map((origin) => origin.trim())
       .filter(Boolean),
-    rateLimit: { max: vars.RATE_LIMIT_MAX, windowMs: vars.RATE_LIMIT_WINDOW_MS },
+    rateLimit: {
+      max: vars.RATE_LIMIT_MAX,
+      windowMs: vars.RATE_LIMIT_WINDOW_MS,
+      redisUrl: vars.REDIS_URL,
+      redisKeyPrefix: vars.REDIS_KEY_PREFIX,
+    },
     trustProxyHops: vars.TRUST_PROXY_HOPS,
     metrics: { enabled: vars.METRICS_ENABLED, token: vars.METRICS_TOKEN, port: vars.METRICS_PORT || undefined },
     tracing: {

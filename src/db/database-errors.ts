@@ -44,11 +44,7 @@ export function translateDatabaseError(error: unknown): ProblemException | undef
   if (code.startsWith('22') || code === '23502' || code === '23514') {
     return new ProblemException(HttpStatus.BAD_REQUEST, 'The request contains a value the database cannot store');
   }
-  if (
-    unavailableCodes.has(code) ||
-    code.startsWith('08') ||
-    unavailableMessages.some((pattern) => pattern.test(message))
-  ) {
+  if (isUnavailable(code, message)) {
     return new ProblemException(HttpStatus.SERVICE_UNAVAILABLE, 'The database is unavailable or busy; retry shortly', {
       retryAfterSeconds: 1,
     });
@@ -72,4 +68,16 @@ function missingReference(constraint: string, driverDetail: string): ProblemExce
   const field = known?.field ?? column ?? constraint;
   const errors = field ? [{ field, messages: [detail] }] : undefined;
   return new ProblemException(known?.status ?? HttpStatus.UNPROCESSABLE_ENTITY, detail, errors ? { errors } : {});
+}
+
+/** True when `error` means the server did not answer or refused work (down, restarting, overloaded, timed out). */
+export function isDatabaseUnavailable(error: unknown): boolean {
+  const driverError = (error instanceof QueryFailedError ? error.driverError : error) as
+    { code?: string; message?: string } | undefined;
+  if (!driverError || typeof driverError !== 'object') return false;
+  return isUnavailable(driverError.code ?? '', driverError.message ?? '');
+}
+
+function isUnavailable(code: string, message: string): boolean {
+  return unavailableCodes.has(code) || code.startsWith('08') || unavailableMessages.some((p) => p.test(message));
 }

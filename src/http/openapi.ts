@@ -9,6 +9,7 @@ import {
   type OpenAPIObject,
 } from '@nestjs/swagger';
 import { problem, type ProblemDetails } from './problem';
+import { documentConsistencyTokens } from './consistency-token';
 import { FieldErrorSchema, ProblemDetailsSchema } from './problem.schema';
 import { RATE_LIMITED_DETAIL } from './rate-limit.module';
 
@@ -116,7 +117,9 @@ export function buildOpenApiDocument(app: INestApplication): OpenAPIObject {
     .setVersion('1.0')
     .setOpenAPIVersion('3.1.0')
     .build();
-  return toOpenApi31(SwaggerModule.createDocument(app, config));
+  const document = toOpenApi31(SwaggerModule.createDocument(app, config));
+  documentConsistencyTokens(document);
+  return document;
 }
 
 /** @nestjs/swagger emits 3.0-style `nullable: true`; 3.1 (JSON Schema 2020-12) spells it as a type union. */

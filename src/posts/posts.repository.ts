@@ -2,7 +2,8 @@ import { Injectable } from '@nestjs/common';
 import { TransactionHost } from '@nestjs-cls/transactional';
 import type { TransactionalAdapterTypeOrm } from '@nestjs-cls/transactional-adapter-typeorm';
 import { InjectRepository } from '@nestjs/typeorm';
-import type { Repository, SelectQueryBuilder } from 'typeorm';
+import type { EntityManager, Repository, SelectQueryBuilder } from 'typeorm';
+import { ReadRouter } from '../db/read-routing';
 import { inCurrentTransaction } from '../db/transactions';
 import { deleteIfMatch, updateIfMatch } from '../db/versioned-writes';
 import type { Preconditions } from '../http/conditional-requests';
@@ -38,19 +39,19 @@ const POSTS_OF_AUTHORS =
 /**
  * All SQL for the `posts` table. Every statement runs in the caller's transaction when one is open
  * (`txHost.tx`, see inCurrentTransaction), else on the pool; the service decides where transactions
- * begin and end.
+ * begin and end. Reads go through ReadRouter: a GET's may be served by a replica.
  */
 @Injectable()
 export class PostsRepository {
   constructor(
     @InjectRepository(Post) private readonly posts: Repository<Post>,
-    @InjectRepository(User) private readonly users: Repository<User>,
     private readonly txHost: TransactionHost<TransactionalAdapterTypeOrm>,
+    private readonly reads: ReadRouter,
   ) {}
 
   /** One post by id with `author` as `{ id, name }` (one LEFT JOIN), or null; `comments` not loaded. */
   findById(id: number): Promise<Post | null> {
-    return this.select().where('post.id = :id', { id }).getOne();
+    return this.reads.read((db) => this.select(db).where('post.id = :id', { id }).getOne());
   }
 
   /**
@@ -60,10 +61,16 @@ export class PostsRepository {
    */
   findPage({ authorId, q, sort }: PostFilter, limit: number, offset: number): Promise<Post[]> {
     const [column, direction] = ORDER_BY[sort];
-    const query = this.select().orderBy(column, direction).addOrderBy('post.id', direction).limit(limit).offset(offset);
-    if (authorId !== undefined) query.andWhere('post.author_id = :authorId', { authorId });
-    if (q) query.andWhere(`post.title ILIKE :pattern ESCAPE '\\'`, { pattern: `%${escapeLike(q)}%` });
-    return query.getMany();
+    return this.reads.read((db) => {
+      const query = this.select(db)
+        .orderBy(column, direction)
+        .addOrderBy('post.id', direction)
+        .limit(limit)
+        .offset(offset);
+      if (authorId !== undefined) query.andWhere('post.author_id = :authorId', { authorId });
+      if (q) query.andWhere(`post.title ILIKE :pattern ESCAPE '\\'`, { pattern: `%${escapeLike(q)}%` });
+      return query.getMany();
+    });
   }
 
   /**
@@ -72,12 +79,12 @@ export class PostsRepository {
    */
   findByAuthorIds(authorIds: number[]): Promise<Post[]> {
     if (authorIds.length === 0) return Promise.resolve([]);
-    return inCurrentTransaction(this.txHost, this.posts).query<Post[]>(POSTS_OF_AUTHORS, [authorIds]);
+    return this.reads.read((db) => db.query<Post[]>(POSTS_OF_AUTHORS, [authorIds]));
   }
 
   /** Whether the user a post list belongs to exists (`SELECT 1 FROM users … LIMIT 1`): 404 or an empty page. */
   authorExists(authorId: number): Promise<boolean> {
-    return inCurrentTransaction(this.txHost, this.users).existsBy({ id: authorId });
+    return this.reads.read((db) => db.existsBy(User, { id: authorId }));
   }
 
   /**
@@ -105,8 +112,9 @@ export class PostsRepository {
     await deleteIfMatch(posts, id, conditions);
   }
 
-  private select(): SelectQueryBuilder<Post> {
-    return inCurrentTransaction(this.txHost, this.posts)
+  private select(db: EntityManager): SelectQueryBuilder<Post> {
+    return db
+      .getRepository(Post)
       .createQueryBuilder('post')
       .leftJoin('post.author', 'author')
       .addSelect(['author.id', 'author.name']);

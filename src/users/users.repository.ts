@@ -2,7 +2,8 @@ import { Injectable } from '@nestjs/common';
 import { TransactionHost } from '@nestjs-cls/transactional';
 import type { TransactionalAdapterTypeOrm } from '@nestjs-cls/transactional-adapter-typeorm';
 import { InjectRepository } from '@nestjs/typeorm';
-import type { Repository, SelectQueryBuilder } from 'typeorm';
+import type { EntityManager, Repository, SelectQueryBuilder } from 'typeorm';
+import { ReadRouter } from '../db/read-routing';
 import { inCurrentTransaction } from '../db/transactions';
 import { deleteIfMatch, updateIfMatch } from '../db/versioned-writes';
 import type { Preconditions } from '../http/conditional-requests';
@@ -17,7 +18,7 @@ export type ProfileValues = Partial<Pick<Profile, 'bio' | 'avatarUrl'>>;
 /**
  * All SQL for the `users` and `profiles` tables. Every statement runs in the caller's transaction
  * when one is open (`txHost.tx`, see inCurrentTransaction), else on the pool; the service decides
- * where transactions begin and end.
+ * where transactions begin and end. Reads go through ReadRouter: a GET's may be served by a replica.
  */
 @Injectable()
 export class UsersRepository {
@@ -25,6 +26,7 @@ export class UsersRepository {
     @InjectRepository(User) private readonly users: Repository<User>,
     @InjectRepository(Profile) private readonly profiles: Repository<Profile>,
     private readonly txHost: TransactionHost<TransactionalAdapterTypeOrm>,
+    private readonly reads: ReadRouter,
   ) {}
 
   /**
@@ -32,7 +34,7 @@ export class UsersRepository {
    * statement (undefined when the user has none: the service sets null).
    */
   findById(id: number, withProfile: boolean): Promise<User | null> {
-    return this.select(withProfile).where('user.id = :id', { id }).getOne();
+    return this.reads.read((db) => this.select(db, withProfile).where('user.id = :id', { id }).getOne());
   }
 
   /**
@@ -41,12 +43,14 @@ export class UsersRepository {
    * one-to-one, so rows are users and TypeORM's DISTINCT pre-query for paginated joins is not needed.
    */
   findPage(limit: number, offset: number, withProfile: boolean): Promise<User[]> {
-    return this.select(withProfile)
-      .orderBy('user.name', 'ASC')
-      .addOrderBy('user.id', 'ASC')
-      .limit(limit)
-      .offset(offset)
-      .getMany();
+    return this.reads.read((db) =>
+      this.select(db, withProfile)
+        .orderBy('user.name', 'ASC')
+        .addOrderBy('user.id', 'ASC')
+        .limit(limit)
+        .offset(offset)
+        .getMany(),
+    );
   }
 
   /** `INSERT INTO users … RETURNING id`; a taken email fails on users_email_lower_key (409). */
@@ -94,8 +98,8 @@ export class UsersRepository {
     await inCurrentTransaction(this.txHost, this.profiles).delete({ userId });
   }
 
-  private select(withProfile: boolean): SelectQueryBuilder<User> {
-    const query = inCurrentTransaction(this.txHost, this.users).createQueryBuilder('user');
+  private select(db: EntityManager, withProfile: boolean): SelectQueryBuilder<User> {
+    const query = db.getRepository(User).createQueryBuilder('user');
     return withProfile ? query.leftJoinAndSelect('user.profile', 'profile') : query;
   }
 }

@@ -1,0 +1,65 @@
+import { Global, Injectable, Module } from '@nestjs/common';
+import { TransactionHost } from '@nestjs-cls/transactional';
+import type { TransactionalAdapterTypeOrm } from '@nestjs-cls/transactional-adapter-typeorm';
+import { InjectDataSource } from '@nestjs/typeorm';
+import { AsyncLocalStorage } from 'node:async_hooks';
+import { DataSource, type EntityManager } from 'typeorm';
+import { isDatabaseUnavailable } from './database-errors';
+import { type Replica, ReplicaSet } from './replicas';
+
+/** What one request may read from: set for safe (GET/HEAD) requests only, see allowReplicaReads. */
+interface ReadContext {
+  /** The client's consistency token: a WAL position the read must reflect. */
+  token?: bigint;
+  /** Chosen at the request's first read, so all its reads see one server's state. */
+  target?: Promise<Replica | undefined>;
+}
+
+const readContext = new AsyncLocalStorage<ReadContext>();
+
+/**
+ * Runs `next` (the rest of a GET's handling) allowed to read from a replica that has replayed `token`
+ * (any healthy one without it). Requests outside such a context — writes and the read-back after them —
+ * read from the primary.
+ */
+export function allowReplicaReads(token: bigint | undefined, next: () => void): void {
+  readContext.run({ token }, next);
+}
+
+/**
+ * Where a read runs. Inside a transaction: in it (on the primary). On the primary: outside a GET, when no replica is healthy
+ * or none has replayed the request's consistency token. Otherwise on one replica for the whole request.
+ * A replica that fails mid-read is marked down and the read re-runs on the primary, so a replica going
+ * away never fails a request.
+ */
+@Injectable()
+export class ReadRouter {
+  constructor(
+    @InjectDataSource() private readonly primary: DataSource,
+    private readonly replicas: ReplicaSet,
+    private readonly txHost: TransactionHost<TransactionalAdapterTypeOrm>,
+  ) {}
+
+  /** Runs `work` (reads only) with the EntityManager of the chosen server. Its errors are `work`'s own. */
+  async read<T>(work: (db: EntityManager) => Promise<T>): Promise<T> {
+    if (this.txHost.isTransactionActive()) return work(this.txHost.tx); // as inCurrentTransaction does
+    const context = readContext.getStore();
+    if (!context || !this.replicas.enabled) return work(this.primary.manager);
+    context.target ??= this.replicas.pick(context.token);
+    const replica = await context.target;
+    if (!replica?.dataSource) return work(this.primary.manager);
+    try {
+      return await work(replica.dataSource.manager);
+    } catch (error) {
+      if (!isDatabaseUnavailable(error)) throw error;
+      this.replicas.markDown(replica, error);
+      context.target = Promise.resolve(undefined);
+      return work(this.primary.manager);
+    }
+  }
+}
+
+/** ReplicaSet and ReadRouter for every module (the routing is one concern, used by every repository). */
+@Global()
+@Module({ providers: [ReplicaSet, ReadRouter], exports: [ReplicaSet, ReadRouter] })
+export class ReadRoutingModule {}

@@ -36,6 +36,12 @@ export default tseslint.config(
     rules: { ...tseslint.configs.disableTypeChecked.rules, '@typescript-eslint/no-require-imports': 'off' },
   },
   {
+    // The `nest g` collection (schematics/): plain JavaScript the engine loads as it is, type-checked
+    // by schematics/tsconfig.json (checkJs).
+    files: ['schematics/**/*.js'],
+    languageOptions: { globals: { process: 'readonly' } },
+  },
+  {
     files: ['test/**/*.ts', 'src/**/*.spec.ts'],
     rules: { '@typescript-eslint/unbound-method': 'off' },
   },

@@ -25,6 +25,23 @@ export default tseslint.config(
     },
   },
   {
+    // bench/autocannon-request.cjs: plain CommonJS, loaded by autocannon's worker threads.
+    files: ['**/*.cjs'],
+    ...tseslint.configs.disableTypeChecked,
+    languageOptions: {
+      ...tseslint.configs.disableTypeChecked.languageOptions,
+      sourceType: 'commonjs',
+      globals: { require: 'readonly', module: 'writable', process: 'readonly' },
+    },
+    rules: { ...tseslint.configs.disableTypeChecked.rules, '@typescript-eslint/no-require-imports': 'off' },
+  },
+  {
+    // The `nest g` collection (schematics/): plain JavaScript the engine loads as it is, type-checked
+    // by schematics/tsconfig.json (checkJs).
+    files: ['schematics/**/*.js'],
+    languageOptions: { globals: { process: 'readonly' } },
+  },
+  {
     files: ['test/**/*.ts', 'src/**/*.spec.ts'],
     rules: { '@typescript-eslint/unbound-method': 'off' },
   },

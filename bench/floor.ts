@@ -1,38 +1,59 @@
 /**
- * The floor: what the API costs with no framework at all. Plain node:http + pg, the same SQL the app
- * sends for each benchmarked endpoint (user rows, then posts by `author_id = ANY($1)`, then comments
- * by `post_id = ANY($1)`; writes in BEGIN/COMMIT then read back), JSON of the same shape built by
- * hand, the same pool size. No validation, no error handling beyond 401/403/404/500: it is a yardstick.
- * It does the same identity work as the app: sign-up hashes the password with argon2id (same
- * parameters), a write verifies the bearer JWT (HS256, iss, aud, exp) and looks its session up, and
- * anonymous reads leave out the private `email`.
+ * The floor: what the API costs with no framework at all. Plain node:http + pg, the same pool size,
+ * the same SQL statements as the app, character for character (the statements the app's
+ * repositories and TypeORM send, copied from its query log; bench/run.ts checks they still agree),
+ * and the same response bytes, built by hand. No validation, no error handling beyond 404/500: it is
+ * a yardstick. The keyset cursors are checked as the app checks them (src/http/cursor.ts).
  */
-import * as argon2 from 'argon2';
-import { verify } from 'jsonwebtoken';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import { Pool } from 'pg';
-import { ARGON2_OPTIONS } from '../src/auth/passwords';
-import { TOKEN_ALGORITHM, TOKEN_AUDIENCE, TOKEN_ISSUER } from '../src/auth/tokens';
-
-const JWT_SECRET = process.env.JWT_SECRET ?? '';
+import { Pool, type PoolClient } from 'pg';
+import { CursorCodec } from '../src/http/cursor';
 
 const pool = new Pool({ connectionString: process.env.DATABASE_URL, min: 10, max: Number(process.env.POOL_MAX ?? 30) });
-let queries = 0;
-const query = <T>(sql: string, params: unknown[] = []) => {
-  queries++;
-  return pool.query(sql, params).then((result) => result.rows as T[]);
-};
+const cursors = new CursorCodec(process.env.CURSOR_SECRET);
 
+// What bench/run.ts reads at /__stats: the number of statements, and their texts since its last look.
+let queries = 0;
+let statements: string[] = [];
 type Row = Record<string, any>;
-const USER_SQL = `SELECT u.id, u.name, u.email, u.created_at, u.updated_at, u.version, p.user_id AS profile_user_id, p.bio, p.avatar_url
-  FROM users u LEFT JOIN profiles p ON p.user_id = u.id`;
-// The app's batch loaders (PostsService, CommentsService) run these very statements.
-const POSTS_OF_AUTHORS_SQL =
+const run = async (client: Pool | PoolClient, sql: string, params: unknown[] = []): Promise<Row[]> => {
+  queries++;
+  statements.push(sql);
+  return (await client.query(sql, params)).rows as Row[];
+};
+const query = (sql: string, params: unknown[] = []) => run(pool, sql, params);
+
+// UsersRepository
+const USER_COLUMNS = 'u.id, u.name, u.email, u.created_at AS "createdAt", u.updated_at AS "updatedAt", u.version';
+const USER_WITH_PROFILE =
+  `SELECT ${USER_COLUMNS}, CASE WHEN p.user_id IS NULL THEN NULL ELSE ` +
+  `json_build_object('userId', p.user_id, 'bio', p.bio, 'avatarUrl', p.avatar_url) END AS profile ` +
+  'FROM users u LEFT JOIN profiles p ON p.user_id = u.id';
+const INSERT_USER =
+  'INSERT INTO users (name, email) VALUES ($1, $2) RETURNING id, name, email, created_at AS "createdAt", updated_at AS "updatedAt", version';
+const LOCK_COMMENTS_OF_USER =
+  'SELECT 1 FROM comments WHERE author_id = $1 OR post_id = ANY(ARRAY(SELECT id FROM posts WHERE author_id = $1)) ORDER BY id FOR UPDATE';
+// PostsRepository, CommentsRepository (the batch loaders)
+const POSTS_OF_AUTHORS =
   'SELECT id, author_id AS "authorId", title, body, created_at AS "createdAt", updated_at AS "updatedAt", version ' +
   'FROM posts WHERE author_id = ANY($1) ORDER BY author_id, created_at DESC, id DESC';
-const COMMENTS_OF_POSTS_SQL =
+const COMMENTS_OF_POSTS =
   'SELECT id, post_id AS "postId", author_id AS "authorId", body, created_at AS "createdAt" ' +
   'FROM comments WHERE post_id = ANY($1) ORDER BY post_id, created_at, id';
+// TypeORM's (Repository.delete, updateIfMatch's query builder, transactions)
+const UPDATE_USER =
+  'UPDATE "users" SET "name" = $1, "updated_at" = CURRENT_TIMESTAMP, "version" = "version" + 1 WHERE "id" = $2';
+const DELETE_USER = 'DELETE FROM "users" WHERE "id" = $1';
+// PostsRepository, CommentsRepository (single rows and the keyset page)
+const POST_WITH_AUTHOR =
+  'SELECT p.id, p.author_id AS "authorId", p.title, p.body, p.created_at AS "createdAt", p.updated_at AS "updatedAt", ' +
+  "p.version, json_build_object('id', a.id, 'name', a.name) AS author " +
+  'FROM posts p JOIN users a ON a.id = p.author_id WHERE p.id = $1';
+const POST_EXISTS = 'SELECT EXISTS (SELECT 1 FROM posts WHERE id = $1) AS "exists"';
+const COMMENTS_PAGE_AFTER =
+  'SELECT id, post_id AS "postId", author_id AS "authorId", body, created_at AS "createdAt" FROM comments WHERE post_id = $1 ' +
+  'AND (created_at, id) > ($3, $4) ORDER BY created_at, id LIMIT $2';
+
 const commentJson = (c: Row) => ({
   id: c.id,
   postId: c.postId,
@@ -41,9 +62,9 @@ const commentJson = (c: Row) => ({
   createdAt: c.createdAt,
 });
 
-async function usersWithGraph(users: Row[], showEmail = false) {
-  const posts = users.length ? await query<Row>(POSTS_OF_AUTHORS_SQL, [users.map((u) => u.id)]) : [];
-  const comments = posts.length ? await query<Row>(COMMENTS_OF_POSTS_SQL, [posts.map((p) => p.id)]) : [];
+async function usersWithGraph(users: Row[]) {
+  const posts = users.length ? await query(POSTS_OF_AUTHORS, [users.map((u) => u.id)]) : [];
+  const comments = posts.length ? await query(COMMENTS_OF_POSTS, [posts.map((p) => p.id)]) : [];
   const commentsByPost = new Map<number, Row[]>();
   for (const c of comments) {
     const list = commentsByPost.get(c.postId) ?? [];
@@ -53,67 +74,43 @@ async function usersWithGraph(users: Row[], showEmail = false) {
   const postsByAuthor = new Map<number, Row[]>();
   for (const p of posts) {
     const list = postsByAuthor.get(p.authorId) ?? [];
-    list.push({
-      id: p.id,
-      authorId: p.authorId,
-      title: p.title,
-      body: p.body,
-      createdAt: p.createdAt,
-      updatedAt: p.updatedAt,
-      comments: commentsByPost.get(p.id) ?? [],
-    });
+    list.push({ ...postJson(p), comments: commentsByPost.get(p.id) ?? [] });
     postsByAuthor.set(p.authorId, list);
   }
-  return users.map((u) => ({
-    id: u.id,
-    name: u.name,
-    ...(showEmail && { email: u.email }),
-    createdAt: u.created_at,
-    updatedAt: u.updated_at,
-    profile: u.profile_user_id === null ? null : { bio: u.bio, avatarUrl: u.avatar_url },
-    posts: postsByAuthor.get(u.id) ?? [],
-  }));
+  return users.map((u) => ({ ...userJson(u), posts: postsByAuthor.get(u.id) ?? [] }));
 }
 
-async function userById(id: number, showEmail = false) {
-  const rows = await query<Row>(`${USER_SQL} WHERE u.id = $1`, [id]);
-  return rows.length ? (await usersWithGraph(rows, showEmail))[0] : undefined;
+const userJson = (u: Row) => ({
+  id: u.id,
+  name: u.name,
+  email: u.email,
+  createdAt: u.createdAt,
+  updatedAt: u.updatedAt,
+  profile: u.profile && { bio: u.profile.bio, avatarUrl: u.profile.avatarUrl },
+});
+const postJson = (p: Row) => ({
+  id: p.id,
+  authorId: p.authorId,
+  title: p.title,
+  body: p.body,
+  createdAt: p.createdAt,
+  updatedAt: p.updatedAt,
+});
+
+async function userById(id: number) {
+  const rows = await query(`${USER_WITH_PROFILE} WHERE u.id = $1`, [id]);
+  return rows.length ? (await usersWithGraph(rows))[0] : undefined;
 }
 
-/** The app's AuthGuard, by hand: the bearer JWT verified, then its session looked up (the app's SQL). */
-async function callerOf(req: IncomingMessage): Promise<{ id: number; role: string } | undefined> {
-  const token = /^Bearer (.+)$/i.exec(req.headers.authorization ?? '')?.[1];
-  if (!token) return undefined;
-  try {
-    const claims = verify(token, JWT_SECRET, {
-      algorithms: [TOKEN_ALGORITHM],
-      issuer: TOKEN_ISSUER,
-      audience: TOKEN_AUDIENCE,
-    }) as { sub: string; sid: string };
-    const [session] = await query<{ userId: number; role: string }>(
-      'SELECT u.id AS "userId", u.role FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.id = $1 AND s.revoked_at IS NULL AND s.expires_at > now()',
-      [claims.sid],
-    );
-    return session && session.userId === Number(claims.sub) ? { id: session.userId, role: session.role } : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
-async function inTransaction(
-  work: (client: { query: (sql: string, params: unknown[]) => Promise<Row[]> }) => Promise<void>,
-) {
+async function inTransaction<T>(work: (client: PoolClient) => Promise<T>): Promise<T> {
   const client = await pool.connect();
-  const run = (sql: string, params: unknown[] = []) => {
-    queries++;
-    return client.query(sql, params).then((r) => r.rows as Row[]);
-  };
   try {
-    await run('BEGIN');
-    await work({ query: run });
-    await run('COMMIT');
+    await run(client, 'START TRANSACTION');
+    const result = await work(client);
+    await run(client, 'COMMIT');
+    return result;
   } catch (error) {
-    await run('ROLLBACK');
+    await run(client, 'ROLLBACK');
     throw error;
   } finally {
     client.release();
@@ -138,13 +135,17 @@ async function readJson(req: IncomingMessage): Promise<Row> {
 
 async function handle(req: IncomingMessage, res: ServerResponse) {
   const url = new URL(req.url ?? '/', 'http://floor');
-  const [, resource, rawId] = url.pathname.split('/');
+  const [, resource, rawId, sub] = url.pathname.split('/');
   const id = Number(rawId);
-  if (url.pathname === '/__stats') return send(res, 200, { queries });
+  if (url.pathname === '/__stats') {
+    send(res, 200, { queries, statements });
+    statements = [];
+    return;
+  }
   if (resource === 'users' && !rawId && req.method === 'GET') {
     const limit = Number(url.searchParams.get('limit') ?? 20);
     const offset = Number(url.searchParams.get('offset') ?? 0);
-    const rows = await query<Row>(`${USER_SQL} ORDER BY u.name, u.id LIMIT $1 OFFSET $2`, [limit + 1, offset]);
+    const rows = await query(`${USER_WITH_PROFILE} ORDER BY u.name, u.id LIMIT $1 OFFSET $2`, [limit + 1, offset]);
     const headers: Record<string, string> =
       rows.length > limit ? { Link: `</users?limit=${limit}&offset=${offset + limit}>; rel="next"` } : {};
     return send(res, 200, await usersWithGraph(rows.slice(0, limit)), headers);
@@ -154,47 +155,43 @@ async function handle(req: IncomingMessage, res: ServerResponse) {
     return user ? send(res, 200, user) : send(res, 404, { status: 404 });
   }
   if (resource === 'users' && !rawId && req.method === 'POST') {
+    // As the app: the response is what the INSERT returned, sent after COMMIT (no read-back).
     const body = await readJson(req);
-    let newId = 0;
-    const passwordHash = await argon2.hash(String(body.password).normalize('NFKC'), ARGON2_OPTIONS);
-    await inTransaction(async (tx) => {
-      [{ id: newId }] = await tx.query(
-        'INSERT INTO users (name, email, password_hash) VALUES ($1, $2, $3) RETURNING id, created_at, updated_at, version',
-        [body.name, body.email, passwordHash],
-      );
-    });
-    return send(res, 201, await userById(newId, true), { Location: `/users/${newId}` });
+    const [user] = await inTransaction((tx) => run(tx, INSERT_USER, [body.name, body.email]));
+    return send(res, 201, { ...userJson({ ...user, profile: null }), posts: [] }, { Location: `/users/${user.id}` });
   }
   if (resource === 'users' && rawId && req.method === 'PATCH') {
-    const caller = await callerOf(req);
-    if (!caller) return send(res, 401, { status: 401 });
-    if (caller.role !== 'admin' && caller.id !== id) return send(res, 403, { status: 403 });
     const body = await readJson(req);
-    await inTransaction((tx) =>
-      tx
-        .query('UPDATE users SET name = $1, updated_at = CURRENT_TIMESTAMP, version = version + 1 WHERE id = $2', [
-          body.name,
-          id,
-        ])
-        .then(() => undefined),
-    );
-    return send(res, 200, await userById(id, true));
+    await inTransaction((tx) => run(tx, UPDATE_USER, [body.name, id]));
+    return send(res, 200, await userById(id));
+  }
+  if (resource === 'users' && rawId && req.method === 'DELETE') {
+    await inTransaction(async (tx) => {
+      await run(tx, LOCK_COMMENTS_OF_USER, [id]);
+      await run(tx, DELETE_USER, [id]);
+    });
+    return send(res, 200, { message: 'User deleted' });
+  }
+  if (resource === 'posts' && rawId && sub === 'comments' && req.method === 'GET') {
+    const limit = Number(url.searchParams.get('limit') ?? 20);
+    const after = cursors.decode(url.searchParams.get('cursor') ?? ''); // the bench always sends one
+    const [{ exists }] = await query(POST_EXISTS, [id]);
+    if (!exists) return send(res, 404, { status: 404 });
+    const rows = await query(COMMENTS_PAGE_AFTER, [id, limit + 1, after.createdAt, after.id]);
+    const items = rows.slice(0, limit).map(commentJson);
+    const last = rows.length > limit ? rows[limit - 1] : undefined;
+    const next =
+      last &&
+      new URLSearchParams({ limit: String(limit), cursor: cursors.encode({ createdAt: last.createdAt, id: last.id }) });
+    return send(res, 200, items, next ? { Link: `<${url.pathname}?${next.toString()}>; rel="next"` } : {});
   }
   if (resource === 'posts' && rawId && req.method === 'GET') {
-    const [post] = await query<Row>(
-      'SELECT p.id, p.author_id, p.title, p.body, p.created_at, p.updated_at, p.version, a.id AS a_id, a.name AS a_name FROM posts p LEFT JOIN users a ON a.id = p.author_id WHERE p.id = $1',
-      [id],
-    );
+    const [post] = await query(POST_WITH_AUTHOR, [id]);
     if (!post) return send(res, 404, { status: 404 });
-    const comments = await query<Row>(COMMENTS_OF_POSTS_SQL, [[post.id]]);
+    const comments = await query(COMMENTS_OF_POSTS, [[post.id]]);
     return send(res, 200, {
-      id: post.id,
-      authorId: post.author_id,
-      title: post.title,
-      body: post.body,
-      createdAt: post.created_at,
-      updatedAt: post.updated_at,
-      author: { id: post.a_id, name: post.a_name },
+      ...postJson(post),
+      author: { id: post.author.id, name: post.author.name },
       comments: comments.map(commentJson),
     });
   }

@@ -1,207 +1,165 @@
 /**
- * `npm run bench`: the built app (production mode, request logs off) against the floor server
- * (bench/floor.ts: node:http + pg, same SQL, same pool), interleaved, on a seeded database.
+ * `npm run bench`: the built app, run as `npm run start:prod` runs it, with logging off and with the
+ * default request logging, against the floor (bench/floor.ts: node:http + pg, the same SQL, the same
+ * bytes), on a seeded database, in interleaved rounds. Load comes from `wrk` when installed, else
+ * autocannon in worker threads (bench/load.ts); each server's CPU per request is read from /proc.
+ * Before measuring it checks, per endpoint, that the app and the floor send the same statements and
+ * answer the same bytes (GETs; the same JSON shape for writes), and counts queries per request.
  *
- * Settings (environment): BENCH_DURATION seconds per measurement (5), BENCH_ROUNDS (5),
+ * Settings (environment): BENCH_DURATION seconds per measurement (5), BENCH_ROUNDS (3),
  * BENCH_USERS (1000; × 10 posts × 5 comments), BENCH_DATABASE_URL (default: a throwaway embedded
  * PostgreSQL), BENCH_CONNECTIONS_SCALE (1; multiplies every endpoint's connection count),
  * BENCH_ONLY (run only the endpoints whose name contains it, e.g. `GET /users/{id}`),
- * BENCH_APP_NODE_ARGS (extra node flags for the app, e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof`),
- * BENCH_METRICS (`on`, the default as in production, or `off`: the app without Prometheus metrics;
- * compare the app/floor ratios of an `on` and an `off` run to see what metrics cost).
- * Writes bench/results/latest.json and latest.md.
+ * BENCH_GENERATOR (`wrk` or `autocannon`; default wrk when installed), BENCH_APP_NODE_ARGS (extra
+ * node flags for the apps, e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof`), BENCH_METRICS (`on`, the
+ * default as in production, or `off`: the apps without Prometheus metrics; compare the app/floor
+ * ratios of an `on` and an `off` run to see what metrics cost). Writes bench/results/latest.json
+ * and latest.md.
  */
 import 'reflect-metadata';
-import autocannon from 'autocannon';
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { once } from 'node:events';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { DataSource } from 'typeorm';
 import { loadConfig } from '../src/config/app.config';
 import { dataSourceOptions } from '../src/database/data-source.options';
-import { startEmbeddedPostgres, type RunningPostgres } from '../src/database/embedded-postgres';
+import { findFreePort, startEmbeddedPostgres, type RunningPostgres } from '../src/database/embedded-postgres';
 import { seed } from '../src/database/seed';
+import {
+  cpuSeconds,
+  type LoadResult,
+  loadGenerator,
+  nthRequest,
+  type RequestTemplate,
+  runLoad,
+  treeCpuSeconds,
+} from './load';
 
 const env = process.env;
 const DURATION = Number(env.BENCH_DURATION ?? 5);
-const ROUNDS = Number(env.BENCH_ROUNDS ?? 5);
+const ROUNDS = Number(env.BENCH_ROUNDS ?? 3);
 const USERS = Number(env.BENCH_USERS ?? 1000);
+const POSTS = USERS * 10;
 const SCALE = Number(env.BENCH_CONNECTIONS_SCALE ?? 1);
 const ONLY = env.BENCH_ONLY ?? '';
 const METRICS = env.BENCH_METRICS ?? 'on';
 if (!['on', 'off'].includes(METRICS)) throw new Error(`BENCH_METRICS must be on or off, not ${METRICS}`);
+const GENERATOR = (env.BENCH_GENERATOR as 'wrk' | 'autocannon' | undefined) ?? loadGenerator();
 const POOL_SIZE = 10;
 const POOL_OVERFLOW = 20;
-const ROOT = join(__dirname, '..');
 /**
- * Writes are authenticated, as in production: both servers share the signing secret and the
- * database, the app creates the admin at startup (ADMIN_EMAIL/ADMIN_PASSWORD), and the bench logs in
- * once and sends that admin's bearer token with every write, to the app and to the floor alike.
+ * Users created for DELETE per second of load: before any measurement more than any server deletes,
+ * then three times the fastest rate seen (so a run never runs out, nor writes needless rows).
  */
-const JWT_SECRET = randomBytes(48).toString('base64url');
-const ADMIN = { ADMIN_EMAIL: 'bench-admin@example.com', ADMIN_PASSWORD: 'bench admin password, long enough' };
-const PASSWORD = 'a bench user password, long enough';
-let bearer = '';
+let victimsPerSecond = 5000;
+const ROOT = join(__dirname, '..');
+const WORK = join(tmpdir(), `nest-typeorm-users-bench-${randomUUID()}`);
+const CURSOR_SECRET = randomBytes(16).toString('hex'); // shared by both apps and the floor
+
+type Server = 'app' | 'log' | 'floor';
+const LABEL: Record<Server, string> = { app: 'app', log: 'app+log', floor: 'floor' };
 
 interface Endpoint {
   name: string;
   connections: number;
-  /** Builds the n-th request; `server` keeps write payloads unique per server. */
-  request: (n: number, server: string) => { method: 'GET' | 'POST' | 'PATCH'; path: string; body?: string };
-  /** Sends the admin's bearer token. */
-  signedIn?: boolean;
+  /** The requests of one load; `run` is unique per load, `victims` the first id of fresh users to delete. */
+  template: (run: number, victims: number) => RequestTemplate;
+  deletes?: boolean;
 }
 
-const headersFor = (endpoint: Endpoint): Record<string, string> => ({
-  'content-type': 'application/json',
-  ...(endpoint.signedIn && { authorization: `Bearer ${bearer}` }),
-});
-
-const json = (value: unknown) => JSON.stringify(value);
+let cursorPaths = '';
 const ENDPOINTS: Endpoint[] = [
   {
     name: 'GET /users/{id} (10 posts, 50 comments)',
     connections: 32,
-    request: (n) => ({ method: 'GET', path: `/users/${1 + (n % USERS)}` }),
+    template: () => ({ method: 'GET', path: '/users/{user}', tokens: { user: [1, USERS, 1] } }),
   },
   {
     name: 'GET /users?limit=20 (nested)',
     connections: 8,
-    request: (n) => ({ method: 'GET', path: `/users?limit=20&offset=${(n * 20) % Math.max(1, USERS - 20)}` }),
+    template: () => ({
+      method: 'GET',
+      path: '/users?limit=20&offset={offset}',
+      tokens: { offset: [20, Math.max(1, USERS - 20), 0] },
+    }),
   },
   {
     name: 'POST /users',
     connections: 16,
-    request: (n, server) => ({
+    template: (run) => ({
       method: 'POST',
       path: '/users',
-      body: json({ name: `Bench ${n}`, email: `bench-${server}-${randomUUID()}@example.com`, password: PASSWORD }),
+      body: '{"name":"Bench {n}","email":"bench-{run}-{n}@example.com"}',
+      tokens: { n: [1, 0, 0], run: [0, 0, run] },
     }),
   },
   {
     name: 'PATCH /users/{id}',
     connections: 16,
-    request: (n) => ({ method: 'PATCH', path: `/users/${1 + (n % USERS)}`, body: json({ name: `Renamed ${n}` }) }),
-    signedIn: true,
+    template: () => ({
+      method: 'PATCH',
+      path: '/users/{user}',
+      body: '{"name":"Renamed {n}"}',
+      tokens: { user: [1, USERS, 1], n: [1, 0, 0] },
+    }),
+  },
+  {
+    name: 'DELETE /users/{id} (profile, 1 post, 1 comment)',
+    connections: 16,
+    deletes: true,
+    template: (_run, victims) => ({ method: 'DELETE', path: '/users/{victim}', tokens: { victim: [1, 0, victims] } }),
   },
   {
     name: 'GET /posts/{id} (5 comments)',
     connections: 32,
-    request: (n) => ({ method: 'GET', path: `/posts/${1 + (n % (USERS * 10))}` }),
+    template: () => ({ method: 'GET', path: '/posts/{post}', tokens: { post: [1, POSTS, 1] } }),
+  },
+  {
+    name: 'GET /posts/{id}/comments?limit=2&cursor= (keyset)',
+    connections: 32,
+    template: () => ({ method: 'GET', path: '{listed}', tokens: {}, listFile: cursorPaths }),
   },
 ];
 
-interface Measurement {
-  rps: number;
-  p50: number;
-  p99: number;
-  non2xx: number;
-  errors: number;
+interface Measurement extends LoadResult {
+  /** Server CPU time per request, µs. */
+  cpuPerRequest: number;
+  /** Server CPU time ÷ wall time (1 = one core busy). */
+  cpuUse: number;
+  /** PostgreSQL's CPU time per request, µs (embedded database only). */
+  dbPerRequest?: number;
 }
 
-async function measure(base: string, endpoint: Endpoint, server: string, seconds: number): Promise<Measurement> {
-  let n = 0;
-  const result = await autocannon({
-    url: base,
-    connections: Math.max(1, Math.round(endpoint.connections * SCALE)),
-    duration: seconds,
-    requests: [
-      {
-        setupRequest: (req) => {
-          const { method, path, body } = endpoint.request(n++, server);
-          return { ...req, method, path, body, headers: headersFor(endpoint) };
-        },
-      },
-    ],
+interface Running {
+  child: ChildProcess;
+  base: string;
+  output: () => string;
+}
+
+function start(label: string, args: string[], extraEnv: Record<string, string>, quiet = false): Running {
+  // The logging app writes its request log to /dev/null: the cost of writing it is the app's, as in
+  // production, with nothing reading it here. Its startup errors still reach stderr.
+  const child = spawn(process.execPath, args, {
+    cwd: ROOT,
+    env: { ...env, NODE_OPTIONS: '', ...extraEnv },
+    stdio: ['ignore', quiet ? openSync('/dev/null', 'w') : 'pipe', 'pipe'],
   });
-  return {
-    rps: result.requests.average,
-    p50: result.latency.p50,
-    p99: result.latency.p99,
-    non2xx: result.non2xx,
-    errors: result.errors,
-  };
+  let log = '';
+  child.stdout?.on('data', (chunk) => (log += chunk));
+  child.stderr?.on('data', (chunk) => (log += chunk));
+  child.on('exit', (code) => code && console.error(`${label} exited with ${code}`));
+  return { child, base: `http://127.0.0.1:${extraEnv.PORT}`, output: () => log };
 }
 
-/** Sends `samples` requests of an endpoint, each tagged with an X-Request-Id. */
-async function sample(base: string, endpoint: Endpoint, server: string, samples: number): Promise<string[]> {
-  const ids: string[] = [];
-  for (let n = 0; n < samples; n++) {
-    const { method, path, body } = endpoint.request(100_000 + n, server);
-    const id = `${server}-${randomUUID()}`;
-    const res = await fetch(base + path, {
-      method,
-      body,
-      headers: { ...headersFor(endpoint), 'x-request-id': id },
-    });
-    await res.arrayBuffer();
-    ids.push(id);
-  }
-  return ids;
-}
-
-/**
- * SQL statements per request. The app's are counted from its own query log (an extra instance with
- * DB_LOGGING, each log line carrying the request id); the floor counts its pool.query calls.
- */
-async function countQueries(url: string, floorBase: string): Promise<Map<string, { app: number; floor: number }>> {
-  const counter = start('app (query log)', [join('dist', 'main.js')], {
-    NODE_ENV: 'production',
-    CURSOR_SECRET: 'bench-only-cursor-secret', // production with a DATABASE_URL requires one
-    LOG_FORMAT: 'json',
-    LOG_LEVEL: 'info',
-    DB_LOGGING: 'true',
-    PORT: '3203',
-    DATABASE_URL: url,
-    DB_MIGRATIONS_RUN: 'false',
-    RATE_LIMIT_MAX: '0',
-    JWT_SECRET,
-  });
-  await waitReady('http://127.0.0.1:3203/health/ready', counter.child, counter.output);
-  const samples = 10;
-  const counts = new Map<string, { app: number; floor: number }>();
-  const appIds = new Map<string, string[]>();
-  for (const endpoint of ENDPOINTS) {
-    appIds.set(endpoint.name, await sample('http://127.0.0.1:3203', endpoint, 'count-app', samples));
-    const before = ((await (await fetch(`${floorBase}/__stats`)).json()) as { queries: number }).queries;
-    await sample(floorBase, endpoint, 'count-floor', samples);
-    const after = ((await (await fetch(`${floorBase}/__stats`)).json()) as { queries: number }).queries;
-    counts.set(endpoint.name, { app: 0, floor: (after - before) / samples });
-  }
-  counter.child.kill('SIGTERM');
-  await new Promise((resolve) => counter.child.once('exit', resolve));
-  const perRequest = new Map<string, number>();
-  for (const line of counter.output().split('\n')) {
-    if (!line.startsWith('{')) continue;
-    const entry = JSON.parse(line) as { context?: string; requestId?: string };
-    if (entry.context === 'Database' && entry.requestId)
-      perRequest.set(entry.requestId, (perRequest.get(entry.requestId) ?? 0) + 1);
-  }
-  for (const [name, ids] of appIds)
-    counts.get(name)!.app = ids.reduce((sum, id) => sum + (perRequest.get(id) ?? 0), 0) / ids.length;
-  return counts;
-}
-
-/** The admin's access token (POST /auth/login), valid for the whole run (ACCESS_TOKEN_TTL_SECONDS above). */
-async function logIn(base: string): Promise<string> {
-  const res = await fetch(`${base}/auth/login`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ email: ADMIN.ADMIN_EMAIL, password: ADMIN.ADMIN_PASSWORD }),
-  });
-  if (res.status !== 200) throw new Error(`login failed: ${res.status} ${await res.text()}`);
-  return ((await res.json()) as { accessToken: string }).accessToken;
-}
-
-async function waitReady(url: string, child: ChildProcess, output: () => string): Promise<void> {
+async function waitReady(server: Running, path: string): Promise<void> {
   for (let waited = 0; waited < 60_000; waited += 100) {
-    if (child.exitCode !== null) throw new Error(`server exited:\n${output()}`);
+    if (server.child.exitCode !== null) throw new Error(`server exited:\n${server.output()}`);
     if (
-      await fetch(url).then(
+      await fetch(server.base + path).then(
         (r) => r.ok,
         () => false,
       )
@@ -209,30 +167,40 @@ async function waitReady(url: string, child: ChildProcess, output: () => string)
       return;
     await sleep(100);
   }
-  throw new Error(`server not ready:\n${output()}`);
+  throw new Error(`server not ready:\n${server.output()}`);
 }
 
-function start(
-  label: string,
-  args: string[],
-  extraEnv: Record<string, string>,
-): { child: ChildProcess; output: () => string } {
-  const child = spawn(process.execPath, args, {
-    cwd: ROOT,
-    env: { ...env, NODE_OPTIONS: '', ...extraEnv },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let log = '';
-  child.stdout.on('data', (chunk) => (log += chunk));
-  child.stderr.on('data', (chunk) => (log += chunk));
-  child.on('exit', (code) => code && console.error(`${label} exited with ${code}`));
-  return { child, output: () => log };
+async function stop(server: Running): Promise<void> {
+  if (server.child.exitCode !== null) return;
+  server.child.kill('SIGTERM');
+  await once(server.child, 'exit');
 }
 
 /** `config.node_flags` of package.json, which `npm start` and `npm run start:prod` pass to node. */
-function productionNodeFlags(): string {
+function productionNodeFlags(): string[] {
   const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { config?: { node_flags?: string } };
-  return pkg.config?.node_flags ?? '';
+  return [pkg.config?.node_flags ?? '', env.BENCH_APP_NODE_ARGS ?? ''].join(' ').split(' ').filter(Boolean);
+}
+
+/** The app as `npm run start:prod` runs it (NODE_ENV=production, the package's node flags). */
+function startApp(label: string, port: number, url: string, extraEnv: Record<string, string>, quiet = false) {
+  return start(
+    label,
+    [...productionNodeFlags(), join('dist', 'main.js')],
+    {
+      NODE_ENV: 'production',
+      PORT: String(port),
+      DATABASE_URL: url,
+      DB_MIGRATIONS_RUN: 'false',
+      RATE_LIMIT_MAX: '0',
+      DB_POOL_SIZE: String(POOL_SIZE),
+      DB_POOL_MAX_OVERFLOW: String(POOL_OVERFLOW),
+      CURSOR_SECRET,
+      METRICS_ENABLED: METRICS === 'on' ? 'true' : 'false',
+      ...extraEnv,
+    },
+    quiet,
+  );
 }
 
 /** Peak resident set size of a process (Linux VmHWM), in MB. */
@@ -245,137 +213,351 @@ function peakRssMb(pid: number): number | undefined {
   }
 }
 
-/** Median (and range) of app/floor per round, for req/s and p99. */
-function pairedRatios(runs: Record<'app' | 'floor', Measurement[]>) {
-  const rps = runs.app.map((app, round) => app.rps / Math.max(1, runs.floor[round].rps));
-  const p99 = runs.app.map((app, round) => app.p99 / Math.max(1, runs.floor[round].p99));
-  return { ratio: median(rps), ratioMin: Math.min(...rps), ratioMax: Math.max(...rps), p99Ratio: median(p99) };
+/**
+ * `count` fresh users to delete, each with a profile, a post and a comment on it (so the delete
+ * cascades), with consecutive ids; returns the first id.
+ */
+async function createVictims(db: DataSource, count: number): Promise<number> {
+  const [{ first, last, created }] = await db.query<{ first: number; last: number; created: number }[]>(
+    `WITH victims AS (
+       INSERT INTO users (name, email)
+       SELECT 'Victim ' || i, 'victim-' || $2 || '-' || i || '@example.com' FROM generate_series(1, $1::int) AS i
+       RETURNING id),
+     profiles AS (INSERT INTO profiles (user_id, bio) SELECT id, 'soon gone' FROM victims),
+     posts AS (INSERT INTO posts (author_id, title, body) SELECT id, 'Last post', 'Bye' FROM victims RETURNING id, author_id),
+     comments AS (INSERT INTO comments (post_id, author_id, body) SELECT id, author_id, 'Bye' FROM posts)
+     SELECT min(id)::int AS first, max(id)::int AS last, count(*)::int AS created FROM victims`,
+    [count, randomUUID()],
+  );
+  if (last - first + 1 !== created) throw new Error('victim ids are not consecutive');
+  if (env.BENCH_DEBUG) console.log(`  created ${created} users to delete`);
+  return first;
+}
+
+let runCounter = 0;
+/** The template of one load (or sample) of an endpoint, with its own run id and fresh victims. */
+async function templateFor(endpoint: Endpoint, db: DataSource, seconds: number): Promise<RequestTemplate> {
+  const victims = endpoint.deletes ? await createVictims(db, Math.ceil(victimsPerSecond * seconds)) : 0;
+  return endpoint.template(++runCounter, victims);
+}
+
+interface Check {
+  queries: { app: number; floor: number };
+  sameSql: boolean;
+  sameBody: boolean;
+  notes: string[];
+}
+
+/** A JSON value with every leaf replaced by its type: what writes must agree on. */
+function shape(value: unknown): unknown {
+  if (Array.isArray(value)) return value.length ? [shape(value[0])] : [];
+  if (value && typeof value === 'object')
+    return Object.fromEntries(Object.entries(value).map(([key, item]) => [key, shape(item)]));
+  return value === null ? null : typeof value;
+}
+
+const normalizeSql = (sql: string) => sql.replace(/\s+/g, ' ').trim();
+
+/**
+ * Sends the same sample requests to the app (an extra instance with the query log on, each line
+ * tagged with the request id) and to the floor, then compares: queries per request, the distinct
+ * statements (text, parameters aside) and the bodies (bytes for GET and DELETE; JSON shape for
+ * POST/PATCH, whose ids and timestamps differ).
+ */
+async function checkEquivalence(db: DataSource, url: string, floor: Running): Promise<Map<string, Check>> {
+  const counter = startApp('app (query log)', await findFreePort(), url, {
+    LOG_FORMAT: 'json',
+    LOG_LEVEL: 'info',
+    DB_LOGGING: 'true',
+  });
+  await waitReady(counter, '/health/ready');
+  const samples = 5;
+  const checks = new Map<string, Check>();
+  const appIds = new Map<string, string[]>();
+  const floorSql = new Map<string, string[]>();
+  for (const endpoint of ENDPOINTS) {
+    const bodies: Record<'app' | 'floor', string[]> = { app: [], floor: [] };
+    const ids: string[] = [];
+    let floorQueries = 0;
+    for (const server of ['app', 'floor'] as const) {
+      const template = await templateFor(endpoint, db, 0.001);
+      const base = server === 'app' ? counter.base : floor.base;
+      const before = await floorStats(floor.base);
+      for (let n = 0; n < samples; n++) {
+        const { method, path, body } = nthRequest(template, n);
+        const id = `check-${randomUUID()}`;
+        ids.push(id);
+        const res = await fetch(base + path, {
+          method,
+          body,
+          headers: { ...(body && { 'content-type': 'application/json' }), 'x-request-id': id },
+        });
+        const text = await res.text();
+        bodies[server].push(res.ok ? text : `${res.status} ${text}`);
+      }
+      const after = await floorStats(floor.base);
+      if (server === 'floor') {
+        floorQueries = (after.queries - before.queries) / samples;
+        floorSql.set(endpoint.name, after.statements);
+      }
+    }
+    appIds.set(endpoint.name, ids);
+    const compareBytes = endpoint.template(0, 0).method === 'GET' || endpoint.deletes;
+    const comparable = (body: string) => (compareBytes ? body : JSON.stringify(shape(JSON.parse(body))));
+    const same = bodies.app.every((body, i) => {
+      try {
+        return comparable(body) === comparable(bodies.floor[i]);
+      } catch {
+        return false; // not JSON: an error
+      }
+    });
+    checks.set(endpoint.name, {
+      queries: { app: 0, floor: floorQueries },
+      sameSql: false,
+      sameBody: same,
+      notes: same
+        ? []
+        : [`body differs: app ${bodies.app[0].slice(0, 300)} … floor ${bodies.floor[0].slice(0, 300)} …`],
+    });
+  }
+  await stop(counter);
+  const statements = new Map<string, string[]>();
+  for (const line of counter.output().split('\n')) {
+    if (!line.startsWith('{')) continue;
+    const entry = JSON.parse(line) as { context?: string; requestId?: string; msg?: string };
+    if (entry.context !== 'Database' || !entry.requestId || !entry.msg) continue;
+    const list = statements.get(entry.requestId) ?? [];
+    list.push(normalizeSql(entry.msg.replace(/ -- \[.*$/s, '')));
+    statements.set(entry.requestId, list);
+  }
+  for (const [name, ids] of appIds) {
+    const check = checks.get(name)!;
+    const appStatements = ids.flatMap((id) => statements.get(id) ?? []);
+    check.queries.app = appStatements.length / samples;
+    const distinct = (list: string[]) => [...new Set(list)].sort();
+    const app = distinct(appStatements);
+    const floorStatements = distinct((floorSql.get(name) ?? []).map(normalizeSql));
+    check.sameSql = JSON.stringify(app) === JSON.stringify(floorStatements);
+    if (!check.sameSql) {
+      check.notes.push(
+        `statements differ:\n    app:   ${app.filter((s) => !floorStatements.includes(s)).join('\n           ')}\n    floor: ${floorStatements.filter((s) => !app.includes(s)).join('\n           ')}`,
+      );
+    }
+  }
+  return checks;
+}
+
+/** The floor's query count, and the statements it sent since the last call. */
+async function floorStats(base: string): Promise<{ queries: number; statements: string[] }> {
+  return (await (await fetch(`${base}/__stats`)).json()) as { queries: number; statements: string[] };
+}
+
+/** One cursor path per sampled post: page 2 (limit 2) of its comments, from the app's own Link header. */
+async function collectCursorPaths(app: Running): Promise<string> {
+  const lines: string[] = [];
+  for (let post = 1; post <= POSTS; post += Math.max(1, Math.floor(POSTS / 500))) {
+    const res = await fetch(`${app.base}/posts/${post}/comments?limit=2`);
+    await res.arrayBuffer();
+    const next = /<([^>]+)>; rel="next"/.exec(res.headers.get('link') ?? '')?.[1];
+    if (!next) throw new Error(`no next page for the comments of post ${post}`);
+    lines.push(next);
+  }
+  const file = join(WORK, 'cursor-paths.txt');
+  writeFileSync(file, `${lines.join('\n')}\n`);
+  return file;
+}
+
+/** Runs one load against a server, with its CPU (and the database's) read from /proc around it. */
+async function measure(
+  server: Running,
+  template: RequestTemplate,
+  connections: number,
+  seconds: number,
+  postmaster?: number,
+): Promise<Measurement> {
+  const pid = server.child.pid!;
+  const [cpuBefore, dbBefore] = [cpuSeconds(pid), postmaster ? treeCpuSeconds(postmaster) : 0];
+  const started = process.hrtime.bigint();
+  const load = await runLoad(GENERATOR, server.base, template, connections, seconds);
+  const wall = Number(process.hrtime.bigint() - started) / 1e9;
+  const cpu = cpuSeconds(pid) - cpuBefore;
+  const requests = Math.max(1, load.requests);
+  return {
+    ...load,
+    cpuPerRequest: (cpu / requests) * 1e6,
+    cpuUse: cpu / wall,
+    dbPerRequest: postmaster ? ((treeCpuSeconds(postmaster) - dbBefore) / requests) * 1e6 : undefined,
+  };
 }
 
 const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)];
 const fmt = (value: number | undefined, digits = 0) => (value === undefined ? 'n/a' : value.toFixed(digits));
+const range = (values: number[], digits = 0) =>
+  `${fmt(median(values), digits)} (${fmt(Math.min(...values), digits)}–${fmt(Math.max(...values), digits)})`;
 
 async function main(): Promise<void> {
+  mkdirSync(WORK, { recursive: true });
   let embedded: RunningPostgres | undefined;
   let url = env.BENCH_DATABASE_URL;
   if (!url) {
     embedded = await startEmbeddedPostgres({
-      dataDir: join(tmpdir(), `nest-typeorm-users-bench-${randomUUID()}`),
+      dataDir: join(WORK, 'pgdata'),
       port: 0,
       ephemeral: true,
       serverFlags: ['-c', 'max_connections=200'],
     });
     url = embedded.url;
   }
-  const children: ChildProcess[] = [];
+  const postmaster = embedded
+    ? Number(readFileSync(join(WORK, 'pgdata', 'postmaster.pid'), 'utf8').split('\n')[0])
+    : undefined;
+  const servers: Running[] = [];
+  const admin = new DataSource({
+    ...dataSourceOptions({ ...loadConfig({}).database, url, migrationsRun: false, statementTimeoutMs: 0 }),
+    logger: undefined,
+    maxQueryExecutionTime: undefined,
+    logging: false,
+  });
   try {
-    console.log(`seeding ${USERS} users × 10 posts × 5 comments …`);
-    const admin = new DataSource({
-      ...dataSourceOptions({ ...loadConfig({}).database, url, migrationsRun: false }),
-      logger: undefined,
-      maxQueryExecutionTime: undefined,
-      logging: false,
-    });
+    console.log(`load generator: ${GENERATOR}; seeding ${USERS} users × 10 posts × 5 comments …`);
     await admin.initialize();
     await admin.query('DROP SCHEMA IF EXISTS public CASCADE; CREATE SCHEMA public');
     await admin.runMigrations();
     await seed(admin, { users: USERS, postsPerUser: 10, commentsPerPost: 5 });
     await admin.query('VACUUM ANALYZE');
 
-    // The app runs as `npm run start:prod` runs it: with the package's node flags (heap sizing).
-    const nodeArgs = [productionNodeFlags(), env.BENCH_APP_NODE_ARGS ?? ''].join(' ').split(' ').filter(Boolean);
-    const app = start('app', [...nodeArgs, join('dist', 'main.js')], {
-      NODE_ENV: 'production',
-      CURSOR_SECRET: 'bench-only-cursor-secret',
-      LOG_LEVEL: 'silent', // the issue's "logging off": no request logger either
-      PORT: '3201',
-      DATABASE_URL: url,
-      DB_MIGRATIONS_RUN: 'false',
-      RATE_LIMIT_MAX: '0',
-      DB_POOL_SIZE: String(POOL_SIZE),
-      DB_POOL_MAX_OVERFLOW: String(POOL_OVERFLOW),
-      JWT_SECRET,
-      ACCESS_TOKEN_TTL_SECONDS: '86400', // one token for the whole run, however long it takes
-      ...ADMIN,
-      METRICS_ENABLED: METRICS === 'on' ? 'true' : 'false',
-    });
-    const floor = start('floor', ['-r', 'ts-node/register/transpile-only', join('bench', 'floor.ts')], {
-      PORT: '3202',
-      DATABASE_URL: url,
-      POOL_MAX: String(POOL_SIZE + POOL_OVERFLOW),
-      JWT_SECRET,
-    });
-    children.push(app.child, floor.child);
-    await waitReady('http://127.0.0.1:3201/health/ready', app.child, app.output);
-    await waitReady('http://127.0.0.1:3202/__stats', floor.child, floor.output);
-    const servers = { app: 'http://127.0.0.1:3201', floor: 'http://127.0.0.1:3202' } as const;
-    bearer = await logIn(servers.app);
-    const queryCounts = await countQueries(url, servers.floor);
+    const running: Record<Server, Running> = {
+      app: startApp('app', await findFreePort(), url, { LOG_LEVEL: 'silent' }), // the issue's "logging off": no request logger
+      log: startApp('app+log', await findFreePort(), url, {}, true), // the default: LOG_LEVEL=info, a JSON line per request
+      floor: start('floor', ['-r', 'ts-node/register/transpile-only', join('bench', 'floor.ts')], {
+        PORT: String(await findFreePort()),
+        DATABASE_URL: url,
+        POOL_MAX: String(POOL_SIZE + POOL_OVERFLOW),
+        CURSOR_SECRET,
+      }),
+    };
+    servers.push(...Object.values(running));
+    await waitReady(running.app, '/health/ready');
+    await waitReady(running.log, '/health/ready');
+    await waitReady(running.floor, '/__stats');
+    cursorPaths = await collectCursorPaths(running.app);
+    const checks = await checkEquivalence(admin, url, running.floor);
+    for (const [name, check] of checks) {
+      console.log(
+        `${name}: queries/req ${check.queries.app} / ${check.queries.floor}, same SQL ${check.sameSql ? 'yes' : 'NO'}, same body ${check.sameBody ? 'yes' : 'NO'}`,
+      );
+      for (const note of check.notes) console.log(`  ! ${note}`);
+    }
 
     const rows = [];
     for (const endpoint of ENDPOINTS.filter(({ name }) => name.includes(ONLY))) {
+      const check = checks.get(endpoint.name)!;
       console.log(`\n${endpoint.name}`);
-      const queries = queryCounts.get(endpoint.name)!;
-      for (const server of ['app', 'floor'] as const)
-        await measure(servers[server], endpoint, server, Math.max(1, Math.round(DURATION / 2))); // warm-up
-      const runs: Record<'app' | 'floor', Measurement[]> = { app: [], floor: [] };
+      const connections = Math.max(1, Math.round(endpoint.connections * SCALE));
+      const warmUp = Math.max(1, Math.round(DURATION / 2));
+      let fastestDeletes = 0;
+      for (const server of ['app', 'log', 'floor'] as const) {
+        const { rps } = await runLoad(
+          GENERATOR,
+          running[server].base,
+          await templateFor(endpoint, admin, warmUp),
+          connections,
+          warmUp,
+        );
+        if (endpoint.deletes) fastestDeletes = Math.max(fastestDeletes, rps);
+      }
+      if (endpoint.deletes) victimsPerSecond = Math.max(500, 3 * fastestDeletes);
+      const runs: Record<Server, Measurement[]> = { app: [], log: [], floor: [] };
       for (let round = 0; round < ROUNDS; round++) {
-        // app, floor, then floor, app: a drift in the machine's speed hits both sides alike.
-        const order = round % 2 === 0 ? (['app', 'floor'] as const) : (['floor', 'app'] as const);
+        // The floor between the two apps, the order reversed every round: a drift in the machine's
+        // speed hits both sides of each ratio alike.
+        const order: Server[] = round % 2 === 0 ? ['app', 'floor', 'log'] : ['log', 'floor', 'app'];
         for (const server of order) {
-          const m = await measure(servers[server], endpoint, server, DURATION);
+          const template = await templateFor(endpoint, admin, DURATION);
+          const m = await measure(running[server], template, connections, DURATION, postmaster);
           runs[server].push(m);
           console.log(
-            `  round ${round + 1} ${server.padEnd(5)} ${fmt(m.rps)} req/s  p50 ${m.p50} ms  p99 ${m.p99} ms  non-2xx ${m.non2xx}`,
+            `  round ${round + 1} ${LABEL[server].padEnd(7)} ${fmt(m.rps).padStart(5)} req/s  p50 ${fmt(m.p50, 1)} ms  p99 ${fmt(m.p99, 1)} ms  ` +
+              `CPU ${fmt(m.cpuPerRequest)} µs/req, ${fmt(m.cpuUse * 100)} % of a core  db ${fmt(m.dbPerRequest)} µs/req  ` +
+              `${GENERATOR} ${fmt(m.generatorCpu * 100)} %  non-2xx ${m.non2xx + m.errors}`,
           );
         }
       }
-      const summary = (list: Measurement[]) => ({
-        rpsMedian: median(list.map((m) => m.rps)),
-        rpsMin: Math.min(...list.map((m) => m.rps)),
-        rpsMax: Math.max(...list.map((m) => m.rps)),
-        p50: median(list.map((m) => m.p50)),
-        p99: median(list.map((m) => m.p99)),
-        non2xx: list.reduce((sum, m) => sum + m.non2xx + m.errors, 0),
-      });
-      const appSummary = summary(runs.app);
-      const floorSummary = summary(runs.floor);
+      // Ratios of measurements of the same round (adjacent in time), then their median: on a shared
+      // machine far steadier than a ratio of separate medians.
+      const paired = (server: 'app' | 'log', value: (m: Measurement) => number, invert = false) =>
+        runs[server].map((m, round) => {
+          const [a, f] = [value(m), value(runs.floor[round])];
+          return invert ? f / a : a / f;
+        });
       rows.push({
         endpoint: endpoint.name,
-        connections: Math.round(endpoint.connections * SCALE),
-        app: { ...appSummary, queries: queries.app },
-        floor: { ...floorSummary, queries: queries.floor },
-        // Ratios of the app and floor measurements of the same round (adjacent in time), then their
-        // median: on a shared machine that is far steadier than a ratio of separate medians.
-        ...pairedRatios(runs),
+        connections,
+        runs,
+        check,
+        rps: paired('app', (m) => m.rps),
+        rpsLogging: paired('log', (m) => m.rps),
+        cpu: paired('app', (m) => m.cpuPerRequest, true), // floor CPU ÷ app CPU
+        cpuLogging: paired('log', (m) => m.cpuPerRequest, true),
+        p99: paired('app', (m) => m.p99),
       });
     }
-    const rss = peakRssMb(app.child.pid!);
+    const rss = { app: peakRssMb(running.app.child.pid!), log: peakRssMb(running.log.child.pid!) };
+    const generatorCpu = rows.flatMap((r) =>
+      Object.values(r.runs)
+        .flat()
+        .map((m) => m.generatorCpu),
+    );
 
+    const of = (list: Measurement[], value: (m: Measurement) => number, digits = 0) =>
+      fmt(median(list.map(value)), digits);
     const machine = `${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, ${Math.round(totalmem() / 2 ** 30)} GiB, Node ${process.version}`;
     const table = [
-      `| endpoint | conns | app req/s (min–max) | floor req/s (min–max) | app/floor req/s (min–max) | p50 app/floor ms | p99 app/floor ms | queries/req app/floor | non-2xx |`,
-      `|---|---|---|---|---|---|---|---|---|`,
-      ...rows.map(
-        (r) =>
-          `| ${r.endpoint} | ${r.connections} | ${fmt(r.app.rpsMedian)} (${fmt(r.app.rpsMin)}–${fmt(r.app.rpsMax)}) | ${fmt(r.floor.rpsMedian)} (${fmt(r.floor.rpsMin)}–${fmt(r.floor.rpsMax)}) | **${fmt(r.ratio, 2)}** (${fmt(r.ratioMin, 2)}–${fmt(r.ratioMax, 2)}) | ${r.app.p50} / ${r.floor.p50} | ${r.app.p99} / ${r.floor.p99} (${fmt(r.p99Ratio, 1)}×) | ${fmt(r.app.queries, 1)} / ${fmt(r.floor.queries, 1)} | ${r.app.non2xx + r.floor.non2xx} |`,
-      ),
+      `| endpoint | conns | req/s app (min–max) | req/s app+log | req/s floor | **app/floor req/s** (min–max) | app+log/floor | p50 ms app / +log / floor | p99 ms app / +log / floor (app/floor) | CPU µs/req app / +log / floor | **floor CPU ÷ app CPU** (+log) | CPU use app / floor | db µs/req app / floor | queries/req app / floor | same SQL, same body |`,
+      `|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|`,
+      ...rows
+        .map(({ runs: r, ...row }) =>
+          [
+            row.endpoint,
+            row.connections,
+            range(r.app.map((m) => m.rps)),
+            of(r.log, (m) => m.rps),
+            range(r.floor.map((m) => m.rps)),
+            `**${range(row.rps, 2)}**`,
+            fmt(median(row.rpsLogging), 2),
+            `${of(r.app, (m) => m.p50, 1)} / ${of(r.log, (m) => m.p50, 1)} / ${of(r.floor, (m) => m.p50, 1)}`,
+            `${of(r.app, (m) => m.p99, 1)} / ${of(r.log, (m) => m.p99, 1)} / ${of(r.floor, (m) => m.p99, 1)} (${fmt(median(row.p99), 1)}×)`,
+            `${of(r.app, (m) => m.cpuPerRequest)} / ${of(r.log, (m) => m.cpuPerRequest)} / ${of(r.floor, (m) => m.cpuPerRequest)}`,
+            `**${fmt(median(row.cpu), 2)}** (${fmt(median(row.cpuLogging), 2)})`,
+            `${of(r.app, (m) => m.cpuUse * 100)} % / ${of(r.floor, (m) => m.cpuUse * 100)} %`,
+            `${of(r.app, (m) => m.dbPerRequest ?? NaN)} / ${of(r.floor, (m) => m.dbPerRequest ?? NaN)}`,
+            `${fmt(row.check.queries.app, 1)} / ${fmt(row.check.queries.floor, 1)}`,
+            `${row.check.sameSql ? 'yes' : '**no**'}, ${row.check.sameBody ? 'yes' : '**no**'}`,
+          ].join(' | '),
+        )
+        .map((line) => `| ${line} |`),
     ].join('\n');
-    const markdown = `${table}\n\nApp (metrics ${METRICS}) peak RSS: ${fmt(rss)} MB. ${ROUNDS} interleaved rounds of ${DURATION} s after a warm-up; req/s and latency are medians over rounds, app/floor the median of per-round ratios. Machine: ${machine}.\n`;
+    const markdown =
+      `${table}\n\nMetrics ${METRICS}. Peak RSS (VmHWM): app ${fmt(rss.app)} MB, app+log ${fmt(rss.log)} MB. ` +
+      (generatorCpu.length
+        ? `Load generator: ${GENERATOR}, its own CPU ${fmt(median(generatorCpu) * 100)} % of a core (median; max ${fmt(Math.max(...generatorCpu) * 100)} %). `
+        : '') +
+      `${ROUNDS} interleaved rounds of ${DURATION} s after a warm-up; req/s, latency and CPU are medians over rounds, ratios the median of per-round ratios. ` +
+      `Machine: ${machine}.\n`;
     mkdirSync(join(ROOT, 'bench', 'results'), { recursive: true });
     writeFileSync(
       join(ROOT, 'bench', 'results', 'latest.json'),
-      `${JSON.stringify({ date: new Date().toISOString(), machine, metrics: METRICS, duration: DURATION, rounds: ROUNDS, users: USERS, peakRssMb: rss, rows }, null, 2)}\n`,
+      `${JSON.stringify({ date: new Date().toISOString(), machine, metrics: METRICS, generator: GENERATOR, duration: DURATION, rounds: ROUNDS, users: USERS, peakRssMb: rss, rows }, null, 2)}\n`,
     );
     writeFileSync(join(ROOT, 'bench', 'results', 'latest.md'), markdown);
     console.log(`\n${markdown}`);
-    const invalid = rows.filter((r) => r.app.non2xx + r.floor.non2xx > 0);
+    const invalid = rows.filter((r) => Object.values(r.runs).some((list) => list.some((m) => m.non2xx + m.errors > 0)));
     if (invalid.length) throw new Error(`invalid run: non-2xx answers on ${invalid.map((r) => r.endpoint).join(', ')}`);
-    await admin.destroy();
   } finally {
-    for (const child of children) child.kill('SIGTERM');
-    await Promise.all(children.filter((child) => child.exitCode === null).map((child) => once(child, 'exit')));
+    await Promise.all(servers.map(stop));
+    if (admin.isInitialized) await admin.destroy();
     await embedded?.stop();
+    rmSync(WORK, { recursive: true, force: true });
   }
 }
 

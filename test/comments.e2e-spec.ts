@@ -1,4 +1,6 @@
 import { adminAuth, authAs } from './setup/accounts';
+import { CommentsRepository } from '../src/comments/comments.repository';
+import { Comment } from '../src/comments/entities/comment.entity';
 import { useTestApp } from './setup/test-app';
 
 const PROBLEM = /application\/problem\+json/;
@@ -206,6 +208,27 @@ describe('comments', () => {
       const large = await t.queriesDuring(() => t.api.get(`/posts/${post.id}/comments?limit=100`).expect(200));
       expect(small).toHaveLength(2);
       expect(large).toHaveLength(2);
+    });
+  });
+
+  describe('keyset page rows', () => {
+    // The keyset page is plain SQL with columns aliased to entity properties (for speed): it must return
+    // exactly what the repository loads, so a column added to Comment but not to the SQL fails here.
+    it('loads a page, and the page after a position, exactly as the repository does', async () => {
+      const ada = await t.db.user('Ada');
+      const post = await t.db.post(ada.id);
+      const other = await t.db.post(ada.id);
+      for (const body of ['one', 'two', 'three']) await t.db.comment(post.id, ada.id, body);
+      await t.db.comment(other.id, ada.id, 'elsewhere');
+      const repository = t.app.get(CommentsRepository);
+      const expected = await t.dataSource
+        .getRepository(Comment)
+        .find({ where: { postId: post.id }, order: { createdAt: 'ASC', id: 'ASC' } });
+
+      expect(await repository.findPageAfter(post.id, undefined, 2)).toEqual(expected.slice(0, 2));
+      expect(await repository.findPageAfter(post.id, expected[0], 5)).toEqual(expected.slice(1));
+      expect(await repository.postExists(post.id)).toBe(true);
+      expect(await repository.postExists(other.id + 1)).toBe(false);
     });
   });
 

@@ -5,6 +5,7 @@ import { STATUS_CODES } from 'node:http';
 import { join } from 'node:path';
 import type { Response } from 'supertest';
 import { adminAgent, PASSWORD } from './setup/accounts';
+import { contractSessions } from './setup/contract-sessions';
 import { useTestApp } from './setup/test-app';
 
 type Operation = {
@@ -53,7 +54,7 @@ describe('OpenAPI contract', () => {
 
   function check(method: string, template: string, res: Response): Response {
     const operation = spec.paths[template]?.[method];
-    if (!operation) throw new Error(`${method.toUpperCase()} ${template} is not in openapi.json`);
+    if (!operation) throw new Error(`${method.toUpperCase()} ${template} is not in openapi.json: run npm run openapi`);
     exercised.add(`${method} ${template}`);
     const documented = operation.responses[String(res.status)];
     if (!documented)
@@ -275,6 +276,10 @@ describe('OpenAPI contract', () => {
     check('delete', '/users/{id}', await api.delete(`/users/${adaId}`));
     check('post', '/auth/logout', await api.post('/auth/logout').set(asBob));
     check('post', '/auth/logout', await api.post('/auth/logout').set(asBob));
+
+    // Resources written by `nest g resource` bring their part of the session (test/contract/).
+    const sample = (schemaName: string) => sampleOf(spec.components.schemas[schemaName]) as object;
+    for (const session of await contractSessions()) await session(api, check, sample);
 
     const operations = Object.entries(spec.paths).flatMap(([path, ops]) =>
       Object.keys(ops).map((method) => `${method} ${path}`),

@@ -1,6 +1,7 @@
 import { In } from 'typeorm';
 import { CommentsService } from '../src/comments/comments.service';
 import { Post } from '../src/posts/entities/post.entity';
+import { PostsRepository } from '../src/posts/posts.repository';
 import { PostsService } from '../src/posts/posts.service';
 import { adminAuth, authAs } from './setup/accounts';
 import { useTestApp } from './setup/test-app';
@@ -276,6 +277,23 @@ describe('posts', () => {
         expect.objectContaining({ version: 2, comments: [expect.anything(), expect.anything()] }),
       );
       expect(loaded).toEqual(expected); // same keys and values, Dates included (not the class)
+    });
+
+    it('loads a post with its author exactly as the query builder does', async () => {
+      const ada = await t.db.user('Ada');
+      const post = await t.db.post(ada.id, 'First');
+      await t.dataSource.query(`UPDATE posts SET version = version + 1 WHERE id = $1`, [post.id]);
+
+      const expected = await t.dataSource
+        .getRepository(Post)
+        .createQueryBuilder('post')
+        .leftJoin('post.author', 'author')
+        .addSelect(['author.id', 'author.name'])
+        .where('post.id = :id', { id: post.id })
+        .getOne();
+      expect(expected).toEqual(expect.objectContaining({ version: 2, author: { id: ada.id, name: 'Ada' } }));
+      expect(await t.app.get(PostsRepository).findById(post.id)).toEqual(expected);
+      expect(await t.app.get(PostsRepository).findById(post.id + 1)).toBeNull();
     });
   });
 });

@@ -1,5 +1,7 @@
 import { PostsService } from '../src/posts/posts.service';
 import { authAs, PASSWORD } from './setup/accounts';
+import { User } from '../src/users/entities/user.entity';
+import { UsersRepository } from '../src/users/users.repository';
 import { useTestApp } from './setup/test-app';
 
 const PROBLEM = /application\/problem\+json/;
@@ -60,6 +62,29 @@ describe('users', () => {
       expect(res.body.posts).toHaveLength(2);
       expect(res.body.posts[0]).toEqual(expect.objectContaining({ authorId: res.body.id, comments: [] }));
       expect(await t.db.count('posts')).toBe(2);
+    });
+
+    it('answers with the user as stored, from its INSERT … RETURNING after COMMIT: byte for byte what GET then reads', async () => {
+      const created = await t.api
+        .post('/users')
+        .send({
+          name: 'Di',
+          email: 'di@example.com',
+          profile: { avatarUrl: 'https://example.com/di.png' }, // bio from the column default
+          posts: [
+            { title: 'First', body: 'one' },
+            { title: 'Second', body: 'two' },
+          ],
+        })
+        .expect(201);
+      const queries = await t.queriesDuring(async () => {
+        const read = await t.api.get(`/users/${created.body.id}`).expect(200);
+        expect(read.text).toBe(created.text);
+        expect(read.headers.etag).toBe(created.headers.etag); // RFC 9110 §8.8.3: same representation, same tag
+      });
+      expect(queries).toHaveLength(3);
+      expect(created.body.profile).toEqual({ bio: '', avatarUrl: 'https://example.com/di.png' });
+      expect(created.body.posts.map((post: { title: string }) => post.title)).toEqual(['Second', 'First']);
     });
 
     it('treats an email composed (U+00E9) and decomposed (e + U+0301) as one: 409, stored in NFC', async () => {
@@ -240,6 +265,29 @@ describe('users', () => {
       expect(nested.body.posts[0].comments).toHaveLength(1);
 
       await t.api.get(`/users/${ada.id}?include=secrets`).expect(400);
+    });
+  });
+
+  describe('user rows', () => {
+    // The user row is plain SQL with columns aliased to entity properties (for speed): it must return
+    // exactly what the repository loads, so a column added to User or Profile but not to the SQL fails here.
+    it('loads users with their profiles exactly as the repository does', async () => {
+      const ada = await t.db.user('Ada');
+      const bob = await t.db.user('Bob');
+      await t.db.profile(ada.id, 'Analyst');
+      await t.dataSource.query(`UPDATE profiles SET avatar_url = 'https://example.com/a.png' WHERE user_id = $1`, [
+        ada.id,
+      ]);
+      await t.dataSource.query(`UPDATE users SET version = version + 1 WHERE id = $1`, [bob.id]);
+      const repository = t.app.get(UsersRepository);
+      const users = t.dataSource.getRepository(User);
+      const expected = await users.find({ relations: { profile: true }, order: { name: 'ASC', id: 'ASC' } });
+      for (const user of expected) user.profile ??= null;
+
+      expect(await repository.findPage(10, 0, true)).toEqual(expected); // same keys and values, Dates included
+      expect(await repository.findById(ada.id, true)).toEqual(expected[0]);
+      expect(await repository.findById(bob.id, false)).toEqual(await users.findOneBy({ id: bob.id }));
+      expect(await repository.findById(bob.id + 1, true)).toBeNull();
     });
   });
 

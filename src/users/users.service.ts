@@ -44,19 +44,23 @@ export class UsersService {
 
   /**
    * One transaction: the user, its profile and any initial posts are stored together or not at all.
+   * The result is what the transaction's own INSERT … RETURNING statements gave back — the rows as
+   * stored, defaults and timestamps included — in the shape findOne() reads (posts newest first,
+   * no comments yet), and it is returned only once COMMIT has succeeded: no read-back needed.
    * `passwordHash`: the argon2id hash of `dto.password` (auth/passwords.ts); `conditions`: the collection
    * has no ETag (see requireUntaggedPreconditions).
    */
   async create(dto: CreateUserDto, passwordHash: string, conditions: Preconditions = {}): Promise<User> {
-    const id = await inTransaction(this.txHost, async () => {
-      const userId = await this.users.insert({ name: dto.name, email: dto.email, passwordHash });
-      if (dto.profile) await this.users.insertProfile(userId, dto.profile);
-      await this.posts.createMany(userId, dto.posts ?? []); // joins this transaction
+    return inTransaction(this.txHost, async () => {
+      const user = await this.users.insert({ name: dto.name, email: dto.email, passwordHash });
+      user.profile = dto.profile ? await this.users.insertProfile(user.id, dto.profile) : null;
+      const posts = await this.posts.createMany(user.id, dto.posts ?? []); // joins this transaction
       requireUntaggedPreconditions(conditions);
-      return userId;
+      user.posts = posts
+        .map((post) => Object.assign(post, { comments: [] }))
+        .sort((a, b) => b.createdAt.getTime() - a.createdAt.getTime() || b.id - a.id);
+      return user;
     });
-    // Read back after COMMIT, so the response shows exactly what was stored.
-    return this.findOne(id);
   }
 
   /**

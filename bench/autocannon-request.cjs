@@ -25,14 +25,13 @@ function setupRequest(request) {
     listed = spec.listFile ? readFileSync(spec.listFile, 'utf8').split('\n').filter(Boolean) : [];
   }
   const n = counter++ * spec.workers + (threadId % spec.workers);
-  if (!spec.body) return { ...request, method: spec.method, path: expand(spec.path, n, spec.tokens, listed) };
-  return {
-    ...request,
-    method: spec.method,
-    path: expand(spec.path, n, spec.tokens, listed),
-    body: expand(spec.body, n, spec.tokens, listed),
-    headers: { 'content-type': 'application/json' },
+  const headers = {
+    ...(spec.body && { 'content-type': 'application/json' }),
+    ...(spec.authorization && { authorization: spec.authorization }),
   };
+  const path = expand(spec.path, n, spec.tokens, listed);
+  if (!spec.body) return { ...request, method: spec.method, path, headers };
+  return { ...request, method: spec.method, path, body: expand(spec.body, n, spec.tokens, listed), headers };
 }
 
 module.exports = setupRequest;

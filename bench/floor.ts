@@ -2,15 +2,22 @@
  * The floor: what the API costs with no framework at all. Plain node:http + pg, the same pool size,
  * the same SQL statements as the app, character for character (the statements the app's
  * repositories and TypeORM send, copied from its query log; bench/run.ts checks they still agree),
- * and the same response bytes, built by hand. No validation, no error handling beyond 404/500: it is
- * a yardstick. The keyset cursors are checked as the app checks them (src/http/cursor.ts).
+ * and the same response bytes, built by hand. No validation, no error handling beyond 401/403/404/500: it is
+ * a yardstick. The keyset cursors are checked as the app checks them (src/http/cursor.ts). Identity
+ * is the app's work too: argon2id with the app's parameters on sign-up, and for a bearer token the
+ * JWT checks (same secret, algorithm, issuer, audience), the app's session lookup and access policy.
  */
+import * as argon2 from 'argon2';
+import { verify } from 'jsonwebtoken';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { Pool, type PoolClient } from 'pg';
+import { ARGON2_OPTIONS } from '../src/auth/passwords';
+import { TOKEN_ALGORITHM, TOKEN_AUDIENCE, TOKEN_ISSUER } from '../src/auth/tokens';
 import { CursorCodec } from '../src/http/cursor';
 
 const pool = new Pool({ connectionString: process.env.DATABASE_URL, min: 10, max: Number(process.env.POOL_MAX ?? 30) });
 const cursors = new CursorCodec(process.env.CURSOR_SECRET);
+const JWT_SECRET = process.env.JWT_SECRET ?? '';
 
 // What bench/run.ts reads at /__stats: the number of statements, and their texts since its last look.
 let queries = 0;
@@ -24,15 +31,21 @@ const run = async (client: Pool | PoolClient, sql: string, params: unknown[] = [
 const query = (sql: string, params: unknown[] = []) => run(pool, sql, params);
 
 // UsersRepository
-const USER_COLUMNS = 'u.id, u.name, u.email, u.created_at AS "createdAt", u.updated_at AS "updatedAt", u.version';
+const USER_COLUMNS =
+  'u.id, u.name, u.email, u.role, u.created_at AS "createdAt", u.updated_at AS "updatedAt", u.version';
 const USER_WITH_PROFILE =
   `SELECT ${USER_COLUMNS}, CASE WHEN p.user_id IS NULL THEN NULL ELSE ` +
   `json_build_object('userId', p.user_id, 'bio', p.bio, 'avatarUrl', p.avatar_url) END AS profile ` +
   'FROM users u LEFT JOIN profiles p ON p.user_id = u.id';
 const INSERT_USER =
-  'INSERT INTO users (name, email) VALUES ($1, $2) RETURNING id, name, email, created_at AS "createdAt", updated_at AS "updatedAt", version';
+  'INSERT INTO users (name, email, password_hash) VALUES ($1, $2, $3) RETURNING id, name, email, role, created_at AS "createdAt", updated_at AS "updatedAt", version';
 const LOCK_COMMENTS_OF_USER =
   'SELECT 1 FROM comments WHERE author_id = $1 OR post_id = ANY(ARRAY(SELECT id FROM posts WHERE author_id = $1)) ORDER BY id FOR UPDATE';
+// SessionsRepository.findActive, AccountsRepository.assertAnotherAdminRemains
+const ACTIVE_SESSION =
+  'SELECT u.id AS "userId", u.role FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.id = $1 AND s.revoked_at IS NULL AND s.expires_at > now()';
+const LOCK_ADMINS =
+  "SELECT id FROM users WHERE role = 'admin' AND EXISTS (SELECT 1 FROM users WHERE id = $1 AND role = 'admin') ORDER BY id FOR UPDATE";
 // PostsRepository, CommentsRepository (the batch loaders)
 const POSTS_OF_AUTHORS =
   'SELECT id, author_id AS "authorId", title, body, created_at AS "createdAt", updated_at AS "updatedAt", version ' +
@@ -62,7 +75,7 @@ const commentJson = (c: Row) => ({
   createdAt: c.createdAt,
 });
 
-async function usersWithGraph(users: Row[]) {
+async function usersWithGraph(users: Row[], caller: Caller | undefined) {
   const posts = users.length ? await query(POSTS_OF_AUTHORS, [users.map((u) => u.id)]) : [];
   const comments = posts.length ? await query(COMMENTS_OF_POSTS, [posts.map((p) => p.id)]) : [];
   const commentsByPost = new Map<number, Row[]>();
@@ -77,15 +90,17 @@ async function usersWithGraph(users: Row[]) {
     list.push({ ...postJson(p), comments: commentsByPost.get(p.id) ?? [] });
     postsByAuthor.set(p.authorId, list);
   }
-  return users.map((u) => ({ ...userJson(u), posts: postsByAuthor.get(u.id) ?? [] }));
+  return users.map((u) => ({ ...userJson(u, caller), posts: postsByAuthor.get(u.id) ?? [] }));
 }
 
-const userJson = (u: Row) => ({
+/** As src/auth/access-policy.ts mayReadPrivateFields: email and role for the user themself and admins. */
+const userJson = (u: Row, caller: Caller | undefined) => ({
   id: u.id,
   name: u.name,
-  email: u.email,
   createdAt: u.createdAt,
   updatedAt: u.updatedAt,
+  // After the timestamps, where the app's serializer puts them.
+  ...((caller?.role === 'admin' || caller?.id === u.id) && { email: u.email, role: u.role }),
   profile: u.profile && { bio: u.profile.bio, avatarUrl: u.profile.avatarUrl },
 });
 const postJson = (p: Row) => ({
@@ -97,9 +112,35 @@ const postJson = (p: Row) => ({
   updatedAt: p.updatedAt,
 });
 
-async function userById(id: number) {
+async function userById(id: number, caller: Caller | undefined) {
   const rows = await query(`${USER_WITH_PROFILE} WHERE u.id = $1`, [id]);
-  return rows.length ? (await usersWithGraph(rows))[0] : undefined;
+  return rows.length ? (await usersWithGraph(rows, caller))[0] : undefined;
+}
+
+interface Caller {
+  id: number;
+  role: string;
+}
+
+/**
+ * As the app's AuthGuard + AuthService.authenticate: no Authorization header, anonymous; else the JWT
+ * checks, then the session lookup. Undefined for anonymous, 'invalid' for a token that does not pass.
+ */
+async function authenticate(req: IncomingMessage): Promise<Caller | undefined | 'invalid'> {
+  const token = /^Bearer +(.+)$/i.exec(req.headers.authorization ?? '')?.[1];
+  if (!token) return undefined;
+  let claims: { sub?: string; sid?: string };
+  try {
+    claims = verify(token, JWT_SECRET, {
+      algorithms: [TOKEN_ALGORITHM],
+      issuer: TOKEN_ISSUER,
+      audience: TOKEN_AUDIENCE,
+    }) as typeof claims;
+  } catch {
+    return 'invalid';
+  }
+  const [session] = await query(ACTIVE_SESSION, [claims.sid]);
+  return session && String(session.userId) === claims.sub ? { id: session.userId, role: session.role } : 'invalid';
 }
 
 async function inTransaction<T>(work: (client: PoolClient) => Promise<T>): Promise<T> {
@@ -142,31 +183,45 @@ async function handle(req: IncomingMessage, res: ServerResponse) {
     statements = [];
     return;
   }
+  const caller = await authenticate(req);
+  if (caller === 'invalid') return send(res, 401, { status: 401 });
+  const writes = req.method !== 'GET' && !(resource === 'users' && !rawId); // sign-up is public
+  if (writes && !caller) return send(res, 401, { status: 401 });
+  // The access policy: admins act as anyone; a user only as themself (the bench writes as an admin).
+  if (writes && resource === 'users' && caller?.role !== 'admin' && caller?.id !== id) {
+    return send(res, 403, { status: 403 });
+  }
+  const vary = { Vary: 'Authorization' };
   if (resource === 'users' && !rawId && req.method === 'GET') {
     const limit = Number(url.searchParams.get('limit') ?? 20);
     const offset = Number(url.searchParams.get('offset') ?? 0);
     const rows = await query(`${USER_WITH_PROFILE} ORDER BY u.name, u.id LIMIT $1 OFFSET $2`, [limit + 1, offset]);
     const headers: Record<string, string> =
-      rows.length > limit ? { Link: `</users?limit=${limit}&offset=${offset + limit}>; rel="next"` } : {};
-    return send(res, 200, await usersWithGraph(rows.slice(0, limit)), headers);
+      rows.length > limit ? { Link: `</users?limit=${limit}&offset=${offset + limit}>; rel="next"`, ...vary } : vary;
+    return send(res, 200, await usersWithGraph(rows.slice(0, limit), caller), headers);
   }
   if (resource === 'users' && rawId && req.method === 'GET') {
-    const user = await userById(id);
-    return user ? send(res, 200, user) : send(res, 404, { status: 404 });
+    const user = await userById(id, caller);
+    return user ? send(res, 200, user, vary) : send(res, 404, { status: 404 });
   }
   if (resource === 'users' && !rawId && req.method === 'POST') {
-    // As the app: the response is what the INSERT returned, sent after COMMIT (no read-back).
+    // As the app: the password hashed before the transaction, the response what the INSERT returned,
+    // sent after COMMIT (no read-back), private fields included (it is the new user's own).
     const body = await readJson(req);
-    const [user] = await inTransaction((tx) => run(tx, INSERT_USER, [body.name, body.email]));
-    return send(res, 201, { ...userJson({ ...user, profile: null }), posts: [] }, { Location: `/users/${user.id}` });
+    const hash = await argon2.hash(String(body.password).normalize('NFKC'), ARGON2_OPTIONS);
+    const [user] = await inTransaction((tx) => run(tx, INSERT_USER, [body.name, body.email, hash]));
+    const json = { ...userJson({ ...user, profile: null }, { id: user.id, role: user.role }), posts: [] };
+    return send(res, 201, json, { Location: `/users/${user.id}` });
   }
   if (resource === 'users' && rawId && req.method === 'PATCH') {
     const body = await readJson(req);
     await inTransaction((tx) => run(tx, UPDATE_USER, [body.name, id]));
-    return send(res, 200, await userById(id));
+    return send(res, 200, await userById(id, caller)); // the caller may act as this user, so sees all
   }
   if (resource === 'users' && rawId && req.method === 'DELETE') {
     await inTransaction(async (tx) => {
+      const admins = await run(tx, LOCK_ADMINS, [id]);
+      if (admins.length === 1 && admins[0].id === id) throw new Error('the last admin');
       await run(tx, LOCK_COMMENTS_OF_USER, [id]);
       await run(tx, DELETE_USER, [id]);
     });

@@ -21,6 +21,8 @@ export interface RequestTemplate {
   tokens: Record<string, Token>;
   /** A file of lines for `{listed}` (e.g. paths with cursors), used round-robin. */
   listFile?: string;
+  /** The Authorization header of every request (`Bearer <access token>`), if any. */
+  authorization?: string;
 }
 
 /** What one load measured: throughput and latency (ms) from the generator, CPU from /proc. */
@@ -40,10 +42,17 @@ const expandModule = createRequire(__filename)('./autocannon-request.cjs') as {
 };
 
 /** The n-th request of a template, as the load generators build it. */
-export function nthRequest(template: RequestTemplate, n: number): { method: string; path: string; body?: string } {
+export function nthRequest(
+  template: RequestTemplate,
+  n: number,
+): { method: string; path: string; body?: string; headers: Record<string, string> } {
   const listed = template.listFile ? readFileSync(template.listFile, 'utf8').split('\n').filter(Boolean) : [];
   const expand = (text: string) => expandModule.expand(text, n, template.tokens, listed);
-  return { method: template.method, path: expand(template.path), body: template.body && expand(template.body) };
+  const headers: Record<string, string> = {
+    ...(template.body && { 'content-type': 'application/json' }),
+    ...(template.authorization && { authorization: template.authorization }),
+  };
+  return { method: template.method, path: expand(template.path), body: template.body && expand(template.body), headers };
 }
 
 /** `wrk` when it is on the PATH, else autocannon. */
@@ -78,7 +87,7 @@ async function runWrk(base: string, t: RequestTemplate, connections: number, sec
   const args = [
     ...['-t', String(threads), '-c', String(connections), '-d', `${seconds}s`, '--timeout', '10s'],
     ...['-s', join(__dirname, 'wrk.lua'), base, '--', String(threads), t.method, t.path, t.body ?? '-'],
-    ...[t.listFile ?? '-', ...tokens],
+    ...[t.listFile ?? '-', t.authorization ?? '-', ...tokens],
   ];
   // bash's `times` prints the CPU time of its finished children: wrk's own cost, exactly.
   const child = spawn('bash', ['-c', 'wrk "$@"; rc=$?; times; exit $rc', 'wrk', ...args], {

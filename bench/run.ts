@@ -5,6 +5,9 @@
  * autocannon in worker threads (bench/load.ts); each server's CPU per request is read from /proc.
  * Before measuring it checks, per endpoint, that the app and the floor send the same statements and
  * answer the same bytes (GETs; the same JSON shape for writes), and counts queries per request.
+ * Reads are anonymous (public, as clients read); sign-ups send a password (argon2id on both sides);
+ * PATCH and DELETE send the bearer token of one admin, created before the servers start and logged in
+ * once through the app: every write pays the JWT check and the session lookup, and no extra login.
  *
  * Settings (environment): BENCH_DURATION seconds per measurement (5), BENCH_ROUNDS (3),
  * BENCH_USERS (1000; × 10 posts × 5 comments), BENCH_DATABASE_URL (default: a throwaway embedded
@@ -29,6 +32,8 @@ import { loadConfig } from '../src/config/app.config';
 import { dataSourceOptions } from '../src/database/data-source.options';
 import { findFreePort, startEmbeddedPostgres, type RunningPostgres } from '../src/database/embedded-postgres';
 import { seed } from '../src/database/seed';
+import { ensureAdmin } from '../src/auth/admin-bootstrap';
+import { PasswordHasher } from '../src/auth/passwords';
 import {
   cpuSeconds,
   type LoadResult,
@@ -59,6 +64,10 @@ let victimsPerSecond = 5000;
 const ROOT = join(__dirname, '..');
 const WORK = join(tmpdir(), `nest-typeorm-users-bench-${randomUUID()}`);
 const CURSOR_SECRET = randomBytes(16).toString('hex'); // shared by both apps and the floor
+const JWT_SECRET = randomBytes(48).toString('base64url'); // likewise: a token of one is valid at all
+const ADMIN = { email: 'bench-admin@example.com', name: 'Bench Admin', password: randomBytes(24).toString('base64url') };
+/** `Bearer <access token>` of ADMIN, from POST /auth/login once the app is up (see main). */
+let adminAuthorization = '';
 
 type Server = 'app' | 'log' | 'floor';
 const LABEL: Record<Server, string> = { app: 'app', log: 'app+log', floor: 'floor' };
@@ -93,7 +102,7 @@ const ENDPOINTS: Endpoint[] = [
     template: (run) => ({
       method: 'POST',
       path: '/users',
-      body: '{"name":"Bench {n}","email":"bench-{run}-{n}@example.com"}',
+      body: '{"name":"Bench {n}","email":"bench-{run}-{n}@example.com","password":"correct horse battery staple"}',
       tokens: { n: [1, 0, 0], run: [0, 0, run] },
     }),
   },
@@ -105,13 +114,19 @@ const ENDPOINTS: Endpoint[] = [
       path: '/users/{user}',
       body: '{"name":"Renamed {n}"}',
       tokens: { user: [1, USERS, 1], n: [1, 0, 0] },
+      authorization: adminAuthorization,
     }),
   },
   {
     name: 'DELETE /users/{id} (profile, 1 post, 1 comment)',
     connections: 16,
     deletes: true,
-    template: (_run, victims) => ({ method: 'DELETE', path: '/users/{victim}', tokens: { victim: [1, 0, victims] } }),
+    template: (_run, victims) => ({
+      method: 'DELETE',
+      path: '/users/{victim}',
+      tokens: { victim: [1, 0, victims] },
+      authorization: adminAuthorization,
+    }),
   },
   {
     name: 'GET /posts/{id} (5 comments)',
@@ -196,6 +211,8 @@ function startApp(label: string, port: number, url: string, extraEnv: Record<str
       DB_POOL_SIZE: String(POOL_SIZE),
       DB_POOL_MAX_OVERFLOW: String(POOL_OVERFLOW),
       CURSOR_SECRET,
+      JWT_SECRET,
+      ACCESS_TOKEN_TTL_SECONDS: '86400', // the longest allowed: the admin's one token outlasts any run
       METRICS_ENABLED: METRICS === 'on' ? 'true' : 'false',
       ...extraEnv,
     },
@@ -284,14 +301,10 @@ async function checkEquivalence(db: DataSource, url: string, floor: Running): Pr
       const base = server === 'app' ? counter.base : floor.base;
       const before = await floorStats(floor.base);
       for (let n = 0; n < samples; n++) {
-        const { method, path, body } = nthRequest(template, n);
+        const { method, path, body, headers } = nthRequest(template, n);
         const id = `check-${randomUUID()}`;
         ids.push(id);
-        const res = await fetch(base + path, {
-          method,
-          body,
-          headers: { ...(body && { 'content-type': 'application/json' }), 'x-request-id': id },
-        });
+        const res = await fetch(base + path, { method, body, headers: { ...headers, 'x-request-id': id } });
         const text = await res.text();
         bodies[server].push(res.ok ? text : `${res.status} ${text}`);
       }
@@ -350,6 +363,17 @@ async function checkEquivalence(db: DataSource, url: string, floor: Running): Pr
 /** The floor's query count, and the statements it sent since the last call. */
 async function floorStats(base: string): Promise<{ queries: number; statements: string[] }> {
   return (await (await fetch(`${base}/__stats`)).json()) as { queries: number; statements: string[] };
+}
+
+/** POST /auth/login as a client does; returns the access token. */
+async function logIn(app: Running, { email, password }: { email: string; password: string }): Promise<string> {
+  const res = await fetch(`${app.base}/auth/login`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ email, password }),
+  });
+  if (!res.ok) throw new Error(`login failed: ${res.status} ${await res.text()}`);
+  return ((await res.json()) as { accessToken: string }).accessToken;
 }
 
 /** One cursor path per sampled post: page 2 (limit 2) of its comments, from the app's own Link header. */
@@ -424,6 +448,7 @@ async function main(): Promise<void> {
     await admin.query('DROP SCHEMA IF EXISTS public CASCADE; CREATE SCHEMA public');
     await admin.runMigrations();
     await seed(admin, { users: USERS, postsPerUser: 10, commentsPerPost: 5 });
+    await ensureAdmin(admin, new PasswordHasher(), ADMIN); // after the seed: ids 1…USERS stay ordinary users
     await admin.query('VACUUM ANALYZE');
 
     const running: Record<Server, Running> = {
@@ -434,12 +459,14 @@ async function main(): Promise<void> {
         DATABASE_URL: url,
         POOL_MAX: String(POOL_SIZE + POOL_OVERFLOW),
         CURSOR_SECRET,
+        JWT_SECRET,
       }),
     };
     servers.push(...Object.values(running));
     await waitReady(running.app, '/health/ready');
     await waitReady(running.log, '/health/ready');
     await waitReady(running.floor, '/__stats');
+    adminAuthorization = `Bearer ${await logIn(running.app, ADMIN)}`;
     cursorPaths = await collectCursorPaths(running.app);
     const checks = await checkEquivalence(admin, url, running.floor);
     for (const [name, check] of checks) {
@@ -553,6 +580,8 @@ async function main(): Promise<void> {
     console.log(`\n${markdown}`);
     const invalid = rows.filter((r) => Object.values(r.runs).some((list) => list.some((m) => m.non2xx + m.errors > 0)));
     if (invalid.length) throw new Error(`invalid run: non-2xx answers on ${invalid.map((r) => r.endpoint).join(', ')}`);
+    const unequal = [...checks].filter(([, check]) => !check.sameSql || !check.sameBody).map(([name]) => name);
+    if (unequal.length) throw new Error(`invalid run: app and floor differ on ${unequal.join(', ')}`);
   } finally {
     await Promise.all(servers.map(stop));
     if (admin.isInitialized) await admin.destroy();

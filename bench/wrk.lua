@@ -1,6 +1,7 @@
 -- wrk script for bench/run.ts: the n-th request of an endpoint from its template (bench/load.ts,
 -- expandTemplate, is the same rule in JavaScript). Arguments, after `--`:
---   threads method pathTemplate bodyTemplate listFile token=mul:mod:add ...
+--   threads method pathTemplate bodyTemplate listFile authorization token=mul:mod:add ...
+-- (authorization: the Authorization header of every request, `-` for none)
 -- `{name}` in a template becomes add + (n * mul) % mod (mod 0: no modulo), `{listed}` the
 -- (n % lines)-th line of listFile. n counts all requests of the run: thread i of t sends n = i, i + t, …
 -- so a value such as a user to delete is used exactly once. The result is one JSON line on stdout.
@@ -11,7 +12,7 @@ function setup(thread)
   table.insert(threads, thread)
 end
 
-local method, pathTemplate, bodyTemplate, listed, tokens, stride, counter
+local method, pathTemplate, bodyTemplate, listed, headers, tokens, stride, counter
 function init(args)
   stride = tonumber(args[1])
   method, pathTemplate, bodyTemplate = args[2], args[3], args[4]
@@ -19,8 +20,10 @@ function init(args)
   if args[5] ~= "-" then
     for line in io.lines(args[5]) do table.insert(listed, line) end
   end
+  headers = {}
+  if args[6] ~= "-" then headers["Authorization"] = args[6] end
   tokens = {}
-  for i = 6, #args do
+  for i = 7, #args do
     local name, mul, mod, add = args[i]:match("^(%w+)=(%d+):(%d+):(%d+)$")
     tokens[name] = { tonumber(mul), tonumber(mod), tonumber(add) }
   end
@@ -40,8 +43,10 @@ end
 function request()
   local n = counter * stride + index
   counter = counter + 1
-  if bodyTemplate == "-" then return wrk.format(method, expand(pathTemplate, n)) end
-  return wrk.format(method, expand(pathTemplate, n), { ["Content-Type"] = "application/json" }, expand(bodyTemplate, n))
+  if bodyTemplate == "-" then return wrk.format(method, expand(pathTemplate, n), headers) end
+  local withBody = { ["Content-Type"] = "application/json" }
+  for name, value in pairs(headers) do withBody[name] = value end
+  return wrk.format(method, expand(pathTemplate, n), withBody, expand(bodyTemplate, n))
 end
 
 function done(summary, latency, requests)

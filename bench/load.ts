@@ -52,7 +52,12 @@ export function nthRequest(
     ...(template.body && { 'content-type': 'application/json' }),
     ...(template.authorization && { authorization: template.authorization }),
   };
-  return { method: template.method, path: expand(template.path), body: template.body && expand(template.body), headers };
+  return {
+    method: template.method,
+    path: expand(template.path),
+    body: template.body && expand(template.body),
+    headers,
+  };
 }
 
 /** `wrk` when it is on the PATH, else autocannon. */

@@ -65,7 +65,11 @@ const ROOT = join(__dirname, '..');
 const WORK = join(tmpdir(), `nest-typeorm-users-bench-${randomUUID()}`);
 const CURSOR_SECRET = randomBytes(16).toString('hex'); // shared by both apps and the floor
 const JWT_SECRET = randomBytes(48).toString('base64url'); // likewise: a token of one is valid at all
-const ADMIN = { email: 'bench-admin@example.com', name: 'Bench Admin', password: randomBytes(24).toString('base64url') };
+const ADMIN = {
+  email: 'bench-admin@example.com',
+  name: 'Bench Admin',
+  password: randomBytes(24).toString('base64url'),
+};
 /** `Bearer <access token>` of ADMIN, from POST /auth/login once the app is up (see main). */
 let adminAuthorization = '';
 

@@ -55,7 +55,7 @@ USER_ID=$(node -p "require('$WORK/created.json').id")
 curl -sf -H 'Content-Type: application/json' -d '{"email":"smoke@example.com","password":"smoke test password"}' \
   "$BASE/auth/login" >"$WORK/login.json" || fail "POST /auth/login failed"
 TOKEN=$(node -p "require('$WORK/login.json').accessToken")
-[ -s "$WORK/.data/jwt-secret" ] || fail "no JWT secret generated next to the embedded database"
+[ -s "$WORK/.data/postgres.jwt-secret" ] || fail "no JWT secret generated next to the embedded database"
 
 # The startup log: one format from the first line (pino, no colour codes in a file); it names the
 # migrations applied, where the API docs are, and how to stop.

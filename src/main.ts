@@ -2,7 +2,6 @@ import 'reflect-metadata';
 import { Logger } from '@nestjs/common';
 import type { AddressInfo } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { dirname, join } from 'node:path';
 import { loadOrCreateSecret } from './auth/jwt-secret';
 import { DataSource } from 'typeorm';
 import { loadConfig, loadDotEnv } from './config/app.config';
@@ -34,8 +33,9 @@ async function bootstrap(): Promise<void> {
 
   try {
     if (embedded) {
-      // Tokens survive restarts of an unconfigured `npm start`: the secret lives next to the data.
-      config.auth.jwtSecret ??= await loadOrCreateSecret(join(dirname(config.embeddedPostgres.dataDir), 'jwt-secret'));
+      // Tokens survive restarts of an unconfigured `npm start`: the secret lives beside the data directory,
+      // named after it, so two data directories in one parent (e.g. /tmp) never share a signing secret.
+      config.auth.jwtSecret ??= await loadOrCreateSecret(`${config.embeddedPostgres.dataDir}.jwt-secret`);
     }
     const app = await createApp(config).catch((error: Error) => {
       throw new Error(`cannot use the database at ${redact(config.database.url)}: ${error.message}`);

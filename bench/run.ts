@@ -452,7 +452,7 @@ async function main(): Promise<void> {
     await admin.query('DROP SCHEMA IF EXISTS public CASCADE; CREATE SCHEMA public');
     await admin.runMigrations();
     await seed(admin, { users: USERS, postsPerUser: 10, commentsPerPost: 5 });
-    await ensureAdmin(admin, new PasswordHasher(), ADMIN); // after the seed: ids 1…USERS stay ordinary users
+    await ensureAdmin(admin, new PasswordHasher(), ADMIN, 'always'); // after the seed: ids 1…USERS stay ordinary users
     await admin.query('VACUUM ANALYZE');
 
     const running: Record<Server, Running> = {

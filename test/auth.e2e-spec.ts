@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import type { Response } from 'supertest';
 import { TOKEN_AUDIENCE, TOKEN_ISSUER } from '../src/auth/tokens';
 import { bearer, login, PASSWORD, signUp, signUpAdmin } from './setup/accounts';
-import { startTestApp, useTestApp } from './setup/test-app';
+import { startTestApp, type TestApp, useTestApp } from './setup/test-app';
 
 const PROBLEM = /application\/problem\+json/;
 const SECRET = 'test-secret-that-is-long-enough-for-hs256-0123456789';
@@ -389,6 +389,67 @@ describe('failed-login limits', () => {
     }
   });
 
+  it('per account under parallel guesses: no more passwords are checked than the limit allows', async () => {
+    const t = await startTestApp({ LOGIN_MAX_FAILURES_PER_ACCOUNT: '3' });
+    try {
+      const ada = await signUp(t.api, 'Ada');
+      const guesses = await Promise.all(
+        Array.from({ length: 30 }, (_, i) =>
+          t.api.post('/auth/login').send({ email: ada.email, password: `parallel guess ${i}!` }),
+        ),
+      );
+      const statuses = guesses.map((res) => res.status).sort();
+      expect(statuses.filter((status) => status === 401)).toHaveLength(3);
+      expect(statuses.filter((status) => status === 429)).toHaveLength(27);
+    } finally {
+      await t.close();
+    }
+  });
+
+  it('per account, however the email is spelled: case, NFC and the database lower() find one counter', async () => {
+    const t = await startTestApp({ LOGIN_MAX_FAILURES_PER_ACCOUNT: '2' });
+    try {
+      const kim = await signUp(t.api, 'Kim', { email: `kim-${Date.now()}@example.com` });
+      for (let i = 0; i < 2; i++) {
+        await t.api.post('/auth/login').send({ email: kim.email, password: 'guess number one!' }).expect(401);
+      }
+      for (const spelling of [kim.email.toUpperCase(), kim.email.replace('i', '\u0130')]) {
+        const res = await t.api.post('/auth/login').send({ email: spelling, password: PASSWORD });
+        // 429 when the spelling finds the account; 401 when the database does not fold it (then no
+        // guess through it can reach the account either). Never a fresh set of guesses.
+        expect([401, 429]).toContain(res.status);
+      }
+    } finally {
+      await t.close();
+    }
+  });
+
+  it('a decomposed email logs in to the account signed up with the composed one (NFC, as sign-up stores it)', async () => {
+    const t = await startTestApp();
+    try {
+      const composed = `jos\u00e9-${Date.now()}@example.com`;
+      await signUp(t.api, 'José', { email: composed });
+      await login(t.api, composed.normalize('NFD'), PASSWORD);
+    } finally {
+      await t.close();
+    }
+  });
+
+  it('wrong currentPassword guesses count against the account: 429 after the limit (a stolen token is no password oracle)', async () => {
+    const t = await startTestApp({ LOGIN_MAX_FAILURES_PER_ACCOUNT: '3' });
+    try {
+      const ada = await signUp(t.api, 'Ada');
+      const change = (currentPassword: string) =>
+        t.api.patch(`/users/${ada.id}`).set(bearer(ada)).send({ password: 'a brand new password', currentPassword });
+      for (let i = 0; i < 3; i++) await change(`wrong current ${i}!`).expect(403);
+      const blocked = await change(PASSWORD).expect(429);
+      expect(Number(blocked.headers['retry-after'])).toBeGreaterThanOrEqual(1);
+      await t.api.post('/auth/login').send({ email: ada.email, password: PASSWORD }).expect(429);
+    } finally {
+      await t.close();
+    }
+  });
+
   it('per client: 429 after too many failures across accounts, unknown ones included', async () => {
     const t = await startTestApp({ LOGIN_MAX_FAILURES_PER_CLIENT: '4' });
     try {
@@ -433,6 +494,27 @@ describe('admin bootstrap', () => {
       }
     } finally {
       await first.close().catch(() => undefined);
+    }
+  });
+
+  it('does not promote an account someone else signed up with the admin email: ADMIN_PASSWORD must be its password', async () => {
+    const t = await startTestApp();
+    let started: TestApp | undefined;
+    try {
+      await t.reset();
+      const mallory = await signUp(t.api, 'Mallory', { email });
+      started = await startTestApp({ ADMIN_EMAIL: email, ADMIN_PASSWORD: 'the operator admin password' });
+      const [row] = await started.dataSource.query('SELECT role FROM users WHERE id = $1', [mallory.id]);
+      expect(row.role).toBe('user');
+      await started.api.post('/auth/login').send({ email, password: 'the operator admin password' }).expect(401);
+      await started.close();
+      // The owner of the account proves it with its password: then it is promoted, the password kept.
+      started = await startTestApp({ ADMIN_EMAIL: email, ADMIN_PASSWORD: PASSWORD });
+      const [promoted] = await started.dataSource.query('SELECT role FROM users WHERE id = $1', [mallory.id]);
+      expect(promoted.role).toBe('admin');
+    } finally {
+      await started?.close().catch(() => undefined);
+      await t.close();
     }
   });
 

@@ -10,32 +10,49 @@ export interface AdminAccount {
   password: string;
 }
 
-/** What ensureAdmin found: a new account, an existing user made admin, or nothing to do. */
-export type AdminOutcome = 'created' | 'promoted' | 'unchanged';
+/**
+ * What ensureAdmin found: a new account, an existing user made admin, nothing to do, or an existing
+ * user left alone because it did not prove to be the operator's (see `promote`).
+ */
+export type AdminOutcome = 'created' | 'promoted' | 'unchanged' | 'refused';
 
 /**
- * Makes sure `email` is an admin, in one statement: creates the account (with this password) when
- * there is none, otherwise makes it an admin and leaves its password alone. Idempotent, race-free
- * (the unique index on lower(email) decides). Throws when the password breaks the length rules.
+ * Makes sure `email` is an admin: creates the account (with this password) when there is none;
+ * an existing admin is left as it is. An existing ordinary user is promoted, its password kept, when
+ * `promote` is 'always' (`npm run user:admin`: the operator names the account on purpose), or with
+ * 'if-password-matches' only when `password` is its password (startup's ADMIN_EMAIL/ADMIN_PASSWORD:
+ * otherwise whoever signed up with that email first would become admin with their own password).
+ * Idempotent; the unique index on lower(email) decides races. Throws when the password breaks the
+ * length rules.
  */
 export async function ensureAdmin(
   dataSource: DataSource,
   hasher: PasswordHasher,
   { email, name, password }: AdminAccount,
+  promote: 'always' | 'if-password-matches',
 ): Promise<AdminOutcome> {
   const length = [...password.normalize('NFKC')].length;
   if (length < PASSWORD_MIN_LENGTH || length > PASSWORD_MAX_LENGTH) {
     throw new Error(`the admin password must be ${PASSWORD_MIN_LENGTH} to ${PASSWORD_MAX_LENGTH} characters long`);
   }
-  const rows = await dataSource.query<{ created: boolean }[]>(
+  const created = await dataSource.query<unknown[]>(
     `INSERT INTO users (name, email, password_hash, role) VALUES ($1, $2, $3, 'admin')
-     ON CONFLICT ((lower(email))) DO UPDATE SET role = 'admin', version = users.version + 1, updated_at = now()
-       WHERE users.role <> 'admin'
-     RETURNING (xmax = 0) AS created`,
+     ON CONFLICT ((lower(email))) DO NOTHING RETURNING id`,
     [name, email, await hasher.hash(password)],
   );
-  if (rows.length === 0) return 'unchanged';
-  return rows[0].created ? 'created' : 'promoted';
+  if (created.length > 0) return 'created';
+  const [existing] = await dataSource.query<{ id: number; role: string; passwordHash: string | null }[]>(
+    'SELECT id, role, password_hash AS "passwordHash" FROM users WHERE lower(email) = lower($1)',
+    [email],
+  );
+  if (!existing) return ensureAdmin(dataSource, hasher, { email, name, password }, promote); // deleted meanwhile
+  if (existing.role === 'admin') return 'unchanged';
+  if (promote === 'if-password-matches' && !(await hasher.verify(existing.passwordHash, password))) return 'refused';
+  await dataSource.query(
+    `UPDATE users SET role = 'admin', version = version + 1, updated_at = now() WHERE id = $1 AND role <> 'admin'`,
+    [existing.id],
+  );
+  return 'promoted';
 }
 
 /** ADMIN_EMAIL + ADMIN_PASSWORD at startup: that account exists as an admin before requests are served. */
@@ -52,7 +69,12 @@ export class AdminBootstrap implements OnApplicationBootstrap {
   async onApplicationBootstrap(): Promise<void> {
     const admin = this.config.auth.admin;
     if (!admin) return;
-    const outcome = await ensureAdmin(this.dataSource, this.hasher, admin);
-    if (outcome !== 'unchanged') this.logger.log(`Admin ${admin.email}: ${outcome}`);
+    const outcome = await ensureAdmin(this.dataSource, this.hasher, admin, 'if-password-matches');
+    if (outcome === 'refused') {
+      this.logger.warn(
+        `Admin ${admin.email}: not promoted: that account exists and ADMIN_PASSWORD is not its password. ` +
+          'If it is yours, promote it with npm run user:admin.',
+      );
+    } else if (outcome !== 'unchanged') this.logger.log(`Admin ${admin.email}: ${outcome}`);
   }
 }

@@ -4,7 +4,7 @@ import type { Role } from '../users/entities/user.entity';
 import { APP_CONFIG, type AppConfig } from '../config/app.config';
 import { AccountsRepository } from './accounts.repository';
 import { type Caller, isAdmin } from './caller';
-import { LoginThrottle } from './login-throttle';
+import { accountKey, LoginThrottle, unknownAccountKey } from './login-throttle';
 import { PasswordHasher } from './passwords';
 import { forbidden, invalidCredentials, invalidToken } from './problems';
 import { SessionsRepository } from './sessions.repository';
@@ -41,12 +41,11 @@ export class AuthService {
    * the account or the client (`client`: its IP) has too many recent failures.
    */
   async login(email: string, password: string, client: string): Promise<TokenPair> {
-    await this.throttle.assertMayTry(email, client);
     const account = await this.accounts.findByEmail(email);
-    if (!(await this.passwords.verify(account?.passwordHash, password)) || !account) {
-      await this.throttle.recordFailure(email, client);
-      throw invalidCredentials();
-    }
+    const key = account ? accountKey(account.id) : unknownAccountKey(email);
+    await this.throttle.reserve(key, client);
+    if (!(await this.passwords.verify(account?.passwordHash, password)) || !account) throw invalidCredentials();
+    await this.throttle.refund(key, client);
     const refresh = newRefreshToken();
     const sessionId = await this.sessions.create(account.id, this.config.auth.sessionTtlSeconds, refresh.hash);
     return this.pair(account.id, sessionId, refresh.token);
@@ -88,12 +87,14 @@ export class AuthService {
   /**
    * Checks the identity fields of `PATCH /users/{id}` (the caller may act as the user already):
    * a new `password` needs the `currentPassword` (400 when missing, 403 when wrong) unless an admin
-   * sets it, and only admins change roles (403). Returns what to store, the new password hashed.
+   * sets it, and only admins change roles (403); wrong guesses count against the account's login limit
+   * (429). `client`: the caller's IP. Returns what to store, the new password hashed.
    */
   async accountChange(
     caller: Caller,
     userId: number,
     change: { password?: string; currentPassword?: string; role?: Role },
+    client: string,
   ): Promise<AccountChange> {
     if (change.role !== undefined && !isAdmin(caller)) throw forbidden('Only admins can change roles');
     if (change.password === undefined) return { role: change.role };
@@ -103,8 +104,12 @@ export class AuthService {
           { field: 'currentPassword', messages: ['currentPassword is needed to change password'] },
         ]);
       }
+      // A stolen access token must not turn this into an unlimited password oracle: the same
+      // per-account guess limit as login (`client`: the caller's IP).
+      await this.throttle.reserve(accountKey(userId), client);
       const current = await this.accounts.findPasswordHash(userId);
       if (!(await this.passwords.verify(current, change.currentPassword))) throw forbidden('currentPassword is wrong');
+      await this.throttle.refund(accountKey(userId), client);
     }
     return {
       passwordHash: await this.passwords.hash(change.password),

@@ -4,11 +4,13 @@ import { APP_CONFIG, type AppConfig } from '../config/app.config';
 import { ProblemException } from '../http/problem';
 
 /**
- * Failed logins, counted per account (the email, whether or not it exists) and per client IP in a
- * fixed window (rate-limiter-flexible, in memory: per process, like the request rate limit). When
- * either has used up its failures, logins for it are answered 429 + Retry-After — without looking at
- * the password — until the window ends. Nothing is permanent: an attacker can hold an account
- * blocked only while spending failures on it, which the per-client limit also bounds.
+ * Password guesses, counted per account and per client IP in a fixed window (rate-limiter-flexible,
+ * in memory: per process, like the request rate limit). Each attempt first reserves one guess on
+ * both counters — atomically, so parallel requests cannot all pass a check made before any of them
+ * counted — and a correct password gives it back. With the guesses used up the answer is 429 +
+ * Retry-After without looking at the password, until the window ends. Nothing is permanent: an
+ * attacker can hold an account blocked only while spending guesses on it, which the per-client
+ * limit also bounds.
  */
 @Injectable()
 export class LoginThrottle {
@@ -22,29 +24,29 @@ export class LoginThrottle {
     this.perClient = new RateLimiterMemory({ keyPrefix: 'login-client', points: maxFailuresPerClient, duration });
   }
 
-  /** Throws 429 (with Retry-After in seconds) when the account or the client may not try again yet. */
-  async assertMayTry(account: string, client: string): Promise<void> {
-    const waits = [
-      exhausted(await this.perAccount.get(accountKey(account)), this.perAccount.points),
-      exhausted(await this.perClient.get(client), this.perClient.points),
-    ].filter((ms): ms is number => ms !== undefined);
+  /**
+   * Reserves one guess for `account` (the account's id when it exists, else the email as typed:
+   * the same account however its email is spelled) from `client`. Throws 429 (Retry-After in
+   * seconds) when either has none left. Call `refund` with the same arguments when the guess was right.
+   */
+  async reserve(account: string, client: string): Promise<void> {
+    const outcomes = await Promise.allSettled([this.perAccount.consume(account), this.perClient.consume(client)]);
+    const waits = outcomes.flatMap((outcome) =>
+      outcome.status === 'rejected' ? [(outcome.reason as RateLimiterRes).msBeforeNext] : [],
+    );
     if (waits.length === 0) return;
-    throw new ProblemException(HttpStatus.TOO_MANY_REQUESTS, 'Too many failed logins; try again later', {
+    throw new ProblemException(HttpStatus.TOO_MANY_REQUESTS, 'Too many failed password attempts; try again later', {
       retryAfterSeconds: Math.max(1, Math.ceil(Math.max(...waits) / 1000)),
     });
   }
 
-  /** Counts one failure against both the account and the client. */
-  async recordFailure(account: string, client: string): Promise<void> {
-    // consume() rejects once over the limit; the count still went up, which is all that is needed.
-    await Promise.allSettled([this.perAccount.consume(accountKey(account)), this.perClient.consume(client)]);
+  /** Gives back the guess `reserve` took: a right password is not a failure. */
+  async refund(account: string, client: string): Promise<void> {
+    await Promise.allSettled([this.perAccount.reward(account), this.perClient.reward(client)]);
   }
 }
 
-/** The same account however its email is typed. */
-const accountKey = (email: string) => email.normalize('NFKC').toLowerCase();
-
-/** Milliseconds until the window ends, when its failures are used up. */
-function exhausted(state: RateLimiterRes | null, points: number): number | undefined {
-  return state && state.consumedPoints >= points ? state.msBeforeNext : undefined;
-}
+/** The throttle key of an email that matches no account: NFKC, lower case. */
+export const unknownAccountKey = (email: string) => `email:${email.normalize('NFKC').toLowerCase()}`;
+/** The throttle key of an existing account, whatever spelling of its email found it. */
+export const accountKey = (id: number) => `user:${id}`;

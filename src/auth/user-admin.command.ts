@@ -20,11 +20,16 @@ async function main(): Promise<void> {
   try {
     await database.dataSource.initialize();
     await database.dataSource.runMigrations();
-    const outcome = await ensureAdmin(database.dataSource, new PasswordHasher(), {
-      email: values.email,
-      name: values.name,
-      password,
-    });
+    const outcome = await ensureAdmin(
+      database.dataSource,
+      new PasswordHasher(),
+      {
+        email: values.email,
+        name: values.name,
+        password,
+      },
+      'always', // the operator names this account on purpose
+    );
     console.log(`${values.email}: ${outcome === 'unchanged' ? 'already an admin' : outcome}`);
   } finally {
     await database.close();

@@ -86,10 +86,11 @@ export class UsersController {
     @IdParam() id: number,
     @Body() dto: UpdateUserDto,
     @Conditions() conditions: Preconditions,
+    @Req() req: FastifyRequest,
     @Res({ passthrough: true }) res: FastifyReply,
   ): Promise<UserResponse> {
     await this.access.assertMayActAs(caller, id);
-    const account = await this.auth.accountChange(caller, id, dto);
+    const account = await this.auth.accountChange(caller, id, dto, req.ip);
     const user = await this.users.update(id, dto, conditions, account);
     return withETag(res, user.version, user);
   }

@@ -1,8 +1,10 @@
 import { IsString, MaxLength } from 'class-validator';
+import { NormalizeNfc } from '../../http/validation';
 
 /** `POST /auth/login`. Not checked for format: any wrong email or password is the same 401. */
 export class LoginDto {
   /** @example "ada@example.com" */
+  @NormalizeNfc() // as sign-up stores it: a decomposed "é" finds the account
   @IsString()
   @MaxLength(254)
   email!: string;

@@ -15,9 +15,10 @@
  * BENCH_ONLY (run only the endpoints whose name contains it, e.g. `GET /users/{id}`),
  * BENCH_GENERATOR (`wrk` or `autocannon`; default wrk when installed), BENCH_APP_NODE_ARGS (extra
  * node flags for the apps, e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof`), BENCH_METRICS (`on`, the
- * default as in production, or `off`: the apps without Prometheus metrics; compare the app/floor
- * ratios of an `on` and an `off` run to see what metrics cost). Writes bench/results/latest.json
- * and latest.md.
+ * default as in production; `off`: the apps without Prometheus metrics; `compare`: a fourth server,
+ * the app with metrics off, measured in the same interleaved rounds, and a column "metrics cost" =
+ * req/s and CPU per request of the app (metrics on) relative to it — adjacent in time, so steadier on a
+ * shared machine than two separate runs). Writes bench/results/latest.json and latest.md.
  */
 import 'reflect-metadata';
 import { type ChildProcess, spawn } from 'node:child_process';
@@ -52,7 +53,8 @@ const POSTS = USERS * 10;
 const SCALE = Number(env.BENCH_CONNECTIONS_SCALE ?? 1);
 const ONLY = env.BENCH_ONLY ?? '';
 const METRICS = env.BENCH_METRICS ?? 'on';
-if (!['on', 'off'].includes(METRICS)) throw new Error(`BENCH_METRICS must be on or off, not ${METRICS}`);
+if (!['on', 'off', 'compare'].includes(METRICS))
+  throw new Error(`BENCH_METRICS must be on, off or compare, not ${METRICS}`);
 const GENERATOR = (env.BENCH_GENERATOR as 'wrk' | 'autocannon' | undefined) ?? loadGenerator();
 const POOL_SIZE = 10;
 const POOL_OVERFLOW = 20;
@@ -73,8 +75,10 @@ const ADMIN = {
 /** `Bearer <access token>` of ADMIN, from POST /auth/login once the app is up (see main). */
 let adminAuthorization = '';
 
-type Server = 'app' | 'log' | 'floor';
-const LABEL: Record<Server, string> = { app: 'app', log: 'app+log', floor: 'floor' };
+/** `bare`: the app with metrics off, only with BENCH_METRICS=compare. */
+type Server = 'app' | 'log' | 'floor' | 'bare';
+const LABEL: Record<Server, string> = { app: 'app', log: 'app+log', floor: 'floor', bare: 'app-met' };
+const SERVERS: Server[] = METRICS === 'compare' ? ['app', 'log', 'floor', 'bare'] : ['app', 'log', 'floor'];
 
 interface Endpoint {
   name: string;
@@ -217,7 +221,7 @@ function startApp(label: string, port: number, url: string, extraEnv: Record<str
       CURSOR_SECRET,
       JWT_SECRET,
       ACCESS_TOKEN_TTL_SECONDS: '86400', // the longest allowed: the admin's one token outlasts any run
-      METRICS_ENABLED: METRICS === 'on' ? 'true' : 'false',
+      METRICS_ENABLED: METRICS === 'off' ? 'false' : 'true',
       ...extraEnv,
     },
     quiet,
@@ -455,7 +459,7 @@ async function main(): Promise<void> {
     await ensureAdmin(admin, new PasswordHasher(), ADMIN, 'always'); // after the seed: ids 1…USERS stay ordinary users
     await admin.query('VACUUM ANALYZE');
 
-    const running: Record<Server, Running> = {
+    const running: Partial<Record<Server, Running>> & Record<'app' | 'log' | 'floor', Running> = {
       app: startApp('app', await findFreePort(), url, { LOG_LEVEL: 'silent' }), // the issue's "logging off": no request logger
       log: startApp('app+log', await findFreePort(), url, {}, true), // the default: LOG_LEVEL=info, a JSON line per request
       floor: start('floor', ['-r', 'ts-node/register/transpile-only', join('bench', 'floor.ts')], {
@@ -466,6 +470,10 @@ async function main(): Promise<void> {
         JWT_SECRET,
       }),
     };
+    if (METRICS === 'compare') {
+      running.bare = startApp('app-met', await findFreePort(), url, { LOG_LEVEL: 'silent', METRICS_ENABLED: 'false' });
+      await waitReady(running.bare, '/health/ready');
+    }
     servers.push(...Object.values(running));
     await waitReady(running.app, '/health/ready');
     await waitReady(running.log, '/health/ready');
@@ -487,10 +495,10 @@ async function main(): Promise<void> {
       const connections = Math.max(1, Math.round(endpoint.connections * SCALE));
       const warmUp = Math.max(1, Math.round(DURATION / 2));
       let fastestDeletes = 0;
-      for (const server of ['app', 'log', 'floor'] as const) {
+      for (const server of SERVERS) {
         const { rps } = await runLoad(
           GENERATOR,
-          running[server].base,
+          running[server]!.base,
           await templateFor(endpoint, admin, warmUp),
           connections,
           warmUp,
@@ -498,14 +506,18 @@ async function main(): Promise<void> {
         if (endpoint.deletes) fastestDeletes = Math.max(fastestDeletes, rps);
       }
       if (endpoint.deletes) victimsPerSecond = Math.max(500, 3 * fastestDeletes);
-      const runs: Record<Server, Measurement[]> = { app: [], log: [], floor: [] };
+      const runs = Object.fromEntries(SERVERS.map((server) => [server, [] as Measurement[]])) as Record<
+        Server,
+        Measurement[]
+      >;
       for (let round = 0; round < ROUNDS; round++) {
         // The floor between the two apps, the order reversed every round: a drift in the machine's
         // speed hits both sides of each ratio alike.
-        const order: Server[] = round % 2 === 0 ? ['app', 'floor', 'log'] : ['log', 'floor', 'app'];
+        const forward: Server[] = METRICS === 'compare' ? ['app', 'bare', 'floor', 'log'] : ['app', 'floor', 'log'];
+        const order = round % 2 === 0 ? forward : forward.toReversed();
         for (const server of order) {
           const template = await templateFor(endpoint, admin, DURATION);
-          const m = await measure(running[server], template, connections, DURATION, postmaster);
+          const m = await measure(running[server]!, template, connections, DURATION, postmaster);
           runs[server].push(m);
           console.log(
             `  round ${round + 1} ${LABEL[server].padEnd(7)} ${fmt(m.rps).padStart(5)} req/s  p50 ${fmt(m.p50, 1)} ms  p99 ${fmt(m.p99, 1)} ms  ` +
@@ -516,9 +528,14 @@ async function main(): Promise<void> {
       }
       // Ratios of measurements of the same round (adjacent in time), then their median: on a shared
       // machine far steadier than a ratio of separate medians.
-      const paired = (server: 'app' | 'log', value: (m: Measurement) => number, invert = false) =>
+      const paired = (
+        server: 'app' | 'log',
+        value: (m: Measurement) => number,
+        invert = false,
+        reference: Server = 'floor',
+      ) =>
         runs[server].map((m, round) => {
-          const [a, f] = [value(m), value(runs.floor[round])];
+          const [a, f] = [value(m), value(runs[reference][round])];
           return invert ? f / a : a / f;
         });
       rows.push({
@@ -531,6 +548,9 @@ async function main(): Promise<void> {
         cpu: paired('app', (m) => m.cpuPerRequest, true), // floor CPU ÷ app CPU
         cpuLogging: paired('log', (m) => m.cpuPerRequest, true),
         p99: paired('app', (m) => m.p99),
+        // BENCH_METRICS=compare: the app with metrics on ÷ the same app without them, per round.
+        metricsRps: METRICS === 'compare' ? paired('app', (m) => m.rps, false, 'bare') : undefined,
+        metricsCpu: METRICS === 'compare' ? paired('app', (m) => m.cpuPerRequest, false, 'bare') : undefined,
       });
     }
     const rss = { app: peakRssMb(running.app.child.pid!), log: peakRssMb(running.log.child.pid!) };
@@ -544,8 +564,8 @@ async function main(): Promise<void> {
       fmt(median(list.map(value)), digits);
     const machine = `${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, ${Math.round(totalmem() / 2 ** 30)} GiB, Node ${process.version}`;
     const table = [
-      `| endpoint | conns | req/s app (min–max) | req/s app+log | req/s floor | **app/floor req/s** (min–max) | app+log/floor | p50 ms app / +log / floor | p99 ms app / +log / floor (app/floor) | CPU µs/req app / +log / floor | **floor CPU ÷ app CPU** (+log) | CPU use app / floor | db µs/req app / floor | queries/req app / floor | same SQL, same body |`,
-      `|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|`,
+      `| endpoint | conns | req/s app (min–max) | req/s app+log | req/s floor | **app/floor req/s** (min–max) | app+log/floor | p50 ms app / +log / floor | p99 ms app / +log / floor (app/floor) | CPU µs/req app / +log / floor | **floor CPU ÷ app CPU** (+log) | CPU use app / floor | db µs/req app / floor | queries/req app / floor | same SQL, same body |${METRICS === 'compare' ? ' metrics on ÷ off: req/s (min–max), CPU/req |' : ''}`,
+      `|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|${METRICS === 'compare' ? '---|' : ''}`,
       ...rows
         .map(({ runs: r, ...row }) =>
           [
@@ -564,6 +584,9 @@ async function main(): Promise<void> {
             `${of(r.app, (m) => m.dbPerRequest ?? NaN)} / ${of(r.floor, (m) => m.dbPerRequest ?? NaN)}`,
             `${fmt(row.check.queries.app, 1)} / ${fmt(row.check.queries.floor, 1)}`,
             `${row.check.sameSql ? 'yes' : '**no**'}, ${row.check.sameBody ? 'yes' : '**no**'}`,
+            ...(row.metricsRps && row.metricsCpu
+              ? [`${range(row.metricsRps, 2)}, ${fmt(median(row.metricsCpu), 2)}`]
+              : []),
           ].join(' | '),
         )
         .map((line) => `| ${line} |`),

@@ -18,7 +18,10 @@
  * default as in production; `off`: the apps without Prometheus metrics; `compare`: a fourth server,
  * the app with metrics off, measured in the same interleaved rounds, and a column "metrics cost" =
  * req/s and CPU per request of the app (metrics on) relative to it — adjacent in time, so steadier on a
- * shared machine than two separate runs). Writes bench/results/latest.json and latest.md.
+ * shared machine than two separate runs), BENCH_BASELINE (the directory of another checkout, built and
+ * installed, e.g. `git worktree add /tmp/base main~3 && cd /tmp/base && npm ci && npm run build`: its
+ * app runs as a further server, logging off, in the same rounds, and a column "app ÷ baseline" shows
+ * whether a change made the app faster or slower). Writes bench/results/latest.json and latest.md.
  */
 import 'reflect-metadata';
 import { type ChildProcess, spawn } from 'node:child_process';
@@ -75,10 +78,18 @@ const ADMIN = {
 /** `Bearer <access token>` of ADMIN, from POST /auth/login once the app is up (see main). */
 let adminAuthorization = '';
 
-/** `bare`: the app with metrics off, only with BENCH_METRICS=compare. */
-type Server = 'app' | 'log' | 'floor' | 'bare';
-const LABEL: Record<Server, string> = { app: 'app', log: 'app+log', floor: 'floor', bare: 'app-met' };
-const SERVERS: Server[] = METRICS === 'compare' ? ['app', 'log', 'floor', 'bare'] : ['app', 'log', 'floor'];
+const BASELINE = env.BENCH_BASELINE;
+/** `bare`: the app with metrics off (BENCH_METRICS=compare); `base`: BENCH_BASELINE's app. */
+type Server = 'app' | 'log' | 'floor' | 'bare' | 'base';
+const LABEL: Record<Server, string> = { app: 'app', log: 'app+log', floor: 'floor', bare: 'app-met', base: 'base' };
+/** The order of the first round (each further round reverses it): the floor between the apps. */
+const SERVERS: Server[] = [
+  'app',
+  ...(METRICS === 'compare' ? (['bare'] as const) : []),
+  'floor',
+  ...(BASELINE ? (['base'] as const) : []),
+  'log',
+];
 
 interface Endpoint {
   name: string;
@@ -163,11 +174,11 @@ interface Running {
   output: () => string;
 }
 
-function start(label: string, args: string[], extraEnv: Record<string, string>, quiet = false): Running {
+function start(label: string, args: string[], extraEnv: Record<string, string>, quiet = false, cwd = ROOT): Running {
   // The logging app writes its request log to /dev/null: the cost of writing it is the app's, as in
   // production, with nothing reading it here. Its startup errors still reach stderr.
   const child = spawn(process.execPath, args, {
-    cwd: ROOT,
+    cwd,
     env: { ...env, NODE_OPTIONS: '', ...extraEnv },
     stdio: ['ignore', quiet ? openSync('/dev/null', 'w') : 'pipe', 'pipe'],
   });
@@ -206,7 +217,14 @@ function productionNodeFlags(): string[] {
 }
 
 /** The app as `npm run start:prod` runs it (NODE_ENV=production, the package's node flags). */
-function startApp(label: string, port: number, url: string, extraEnv: Record<string, string>, quiet = false) {
+function startApp(
+  label: string,
+  port: number,
+  url: string,
+  extraEnv: Record<string, string>,
+  quiet = false,
+  cwd = ROOT,
+) {
   return start(
     label,
     [...productionNodeFlags(), join('dist', 'main.js')],
@@ -225,6 +243,7 @@ function startApp(label: string, port: number, url: string, extraEnv: Record<str
       ...extraEnv,
     },
     quiet,
+    cwd,
   );
 }
 
@@ -474,6 +493,10 @@ async function main(): Promise<void> {
       running.bare = startApp('app-met', await findFreePort(), url, { LOG_LEVEL: 'silent', METRICS_ENABLED: 'false' });
       await waitReady(running.bare, '/health/ready');
     }
+    if (BASELINE) {
+      running.base = startApp('base', await findFreePort(), url, { LOG_LEVEL: 'silent' }, false, BASELINE);
+      await waitReady(running.base, '/health/ready');
+    }
     servers.push(...Object.values(running));
     await waitReady(running.app, '/health/ready');
     await waitReady(running.log, '/health/ready');
@@ -513,8 +536,7 @@ async function main(): Promise<void> {
       for (let round = 0; round < ROUNDS; round++) {
         // The floor between the two apps, the order reversed every round: a drift in the machine's
         // speed hits both sides of each ratio alike.
-        const forward: Server[] = METRICS === 'compare' ? ['app', 'bare', 'floor', 'log'] : ['app', 'floor', 'log'];
-        const order = round % 2 === 0 ? forward : forward.toReversed();
+        const order = round % 2 === 0 ? SERVERS : SERVERS.toReversed();
         for (const server of order) {
           const template = await templateFor(endpoint, admin, DURATION);
           const m = await measure(running[server]!, template, connections, DURATION, postmaster);
@@ -551,6 +573,9 @@ async function main(): Promise<void> {
         // BENCH_METRICS=compare: the app with metrics on ÷ the same app without them, per round.
         metricsRps: METRICS === 'compare' ? paired('app', (m) => m.rps, false, 'bare') : undefined,
         metricsCpu: METRICS === 'compare' ? paired('app', (m) => m.cpuPerRequest, false, 'bare') : undefined,
+        // BENCH_BASELINE: this checkout's app ÷ the baseline's, per round.
+        baselineRps: BASELINE ? paired('app', (m) => m.rps, false, 'base') : undefined,
+        baselineCpu: BASELINE ? paired('app', (m) => m.cpuPerRequest, false, 'base') : undefined,
       });
     }
     const rss = { app: peakRssMb(running.app.child.pid!), log: peakRssMb(running.log.child.pid!) };
@@ -564,8 +589,8 @@ async function main(): Promise<void> {
       fmt(median(list.map(value)), digits);
     const machine = `${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, ${Math.round(totalmem() / 2 ** 30)} GiB, Node ${process.version}`;
     const table = [
-      `| endpoint | conns | req/s app (min–max) | req/s app+log | req/s floor | **app/floor req/s** (min–max) | app+log/floor | p50 ms app / +log / floor | p99 ms app / +log / floor (app/floor) | CPU µs/req app / +log / floor | **floor CPU ÷ app CPU** (+log) | CPU use app / floor | db µs/req app / floor | queries/req app / floor | same SQL, same body |${METRICS === 'compare' ? ' metrics on ÷ off: req/s (min–max), CPU/req |' : ''}`,
-      `|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|${METRICS === 'compare' ? '---|' : ''}`,
+      `| endpoint | conns | req/s app (min–max) | req/s app+log | req/s floor | **app/floor req/s** (min–max) | app+log/floor | p50 ms app / +log / floor | p99 ms app / +log / floor (app/floor) | CPU µs/req app / +log / floor | **floor CPU ÷ app CPU** (+log) | CPU use app / floor | db µs/req app / floor | queries/req app / floor | same SQL, same body |${METRICS === 'compare' ? ' metrics on ÷ off: req/s (min–max), CPU/req |' : ''}${BASELINE ? ' app ÷ baseline: req/s (min–max), CPU/req |' : ''}`,
+      `|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|${METRICS === 'compare' ? '---|' : ''}${BASELINE ? '---|' : ''}`,
       ...rows
         .map(({ runs: r, ...row }) =>
           [
@@ -587,6 +612,9 @@ async function main(): Promise<void> {
             ...(row.metricsRps && row.metricsCpu
               ? [`${range(row.metricsRps, 2)}, ${fmt(median(row.metricsCpu), 2)}`]
               : []),
+            ...(row.baselineRps && row.baselineCpu
+              ? [`${range(row.baselineRps, 2)}, ${fmt(median(row.baselineCpu), 2)}`]
+              : []),
           ].join(' | '),
         )
         .map((line) => `| ${line} |`),
@@ -601,7 +629,7 @@ async function main(): Promise<void> {
     mkdirSync(join(ROOT, 'bench', 'results'), { recursive: true });
     writeFileSync(
       join(ROOT, 'bench', 'results', 'latest.json'),
-      `${JSON.stringify({ date: new Date().toISOString(), machine, metrics: METRICS, generator: GENERATOR, duration: DURATION, rounds: ROUNDS, users: USERS, peakRssMb: rss, rows }, null, 2)}\n`,
+      `${JSON.stringify({ date: new Date().toISOString(), machine, metrics: METRICS, baseline: BASELINE, generator: GENERATOR, duration: DURATION, rounds: ROUNDS, users: USERS, peakRssMb: rss, rows }, null, 2)}\n`,
     );
     writeFileSync(join(ROOT, 'bench', 'results', 'latest.md'), markdown);
     console.log(`\n${markdown}`);

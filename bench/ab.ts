@@ -11,7 +11,8 @@
  * Settings: AB_DATABASE_URL (required: a database of your own; its public schema is dropped and
  * re-seeded unless AB_SEED=no), AB_PAIRS (6), AB_SECONDS (4), AB_ONLY (endpoint name substring),
  * AB_USERS (1000), AB_LOG_LEVEL (silent), AB_NODE_ARGS (extra node flags for both apps, e.g.
- * `--cpu-prof --cpu-prof-dir=/tmp/prof`), AB_A_NODE_ARGS / AB_B_NODE_ARGS (for one of them: A/B of a flag).
+ * `--cpu-prof --cpu-prof-dir=/tmp/prof`), AB_A_NODE_ARGS / AB_B_NODE_ARGS (for one of them: A/B of a flag),
+ * AB_SEQUENTIAL=yes (load A and B one after the other: for changes in how many threads an app keeps busy).
  */
 import 'reflect-metadata';
 import { type ChildProcess, spawn } from 'node:child_process';
@@ -94,15 +95,16 @@ async function startApp(label: string, dir: string): Promise<App> {
 
 /** Fresh users with a profile, a post and a comment, to delete; returns the first id. */
 async function victims(db: DataSource, count: number): Promise<number> {
-  const [{ first }] = await db.query<{ first: number }[]>(
+  const [{ first, last }] = await db.query<{ first: number; last: number }[]>(
     `WITH v AS (INSERT INTO users (name, email) SELECT 'Victim', 'v-' || $2 || '-' || i || '@example.com'
        FROM generate_series(1, $1::int) AS i RETURNING id),
      pr AS (INSERT INTO profiles (user_id, bio) SELECT id, 'x' FROM v),
      po AS (INSERT INTO posts (author_id, title, body) SELECT id, 't', 'b' FROM v RETURNING id, author_id),
      c AS (INSERT INTO comments (post_id, author_id, body) SELECT id, author_id, 'c' FROM po)
-     SELECT min(id)::int AS first FROM v`,
+     SELECT min(id)::int AS first, max(id)::int AS last FROM v`,
     [count, randomUUID()],
   );
+  if (last - first + 1 !== count) throw new Error('victim ids are not consecutive');
   return first;
 }
 
@@ -200,10 +202,9 @@ async function main(): Promise<void> {
         template: () => ({ method: 'GET', path: '{listed}', tokens: {}, listFile: cursorFile }),
       },
     ];
-    const load = async (app: App, endpoint: (typeof endpoints)[number], seconds: number) => {
-      const template = await endpoint.template();
+    const load = async (app: App, template: RequestTemplate, connections: number, seconds: number) => {
       const before = cpuSeconds(app.child.pid!);
-      const result = await runLoad('wrk', app.base, template, endpoint.connections, seconds);
+      const result = await runLoad('wrk', app.base, template, connections, seconds);
       const cpu = cpuSeconds(app.child.pid!) - before;
       if (result.non2xx + result.errors > 0)
         console.log(`  ! ${app.label}: ${result.non2xx} non-2xx, ${result.errors} errors`);
@@ -212,11 +213,20 @@ async function main(): Promise<void> {
     const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)];
     const summary: string[] = [];
     for (const endpoint of endpoints.filter(({ name }) => name.includes(env.AB_ONLY ?? ''))) {
-      await Promise.all(apps.map((app) => load(app, endpoint, 2))); // warm-up
+      // Both loads at once, or (AB_SEQUENTIAL=yes) one after the other, the order swapped every pair: for
+      // a change in how many threads an app runs (e.g. password hashing), which share one core unequally.
+      const both = async (seconds: number, swap: boolean) => {
+        const templates = [await endpoint.template(), await endpoint.template()]; // one after the other: own victims
+        const run = (i: number) => load(apps[i], templates[i], endpoint.connections, seconds);
+        if (env.AB_SEQUENTIAL !== 'yes') return Promise.all([run(0), run(1)]);
+        const [first, second] = swap ? [await run(1), await run(0)] : [await run(0), await run(1)];
+        return swap ? [second, first] : [first, second];
+      };
+      await both(2, false); // warm-up
       const a: number[] = [];
       const b: number[] = [];
       for (let i = 0; i < PAIRS; i++) {
-        const [ra, rb] = await Promise.all(apps.map((app) => load(app, endpoint, SECONDS)));
+        const [ra, rb] = await both(SECONDS, i % 2 === 1);
         a.push(ra.cpuPerRequest);
         b.push(rb.cpuPerRequest);
         console.log(

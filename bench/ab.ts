@@ -2,10 +2,10 @@
  * A/B of two builds of the app by CPU per request (BENCHMARKS.md, "What was changed, and measured"):
  * `AB_A` and `AB_B` are directories holding a built `dist/` (and reaching this repository's
  * node_modules), e.g. a copy of main's `dist` and this work tree. Both run as `npm run start:prod`
- * runs them (package.json's node flags, NODE_ENV=production, logging off unless AB_LOG_LEVEL), pinned
- * together to one core (`taskset -c AB_APP_CORE`, 1), and are loaded **at the same time** by one wrk
- * each (this process and its wrk on the other cores: start it as `taskset -c 0 npx ts-node -T bench/ab.ts`),
- * so a shared machine's drift hits both alike. Each pair's result is B's CPU per request ÷ A's, from
+ * runs them (package.json's node flags and malloc_env, NODE_ENV=production; logging off unless
+ * AB_LOG_LEVEL), pinned together to one core (`taskset -c AB_APP_CORE`, 1), and are loaded **at the
+ * same time** by one wrk each (this process and its wrk on the other cores: start it as
+ * `taskset -c 0 npx ts-node -T bench/ab.ts`), so a shared machine's drift hits both alike. Each pair's result is B's CPU per request ÷ A's, from
  * /proc; the median of AB_PAIRS pairs is the effect (an A/A run shows the noise).
  *
  * Settings: AB_DATABASE_URL (required: a database of your own; its public schema is dropped and
@@ -48,14 +48,17 @@ interface App {
 }
 
 async function startApp(label: string, dir: string): Promise<App> {
-  const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { config: { node_flags: string } };
+  const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as {
+    config: { node_flags: string; malloc_env?: string };
+  };
+  const mallocEnv = (pkg.config.malloc_env ?? '').split(' ').filter(Boolean);
   const flags = `${pkg.config.node_flags} ${env.AB_NODE_ARGS ?? ''} ${env[`AB_${label}_NODE_ARGS`] ?? ''}`
     .split(' ')
     .filter(Boolean);
   const port = await findFreePort();
   const child = spawn(
     'taskset',
-    ['-c', env.AB_APP_CORE ?? '1', process.execPath, ...flags, join(dir, 'dist', 'main.js')],
+    ['-c', env.AB_APP_CORE ?? '1', 'env', ...mallocEnv, process.execPath, ...flags, join(dir, 'dist', 'main.js')],
     {
       cwd: dir,
       env: {

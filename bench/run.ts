@@ -210,13 +210,25 @@ async function stop(server: Running): Promise<void> {
   await once(server.child, 'exit');
 }
 
-/** `config.node_flags` of package.json, which `npm start` and `npm run start:prod` pass to node. */
-function productionNodeFlags(): string[] {
-  const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { config?: { node_flags?: string } };
-  return [pkg.config?.node_flags ?? '', env.BENCH_APP_NODE_ARGS ?? ''].join(' ').split(' ').filter(Boolean);
+/**
+ * `config.node_flags` and `config.malloc_env` of package.json, which `npm start` and `npm run start:prod`
+ * pass to node: its flags, and `NAME=value` environment variables for the C library's allocator.
+ */
+function productionNode(root = ROOT): { flags: string[]; env: Record<string, string> } {
+  const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as {
+    config?: { node_flags?: string; malloc_env?: string };
+  };
+  const words = (text = '') => text.split(' ').filter(Boolean);
+  return {
+    flags: [...words(pkg.config?.node_flags), ...words(env.BENCH_APP_NODE_ARGS)],
+    env: Object.fromEntries(words(pkg.config?.malloc_env).map((pair) => pair.split('=') as [string, string])),
+  };
 }
 
-/** The app as `npm run start:prod` runs it (NODE_ENV=production, the package's node flags). */
+/**
+ * The app of the checkout `cwd` as its `npm run start:prod` runs it (NODE_ENV=production, that
+ * package's node flags and malloc_env).
+ */
 function startApp(
   label: string,
   port: number,
@@ -225,10 +237,12 @@ function startApp(
   quiet = false,
   cwd = ROOT,
 ) {
+  const node = productionNode(cwd);
   return start(
     label,
-    [...productionNodeFlags(), join('dist', 'main.js')],
+    [...node.flags, join('dist', 'main.js')],
     {
+      ...node.env,
       NODE_ENV: 'production',
       PORT: String(port),
       DATABASE_URL: url,

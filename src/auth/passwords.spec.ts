@@ -1,5 +1,5 @@
 import { validateSync } from 'class-validator';
-import { IsPassword, PasswordHasher } from './passwords';
+import { HASHING_SLOTS, inHashingSlot, IsPassword, PasswordHasher } from './passwords';
 
 class Form {
   @IsPassword()
@@ -38,5 +38,26 @@ describe('PasswordHasher', () => {
   it('treats the NFKC-equivalent spellings of a password as the same password', async () => {
     const hash = await hasher.hash('ｆｕｌｌｗｉｄｔｈ ｐａｓｓｗｏｒｄ');
     expect(await hasher.verify(hash, 'fullwidth password')).toBe(true);
+  });
+});
+
+describe('inHashingSlot', () => {
+  it('runs at most HASHING_SLOTS hashes at once, each in turn, and frees the slot of one that fails', async () => {
+    let running = 0;
+    let most = 0;
+    const order: number[] = [];
+    const task = (n: number) => async () => {
+      most = Math.max(most, ++running);
+      await new Promise((resolve) => setTimeout(resolve, 5));
+      running--;
+      order.push(n);
+      if (n % 3 === 0) throw new Error(`task ${n} failed`);
+      return n;
+    };
+    const results = await Promise.allSettled(Array.from({ length: 12 }, (_, n) => inHashingSlot(task(n))));
+    expect(most).toBe(HASHING_SLOTS);
+    expect(results.filter((r) => r.status === 'fulfilled').map((r) => r.value)).toEqual([1, 2, 4, 5, 7, 8, 10, 11]);
+    expect(results.filter((r) => r.status === 'rejected')).toHaveLength(4);
+    expect(await inHashingSlot(() => Promise.resolve('free again'))).toBe('free again');
   });
 });

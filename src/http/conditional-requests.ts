@@ -20,11 +20,12 @@ export function withETag<T>(res: FastifyReply, version: number, body: T): T {
 }
 
 /**
- * Strong ETag of a representation: the row's version, which If-Match is checked against in SQL, and
- * a hash of the bytes sent, so the tag also changes when included relations (posts, comments) change.
+ * Strong ETag of a representation, without its quotes (the opaque-tag that If-Match / If-None-Match
+ * members are compared with): the row's version, which If-Match is checked against in SQL, and a
+ * hash of the bytes sent, so the tag also changes when included relations (posts, comments) change.
  */
-export function entityTag(version: number, payload: string): string {
-  return `"${version}-${hash('sha1', payload, 'base64url').slice(0, 16)}"`;
+function entityTagOpaque(version: number, payload: string): string {
+  return `${version}-${hash('sha1', payload, 'base64url').slice(0, 16)}`;
 }
 
 /** One member of an If-Match / If-None-Match list (RFC 9110 §8.8.3): `"opaque"` or `W/"opaque"`. */
@@ -109,11 +110,9 @@ export function entityTags(fastify: FastifyInstance): void {
   fastify.addHook('onSend', (request, reply, payload, done) => {
     const version = (reply as VersionedReply)[ROW_VERSION];
     if (typeof payload !== 'string' || reply.statusCode < 200 || reply.statusCode > 299) return done(null, payload);
-    const etag = version === undefined ? undefined : entityTag(version, payload);
-    if (etag) void reply.header('ETag', etag);
+    const currentOpaque = version === undefined ? undefined : entityTagOpaque(version, payload);
+    if (currentOpaque !== undefined) void reply.header('ETag', `"${currentOpaque}"`);
     if (request.method !== 'GET' && request.method !== 'HEAD') return done(null, payload);
-    const current = etag === undefined ? undefined : parseEntityTags(etag);
-    const currentOpaque = current === '*' ? undefined : current?.[0]?.opaque;
 
     const ifMatch = request.headers['if-match'];
     if (ifMatch !== undefined) {

@@ -120,7 +120,8 @@ function hidePrivateFields(res: FastifyReply, caller: Caller | undefined, users:
   void res.header('Vary', 'Authorization');
   for (const user of users) {
     if (mayReadPrivateFields(caller, user.id)) continue;
-    for (const field of PRIVATE_USER_FIELDS) delete (user as Partial<User>)[field];
+    // Assigned undefined rather than deleted: `delete` would turn each row into a slow dictionary object.
+    for (const field of PRIVATE_USER_FIELDS) (user as Partial<User>)[field] = undefined;
   }
   return users;
 }

@@ -1,0 +1,261 @@
+/**
+ * A/B of two builds of the app by CPU per request (BENCHMARKS.md, "What was changed, and measured"):
+ * `AB_A` and `AB_B` are directories holding a built `dist/` (and reaching this repository's
+ * node_modules), e.g. a copy of main's `dist` and this work tree. Both run as `npm run start:prod`
+ * runs them (package.json's node flags and malloc_env, NODE_ENV=production; logging off unless
+ * AB_LOG_LEVEL), pinned together to one core (`taskset -c AB_APP_CORE`, 1), and are loaded **at the
+ * same time** by one wrk each (this process and its wrk on the other cores: start it as
+ * `taskset -c 0 npx ts-node -T bench/ab.ts`), so a shared machine's drift hits both alike. Each pair's result is B's CPU per request ÷ A's, from
+ * /proc; the median of AB_PAIRS pairs is the effect (an A/A run shows the noise).
+ *
+ * Settings: AB_DATABASE_URL (required: a database of your own; its public schema is dropped and
+ * re-seeded unless AB_SEED=no), AB_PAIRS (6), AB_SECONDS (4), AB_ONLY (endpoint name substring),
+ * AB_USERS (1000), AB_LOG_LEVEL (silent), AB_NODE_ARGS (extra node flags for both apps, e.g.
+ * `--cpu-prof --cpu-prof-dir=/tmp/prof`), AB_A_NODE_ARGS / AB_B_NODE_ARGS (for one of them: A/B of a flag),
+ * AB_SEQUENTIAL=yes (load A and B one after the other: for changes in how many threads an app keeps busy).
+ */
+import 'reflect-metadata';
+import { type ChildProcess, spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { randomBytes, randomUUID } from 'node:crypto';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { DataSource } from 'typeorm';
+import { loadConfig } from '../src/config/app.config';
+import { dataSourceOptions } from '../src/database/data-source.options';
+import { findFreePort } from '../src/database/embedded-postgres';
+import { seed } from '../src/database/seed';
+import { ensureAdmin } from '../src/auth/admin-bootstrap';
+import { PasswordHasher } from '../src/auth/passwords';
+import { cpuSeconds, type RequestTemplate, runLoad } from './load';
+
+const env = process.env;
+const URL = env.AB_DATABASE_URL ?? '';
+const PAIRS = Number(env.AB_PAIRS ?? 6);
+const SECONDS = Number(env.AB_SECONDS ?? 4);
+const USERS = Number(env.AB_USERS ?? 1000);
+const ROOT = join(__dirname, '..');
+const SECRET = randomBytes(32).toString('hex');
+const ADMIN = { email: 'ab-admin@example.com', name: 'AB Admin', password: 'ab-admin-password-long-enough' };
+
+interface App {
+  label: string;
+  child: ChildProcess;
+  base: string;
+  log: () => string;
+}
+
+async function startApp(label: string, dir: string): Promise<App> {
+  const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as {
+    config: { node_flags: string; malloc_env?: string };
+  };
+  const mallocEnv = (pkg.config.malloc_env ?? '').split(' ').filter(Boolean);
+  const flags = `${pkg.config.node_flags} ${env.AB_NODE_ARGS ?? ''} ${env[`AB_${label}_NODE_ARGS`] ?? ''}`
+    .split(' ')
+    .filter(Boolean);
+  const port = await findFreePort();
+  const child = spawn(
+    'taskset',
+    ['-c', env.AB_APP_CORE ?? '1', 'env', ...mallocEnv, process.execPath, ...flags, join(dir, 'dist', 'main.js')],
+    {
+      cwd: dir,
+      env: {
+        ...env,
+        NODE_OPTIONS: '',
+        NODE_ENV: 'production',
+        PORT: String(port),
+        DATABASE_URL: URL,
+        DB_MIGRATIONS_RUN: 'false',
+        RATE_LIMIT_MAX: '0',
+        DB_POOL_SIZE: '10',
+        DB_POOL_MAX_OVERFLOW: '20',
+        CURSOR_SECRET: SECRET,
+        JWT_SECRET: SECRET,
+        ACCESS_TOKEN_TTL_SECONDS: '86400',
+        LOG_LEVEL: env.AB_LOG_LEVEL ?? 'silent',
+      },
+      stdio: ['ignore', env.AB_LOG_LEVEL ? 'ignore' : 'pipe', 'pipe'],
+    },
+  );
+  let log = '';
+  child.stdout?.on('data', (chunk) => (log += chunk));
+  child.stderr?.on('data', (chunk) => (log += chunk));
+  const app = { label, child, base: `http://127.0.0.1:${port}`, log: () => log };
+  for (let waited = 0; ; waited += 100) {
+    if (child.exitCode !== null || waited > 60_000) throw new Error(`${label} did not start:\n${log}`);
+    if (
+      await fetch(`${app.base}/health/ready`).then(
+        (r) => r.ok,
+        () => false,
+      )
+    )
+      return app;
+    await sleep(100);
+  }
+}
+
+/** Fresh users with a profile, a post and a comment, to delete; returns the first id. */
+async function victims(db: DataSource, count: number): Promise<number> {
+  const [{ first, last }] = await db.query<{ first: number; last: number }[]>(
+    `WITH v AS (INSERT INTO users (name, email) SELECT 'Victim', 'v-' || $2 || '-' || i || '@example.com'
+       FROM generate_series(1, $1::int) AS i RETURNING id),
+     pr AS (INSERT INTO profiles (user_id, bio) SELECT id, 'x' FROM v),
+     po AS (INSERT INTO posts (author_id, title, body) SELECT id, 't', 'b' FROM v RETURNING id, author_id),
+     c AS (INSERT INTO comments (post_id, author_id, body) SELECT id, author_id, 'c' FROM po)
+     SELECT min(id)::int AS first, max(id)::int AS last FROM v`,
+    [count, randomUUID()],
+  );
+  if (last - first + 1 !== count) throw new Error('victim ids are not consecutive');
+  return first;
+}
+
+async function main(): Promise<void> {
+  if (!URL) throw new Error('AB_DATABASE_URL is required (a database of your own)');
+  const db = new DataSource({
+    ...dataSourceOptions({ ...loadConfig({}).database, url: URL, migrationsRun: false, statementTimeoutMs: 0 }),
+    logger: undefined,
+    logging: false,
+  });
+  await db.initialize();
+  if (env.AB_SEED !== 'no') {
+    await db.query('DROP SCHEMA IF EXISTS public CASCADE; CREATE SCHEMA public');
+    await db.runMigrations();
+    await seed(db, { users: USERS, postsPerUser: 10, commentsPerPost: 5 });
+    await ensureAdmin(db, new PasswordHasher(), ADMIN, 'always');
+    await db.query('VACUUM ANALYZE');
+  }
+  const apps = [await startApp('A', env.AB_A ?? ROOT), await startApp('B', env.AB_B ?? ROOT)];
+  try {
+    const login = await fetch(`${apps[0].base}/auth/login`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ email: ADMIN.email, password: ADMIN.password }),
+    });
+    const authorization = `Bearer ${((await login.json()) as { accessToken: string }).accessToken}`;
+    const cursorFile = join(tmpdir(), `ab-cursors-${process.pid}.txt`);
+    const lines: string[] = [];
+    for (let post = 1; post <= USERS * 10; post += 20) {
+      const res = await fetch(`${apps[0].base}/posts/${post}/comments?limit=2`);
+      await res.arrayBuffer();
+      lines.push(/<([^>]+)>; rel="next"/.exec(res.headers.get('link') ?? '')![1]);
+    }
+    writeFileSync(cursorFile, `${lines.join('\n')}\n`);
+
+    let run = 0;
+    const endpoints: {
+      name: string;
+      connections: number;
+      template: () => RequestTemplate | Promise<RequestTemplate>;
+    }[] = [
+      {
+        name: 'GET /users/{id}',
+        connections: 32,
+        template: () => ({ method: 'GET', path: '/users/{u}', tokens: { u: [1, USERS, 1] } }),
+      },
+      {
+        name: 'GET /users?limit=20',
+        connections: 8,
+        template: () => ({
+          method: 'GET',
+          path: '/users?limit=20&offset={o}',
+          tokens: { o: [20, USERS - 20, 0] },
+        }),
+      },
+      {
+        name: 'POST /users',
+        connections: 16,
+        template: () => ({
+          method: 'POST',
+          path: '/users',
+          body: `{"name":"AB {n}","email":"ab-${randomUUID()}-{n}@example.com","password":"correct horse battery staple"}`,
+          tokens: { n: [1, 0, 0] },
+        }),
+      },
+      {
+        name: 'PATCH /users/{id}',
+        connections: 16,
+        template: () => ({
+          method: 'PATCH',
+          path: '/users/{u}',
+          body: `{"name":"Renamed ${++run} {n}"}`,
+          tokens: { u: [1, USERS, 1], n: [1, 0, 0] },
+          authorization,
+        }),
+      },
+      {
+        name: 'DELETE /users/{id}',
+        connections: 16,
+        template: async () => ({
+          method: 'DELETE',
+          path: '/users/{v}',
+          tokens: { v: [1, 0, await victims(db, 4000)] },
+          authorization,
+        }),
+      },
+      {
+        name: 'GET /posts/{id}',
+        connections: 32,
+        template: () => ({ method: 'GET', path: '/posts/{p}', tokens: { p: [1, USERS * 10, 1] } }),
+      },
+      {
+        name: 'GET /posts/{id}/comments (keyset)',
+        connections: 32,
+        template: () => ({ method: 'GET', path: '{listed}', tokens: {}, listFile: cursorFile }),
+      },
+    ];
+    const load = async (app: App, template: RequestTemplate, connections: number, seconds: number) => {
+      const before = cpuSeconds(app.child.pid!);
+      const result = await runLoad('wrk', app.base, template, connections, seconds);
+      const cpu = cpuSeconds(app.child.pid!) - before;
+      if (result.non2xx + result.errors > 0)
+        console.log(`  ! ${app.label}: ${result.non2xx} non-2xx, ${result.errors} errors`);
+      return { rps: result.rps, cpuPerRequest: (cpu / Math.max(1, result.requests)) * 1e6 };
+    };
+    const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)];
+    const summary: string[] = [];
+    for (const endpoint of endpoints.filter(({ name }) => name.includes(env.AB_ONLY ?? ''))) {
+      // Both loads at once, or (AB_SEQUENTIAL=yes) one after the other, the order swapped every pair: for
+      // a change in how many threads an app runs (e.g. password hashing), which share one core unequally.
+      const both = async (seconds: number, swap: boolean) => {
+        const templates = [await endpoint.template(), await endpoint.template()]; // one after the other: own victims
+        const run = (i: number) => load(apps[i], templates[i], endpoint.connections, seconds);
+        if (env.AB_SEQUENTIAL !== 'yes') return Promise.all([run(0), run(1)]);
+        const [first, second] = swap ? [await run(1), await run(0)] : [await run(0), await run(1)];
+        return swap ? [second, first] : [first, second];
+      };
+      await both(2, false); // warm-up
+      const a: number[] = [];
+      const b: number[] = [];
+      for (let i = 0; i < PAIRS; i++) {
+        const [ra, rb] = await both(SECONDS, i % 2 === 1);
+        a.push(ra.cpuPerRequest);
+        b.push(rb.cpuPerRequest);
+        console.log(
+          `${endpoint.name} pair ${i + 1}: A ${ra.cpuPerRequest.toFixed(0)} µs/req (${ra.rps.toFixed(0)}/s)  B ${rb.cpuPerRequest.toFixed(0)} µs/req (${rb.rps.toFixed(0)}/s)  B/A ${(rb.cpuPerRequest / ra.cpuPerRequest).toFixed(2)}`,
+        );
+      }
+      const ratios = a.map((value, i) => b[i] / value);
+      summary.push(
+        `${endpoint.name}: A ${median(a).toFixed(0)} → B ${median(b).toFixed(0)} µs/req, B/A ${median(ratios).toFixed(2)} (${Math.min(...ratios).toFixed(2)}–${Math.max(...ratios).toFixed(2)}), ${PAIRS} pairs of ${SECONDS} s`,
+      );
+    }
+    const peakRss = (app: App) => /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${app.child.pid}/status`, 'utf8'))?.[1];
+    summary.push(
+      `peak RSS (VmHWM): ${apps.map((app) => `${app.label} ${Math.round(Number(peakRss(app)) / 1024)} MB`).join(', ')}`,
+    );
+    console.log(`\n${summary.join('\n')}`);
+  } finally {
+    for (const app of apps) {
+      app.child.kill('SIGTERM');
+      if (app.child.exitCode === null) await once(app.child, 'exit');
+    }
+    await db.destroy();
+  }
+}
+
+main().catch((error: unknown) => {
+  console.error(error);
+  process.exit(1);
+});

@@ -88,6 +88,25 @@ describe('OpenAPI contract', () => {
     expect(ui.text).toContain('swagger');
   });
 
+  it('loads Swagger UI with every asset at /docs and /docs/; /docs/index.html redirects to /docs/', async () => {
+    await t.api.get('/docs/index.html').expect(301).expect('Location', '/docs/');
+    for (const page of ['/docs', '/docs/']) {
+      const html = await t.api
+        .get(page)
+        .expect(200)
+        .expect('Content-Type', /text\/html/);
+      // What a browser fetches next: each src/href resolved against the page's own URL.
+      const assets = [...html.text.matchAll(/(?:src|href)="([^"]+)"/g)].map(
+        ([, ref]) => new URL(ref, `http://localhost${page}`).pathname,
+      );
+      expect(assets).toEqual(expect.arrayContaining([expect.stringMatching(/swagger-ui-init\.js$/)]));
+      for (const asset of assets) {
+        const res = await t.api.get(asset);
+        expect({ page, asset, status: res.status }).toEqual({ page, asset, status: 200 });
+      }
+    }
+  });
+
   it('documents the input DTOs from their TypeScript types (the Swagger CLI plugin ran)', () => {
     // Without the plugin (or with a type checker that cannot see other files) these come out as bare
     // objects: the contract and the fuzz suite would then check and send nothing.

@@ -8,8 +8,12 @@
 set -euo pipefail
 REPO="$(cd "$(dirname "$0")/.." && pwd)"
 SCRATCH="$(mktemp -d)"
+TESTED_OPENAPI="$(mktemp --suffix=.json)" # the document the tests checked (kept by global-setup.ts), outside the copy
 chmod 755 "$SCRATCH" # the embedded PostgreSQL runs as the `postgres` user when we are root
-cleanup() { [ "${KEEP_SCRATCH:-}" = 1 ] && echo "kept $SCRATCH" || rm -rf "$SCRATCH"; }
+cleanup() {
+  rm -f "$TESTED_OPENAPI"
+  [ "${KEEP_SCRATCH:-}" = 1 ] && echo "kept $SCRATCH" || rm -rf "$SCRATCH"
+}
 trap cleanup EXIT
 step() { printf -- '--> %s\n' "$*"; }
 
@@ -35,7 +39,6 @@ MIGRATION="$(find src/database/migrations -name '*-SchemaChange.ts')"
 grep -q 'CONSTRAINT "tags_name_key" UNIQUE' "$MIGRATION" || { echo "the migration does not name the unique constraint"; exit 1; }
 
 step "the generated spec, the OpenAPI contract and the fuzz suite pass (no npm run openapi before them)"
-TESTED_OPENAPI="$SCRATCH/tested-openapi.json" # kept by global-setup.ts, compared below
 TEST_OPENAPI_DOCUMENT="$TESTED_OPENAPI" FUZZ_RUNS=30 npm run --silent test:e2e -- test/tags test/openapi test/fuzz # a short fuzz pass: npm test runs the full one
 grep -q '"/tags/{id}"' "$TESTED_OPENAPI" || { echo "the tests' OpenAPI document does not have /tags/{id}"; exit 1; }
 

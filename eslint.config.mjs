@@ -25,13 +25,20 @@ export default tseslint.config(
     },
   },
   {
-    // bench/autocannon-request.cjs: plain CommonJS, loaded by autocannon's worker threads.
+    // Plain CommonJS: bench/autocannon-request.cjs (autocannon's worker threads load it) and
+    // test/setup/swagger-plugin.cjs (ts-jest requires its AST transformers).
     files: ['**/*.cjs'],
     ...tseslint.configs.disableTypeChecked,
     languageOptions: {
       ...tseslint.configs.disableTypeChecked.languageOptions,
       sourceType: 'commonjs',
-      globals: { require: 'readonly', module: 'writable', process: 'readonly' },
+      globals: {
+        require: 'readonly',
+        module: 'writable',
+        process: 'readonly',
+        __dirname: 'readonly',
+        __filename: 'readonly',
+      },
     },
     rules: { ...tseslint.configs.disableTypeChecked.rules, '@typescript-eslint/no-require-imports': 'off' },
   },

@@ -1,13 +1,19 @@
 #!/usr/bin/env bash
-# The README's "Adding a resource", literally, in a throwaway copy of the repo: `nest g resource tags`
-# (our collection, schematics/), `npm run migration:generate`, then lint, build, the OpenAPI document,
-# the generated e2e spec and the contract test — with no hand edits. The copy is deleted on exit,
-# so the working tree is never touched. KEEP_SCRATCH=1 keeps it for a look.
+# The issue's "done when", literally, in a throwaway copy of the repo: `npx nest g resource tags` (our
+# collection, schematics/), `npm run migration:generate`, then the tests (the generated spec, the OpenAPI
+# contract and the fuzz suite, which check against the document of the code as it now is), with no hand
+# edits and no `npm run openapi` in between. Then what CI asks of any change: lint, build, no schema
+# drift, and a stale openapi.json caught. The copy is deleted on exit, so the working tree is never
+# touched. KEEP_SCRATCH=1 keeps it for a look.
 set -euo pipefail
 REPO="$(cd "$(dirname "$0")/.." && pwd)"
 SCRATCH="$(mktemp -d)"
+TESTED_OPENAPI="$(mktemp --suffix=.json)" # the document the tests checked (kept by global-setup.ts), outside the copy
 chmod 755 "$SCRATCH" # the embedded PostgreSQL runs as the `postgres` user when we are root
-cleanup() { [ "${KEEP_SCRATCH:-}" = 1 ] && echo "kept $SCRATCH" || rm -rf "$SCRATCH"; }
+cleanup() {
+  rm -f "$TESTED_OPENAPI"
+  [ "${KEEP_SCRATCH:-}" = 1 ] && echo "kept $SCRATCH" || rm -rf "$SCRATCH"
+}
 trap cleanup EXIT
 step() { printf -- '--> %s\n' "$*"; }
 
@@ -29,19 +35,23 @@ grep -q "Tag\]" src/database/entities.ts || { echo "Tag not in src/database/enti
 
 step "npm run migration:generate (bare, as the issue's \"done when\" runs it: the name defaults to SchemaChange)"
 npm run --silent migration:generate
-grep -q 'CONSTRAINT "tags_name_key" UNIQUE' src/database/migrations/*-SchemaChange.ts ||
-  { echo "the migration does not name the unique constraint"; exit 1; }
+MIGRATION="$(find src/database/migrations -name '*-SchemaChange.ts')"
+grep -q 'CONSTRAINT "tags_name_key" UNIQUE' "$MIGRATION" || { echo "the migration does not name the unique constraint"; exit 1; }
+
+step "the generated spec, the OpenAPI contract and the fuzz suite pass (no npm run openapi before them)"
+TEST_OPENAPI_DOCUMENT="$TESTED_OPENAPI" FUZZ_RUNS=30 npm run --silent test:e2e -- test/tags test/openapi test/fuzz # a short fuzz pass: npm test runs the full one
+grep -q '"/tags/{id}"' "$TESTED_OPENAPI" || { echo "the tests' OpenAPI document does not have /tags/{id}"; exit 1; }
+
+step "no schema drift; npm run lint (Prettier + ESLint on the generated files, unchanged); build"
 npm run --silent migration:run
 npm run --silent typeorm -- migration:generate --check --dryrun src/database/migrations/Drift
-
-step "npm run lint (Prettier + ESLint on the generated files, unchanged)"
 npm run --silent lint
-
-step "npm run build && npm run openapi (the document gains /tags)"
 npm run --silent build
-npm run --silent openapi
-grep -q '"/tags/{id}"' openapi.json || { echo "openapi.json does not document /tags/{id}"; exit 1; }
 
-step "the generated spec, the OpenAPI contract and the fuzz suite (targets from openapi.json) pass"
-FUZZ_RUNS=30 npm run --silent test:e2e -- test/tags test/openapi test/fuzz # a short fuzz pass: npm test runs the full one
-echo "generated resource: migrated, lint-clean, built, documented, its spec green"
+step "npm run openapi: the committed openapi.json is now stale (CI's check fails until it is committed), and the new one is what the tests checked"
+npm run --silent openapi
+if cmp -s openapi.json "$REPO/openapi.json"; then echo "openapi.json did not change: CI could not see it is stale"; exit 1; fi
+grep -q '"/tags/{id}"' openapi.json || { echo "openapi.json does not document /tags/{id}"; exit 1; }
+npx prettier --stdin-filepath openapi.json < "$TESTED_OPENAPI" | diff -u openapi.json - ||
+  { echo "the tests checked a different OpenAPI document than npm run openapi writes"; exit 1; }
+echo "generated resource: migrated, its spec, the contract and the fuzz suite green; lint-clean, built, documented"

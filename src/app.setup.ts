@@ -13,6 +13,7 @@ import { buildOpenApiDocument, setupOpenApi } from './http/openapi';
 import { serializeResponsesAsDocumented } from './http/response-serialization';
 import { createValidationPipe } from './http/validation';
 import { parseJsonBodies } from './http/json-body';
+import { answerUnsupportedMethods } from './http/method-not-allowed';
 import { Draining } from './health/draining';
 import { ReplicaSet } from './db/replicas';
 import { CONSISTENCY_TOKEN, consistencyTokens } from './http/consistency-token';
@@ -86,6 +87,7 @@ export function configureApp(
   closeConnectionsWhileDraining(fastify, app.get(Draining));
   exposeRoutePattern(fastify);
   echoRequestId(fastify);
+  answerUnsupportedMethods(fastify, problems);
   if (config.tracing.enabled) traceRequests(fastify);
   app.useGlobalPipes(createValidationPipe());
   app.useGlobalFilters(problems);

@@ -1,6 +1,7 @@
 import 'reflect-metadata';
 import { NestFactory } from '@nestjs/core';
 import { FastifyAdapter } from '@nestjs/platform-fastify';
+import type { OpenAPIObject } from '@nestjs/swagger';
 import { writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { AppModule } from './app.module';
@@ -8,18 +9,34 @@ import { buildOpenApiDocument } from './http/openapi';
 import { loadConfig } from './config/app.config';
 
 /**
- * `npm run openapi`: writes openapi.json from the built app (the Swagger CLI plugin only runs in
- * `nest build`). Preview mode builds the module graph without starting providers: no database.
+ * The OpenAPI document of the code as compiled, without a database: preview mode builds the module
+ * graph without starting providers. The DTO schemas come from the Swagger CLI plugin, so the code must
+ * have been compiled with it (`nest build`, or the e2e tests' ts-jest transformer,
+ * test/setup/swagger-plugin.cjs).
  */
-async function writeOpenApi(): Promise<void> {
+export async function previewOpenApiDocument(): Promise<OpenAPIObject> {
   const config = loadConfig({ DATABASE_URL: 'postgres://unused@localhost/unused', LOG_LEVEL: 'silent' });
   const app = await NestFactory.create(AppModule.forRoot(config), new FastifyAdapter(), {
     preview: true,
     logger: false,
   });
+  try {
+    return buildOpenApiDocument(app);
+  } finally {
+    await app.close();
+  }
+}
+
+/** Writes `document` as `npm run openapi` commits it (before Prettier): two-space JSON and a final newline. */
+export function writeOpenApiDocument(document: OpenAPIObject, file: string): void {
+  writeFileSync(file, `${JSON.stringify(document, null, 2)}\n`);
+}
+
+/** `npm run openapi`: writes openapi.json from the built app (the Swagger CLI plugin only runs in `nest build`). */
+async function main(): Promise<void> {
   const file = resolve(process.argv[2] ?? 'openapi.json');
-  writeFileSync(file, `${JSON.stringify(buildOpenApiDocument(app), null, 2)}\n`);
+  writeOpenApiDocument(await previewOpenApiDocument(), file);
   console.log(`wrote ${file}`);
 }
 
-void writeOpenApi();
+if (require.main === module) void main();

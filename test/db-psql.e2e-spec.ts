@@ -1,9 +1,13 @@
 import { spawnSync } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { startEmbeddedPostgres } from '../src/database/embedded-postgres';
 
 /** `npm run db:psql` as a user runs it, with DATABASE_URL unset: it must find the running embedded server. */
-function dbPsql(args: string[], input = '') {
-  const env = { ...process.env };
+function dbPsql(args: string[], input = '', extraEnv: NodeJS.ProcessEnv = {}) {
+  const env = { ...process.env, ...extraEnv };
   delete env.DATABASE_URL;
   return spawnSync(
     process.execPath,
@@ -32,5 +36,24 @@ describe('npm run db:psql (the embedded database without reading the source)', (
     }
     expect(run.status).toBe(0);
     expect(run.stdout).toMatch(/applied\s*\n-+\s*\n\s*\d+/);
+  });
+
+  it('finds the server `npm start` runs on another EMBEDDED_PG_DATA_DIR, without the variable repeated', async () => {
+    // As `EMBEDDED_PG_DATA_DIR=… npm start` does: a persistent embedded server on its own data directory.
+    const dataDir = join(tmpdir(), `nest-typeorm-users-psql-${randomUUID()}`);
+    const started = await startEmbeddedPostgres({ dataDir, port: 0 });
+    const elsewhere = { EMBEDDED_PG_DATA_DIR: join(tmpdir(), `nest-typeorm-users-nothing-${randomUUID()}`) };
+    try {
+      const run = dbPsql(['--url'], '', elsewhere); // its own setting names a directory where nothing runs
+      expect(run.stdout.trim()).toBe(started.url);
+      expect(run.stderr).toContain(`the embedded PostgreSQL running on ${dataDir}`);
+    } finally {
+      await started.stop();
+      await rm(dataDir, { recursive: true, force: true });
+    }
+    // Stopped: nothing to find any more (no stale record), and --url says so instead of starting one.
+    const after = dbPsql(['--url'], '', elsewhere);
+    expect(after.status).toBe(1);
+    expect(after.stderr).toContain('no embedded PostgreSQL is running');
   });
 });

@@ -1,11 +1,10 @@
 import fc from 'fast-check';
 import { sign } from 'jsonwebtoken';
 import type { Response } from 'supertest';
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { TOKEN_AUDIENCE, TOKEN_ISSUER } from '../src/auth/tokens';
 import { MAX_JSON_DEPTH } from '../src/http/json-body';
 import { PASSWORD, tokenFor } from './setup/accounts';
+import { openApiDocument } from './setup/openapi-document';
 import { useTestApp } from './setup/test-app';
 
 /**
@@ -68,10 +67,11 @@ const nested = <T>(arb: fc.Arbitrary<T>) =>
     .map(([value, levels]) => levels.reduce<unknown>((inner, asArray) => (asArray ? [inner] : { x: inner }), value));
 
 type Schema = { type?: string | string[]; $ref?: string; items?: Schema; properties?: Record<string, Schema> };
-const document = JSON.parse(readFileSync(join(__dirname, '..', 'openapi.json'), 'utf8')) as {
+/** The OpenAPI document of the code under test (what `npm run openapi` would write now). */
+const document = openApiDocument<{
   paths: Record<string, Record<string, { parameters?: { name: string; in: string }[]; requestBody?: unknown }>>;
   components: { schemas: Record<string, Schema> };
-};
+}>();
 
 /**
  * A body generator derived from an OpenAPI schema: each field gets values of its type, anything at
@@ -255,7 +255,7 @@ describe('fuzzing every endpoint', () => {
     }
   }
 
-  it('derives its targets from openapi.json: every path and method', () => {
+  it('derives its targets from the OpenAPI document: every path and method', () => {
     expect(operations.map((o) => `${o.method.toUpperCase()} ${o.path}`)).toEqual(
       expect.arrayContaining([
         'POST /users',

@@ -41,6 +41,37 @@ describe('HTTP hardening', () => {
     await t.api.post('/users').set('Content-Type', 'application/json').send('"just a string"').expect(400);
   });
 
+  it('answers 405 with Allow for a method the resource does not support, 404 where nothing is (RFC 9110 §15.5.6)', async () => {
+    const ada = await t.db.user('Ada');
+    const post = await t.db.post(ada.id);
+    const comment = await t.db.comment(post.id, ada.id, 'Kept');
+    const patched = await t.api.patch(`/comments/${comment.id}`).send({ body: 'Changed' }).expect(405);
+    expect(patched.headers['content-type']).toMatch(PROBLEM);
+    // OPTIONS: this app answers CORS preflights (CORS_ORIGINS is set above) on every resource.
+    expect(patched.headers.allow).toBe('DELETE, GET, HEAD, OPTIONS');
+    expect(patched.body).toMatchObject({
+      status: 405,
+      title: 'Method Not Allowed',
+      instance: `/comments/${comment.id}`,
+    });
+    expect(patched.body.detail).toContain('DELETE, GET, HEAD, OPTIONS');
+    expect(patched.headers['x-request-id']).toBeDefined();
+    const [{ body }] = await t.dataSource.query('SELECT body FROM comments WHERE id = $1', [comment.id]);
+    expect(body).toBe('Kept');
+
+    expect((await t.api.put('/users').send({}).expect(405)).headers.allow).toBe('GET, HEAD, OPTIONS, POST');
+    expect((await t.api.delete('/posts').expect(405)).headers.allow).toBe('GET, HEAD, OPTIONS');
+    const nested = await t.api.put(`/posts/${post.id}/comments?limit=1`).expect(405);
+    expect(nested.headers.allow).toBe('GET, HEAD, OPTIONS, POST');
+    // Not a resource at all: still 404, with no Allow.
+    const missing = await t.api.patch('/nothing-here/1').expect(404);
+    expect(missing.headers['content-type']).toMatch(PROBLEM);
+    expect(missing.headers.allow).toBeUndefined();
+    await t.api.get('/nothing-here').expect(404);
+    // A supported method still reaches its route (here: the auth guard).
+    await t.api.delete(`/comments/${comment.id}`).expect(401);
+  });
+
   it('sends security headers and CORS only for the configured origin', async () => {
     const allowed = await t.api.get('/health').set('Origin', 'https://app.example.com').expect(200);
     expect(allowed.headers['x-content-type-options']).toBe('nosniff');

@@ -1,11 +1,10 @@
 import Ajv2020 from 'ajv/dist/2020';
 import addFormats from 'ajv-formats';
-import { readFileSync } from 'node:fs';
 import { STATUS_CODES } from 'node:http';
-import { join } from 'node:path';
 import type { Response } from 'supertest';
 import { adminAgent, PASSWORD } from './setup/accounts';
 import { contractSessions } from './setup/contract-sessions';
+import { openApiDocument } from './setup/openapi-document';
 import { useTestApp } from './setup/test-app';
 
 type Operation = {
@@ -22,11 +21,11 @@ type Schema = {
   items?: Schema;
   properties?: Record<string, Schema>;
 };
-const spec = JSON.parse(readFileSync(join(__dirname, '..', 'openapi.json'), 'utf8')) as {
+const spec = openApiDocument<{
   openapi: string;
   paths: Record<string, Record<string, Operation>>;
   components: { schemas: Record<string, Schema> };
-};
+}>();
 
 /** A request body as Swagger UI's Try-it-out pre-fills it: each property's example, nested objects and arrays followed. */
 function sampleOf(schema: Schema): unknown {
@@ -42,8 +41,9 @@ function sampleOf(schema: Schema): unknown {
 }
 
 /**
- * Real responses against the committed openapi.json (which CI regenerates and diffs): every status,
- * content type, body and header the API sends must be the one the spec describes.
+ * Real responses against the OpenAPI document of the code under test (test/setup/openapi-document.ts;
+ * the committed openapi.json is that document, which CI regenerates and diffs): every status, content
+ * type, body and header the API sends must be the one the document describes.
  */
 describe('OpenAPI contract', () => {
   const t = useTestApp({}, { resetEachTest: false });
@@ -54,11 +54,11 @@ describe('OpenAPI contract', () => {
 
   function check(method: string, template: string, res: Response): Response {
     const operation = spec.paths[template]?.[method];
-    if (!operation) throw new Error(`${method.toUpperCase()} ${template} is not in openapi.json: run npm run openapi`);
+    if (!operation) throw new Error(`${method.toUpperCase()} ${template} is not in the OpenAPI document`);
     exercised.add(`${method} ${template}`);
     const documented = operation.responses[String(res.status)];
     if (!documented)
-      throw new Error(`${method.toUpperCase()} ${template} answered ${res.status}, which openapi.json does not list`);
+      throw new Error(`${method.toUpperCase()} ${template} answered ${res.status}, which the document does not list`);
     for (const header of ['etag', 'location', 'link', 'retry-after', 'www-authenticate']) {
       const declared = Object.keys(documented.headers ?? {}).map((name) => name.toLowerCase());
       if (res.headers[header] !== undefined && !declared.includes(header)) {
@@ -80,12 +80,40 @@ describe('OpenAPI contract', () => {
 
   beforeAll(() => t.reset());
 
-  it('is OpenAPI 3.1 and served at /docs and /docs/openapi.json', async () => {
+  it('is OpenAPI 3.1, served as it is at /docs/openapi.json, with Swagger UI at /docs', async () => {
     expect(spec.openapi).toBe('3.1.0');
     const served = await t.api.get('/docs/openapi.json').expect(200);
-    expect(Object.keys(served.body.paths).sort()).toEqual(Object.keys(spec.paths).sort());
+    expect(served.body).toEqual(spec);
     const ui = await t.api.get('/docs').expect(200);
     expect(ui.text).toContain('swagger');
+  });
+
+  it('loads Swagger UI with every asset at /docs and /docs/; /docs/index.html redirects to /docs/', async () => {
+    await t.api.get('/docs/index.html').expect(301).expect('Location', '/docs/');
+    for (const page of ['/docs', '/docs/']) {
+      const html = await t.api
+        .get(page)
+        .expect(200)
+        .expect('Content-Type', /text\/html/);
+      // What a browser fetches next: each src/href resolved against the page's own URL.
+      const assets = [...html.text.matchAll(/(?:src|href)="([^"]+)"/g)].map(
+        ([, ref]) => new URL(ref, `http://localhost${page}`).pathname,
+      );
+      expect(assets).toEqual(expect.arrayContaining([expect.stringMatching(/swagger-ui-init\.js$/)]));
+      for (const asset of assets) {
+        const res = await t.api.get(asset);
+        expect({ page, asset, status: res.status }).toEqual({ page, asset, status: 200 });
+      }
+    }
+  });
+
+  it('documents the input DTOs from their TypeScript types (the Swagger CLI plugin ran)', () => {
+    // Without the plugin (or with a type checker that cannot see other files) these come out as bare
+    // objects: the contract and the fuzz suite would then check and send nothing.
+    const { CreateUserDto } = spec.components.schemas;
+    expect(CreateUserDto.properties?.name).toMatchObject({ type: 'string', example: 'Ada Lovelace' });
+    expect(JSON.stringify(CreateUserDto.properties?.profile)).toContain('#/components/schemas/ProfileDto');
+    expect(CreateUserDto.properties?.posts?.items).toEqual({ $ref: '#/components/schemas/CreatePostDto' });
   });
 
   it('gives each documented problem an example of its own status and title (RFC 9457 §3.1)', () => {

@@ -5,7 +5,7 @@ import { parseLsn } from '../src/db/replicas';
 import { startReplicatedPostgres, type ReplicatedPostgres } from './setup/replication';
 import { authAs, PASSWORD } from './setup/accounts';
 import { startTestApp, type TestApp } from './setup/test-app';
-import spec from '../openapi.json';
+import { openApiDocument } from './setup/openapi-document';
 
 const PROBLEM = /application\/problem\+json/;
 const TOKEN = CONSISTENCY_TOKEN.toLowerCase();
@@ -70,7 +70,7 @@ describe('read replicas (real streaming replication)', () => {
   });
 
   it('documents the token: a response header on writes, a request header on reads (OpenAPI)', () => {
-    const paths = spec.paths as Record<string, Record<string, Record<string, unknown>>>;
+    const paths = openApiDocument().paths as Record<string, Record<string, Record<string, unknown>>>;
     const created = paths['/users'].post.responses as Record<string, { headers?: Record<string, unknown> }>;
     expect(Object.keys(created['201'].headers ?? {})).toContain(CONSISTENCY_TOKEN);
     const parameters = paths['/users/{id}'].get.parameters as { name: string; in: string }[];

@@ -186,8 +186,8 @@ function nextSteps(names) {
     '',
     `${names.Plural} written in the house style. Next:`,
     `  npm run migration:generate -- src/database/migrations/Create${names.Plural}   # the ${names.table} table, from the entity`,
-    '  npm run openapi                  # openapi.json now documents the new routes',
-    `  npm run test:e2e -- test/${names.plural}   # the generated spec passes as written`,
+    `  npm test                         # the generated spec, the contract and the fuzz suite pass as written`,
+    '  npm run openapi                  # then commit openapi.json: CI fails while it lacks the new routes',
     `Then give ${names.Singular} its real columns (entity, DTOs, response, constraints) and regenerate the migration.`,
   ].join('\n');
 }

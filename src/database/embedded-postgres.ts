@@ -1,7 +1,9 @@
-import { existsSync, readFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { createServer } from 'node:net';
-import { resolve } from 'node:path';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
 
 export interface EmbeddedPostgresOptions {
   dataDir: string;
@@ -72,7 +74,31 @@ export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): P
     throw new Error(`Embedded PostgreSQL in ${dataDir} did not start on port ${port}: ${reason}`, { cause: error });
   }
 
-  return { url: embeddedUrl(port), stop: () => pg.stop() };
+  if (!options.ephemeral) writeFileSync(RUNNING_RECORD, dataDir);
+  return {
+    url: embeddedUrl(port),
+    stop: async () => {
+      await pg.stop();
+      if (!options.ephemeral && readRecord() === dataDir) rmSync(RUNNING_RECORD, { force: true });
+    },
+  };
+}
+
+/**
+ * Where this checkout notes the data directory of the (non-ephemeral) embedded server it last started,
+ * so the CLI tools find the server `npm start` runs even when it was started with another
+ * EMBEDDED_PG_DATA_DIR than theirs. In the temporary directory, named after the project root.
+ */
+const RUNNING_RECORD = join(
+  tmpdir(),
+  `nest-typeorm-users-${createHash('sha256')
+    .update(resolve(__dirname, '..', '..'))
+    .digest('hex')
+    .slice(0, 12)}.embedded-postgres`,
+);
+
+function readRecord(): string | undefined {
+  return existsSync(RUNNING_RECORD) ? readFileSync(RUNNING_RECORD, 'utf8') : undefined;
 }
 
 /** The embedded server's connection URL: user and password are both `postgres`, loopback only. */
@@ -81,12 +107,16 @@ function embeddedUrl(port: number): string {
 }
 
 /**
- * The URL of the embedded PostgreSQL running on `dataDir` (started by `npm start` or a CLI tool),
- * or undefined if none runs there. Read from PostgreSQL's own lock file, `postmaster.pid`.
+ * The embedded PostgreSQL running on `dataDir` (started by `npm start` or a CLI tool), else the one
+ * this checkout started last on another data directory, if it still runs; undefined if neither.
+ * Read from PostgreSQL's own lock file, `postmaster.pid`.
  */
-export function runningEmbeddedPostgresUrl(dataDir: string): string | undefined {
-  const running = readLock(resolve(dataDir));
-  return running && embeddedUrl(running.port);
+export function runningEmbeddedPostgres(dataDir: string): { url: string; dataDir: string } | undefined {
+  for (const candidate of [resolve(dataDir), readRecord()]) {
+    const running = candidate ? readLock(candidate) : undefined;
+    if (running) return { url: embeddedUrl(running.port), dataDir: candidate! };
+  }
+  return undefined;
 }
 
 /** A second server on the same data directory would corrupt it; PostgreSQL's own lock file tells. */

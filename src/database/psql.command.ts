@@ -1,12 +1,14 @@
 import { spawnSync } from 'node:child_process';
 import { parseArgs } from 'node:util';
 import { loadConfig, loadDotEnv } from '../config/app.config';
-import { runningEmbeddedPostgresUrl, startEmbeddedPostgres, type RunningPostgres } from './embedded-postgres';
+import { resolve } from 'node:path';
+import { runningEmbeddedPostgres, startEmbeddedPostgres, type RunningPostgres } from './embedded-postgres';
 
 /**
  * `npm run db:psql`: psql on the app's database — DATABASE_URL when set, else the embedded PostgreSQL:
- * the one `npm start` is running (found by its lock file), or, when none runs, one started for this
- * session and stopped after. `npm run db:psql -- --url` prints the connection URL (with its password)
+ * the one running on EMBEDDED_PG_DATA_DIR (found by its lock file), else the one `npm start` runs on
+ * another data directory (EMBEDDED_PG_DATA_DIR need not be repeated), or, when none runs, one started
+ * for this session and stopped after. `npm run db:psql -- --url` prints the connection URL (with its password)
  * for another client instead. Needs `psql` on PATH; the embedded package ships only the server.
  */
 async function main(): Promise<void> {
@@ -14,7 +16,16 @@ async function main(): Promise<void> {
   loadDotEnv();
   const config = loadConfig();
   let started: RunningPostgres | undefined;
-  let url = config.database.url ?? runningEmbeddedPostgresUrl(config.embeddedPostgres.dataDir);
+  let url = config.database.url;
+  if (!url) {
+    const running = runningEmbeddedPostgres(config.embeddedPostgres.dataDir);
+    if (running && running.dataDir !== resolve(config.embeddedPostgres.dataDir)) {
+      console.error(
+        `db:psql: the embedded PostgreSQL running on ${running.dataDir} (nothing runs on ${config.embeddedPostgres.dataDir})`,
+      );
+    }
+    url = running?.url;
+  }
   if (!url) {
     if (values.url)
       throw new Error(`no embedded PostgreSQL is running on ${config.embeddedPostgres.dataDir}: npm start first`);

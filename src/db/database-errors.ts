@@ -62,12 +62,44 @@ function missingReference(constraint: string, driverDetail: string): ProblemExce
   if (driverDetail.includes('still referenced')) {
     return new ProblemException(HttpStatus.CONFLICT, 'The resource is still referenced by another resource');
   }
+  const { status, detail, field } = describeMissingReference(constraint, driverDetail);
+  const errors = field ? [{ field, messages: [detail] }] : undefined;
+  return new ProblemException(status, detail, errors ? { errors } : {});
+}
+
+/** What a missing-reference violation means: its status, detail, the request field and the id PostgreSQL reports. */
+function describeMissingReference(constraint: string, driverDetail: string) {
   const [, column, missingId] = /^Key \(([^)]+)\)=\(([^)]*)\)/.exec(driverDetail) ?? [];
   const known = constraintProblem(constraint);
-  const detail = `${known?.detail ?? 'A referenced resource does not exist'}${missingId ? ` (id ${missingId})` : ''}`;
-  const field = known?.field ?? column ?? constraint;
-  const errors = field ? [{ field, messages: [detail] }] : undefined;
-  return new ProblemException(known?.status ?? HttpStatus.UNPROCESSABLE_ENTITY, detail, errors ? { errors } : {});
+  return {
+    status: known?.status ?? HttpStatus.UNPROCESSABLE_ENTITY,
+    detail: `${known?.detail ?? 'A referenced resource does not exist'}${missingId ? ` (id ${missingId})` : ''}`,
+    field: known?.field ?? column ?? constraint,
+    missingId,
+  };
+}
+
+/**
+ * For a write of several items from one request array (`comments` of a new post): a missing reference
+ * names the items that hold the missing id, as full paths into the request (`comments.2.authorId`, the
+ * way validation errors name nested fields), instead of the bare `authorId`. Any other error is
+ * returned as it is, for the global filter to translate.
+ */
+export function inRequestArray(error: unknown, path: string, items: readonly object[]): unknown {
+  const driverError = (error instanceof QueryFailedError ? error.driverError : undefined) as
+    { code?: string; constraint?: string; detail?: string } | undefined;
+  if (driverError?.code !== '23503' || driverError.detail?.includes('still referenced')) return error;
+  const { status, detail, field, missingId } = describeMissingReference(
+    driverError.constraint ?? '',
+    driverError.detail ?? '',
+  );
+  const indexes = items.flatMap((item, index) =>
+    missingId !== undefined && String((item as Record<string, unknown>)[field]) === missingId ? [index] : [],
+  );
+  if (indexes.length === 0) return error;
+  return new ProblemException(status, detail, {
+    errors: indexes.map((index) => ({ field: `${path}.${index}.${field}`, messages: [detail] })),
+  });
 }
 
 /** True when `error` means the server did not answer or refused work (down, restarting, overloaded, timed out). */

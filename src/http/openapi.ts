@@ -8,6 +8,7 @@ import {
   SwaggerModule,
   type OpenAPIObject,
 } from '@nestjs/swagger';
+import type { FastifyInstance } from 'fastify';
 import { problem, type ProblemDetails } from './problem';
 import { documentConsistencyTokens } from './consistency-token';
 import { FieldErrorSchema, ProblemDetailsSchema } from './problem.schema';
@@ -158,8 +159,17 @@ function toOpenApi31<T>(node: T): T {
   return converted as T;
 }
 
-/** Serves Swagger UI at /docs and the document at /docs/openapi.json. */
+/**
+ * Serves Swagger UI at /docs (and /docs/) and the document at /docs/openapi.json. @nestjs/swagger also
+ * answers /docs/index.html, with the page meant for /docs: its relative asset URLs then miss
+ * (/docs/docs/swagger-ui.css), so that address is sent to /docs/ instead.
+ */
 export function setupOpenApi(app: INestApplication, document: OpenAPIObject): void {
+  const fastify = app.getHttpAdapter().getInstance() as FastifyInstance;
+  fastify.addHook('onRequest', (request, reply, done) => {
+    if (request.url.split('?')[0] !== '/docs/index.html') return done();
+    void reply.redirect('/docs/', 301);
+  });
   SwaggerModule.setup('docs', app, document, {
     swaggerOptions: { persistAuthorization: true }, // "Authorize" once, and keep the token across reloads
     jsonDocumentUrl: 'docs/openapi.json',

@@ -5,6 +5,7 @@ import { CommentsService } from '../comments/comments.service';
 import { type Preconditions, requireUntaggedPreconditions } from '../http/conditional-requests';
 import { type Page, toPage } from '../http/pagination';
 import type { PaginationQuery } from '../http/pagination.query';
+import { inRequestArray } from '../db/database-errors';
 import { inTransaction } from '../db/transactions';
 import type { CommentValues } from '../comments/comments.repository';
 import type { CreatePostDto } from './dto/create-post.dto';
@@ -72,7 +73,10 @@ export class PostsService {
   ): Promise<Post> {
     const id = await inTransaction(this.txHost, async () => {
       const [created] = await this.createMany(authorId, [dto]);
-      await this.comments.createMany(created.id, dto.comments ?? []); // joins this transaction
+      const comments = dto.comments ?? [];
+      await this.comments.createMany(created.id, comments).catch((error: unknown) => {
+        throw inRequestArray(error, 'comments', comments); // 422 naming `comments.2.authorId`
+      }); // joins this transaction
       requireUntaggedPreconditions(conditions); // the author exists: the insert passed its foreign key
       return created.id;
     });

@@ -3,13 +3,13 @@ import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { TestApp } from './test-app';
 
-/** Checks a real response against openapi.json and returns it (see test/openapi.e2e-spec.ts). */
+/** Checks a real response against the OpenAPI document and returns it (see test/openapi.e2e-spec.ts). */
 export type ContractCheck = (method: string, template: string, res: Response) => Response;
 
 /**
  * A feature's part of the OpenAPI contract session: sends every status its operations document,
  * each through `check`; `sample(schemaName)` is a request body as Swagger UI's Try-it-out pre-fills it
- * from the examples in openapi.json. `nest g resource` writes one per resource
+ * from the examples in the OpenAPI document. `nest g resource` writes one per resource
  * (test/contract/<name>.contract.ts).
  */
 export type ContractSession = (

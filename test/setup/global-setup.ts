@@ -6,9 +6,12 @@ import { DataSource } from 'typeorm';
 import { loadConfig } from '../../src/config/app.config';
 import { dataSourceOptions } from '../../src/database/data-source.options';
 import { startEmbeddedPostgres, type RunningPostgres } from '../../src/database/embedded-postgres';
+import { previewOpenApiDocument, writeOpenApiDocument } from '../../src/openapi.command';
+import { OPENAPI_DOCUMENT_ENV } from './openapi-document';
 
 declare global {
   var testPostgres: RunningPostgres | undefined;
+  var testOpenApiDocumentIsTemporary: boolean | undefined;
 }
 
 /**
@@ -42,4 +45,12 @@ export default async function globalSetup(): Promise<void> {
   process.env.DB_MIGRATIONS_RUN = 'false';
   process.env.LOG_LEVEL ??= 'silent';
   process.env.RATE_LIMIT_MAX = '0'; // the rate limit has its own test; elsewhere it would only get in the way
+
+  // The OpenAPI document of the code under test, for the specs that check or derive requests from it.
+  // A path given in the environment keeps it after the run (CI compares it with openapi.json).
+  if (!process.env[OPENAPI_DOCUMENT_ENV]) {
+    process.env[OPENAPI_DOCUMENT_ENV] = join(tmpdir(), `nest-typeorm-users-openapi-${randomUUID()}.json`);
+    globalThis.testOpenApiDocumentIsTemporary = true;
+  }
+  writeOpenApiDocument(await previewOpenApiDocument(), process.env[OPENAPI_DOCUMENT_ENV]);
 }

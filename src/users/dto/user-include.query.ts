@@ -21,6 +21,9 @@ function IncludeParam() {
       type: String,
       description: `Comma-separated relations to load: ${USER_RELATIONS.join(', ')}. Absent: all of them; empty: none.`,
       example: 'profile,posts.comments',
+      // Spelled out: the Swagger plugin would list the union's members in the type checker's order,
+      // which differs between `nest build` and the tests' compiler (and so would the two documents).
+      items: { type: 'string', enum: [...USER_RELATIONS] },
     }),
     IsOptional(),
     Transform(({ value }: { value: unknown }) =>

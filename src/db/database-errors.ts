@@ -1,6 +1,7 @@
 import { HttpStatus } from '@nestjs/common';
 import { QueryFailedError } from 'typeorm';
 import { ProblemException } from '../http/problem';
+import { translateSqliteError } from '../database/sqlite';
 import { constraintProblem } from './constraint-problems';
 
 /** Errors that mean "the database is unavailable or overloaded right now": 503, try again. */
@@ -27,7 +28,13 @@ export function translateDatabaseError(error: unknown): ProblemException | undef
   const driverError = (error instanceof QueryFailedError ? error.driverError : error) as
     { code?: string; constraint?: string; message?: string; detail?: string } | undefined;
   if (!driverError || typeof driverError !== 'object') return undefined;
-  const { code = '', constraint = '', message = '', detail: driverDetail = '' } = driverError;
+  const sqlite = translateSqliteError(driverError, error instanceof QueryFailedError ? error.query : '');
+  const {
+    code = '',
+    constraint = '',
+    message = '',
+    detail: driverDetail = '',
+  } = sqlite ? { ...sqlite, message: driverError.message } : driverError;
 
   if (code === '23505') {
     const known = constraintProblem(constraint);
@@ -75,7 +82,8 @@ export function isDatabaseUnavailable(error: unknown): boolean {
   const driverError = (error instanceof QueryFailedError ? error.driverError : error) as
     { code?: string; message?: string } | undefined;
   if (!driverError || typeof driverError !== 'object') return false;
-  return isUnavailable(driverError.code ?? '', driverError.message ?? '');
+  const code = translateSqliteError(driverError)?.code ?? driverError.code ?? '';
+  return isUnavailable(code, driverError.message ?? '');
 }
 
 function isUnavailable(code: string, message: string): boolean {

@@ -6,6 +6,7 @@ import { getDataSourceToken, TypeOrmModule } from '@nestjs/typeorm';
 import { ClsModule } from 'nestjs-cls';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { type ObjectLiteral, QueryFailedError, type Repository } from 'typeorm';
+import { sqliteGate } from '../database/sqlite';
 import { countTransaction } from '../metrics/metrics';
 import { inSpan } from '../tracing/request-tracing';
 
@@ -65,7 +66,8 @@ export async function inTransaction<T>(
   if (txHost.isTransactionActive()) return work();
   for (let attempt = 1; ; attempt++) {
     try {
-      const result = await inSpan('db.transaction', () => txHost.withTransaction(work));
+      // On SQLite the transaction holds the one connection until it ends (see SqliteGate); elsewhere a plain call.
+      const result = await inSpan('db.transaction', () => sqliteGate.exclusive(() => txHost.withTransaction(work)));
       countTransaction('committed');
       return result;
     } catch (error) {

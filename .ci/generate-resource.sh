@@ -29,7 +29,7 @@ grep -q "Tag\]" src/database/entities.ts || { echo "Tag not in src/database/enti
 
 step "npm run migration:generate (bare, as the issue's \"done when\" runs it: the name defaults to SchemaChange)"
 npm run --silent migration:generate
-grep -q 'CONSTRAINT "tags_name_key" UNIQUE' src/database/migrations/*-SchemaChange.ts ||
+grep -q 'CONSTRAINT "tags_name_key" UNIQUE' src/database/migrations/postgres/*-SchemaChange.ts ||
   { echo "the migration does not name the unique constraint"; exit 1; }
 npm run --silent migration:run
 npm run --silent typeorm -- migration:generate --check --dryrun src/database/migrations/Drift

@@ -185,7 +185,7 @@ function nextSteps(names) {
   return [
     '',
     `${names.Plural} written in the house style. Next:`,
-    `  npm run migration:generate -- src/database/migrations/Create${names.Plural}   # the ${names.table} table, from the entity`,
+    `  npm run migration:generate -- Create${names.Plural}   # the ${names.table} table, from the entity`,
     '  npm run openapi                  # openapi.json now documents the new routes',
     `  npm run test:e2e -- test/${names.plural}   # the generated spec passes as written`,
     `Then give ${names.Singular} its real columns (entity, DTOs, response, constraints) and regenerate the migration.`,

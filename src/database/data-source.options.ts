@@ -4,6 +4,7 @@ import { DatabaseLogger } from './database.logger';
 import { type Dialect, dialectOf, loadDriver, migrationsFolder, useColumnTypesOf } from './dialect';
 import { entities } from './entities';
 import { boundedMysqlDriver } from './mysql-driver';
+import { sqliteOptions } from './sqlite';
 
 /**
  * The one place that turns configuration into TypeORM DataSource options, for the dialect the URL
@@ -68,8 +69,9 @@ const dialectOptions: Record<Dialect, (config: DatabaseConfig & { url: string })
     ]),
   }),
 
-  // Issue #16 part B (branch dialect-sqlite) fills this in.
-  sqlite: () => {
-    throw new Error('sqlite: not yet');
+  // One connection, one writer: see database/sqlite.ts (and README, Databases, for the pool settings).
+  sqlite: (config) => {
+    loadDriver('sqlite'); // the one-line startup error when better-sqlite3 is not installed
+    return sqliteOptions(config);
   },
 };

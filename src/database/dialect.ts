@@ -3,6 +3,7 @@ import { getMetadataArgsStorage } from 'typeorm';
 import type { ColumnMetadataArgs } from 'typeorm/metadata-args/ColumnMetadataArgs';
 import { User } from '../users/entities/user.entity';
 import { entities } from './entities';
+import { SQLITE_NOW } from './sqlite';
 
 /**
  * The SQL dialects the service runs on, named after what DATABASE_URL starts with:
@@ -62,7 +63,7 @@ export function migrationsFolder(dialect: Dialect): string {
 /**
  * The entities are written in PostgreSQL's terms. For another dialect, their column types (and
  * identity generation) are rewritten here, once, in TypeORM's metadata arguments before a DataSource
- * reads them. `sqlite` is filled in by its own branch (issue #16 part B).
+ * reads them.
  */
 const COLUMN_TYPES: Record<Exclude<Dialect, 'postgres'>, Record<string, Partial<ColumnMetadataArgs['options']>>> = {
   // datetime(3) holds no zone: values are UTC because every connection's time_zone is +00:00 and
@@ -72,7 +73,20 @@ const COLUMN_TYPES: Record<Exclude<Dialect, 'postgres'>, Record<string, Partial<
     bytea: { type: 'binary', length: 32 }, // refresh_tokens.token_hash: a SHA-256
     uuid: { type: 'char', length: 36 },
   },
-  sqlite: {},
+  // SQLite has few types; these keep what the values are. Timestamps: UTC text with milliseconds (see
+  // SQLITE_NOW in database/sqlite.ts), as TypeORM writes Dates; the enum becomes varchar with a CHECK on its values.
+  sqlite: {
+    timestamptz: { type: 'datetime', precision: undefined },
+    bytea: { type: 'blob' },
+    uuid: { type: 'varchar', length: 36 },
+    enum: { type: 'simple-enum', enumName: undefined },
+  },
+};
+
+/** SQLite's CURRENT_TIMESTAMP and datetime('now') have whole seconds; the columns hold milliseconds. */
+const sqliteDateDefaults: Partial<Record<ColumnMetadataArgs['mode'], Partial<ColumnMetadataArgs['options']>>> = {
+  createDate: { default: () => SQLITE_NOW },
+  updateDate: { default: () => SQLITE_NOW },
 };
 
 /** TypeORM would default MySQL's create/update dates to CURRENT_TIMESTAMP(6); the columns hold milliseconds. */
@@ -120,7 +134,12 @@ export function useColumnTypesOf(dialect: Dialect): void {
     const pgOptions = original.get(column) as ColumnMetadataArgs['options'];
     const mapped = dialect === 'postgres' ? undefined : COLUMN_TYPES[dialect][String(pgOptions.type)];
     Object.assign(column, {
-      options: { ...pgOptions, ...mapped, ...(dialect === 'mysql' && mysqlDateDefaults[column.mode]) },
+      options: {
+        ...pgOptions,
+        ...mapped,
+        ...(dialect === 'mysql' && mysqlDateDefaults[column.mode]),
+        ...(dialect === 'sqlite' && sqliteDateDefaults[column.mode]),
+      },
     });
   }
   for (const generation of storage.generations) {

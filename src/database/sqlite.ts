@@ -42,10 +42,20 @@ export function sqliteOptions(config: DatabaseConfig & { url: string }) {
   };
 }
 
+/** The subset of a better-sqlite3 Statement this module uses. */
+interface SqliteStatement {
+  reader: boolean;
+  columns(): { name: string; type: string | null }[];
+  all(...parameters: unknown[]): Record<string, unknown>[];
+  get(...parameters: unknown[]): Record<string, unknown> | undefined;
+  run(...parameters: unknown[]): unknown;
+}
+
 /** The subset of a better-sqlite3 Database this module uses. */
 interface SqliteConnection {
   function(name: string, options: { deterministic: boolean }, fn: (value: unknown) => unknown): unknown;
   pragma(source: string, options?: { simple?: boolean }): unknown;
+  prepare(source: string): SqliteStatement;
 }
 
 /**
@@ -61,6 +71,37 @@ export function prepareSqliteConnection(connection: SqliteConnection): void {
     typeof value === 'string' ? value.toLowerCase() : value,
   );
   connection.pragma('foreign_keys = ON');
+  typeTimestamps(connection);
+}
+
+/**
+ * Timestamps as Dates both ways, as pg and mysql2 give them, so plain-SQL reads (the repositories'
+ * portable statements) return what PostgreSQL's do: a column declared `datetime` comes back as a
+ * Date (better-sqlite3 gives its text), and a Date parameter is bound as the stored text (better-sqlite3
+ * refuses Dates). Only columns read as they are carry their declared type: `max(created_at)` stays text.
+ */
+function typeTimestamps(connection: SqliteConnection): void {
+  const prepare = connection.prepare.bind(connection);
+  const bindable = (parameters: unknown[]) =>
+    parameters.map((value) => (value instanceof Date ? toSqliteTimestamp(value) : value));
+  connection.prepare = (source) => {
+    const statement = prepare(source);
+    const { all, get, run } = { all: statement.all.bind(statement), get: statement.get.bind(statement), run: statement.run.bind(statement) };
+    statement.run = (...parameters) => run(...bindable(parameters));
+    if (!statement.reader) return statement;
+    const dates = statement.columns().flatMap(({ name, type }) => (type?.toLowerCase() === 'datetime' ? [name] : []));
+    const typed = (row: Record<string, unknown> | undefined) => {
+      if (row) for (const name of dates) row[name] = fromSqliteTimestamp(row[name]);
+      return row;
+    };
+    statement.all = (...parameters) => {
+      const rows = all(...bindable(parameters));
+      if (dates.length > 0) rows.forEach(typed);
+      return rows;
+    };
+    statement.get = (...parameters) => typed(get(...bindable(parameters)));
+    return statement;
+  };
 }
 
 /** The SQL of "now" as SQLite stores timestamps: UTC `YYYY-MM-DD HH:MM:SS.SSS`, as TypeORM writes Dates. */
@@ -74,7 +115,7 @@ export function toSqliteTimestamp(date: Date): string {
   return date.toISOString().replace('T', ' ').replace('Z', '');
 }
 
-/** A stored SQLite timestamp (see toSqliteTimestamp) as a Date; other values unchanged. */
+/** A stored SQLite timestamp (see toSqliteTimestamp; seconds-only text too) as a Date; other values unchanged. */
 export function fromSqliteTimestamp(value: unknown): unknown {
   return typeof value === 'string' ? new Date(`${value.replace(' ', 'T')}Z`) : value;
 }
@@ -223,13 +264,20 @@ type RawQuery = (sql: string, parameters?: unknown[]) => Promise<unknown>;
  * `constraint`, where database-errors.ts reads PostgreSQL's. TypeORM rolls back afterwards.
  */
 async function nameForeignKeyViolation(error: unknown, query: RawQuery, metadatas: readonly EntityMetadata[]) {
-  const driverError = (error as { driverError?: { code?: string; constraint?: string } }).driverError;
+  const driverError = (error as { driverError?: { code?: string; constraint?: string; detail?: string } })
+    .driverError;
   if (driverError?.code !== 'SQLITE_CONSTRAINT_FOREIGNKEY') return;
-  const [violation] = (await query('PRAGMA foreign_key_check')) as { table: string; fkid: number }[];
+  const [violation] = (await query('PRAGMA foreign_key_check')) as { table: string; rowid: number; fkid: number }[];
   if (!violation) return;
   const keys = (await query(`PRAGMA foreign_key_list("${violation.table}")`)) as { id: number; from: string }[];
   const columns = keys.filter((key) => key.id === violation.fkid).map((key) => key.from);
   driverError.constraint = foreignKeyName(metadatas, violation.table, columns);
+  if (columns.length !== 1) return;
+  // pg's detail, which the 404/422 quotes the missing id from.
+  const [row] = (await query(`SELECT "${columns[0]}" AS value FROM "${violation.table}" WHERE rowid = ?`, [
+    violation.rowid,
+  ])) as { value: unknown }[];
+  driverError.detail = `Key (${columns[0]})=(${String(row?.value ?? '')}) is not present`;
 }
 
 /** The name the entities give the foreign key of `table` on `columns`, or undefined. */
@@ -283,7 +331,7 @@ export interface TranslatedSqliteError {
  * Undefined: not a SQLite error.
  */
 export function translateSqliteError(
-  driverError: { code?: string; message?: string; constraint?: string },
+  driverError: { code?: string; message?: string; constraint?: string; detail?: string },
   sql = '',
 ): TranslatedSqliteError | undefined {
   const { code = '', message = '' } = driverError;
@@ -299,7 +347,8 @@ export function translateSqliteError(
     if (/^\s*DELETE/i.test(sql)) return { code: '23503', detail: 'still referenced' };
     const table = /^\s*(?:INSERT\s+INTO|UPDATE)\s+"?(\w+)"?/i.exec(sql)?.[1];
     const keys = (table && foreignKeyNames.get(table)) || [];
-    return { code: '23503', constraint: driverError.constraint ?? (keys.length === 1 ? keys[0] : undefined) };
+    const constraint = driverError.constraint ?? (keys.length === 1 ? keys[0] : undefined);
+    return { code: '23503', constraint, detail: driverError.detail };
   }
   if (code === 'SQLITE_CONSTRAINT_CHECK') return { code: '23514' };
   if (code === 'SQLITE_CONSTRAINT_NOTNULL') return { code: '23502' };

@@ -40,6 +40,8 @@ class MetricsWiring implements OnModuleInit, OnApplicationBootstrap, OnApplicati
     recordHttpMetrics(fastify);
     if (!this.config.port) serveMetricsOnMainPort(fastify, this.config);
     this.dataSource.subscribers.push(this.subscriber);
+    // pg's pool only; SQLite has one connection and no pool (its wait is SqliteGate's).
+    if (this.dataSource.options.type !== 'postgres') return;
     this.pool = (this.dataSource.driver as unknown as { master: Pool }).master;
     this.unmeasurePool = measurePoolAcquires(this.pool);
     observePool(this.pool);

@@ -23,7 +23,8 @@ export function fixtures(dataSource: DataSource) {
       return dataSource.getRepository(Comment).save({ postId, authorId, body });
     },
     count(table: 'users' | 'profiles' | 'posts' | 'comments'): Promise<number> {
-      return dataSource.query(`SELECT count(*)::int AS n FROM ${table}`).then((rows: { n: number }[]) => rows[0].n);
+      // Number(): pg answers a bigint count as text.
+      return dataSource.query(`SELECT count(*) AS n FROM ${table}`).then((rows: { n: number | string }[]) => Number(rows[0].n));
     },
   };
 }

@@ -1,11 +1,13 @@
 import 'reflect-metadata';
 import { randomUUID } from 'node:crypto';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { mkdirSync, rmSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { DataSource } from 'typeorm';
 import { loadConfig } from '../../src/config/app.config';
 import { dataSourceOptions } from '../../src/database/data-source.options';
 import { startEmbeddedPostgres, type RunningPostgres } from '../../src/database/embedded-postgres';
+import { sqliteDatabasePath } from '../../src/database/sqlite';
 
 declare global {
   var testPostgres: RunningPostgres | undefined;
@@ -25,6 +27,15 @@ export default async function globalSetup(): Promise<void> {
     process.env.EMBEDDED_PG_DATA_DIR = dataDir; // for tests of the CLI tools that find it there (db:psql)
   }
 
+  // SQLite: a fresh file per run (its WAL and shared-memory files too); sqlite::memory: lives in one
+  // process only, so the workers could never share it.
+  if (url.startsWith('sqlite:')) {
+    const path = sqliteDatabasePath(url);
+    if (path === ':memory:') throw new Error('TEST_DATABASE_URL=sqlite::memory: cannot be shared by the test workers: give a file');
+    mkdirSync(dirname(path), { recursive: true });
+    for (const suffix of ['', '-wal', '-shm', '-journal']) rmSync(`${path}${suffix}`, { force: true });
+  }
+
   const options = dataSourceOptions({ ...loadConfig({}).database, url, migrationsRun: false });
   const dataSource = new DataSource({
     ...options,
@@ -33,7 +44,9 @@ export default async function globalSetup(): Promise<void> {
     maxQueryExecutionTime: undefined,
   }); // quiet
   await dataSource.initialize();
-  await dataSource.query('DROP SCHEMA IF EXISTS public CASCADE; CREATE SCHEMA public');
+  if (dataSource.options.type === 'postgres') {
+    await dataSource.query('DROP SCHEMA IF EXISTS public CASCADE; CREATE SCHEMA public');
+  }
   await dataSource.runMigrations();
   await dataSource.destroy();
 

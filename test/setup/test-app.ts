@@ -25,6 +25,13 @@ export async function startTestApp(env: NodeJS.ProcessEnv = {}): Promise<TestApp
   await app.getHttpAdapter().getInstance().ready();
   const dataSource = app.get(DataSource);
   const truncateAll = `TRUNCATE ${tablesOf(dataSource).join(', ')} RESTART IDENTITY CASCADE`;
+  // SQLite has no TRUNCATE: DELETE every row (the foreign keys cascade, so any order empties all) and
+  // restart AUTOINCREMENT's counters, one statement at a time (better-sqlite3 prepares one).
+  const sqliteReset = [...tablesOf(dataSource).map((table) => `DELETE FROM ${table}`), 'DELETE FROM sqlite_sequence'];
+  const reset = async () => {
+    const statements = dataSource.options.type === 'better-sqlite3' ? sqliteReset : [truncateAll];
+    for (const statement of statements) await dataSource.query(statement);
+  };
   return {
     app,
     api: request(app.getHttpServer()),
@@ -39,7 +46,7 @@ export async function startTestApp(env: NodeJS.ProcessEnv = {}): Promise<TestApp
         spy.mockRestore();
       }
     },
-    reset: () => dataSource.query(truncateAll),
+    reset,
     close: () => app.close(),
   };
 }

@@ -172,6 +172,29 @@ export class SqliteGate {
     }
   }
 
+  /**
+   * A statement of TypeORM's own transaction (see install). A plain COMMIT or ROLLBACK ends it (nested
+   * levels use SAVEPOINTs) and hands the connection on; a COMMIT that failed leaves it open, for the
+   * ROLLBACK TypeORM sends next.
+   */
+  private async inAnonymous<T>(sql: string, statement: () => Promise<T>): Promise<T> {
+    let ended = sql === 'ROLLBACK';
+    try {
+      const result = await statement();
+      ended ||= sql === 'COMMIT';
+      return result;
+    } finally {
+      if (ended) this.releaseAnonymous();
+    }
+  }
+
+  /** Ends the hold of TypeORM's own transaction (see install). */
+  private releaseAnonymous(): void {
+    const release = this.anonymous;
+    this.anonymous = undefined;
+    release?.();
+  }
+
   /** Waits for the connection (in arrival order); resolves to the function that hands it on. */
   private async acquire(): Promise<() => void> {
     let release!: () => void;
@@ -221,28 +244,17 @@ export class SqliteGate {
       }
     };
     runner.query = (async (sql: string, parameters?: unknown[], structured?: boolean) => {
-      if (this.lease.getStore()?.held || this.anonymous) {
-        const result = await run(sql, parameters, structured);
-        if (this.anonymous && (sql === 'COMMIT' || sql === 'ROLLBACK') && !runner.isTransactionActive) {
-          const release = this.anonymous;
-          this.anonymous = undefined;
-          release();
-        }
-        return result;
+      if (this.lease.getStore()?.held) return run(sql, parameters, structured);
+      if (this.anonymous) return this.inAnonymous(sql, () => run(sql, parameters, structured));
+      if (sql !== 'BEGIN TRANSACTION') return this.exclusive(() => run(sql, parameters, structured));
+      // TypeORM's own transaction outside inTransaction: hold the connection until its COMMIT/ROLLBACK.
+      this.anonymous = await this.acquire();
+      try {
+        return await run(sql, parameters, structured);
+      } catch (error) {
+        this.releaseAnonymous();
+        throw error;
       }
-      if (sql === 'BEGIN TRANSACTION') {
-        // TypeORM's own transaction outside inTransaction: hold the connection until its COMMIT/ROLLBACK.
-        this.anonymous = await this.acquire();
-        try {
-          return await run(sql, parameters, structured);
-        } catch (error) {
-          const release = this.anonymous;
-          this.anonymous = undefined;
-          release();
-          throw error;
-        }
-      }
-      return this.exclusive(() => run(sql, parameters, structured));
     }) as QueryRunner['query'];
     const destroy = dataSource.destroy.bind(dataSource);
     dataSource.destroy = async () => {

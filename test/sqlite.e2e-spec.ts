@@ -1,6 +1,13 @@
 import { TransactionHost } from '@nestjs-cls/transactional';
+import { rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type { TransactionalAdapterTypeOrm } from '@nestjs-cls/transactional-adapter-typeorm';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { DataSource, type MigrationInterface, type QueryRunner } from 'typeorm';
+import { loadConfig } from '../src/config/app.config';
+import { dataSourceOptions } from '../src/database/data-source.options';
+import { sqliteDatabasePath } from '../src/database/sqlite';
 import { inTransaction } from '../src/db/transactions';
 import { bearer, PASSWORD, signUp } from './setup/accounts';
 import { describeOn } from './setup/dialect';
@@ -79,7 +86,7 @@ describeOn(['sqlite'], 'these tests are about SQLite’s single connection and t
     expect(second.body.errors).toEqual([{ field: 'email', messages: [expect.any(String)] }]);
   });
 
-  it('timestamps keep their milliseconds in UTC (SQLite’s datetime(\'now\') would drop them)', async () => {
+  it("timestamps keep their milliseconds in UTC (SQLite’s datetime('now') would drop them)", async () => {
     const ada = await t.db.user('Ada');
     const [row] = await t.dataSource.query<{ text: string }[]>(
       'SELECT CAST(created_at AS TEXT) AS text FROM users WHERE id = ?',
@@ -131,5 +138,71 @@ describeOn(['sqlite'], 'the wait for the one SQLite connection is SqliteGate’s
     expect(res.headers['content-type']).toMatch(PROBLEM);
     expect(res.headers['retry-after']).toBeDefined();
     expect((await t.api.get('/users')).status).toBe(200); // the connection is free again
+  });
+});
+
+describeOn(['sqlite'], 'SQLite’s busy timeout and write lock', 'SQLite write lock held by another process', () => {
+  const t = useTestApp({ DB_POOL_TIMEOUT_MS: '200' });
+
+  it('a write waits the busy timeout (DB_POOL_TIMEOUT_MS) for the write lock, then answers 503 problem+json, never 500', async () => {
+    // Another process's connection (as `npm run db:seed` would hold) takes the write lock.
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const Database = require('better-sqlite3') as new (path: string) => { exec(sql: string): void; close(): void };
+    const other = new Database(sqliteDatabasePath(process.env.DATABASE_URL!));
+    other.exec('BEGIN IMMEDIATE');
+    try {
+      const res = await t.api.post('/users').send({ name: 'Ada', email: 'ada@example.com', password: PASSWORD });
+      expect(res.status).toBe(503);
+      expect(res.headers['content-type']).toMatch(PROBLEM);
+      expect((await t.api.get('/users')).status).toBe(200); // WAL: readers are not blocked by that writer
+    } finally {
+      other.exec('ROLLBACK');
+      other.close();
+    }
+    expect(
+      (await t.api.post('/users').send({ name: 'Ada', email: 'ada@example.com', password: PASSWORD })).status,
+    ).toBe(201);
+  });
+});
+
+/** What TypeORM's generator emits on SQLite for a column change: a rebuild of the table through a copy. */
+class RebuildPosts1999999999999 implements MigrationInterface {
+  name = 'RebuildPosts1999999999999';
+  async up(queryRunner: QueryRunner): Promise<void> {
+    const [{ sql }] = (await queryRunner.query(
+      "SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'posts'",
+    )) as { sql: string }[];
+    await queryRunner.query(sql.replace('CREATE TABLE "posts"', 'CREATE TABLE "temporary_posts"'));
+    await queryRunner.query('INSERT INTO "temporary_posts" SELECT * FROM "posts"');
+    await queryRunner.query('DROP TABLE "posts"');
+    await queryRunner.query('ALTER TABLE "temporary_posts" RENAME TO "posts"');
+  }
+  async down(): Promise<void> {}
+}
+
+describeOn(['sqlite'], 'table rebuilds are how SQLite migrations change columns', 'SQLite migrations', () => {
+  it('a migration that rebuilds posts (copy, DROP, rename) keeps the comments ON DELETE CASCADE would have deleted', async () => {
+    const path = join(tmpdir(), `wt-sqlite-rebuild-${process.pid}.db`);
+    const open = (extra: MigrationInterface[] = []) => {
+      const options = dataSourceOptions({ ...loadConfig({}).database, url: `sqlite:${path}`, migrationsRun: false });
+      const migrations = [...(options.migrations as string[]), ...extra.map((migration) => migration.constructor)];
+      return new DataSource({ ...options, migrations, logger: undefined, logging: false } as typeof options);
+    };
+    try {
+      const before = await open().initialize();
+      await before.runMigrations();
+      await before.query("INSERT INTO users (id, name, email) VALUES (1, 'Ada', 'ada@example.com')");
+      await before.query("INSERT INTO posts (id, author_id, title, body) VALUES (1, 1, 'T', 'B')");
+      await before.query("INSERT INTO comments (post_id, author_id, body) VALUES (1, 1, 'kept')");
+      await before.destroy();
+
+      const after = await open([new RebuildPosts1999999999999()]).initialize();
+      expect((await after.runMigrations()).map((migration) => migration.name)).toEqual(['RebuildPosts1999999999999']);
+      expect(await after.query('SELECT body FROM comments')).toEqual([{ body: 'kept' }]);
+      expect(await after.query('PRAGMA foreign_key_check')).toEqual([]);
+      await after.destroy();
+    } finally {
+      for (const suffix of ['', '-wal', '-shm']) rmSync(`${path}${suffix}`, { force: true });
+    }
   });
 });

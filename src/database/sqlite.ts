@@ -86,7 +86,11 @@ function typeTimestamps(connection: SqliteConnection): void {
     parameters.map((value) => (value instanceof Date ? toSqliteTimestamp(value) : value));
   connection.prepare = (source) => {
     const statement = prepare(source);
-    const { all, get, run } = { all: statement.all.bind(statement), get: statement.get.bind(statement), run: statement.run.bind(statement) };
+    const { all, get, run } = {
+      all: statement.all.bind(statement),
+      get: statement.get.bind(statement),
+      run: statement.run.bind(statement),
+    };
     statement.run = (...parameters) => run(...bindable(parameters));
     if (!statement.reader) return statement;
     const dates = statement.columns().flatMap(({ name, type }) => (type?.toLowerCase() === 'datetime' ? [name] : []));
@@ -229,7 +233,11 @@ export class SqliteGate {
     this.installed++;
     this.timeoutMs = timeoutMs;
     learnConstraintNames(dataSource.entityMetadatas);
-    const query = runner.query.bind(runner) as (sql: string, parameters?: unknown[], structured?: boolean) => Promise<unknown>;
+    const query = runner.query.bind(runner) as (
+      sql: string,
+      parameters?: unknown[],
+      structured?: boolean,
+    ) => Promise<unknown>;
     const run = async (sql: string, parameters?: unknown[], structured?: boolean) => {
       if (sql === 'BEGIN TRANSACTION') {
         await query('BEGIN IMMEDIATE TRANSACTION');
@@ -276,8 +284,7 @@ type RawQuery = (sql: string, parameters?: unknown[]) => Promise<unknown>;
  * `constraint`, where database-errors.ts reads PostgreSQL's. TypeORM rolls back afterwards.
  */
 async function nameForeignKeyViolation(error: unknown, query: RawQuery, metadatas: readonly EntityMetadata[]) {
-  const driverError = (error as { driverError?: { code?: string; constraint?: string; detail?: string } })
-    .driverError;
+  const driverError = (error as { driverError?: { code?: string; constraint?: string; detail?: string } }).driverError;
   if (driverError?.code !== 'SQLITE_CONSTRAINT_FOREIGNKEY') return;
   const [violation] = (await query('PRAGMA foreign_key_check')) as { table: string; rowid: number; fkid: number }[];
   if (!violation) return;
@@ -312,7 +319,9 @@ function learnConstraintNames(metadatas: readonly EntityMetadata[]): void {
   for (const metadata of metadatas) {
     const unique = [
       ...metadata.uniques.map((key) => ({ name: key.name, columns: key.columns })),
-      ...metadata.indices.filter((index) => index.isUnique).map((index) => ({ name: index.name, columns: index.columns })),
+      ...metadata.indices
+        .filter((index) => index.isUnique)
+        .map((index) => ({ name: index.name, columns: index.columns })),
     ];
     for (const { name, columns } of unique) {
       uniqueNames.set(`${metadata.tableName}(${columns.map((column) => column.databaseName).join(', ')})`, name);

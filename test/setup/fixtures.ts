@@ -24,7 +24,9 @@ export function fixtures(dataSource: DataSource) {
     },
     count(table: 'users' | 'profiles' | 'posts' | 'comments'): Promise<number> {
       // Number(): pg answers a bigint count as text.
-      return dataSource.query(`SELECT count(*) AS n FROM ${table}`).then((rows: { n: number | string }[]) => Number(rows[0].n));
+      return dataSource
+        .query(`SELECT count(*) AS n FROM ${table}`)
+        .then((rows: { n: number | string }[]) => Number(rows[0].n));
     },
   };
 }

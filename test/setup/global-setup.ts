@@ -31,7 +31,8 @@ export default async function globalSetup(): Promise<void> {
   // process only, so the workers could never share it.
   if (url.startsWith('sqlite:')) {
     const path = sqliteDatabasePath(url);
-    if (path === ':memory:') throw new Error('TEST_DATABASE_URL=sqlite::memory: cannot be shared by the test workers: give a file');
+    if (path === ':memory:')
+      throw new Error('TEST_DATABASE_URL=sqlite::memory: cannot be shared by the test workers: give a file');
     mkdirSync(dirname(path), { recursive: true });
     for (const suffix of ['', '-wal', '-shm', '-journal']) rmSync(`${path}${suffix}`, { force: true });
   }

@@ -186,7 +186,7 @@ describeOn(['sqlite'], 'table rebuilds are how SQLite migrations change columns'
     const open = (extra: MigrationInterface[] = []) => {
       const options = dataSourceOptions({ ...loadConfig({}).database, url: `sqlite:${path}`, migrationsRun: false });
       const migrations = [...(options.migrations as string[]), ...extra.map((migration) => migration.constructor)];
-      return new DataSource({ ...options, migrations, logger: undefined, logging: false } as typeof options);
+      return new DataSource({ ...options, migrations, logger: undefined, logging: false });
     };
     try {
       const before = await open().initialize();

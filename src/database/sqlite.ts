@@ -295,7 +295,7 @@ async function nameForeignKeyViolation(error: unknown, query: RawQuery, metadata
   // pg's detail, which the 404/422 quotes the missing id from.
   const [row] = (await query(`SELECT "${columns[0]}" AS value FROM "${violation.table}" WHERE rowid = ?`, [
     violation.rowid,
-  ])) as { value: unknown }[];
+  ])) as { value: number | string | null }[];
   driverError.detail = `Key (${columns[0]})=(${String(row?.value ?? '')}) is not present`;
 }
 

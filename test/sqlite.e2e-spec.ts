@@ -21,7 +21,7 @@ const txHostOf = (t: TestApp) => t.app.get<TransactionHost<TransactionalAdapterT
  * every statement on ONE better-sqlite3 connection, so without the gate a request would read inside
  * another's open transaction. The rest of the suite checks the same behaviour on every dialect.
  */
-describeOn(['sqlite'], 'these tests are about SQLite’s single connection and text timestamps', 'SQLite', () => {
+describeOn(['sqlite'], 'these tests are about SQLite’s single connection and text timestamps')('SQLite', () => {
   const t = useTestApp();
 
   /** A transaction that inserts a user and stays open until `finish` is called; then it rolls back. */
@@ -123,7 +123,7 @@ describeOn(['sqlite'], 'these tests are about SQLite’s single connection and t
   });
 });
 
-describeOn(['sqlite'], 'the wait for the one SQLite connection is SqliteGate’s', 'SQLite connection wait', () => {
+describeOn(['sqlite'], 'the wait for the one SQLite connection is SqliteGate’s')('SQLite connection wait', () => {
   const t = useTestApp({ DB_POOL_TIMEOUT_MS: '200' });
 
   it('a request that waits longer than DB_POOL_TIMEOUT_MS for the connection gets 503 problem+json, never 500', async () => {
@@ -141,7 +141,7 @@ describeOn(['sqlite'], 'the wait for the one SQLite connection is SqliteGate’s
   });
 });
 
-describeOn(['sqlite'], 'SQLite’s busy timeout and write lock', 'SQLite write lock held by another process', () => {
+describeOn(['sqlite'], 'SQLite’s busy timeout and write lock')('SQLite write lock held by another process', () => {
   const t = useTestApp({ DB_POOL_TIMEOUT_MS: '200' });
 
   it('a write waits the busy timeout (DB_POOL_TIMEOUT_MS) for the write lock, then answers 503 problem+json, never 500', async () => {
@@ -180,7 +180,7 @@ class RebuildPosts1999999999999 implements MigrationInterface {
   async down(): Promise<void> {}
 }
 
-describeOn(['sqlite'], 'table rebuilds are how SQLite migrations change columns', 'SQLite migrations', () => {
+describeOn(['sqlite'], 'table rebuilds are how SQLite migrations change columns')('SQLite migrations', () => {
   it('a migration that rebuilds posts (copy, DROP, rename) keeps the comments ON DELETE CASCADE would have deleted', async () => {
     const path = join(tmpdir(), `wt-sqlite-rebuild-${process.pid}.db`);
     const open = (extra: MigrationInterface[] = []) => {

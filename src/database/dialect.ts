@@ -119,6 +119,34 @@ const MYSQL_EMAIL_LOWER: ColumnMetadataArgs = {
   },
 };
 
+/**
+ * SQLite's twin of MYSQL_EMAIL_LOWER, so the portable statements (`WHERE email_lower = lower(?)`) serve
+ * both: a virtual generated column (computed when read, stored only in its unique index). Its lower()
+ * is the app's Unicode one (database/sqlite.ts), as PostgreSQL's.
+ */
+const SQLITE_EMAIL_LOWER: ColumnMetadataArgs = {
+  target: User,
+  propertyName: 'emailLower',
+  mode: 'regular',
+  options: {
+    name: 'email_lower',
+    type: 'varchar',
+    length: 254,
+    generatedType: 'VIRTUAL',
+    asExpression: 'lower("email")',
+    nullable: true, // as on MySQL: lower() of a NOT NULL email is never null
+    select: false,
+    insert: false,
+    update: false,
+  },
+};
+
+/** The email_lower column each dialect adds to User (PostgreSQL has an expression index instead). */
+const EMAIL_LOWER: Partial<Record<Dialect, ColumnMetadataArgs>> = {
+  mysql: MYSQL_EMAIL_LOWER,
+  sqlite: SQLITE_EMAIL_LOWER,
+};
+
 const original = new WeakMap<object, object>();
 
 /**
@@ -129,7 +157,7 @@ export function useColumnTypesOf(dialect: Dialect): void {
   const storage = getMetadataArgsStorage();
   const ours = new Set<unknown>(entities);
   for (const column of storage.columns) {
-    if (!ours.has(column.target) || column === MYSQL_EMAIL_LOWER) continue;
+    if (!ours.has(column.target) || Object.values(EMAIL_LOWER).includes(column)) continue;
     if (!original.has(column)) original.set(column, { ...column.options });
     const pgOptions = original.get(column) as ColumnMetadataArgs['options'];
     const mapped = dialect === 'postgres' ? undefined : COLUMN_TYPES[dialect][String(pgOptions.type)];
@@ -150,7 +178,9 @@ export function useColumnTypesOf(dialect: Dialect): void {
     Object.assign(generation, { strategy: dialect !== 'postgres' && strategy === 'identity' ? 'increment' : strategy });
   }
   const columns = storage.columns;
-  const index = columns.indexOf(MYSQL_EMAIL_LOWER);
-  if (dialect === 'mysql' && index < 0) columns.push(MYSQL_EMAIL_LOWER);
-  if (dialect !== 'mysql' && index >= 0) columns.splice(index, 1);
+  for (const [owner, emailLower] of Object.entries(EMAIL_LOWER)) {
+    const index = columns.indexOf(emailLower);
+    if (dialect === owner && index < 0) columns.push(emailLower);
+    if (dialect !== owner && index >= 0) columns.splice(index, 1);
+  }
 }

@@ -232,7 +232,7 @@ export class SqliteGate {
     marked.gated = true;
     this.installed++;
     this.timeoutMs = timeoutMs;
-    learnConstraintNames(dataSource.entityMetadatas);
+    learnConstraintNames(dataSource);
     const query = runner.query.bind(runner) as (
       sql: string,
       parameters?: unknown[],
@@ -315,15 +315,26 @@ export function foreignKeyName(
 const uniqueNames = new Map<string, string>();
 const foreignKeyNames = new Map<string, string[]>();
 
-function learnConstraintNames(metadatas: readonly EntityMetadata[]): void {
-  for (const metadata of metadatas) {
-    const unique = [
-      ...metadata.uniques.map((key) => ({ name: key.name, columns: key.columns })),
-      ...metadata.indices
-        .filter((index) => index.isUnique)
-        .map((index) => ({ name: index.name, columns: index.columns })),
-    ];
-    for (const { name, columns } of unique) {
+/**
+ * Reads the names SQLite's errors leave out: every unique index the schema has (CREATE UNIQUE INDEX
+ * keeps its name, e.g. users_email_lower_key on users(email_lower)), the entities' named unique keys,
+ * and each table's foreign keys.
+ */
+function learnConstraintNames(dataSource: DataSource): void {
+  const connection = (dataSource.driver as unknown as { databaseConnection: SqliteConnection }).databaseConnection;
+  const pragma = <T>(source: string) => connection.pragma(source) as T[];
+  const tables = pragma<{ schema: string; name: string; type: string }>('table_list').filter(
+    (table) => table.schema === 'main' && table.type === 'table',
+  );
+  for (const { name: table } of tables) {
+    for (const index of pragma<{ name: string; unique: number; origin: string }>(`index_list("${table}")`)) {
+      if (!index.unique || index.origin !== 'c') continue; // pk / inline UNIQUE: sqlite_autoindex_… names
+      const columns = pragma<{ name: string | null }>(`index_info("${index.name}")`).map((column) => column.name);
+      if (columns.every(Boolean)) uniqueNames.set(`${table}(${columns.join(', ')})`, index.name);
+    }
+  }
+  for (const metadata of dataSource.entityMetadatas) {
+    for (const { name, columns } of metadata.uniques) {
       uniqueNames.set(`${metadata.tableName}(${columns.map((column) => column.databaseName).join(', ')})`, name);
     }
     foreignKeyNames.set(

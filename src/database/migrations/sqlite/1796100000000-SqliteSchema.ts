@@ -15,7 +15,8 @@ import { MigrationInterface, QueryRunner } from 'typeorm';
  *   datetime('now') / CURRENT_TIMESTAMP, which drop the milliseconds.
  *
  * Differences from PostgreSQL, each in its place below: the enum is a CHECK, uuid and bytea are
- * varchar(36) and blob, and lower() in users_email_lower_key is the app's Unicode lower() (database/sqlite.ts).
+ * varchar(36) and blob, and users_email_lower_key is on a generated column email_lower (as on MySQL)
+ * whose lower() is the app's Unicode one (database/sqlite.ts).
  */
 export class SqliteSchema1796100000000 implements MigrationInterface {
   name = 'SqliteSchema1796100000000';
@@ -30,12 +31,19 @@ export class SqliteSchema1796100000000 implements MigrationInterface {
                 "role" varchar CHECK( "role" IN ('user','admin') ) NOT NULL DEFAULT ('user'),
                 "created_at" datetime NOT NULL DEFAULT (strftime('%Y-%m-%d %H:%M:%f','now')),
                 "updated_at" datetime NOT NULL DEFAULT (strftime('%Y-%m-%d %H:%M:%f','now')),
-                "version" integer NOT NULL DEFAULT (1)
+                "version" integer NOT NULL DEFAULT (1),
+                "email_lower" varchar(254) AS (lower("email")) VIRTUAL
             )
         `);
     await queryRunner.query(`CREATE INDEX "users_name_id_idx" ON "users" ("name", "id")`);
-    // Case-insensitive and stored as given, as on PostgreSQL; needs the app's lower() (sqlite.ts).
-    await queryRunner.query(`CREATE UNIQUE INDEX "users_email_lower_key" ON "users" (lower("email"))`);
+    // Emails unique whatever their case, stored as given, as on PostgreSQL: a unique index on the
+    // generated column (computed by the app's Unicode lower(), database/sqlite.ts), as on MySQL.
+    await queryRunner.query(`CREATE UNIQUE INDEX "users_email_lower_key" ON "users" ("email_lower")`);
+    // TypeORM reads a generated column's expression from here (the drift check compares it).
+    await queryRunner.query(
+      `INSERT INTO "typeorm_metadata"("database", "schema", "table", "type", "name", "value") VALUES (NULL, NULL, ?, ?, ?, ?)`,
+      ['users', 'GENERATED_COLUMN', 'email_lower', 'lower("email")'],
+    );
     await queryRunner.query(`
             CREATE TABLE "profiles" (
                 "user_id" integer PRIMARY KEY NOT NULL,
@@ -115,5 +123,10 @@ export class SqliteSchema1796100000000 implements MigrationInterface {
     for (const table of ['refresh_tokens', 'sessions', 'comments', 'posts', 'profiles', 'users']) {
       await queryRunner.query(`DROP TABLE "${table}"`);
     }
+    await queryRunner.query(`DELETE FROM "typeorm_metadata" WHERE "type" = ? AND "table" = ? AND "name" = ?`, [
+      'GENERATED_COLUMN',
+      'users',
+      'email_lower',
+    ]);
   }
 }

@@ -14,6 +14,11 @@ import { describeOn } from './setup/dialect';
 import { useTestApp, type TestApp } from './setup/test-app';
 
 const PROBLEM = /application\/problem\+json/;
+
+/** better-sqlite3's connection, as far as these tests read it directly. */
+interface RawConnection {
+  prepare(sql: string): { get(): { n: number } };
+}
 const txHostOf = (t: TestApp) => t.app.get<TransactionHost<TransactionalAdapterTypeOrm>>(TransactionHost);
 
 /**
@@ -45,7 +50,7 @@ describeOn(['sqlite'], 'these tests are about SQLite’s single connection and t
     await tx.insertedYet;
     // Both start while the insert is uncommitted; they may only run once the transaction ended.
     const count = t.db.count('users');
-    const page = t.api.get('/users');
+    const page = t.api.get('/users').then((res) => res); // supertest sends on then()
     await sleep(50);
     tx.finish();
     expect(await tx.done).toBe('rolled back on purpose');
@@ -55,16 +60,26 @@ describeOn(['sqlite'], 'these tests are about SQLite’s single connection and t
     expect(body).toEqual([]);
   });
 
-  it('a write outside a transaction never joins (and vanishes with) another request’s transaction', async () => {
+  it('another request’s write never joins (and vanishes with) a transaction that is open', async () => {
+    const ada = await signUp(t.api, 'Ada'); // before: signing up hashes a password, which would outlast the hold
     const tx = openTransaction();
     await tx.insertedYet;
-    const created = t.api.post('/users').send({ name: 'Ada', email: 'ada@example.com', password: PASSWORD });
-    await sleep(50);
+    const created = t.api
+      .post(`/users/${ada.id}/posts`)
+      .set(bearer(ada))
+      .send({ title: 'Kept', body: 'b' })
+      .then((res) => res); // supertest sends on then()
+    // Hold the transaction until the post shows on the connection (it would, ungated, inside this
+    // transaction) or for 1.5 s; the raw connection is read past the gate.
+    const connection = (t.dataSource.driver as unknown as { databaseConnection: RawConnection }).databaseConnection;
+    for (let waited = 0; waited < 1_500; waited += 20) {
+      if (connection.prepare('SELECT count(*) AS n FROM posts').get().n > 0) break;
+      await sleep(20);
+    }
     tx.finish();
-    await tx.done;
+    expect(await tx.done).toBe('rolled back on purpose');
     expect((await created).status).toBe(201);
-    const { body } = await t.api.get('/users');
-    expect(body.map((user: { name: string }) => user.name)).toEqual(['Ada']);
+    expect(await t.db.count('posts')).toBe(1);
   });
 
   it('30 concurrent transactions all commit, one after another (no nested BEGIN, no SAVEPOINT mix-up)', async () => {

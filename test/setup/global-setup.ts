@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { DataSource } from 'typeorm';
 import { loadConfig } from '../../src/config/app.config';
 import { dataSourceOptions } from '../../src/database/data-source.options';
+import { dialectOf } from '../../src/database/dialect';
 import { startEmbeddedPostgres, type RunningPostgres } from '../../src/database/embedded-postgres';
 
 declare global {
@@ -12,9 +13,10 @@ declare global {
 }
 
 /**
- * Once per test run: a real PostgreSQL with the real migrations applied. TEST_DATABASE_URL points
- * at a server you manage (its public schema is wiped); otherwise a throwaway embedded PostgreSQL is
- * started in a temporary directory, so tests never touch the developer's ./.data database.
+ * Once per test run: a real database with the real migrations applied. TEST_DATABASE_URL points at
+ * a server you manage, PostgreSQL or MariaDB/MySQL (its public schema, or its database, is wiped);
+ * otherwise a throwaway embedded PostgreSQL is started in a temporary directory, so tests never touch
+ * the developer's ./.data database.
  */
 export default async function globalSetup(): Promise<void> {
   let url = process.env.TEST_DATABASE_URL;
@@ -25,6 +27,7 @@ export default async function globalSetup(): Promise<void> {
     process.env.EMBEDDED_PG_DATA_DIR = dataDir; // for tests of the CLI tools that find it there (db:psql)
   }
 
+  await emptyDatabase(url);
   const options = dataSourceOptions({ ...loadConfig({}).database, url, migrationsRun: false });
   const dataSource = new DataSource({
     ...options,
@@ -33,7 +36,6 @@ export default async function globalSetup(): Promise<void> {
     maxQueryExecutionTime: undefined,
   }); // quiet
   await dataSource.initialize();
-  await dataSource.query('DROP SCHEMA IF EXISTS public CASCADE; CREATE SCHEMA public');
   await dataSource.runMigrations();
   await dataSource.destroy();
 
@@ -42,4 +44,30 @@ export default async function globalSetup(): Promise<void> {
   process.env.DB_MIGRATIONS_RUN = 'false';
   process.env.LOG_LEVEL ??= 'silent';
   process.env.RATE_LIMIT_MAX = '0'; // the rate limit has its own test; elsewhere it would only get in the way
+}
+
+/** Drops everything in the test database: PostgreSQL's public schema, or the MySQL database itself (recreated). */
+async function emptyDatabase(url: string): Promise<void> {
+  const options = dataSourceOptions({ ...loadConfig({}).database, url, migrationsRun: false });
+  const dataSource = new DataSource({
+    ...options,
+    logger: undefined,
+    logging: false,
+    maxQueryExecutionTime: undefined,
+  });
+  await dataSource.initialize();
+  try {
+    if (dialectOf(url) === 'mysql') {
+      // One connection, so USE applies to the statements after it; this DataSource is dropped after.
+      const runner = dataSource.createQueryRunner();
+      const database = await runner.getCurrentDatabase();
+      await runner.query(`DROP DATABASE \`${database}\``);
+      await runner.query(`CREATE DATABASE \`${database}\` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci`);
+      await runner.release();
+    } else {
+      await dataSource.query('DROP SCHEMA IF EXISTS public CASCADE; CREATE SCHEMA public');
+    }
+  } finally {
+    await dataSource.destroy();
+  }
 }

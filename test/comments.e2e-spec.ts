@@ -136,7 +136,7 @@ describe('comments', () => {
       const waiting = async () =>
         Number(
           (
-            await t.dataSource.query(
+            await t.query(
               "SELECT count(*) AS n FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'",
             )
           )[0].n,

@@ -61,15 +61,13 @@ describe('deadlocks and serialization failures', () => {
   it('deleting users who commented on each other’s posts, all at once, never deadlocks', async () => {
     for (let round = 0; round < 5; round++) {
       await t.reset();
-      await t.dataSource.query(
+      await t.query(
         `INSERT INTO users (name, email) SELECT 'U' || i, 'u' || i || '@example.com' FROM generate_series(1, 6) i`,
       );
-      await t.dataSource.query(
+      await t.query(
         `INSERT INTO posts (author_id, title, body) SELECT u.id, 't', 'b' FROM users u, generate_series(1, 3)`,
       );
-      await t.dataSource.query(
-        `INSERT INTO comments (post_id, author_id, body) SELECT p.id, u.id, 'c' FROM posts p, users u`,
-      );
+      await t.query(`INSERT INTO comments (post_id, author_id, body) SELECT p.id, u.id, 'c' FROM posts p, users u`);
       const ids = [1, 2, 3, 4, 5, 6];
       const { headers } = await adminAuth(t.app, t.db, t.dataSource); // user 7, who deletes the others
       const results = await Promise.all([
@@ -177,7 +175,7 @@ describe('database outage', () => {
     await t.api.post('/users').send({ name: 'After', email: 'after@example.com', password: PASSWORD }).expect(201);
     expect(unexpected).toEqual([]); // only 201 or 503, whatever the moment the database went away
     expect(statuses).toContain(503);
-    const stored = await t.dataSource.query('SELECT id FROM users WHERE id = ANY($1)', [acknowledged]);
+    const stored = await t.query('SELECT id FROM users WHERE id = ANY($1)', [acknowledged]);
     expect(stored).toHaveLength(acknowledged.length);
     console.info(
       `outage: ${acknowledged.length} writes acknowledged, ${statuses.filter((s) => s === 503).length} × 503, ready again ${recoveryMs} ms after restart`,

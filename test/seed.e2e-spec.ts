@@ -25,7 +25,7 @@ describe('seed data', () => {
     const page = await t.api.get('/users?limit=5').expect(200);
     expect(page.body).toHaveLength(5);
     expect(page.body[0].posts[0].comments).toHaveLength(2);
-    const names = (await t.dataSource.query('SELECT count(DISTINCT name)::int AS n FROM users'))[0].n;
+    const names = (await t.query('SELECT count(DISTINCT name)::int AS n FROM users'))[0].n;
     expect(names).toBeLessThan(50); // duplicate names, as in real data
   });
 });

@@ -54,6 +54,8 @@ const dialectOptions: Record<Dialect, (config: DatabaseConfig & { url: string })
     // and the values the app sends agree (datetime columns store no zone).
     timezone: 'Z',
     charset: 'utf8mb4_unicode_ci',
+    // BIGINT (count(*), EXISTS) as a number, as pg's int4 casts give; a string only beyond 2^53.
+    bigNumberStrings: false,
     connectTimeout: config.poolTimeoutMs,
     // mysql2's pool: up to connectionLimit (size + overflow) connections; at most maxIdle stay open
     // when idle, and idle ones close after idleTimeout. Its queue has no time limit, so

@@ -1,4 +1,3 @@
-import type { DataSource } from 'typeorm';
 import { type Dialect, dialectOf } from '../../src/database/dialect';
 
 /**
@@ -29,14 +28,13 @@ export function testSql(sql: string, parameters: unknown[] = []): [string, unkno
   return [text, bound];
 }
 
-/** Runs a test's PostgreSQL-worded statement on `dataSource`, translated by testSql; `T` as DataSource.query's. */
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
-export function querySql<T = any>(
-  dataSource: Pick<DataSource, 'query'>,
+/** Runs a test's PostgreSQL-worded statement on `dataSource`, translated by testSql; `T` is the whole result. */
+export function querySql<T = unknown>(
+  dataSource: { query(sql: string, parameters?: unknown[]): Promise<unknown> },
   sql: string,
   parameters: unknown[] = [],
 ): Promise<T> {
-  return dataSource.query<T>(...testSql(sql, parameters));
+  return dataSource.query(...testSql(sql, parameters)) as Promise<T>;
 }
 
 /**

@@ -6,6 +6,7 @@ import { dirname, join } from 'node:path';
 import { DataSource } from 'typeorm';
 import { loadConfig } from '../../src/config/app.config';
 import { dataSourceOptions } from '../../src/database/data-source.options';
+import { dialectOf } from '../../src/database/dialect';
 import { startEmbeddedPostgres, type RunningPostgres } from '../../src/database/embedded-postgres';
 import { sqliteDatabasePath } from '../../src/database/sqlite';
 
@@ -14,9 +15,10 @@ declare global {
 }
 
 /**
- * Once per test run: a real PostgreSQL with the real migrations applied. TEST_DATABASE_URL points
- * at a server you manage (its public schema is wiped); otherwise a throwaway embedded PostgreSQL is
- * started in a temporary directory, so tests never touch the developer's ./.data database.
+ * Once per test run: a real database with the real migrations applied. TEST_DATABASE_URL points at
+ * a server you manage, PostgreSQL or MariaDB/MySQL (its public schema, or its database, is wiped);
+ * otherwise a throwaway embedded PostgreSQL is started in a temporary directory, so tests never touch
+ * the developer's ./.data database.
  */
 export default async function globalSetup(): Promise<void> {
   let url = process.env.TEST_DATABASE_URL;
@@ -27,16 +29,7 @@ export default async function globalSetup(): Promise<void> {
     process.env.EMBEDDED_PG_DATA_DIR = dataDir; // for tests of the CLI tools that find it there (db:psql)
   }
 
-  // SQLite: a fresh file per run (its WAL and shared-memory files too); sqlite::memory: lives in one
-  // process only, so the workers could never share it.
-  if (url.startsWith('sqlite:')) {
-    const path = sqliteDatabasePath(url);
-    if (path === ':memory:')
-      throw new Error('TEST_DATABASE_URL=sqlite::memory: cannot be shared by the test workers: give a file');
-    mkdirSync(dirname(path), { recursive: true });
-    for (const suffix of ['', '-wal', '-shm', '-journal']) rmSync(`${path}${suffix}`, { force: true });
-  }
-
+  await emptyDatabase(url);
   const options = dataSourceOptions({ ...loadConfig({}).database, url, migrationsRun: false });
   const dataSource = new DataSource({
     ...options,
@@ -45,9 +38,6 @@ export default async function globalSetup(): Promise<void> {
     maxQueryExecutionTime: undefined,
   }); // quiet
   await dataSource.initialize();
-  if (dataSource.options.type === 'postgres') {
-    await dataSource.query('DROP SCHEMA IF EXISTS public CASCADE; CREATE SCHEMA public');
-  }
   await dataSource.runMigrations();
   await dataSource.destroy();
 
@@ -56,4 +46,39 @@ export default async function globalSetup(): Promise<void> {
   process.env.DB_MIGRATIONS_RUN = 'false';
   process.env.LOG_LEVEL ??= 'silent';
   process.env.RATE_LIMIT_MAX = '0'; // the rate limit has its own test; elsewhere it would only get in the way
+}
+
+/** Drops everything in the test database: PostgreSQL's public schema, the MySQL database itself (recreated), the SQLite file. */
+async function emptyDatabase(url: string): Promise<void> {
+  if (dialectOf(url) === 'sqlite') {
+    // A fresh file per run (its WAL and shared-memory files too); sqlite::memory: lives in one
+    // process, so the test workers could never share it.
+    const path = sqliteDatabasePath(url);
+    if (path === ':memory:') throw new Error('TEST_DATABASE_URL=sqlite::memory: cannot be shared by the test workers: give a file');
+    mkdirSync(dirname(path), { recursive: true });
+    for (const suffix of ['', '-wal', '-shm', '-journal']) rmSync(`${path}${suffix}`, { force: true });
+    return;
+  }
+  const options = dataSourceOptions({ ...loadConfig({}).database, url, migrationsRun: false });
+  const dataSource = new DataSource({
+    ...options,
+    logger: undefined,
+    logging: false,
+    maxQueryExecutionTime: undefined,
+  });
+  await dataSource.initialize();
+  try {
+    if (dialectOf(url) === 'mysql') {
+      // One connection, so USE applies to the statements after it; this DataSource is dropped after.
+      const runner = dataSource.createQueryRunner();
+      const database = await runner.getCurrentDatabase();
+      await runner.query(`DROP DATABASE \`${database}\``);
+      await runner.query(`CREATE DATABASE \`${database}\` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci`);
+      await runner.release();
+    } else {
+      await dataSource.query('DROP SCHEMA IF EXISTS public CASCADE; CREATE SCHEMA public');
+    }
+  } finally {
+    await dataSource.destroy();
+  }
 }

@@ -1,4 +1,5 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
+import { EventEmitter } from 'node:events';
 import type { DataSource, EntityMetadata, QueryRunner } from 'typeorm';
 import type { DatabaseConfig } from '../config/app.config';
 
@@ -153,6 +154,15 @@ export class SqliteGate {
   private anonymous: (() => void) | undefined;
   private timeoutMs = 5_000;
   private installed = 0;
+  private waiters = 0;
+  private holders = 0;
+  /** Each wait for the connection, as pools report theirs: milliseconds, and whether it timed out. */
+  readonly waits = new EventEmitter<{ acquired: [ms: number, timedOut: boolean] }>();
+
+  /** The connection as a pool of one, for the pool gauges (metrics/database-metrics.ts). */
+  stats(): { total: number; idle: number; max: number; waiting: number } {
+    return { total: 1, idle: this.holders > 0 ? 0 : 1, max: 1, waiting: this.waiters };
+  }
 
   /** True while a SQLite DataSource is gated (exclusive() is a plain call otherwise, e.g. on PostgreSQL). */
   get active(): boolean {
@@ -208,13 +218,21 @@ export class SqliteGate {
     const timedOut = new Promise<'timeout'>((resolve) => {
       timer = setTimeout(() => resolve('timeout'), this.timeoutMs);
     });
+    const started = performance.now();
+    this.waiters++;
     const outcome = await Promise.race([previous, timedOut]);
+    this.waiters--;
     clearTimeout(timer);
+    this.waits.emit('acquired', performance.now() - started, outcome === 'timeout');
     if (outcome === 'timeout') {
       void previous.then(release); // our turn is skipped, not lost: the queue behind us moves on
       throw new SqliteGateTimeout(`waited ${this.timeoutMs} ms for the SQLite connection (DB_POOL_TIMEOUT_MS)`);
     }
-    return release;
+    this.holders++;
+    return () => {
+      this.holders--;
+      release();
+    };
   }
 
   /**

@@ -1,6 +1,7 @@
 import type { Pool, PoolClient } from 'pg';
 import type { AfterQueryEvent, BeforeQueryEvent, DataSource, EntitySubscriberInterface, QueryRunner } from 'typeorm';
 import { type MysqlPool, mysqlPoolEvents } from '../database/mysql-driver';
+import { sqliteGate } from '../database/sqlite';
 import { sqlStateOf } from '../db/database-errors';
 import { sqlDialectOf } from '../db/sql-dialect';
 import { type PoolStats, poolAcquireDuration, poolAcquireTimeouts, queryDuration, queryErrors } from './metrics';
@@ -92,8 +93,8 @@ export interface PoolProbe {
 /**
  * The pool behind `dataSource`, measured: acquire times and timeouts into the histogram and counter,
  * and its sizes for the gauges. pg-pool (TypeORM's `master`) by wrapping connect(); mysql2's pool
- * through the waits boundedMysqlDriver reports. Undefined for SQLite, which has no pool (one
- * connection): the gauges then read 0.
+ * through the waits boundedMysqlDriver reports; SQLite's one connection through SqliteGate's waits
+ * (a pool of one: max 1, waiting = requests queued for it).
  */
 export function probePool(dataSource: DataSource): PoolProbe | undefined {
   const dialect = sqlDialectOf(dataSource);
@@ -129,5 +130,11 @@ export function probePool(dataSource: DataSource): PoolProbe | undefined {
       stop: () => mysqlPoolEvents.off('acquired', listener),
     };
   }
-  return undefined;
+  // SQLite: the one connection behind SqliteGate, as a pool of one; its waits are the acquires.
+  const listener = (ms: number, timedOut: boolean) => {
+    poolAcquireDuration.observe(ms / 1000);
+    if (timedOut) poolAcquireTimeouts.inc();
+  };
+  sqliteGate.waits.on('acquired', listener);
+  return { stats: () => sqliteGate.stats(), stop: () => sqliteGate.waits.off('acquired', listener) };
 }

@@ -2,6 +2,7 @@ import { adminAuth, authAs } from './setup/accounts';
 import { CommentsRepository } from '../src/comments/comments.repository';
 import { Comment } from '../src/comments/entities/comment.entity';
 import { useTestApp } from './setup/test-app';
+import { testDialect } from './setup/dialect';
 
 const PROBLEM = /application\/problem\+json/;
 type CommentBody = { id: number; body: string };
@@ -120,10 +121,22 @@ describe('comments', () => {
       const held = t.dataSource.createQueryRunner();
       await held.connect();
       await held.startTransaction();
-      const [{ id: h }] = await held.query(
-        "INSERT INTO comments (post_id, author_id, body) VALUES ($1, $2, 'held') RETURNING id",
-        [post.id, ada.id],
-      );
+      const h =
+        testDialect === 'postgres'
+          ? (
+              (await held.query(
+                "INSERT INTO comments (post_id, author_id, body) VALUES ($1, $2, 'held') RETURNING id",
+                [post.id, ada.id],
+              )) as { id: number }[]
+            )[0].id
+          : (
+              (await held.query("INSERT INTO comments (post_id, author_id, body) VALUES (?, ?, 'held')", [
+                post.id,
+                ada.id,
+              ])) as {
+                insertId: number;
+              }
+            ).insertId;
       // Meanwhile two comments through the API: each either commits or waits for the held one.
       let settled = 0;
       const added = [1, 2].map(() =>
@@ -137,7 +150,10 @@ describe('comments', () => {
         Number(
           (
             await t.query(
-              "SELECT count(*) AS n FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'",
+              testDialect === 'postgres'
+                ? "SELECT count(*) AS n FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'"
+                : 'SELECT count(*) AS n FROM information_schema.INNODB_TRX t JOIN information_schema.PROCESSLIST p ' +
+                    "ON p.ID = t.trx_mysql_thread_id WHERE t.trx_state = 'LOCK WAIT' AND p.DB = DATABASE()",
             )
           )[0].n,
         );

@@ -1,7 +1,11 @@
 import { seed } from '../src/database/seed';
 import { useTestApp } from './setup/test-app';
+import { describeOn } from './setup/dialect';
 
-describe('seed data', () => {
+describeOn(
+  ['postgres'],
+  'npm run db:seed is PostgreSQL-only (set-based SQL); CI checks its one-line refusal on MariaDB',
+)('seed data', () => {
   const t = useTestApp();
 
   it('fills users, profiles, posts and comments in bulk, and is idempotent', async () => {

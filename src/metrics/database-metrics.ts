@@ -91,50 +91,59 @@ export interface PoolProbe {
 }
 
 /**
- * The pool behind `dataSource`, measured: acquire times and timeouts into the histogram and counter,
- * and its sizes for the gauges. pg-pool (TypeORM's `master`) by wrapping connect(); mysql2's pool
- * through the waits boundedMysqlDriver reports; SQLite's one connection through SqliteGate's waits
- * (a pool of one: max 1, waiting = requests queued for it).
+ * A reader of the sizes of the pool behind `dataSource`: pg-pool's counters (TypeORM's `master`), or
+ * mysql2's pool's own fields (it has no public counters), or SQLite's one connection behind
+ * SqliteGate as a pool of one (max 1, waiting = requests queued for it).
  */
-export function probePool(dataSource: DataSource): PoolProbe | undefined {
+export function poolStatsOf(dataSource: DataSource): (() => PoolStats) | undefined {
   const dialect = sqlDialectOf(dataSource);
   if (dialect === 'postgres') {
     const pool = (dataSource.driver as unknown as { master: Pool }).master;
-    const stop = measurePoolAcquires(pool);
-    return {
-      stats: () => ({
-        total: pool.totalCount,
-        idle: pool.idleCount,
-        max: pool.options.max ?? 0,
-        waiting: pool.waitingCount,
-      }),
-      stop,
-    };
+    return () => ({
+      total: pool.totalCount,
+      idle: pool.idleCount,
+      max: pool.options.max ?? 0,
+      waiting: pool.waitingCount,
+    });
   }
   if (dialect === 'mysql') {
     const pool = (dataSource.driver as unknown as { pool: MysqlPool }).pool;
-    const listener = (from: MysqlPool, ms: number, timedOut: boolean) => {
-      if (from !== pool) return;
+    return () => ({
+      total: pool._allConnections.length,
+      idle: pool._freeConnections.length,
+      max: pool.config.connectionLimit,
+      waiting: pool._connectionQueue.length,
+    });
+  }
+  return () => sqliteGate.stats();
+}
+
+/**
+ * The pool behind `dataSource`, measured: acquire times and timeouts into the histogram and counter,
+ * and its sizes for the gauges (poolStatsOf). pg-pool by wrapping connect(); mysql2's pool through the
+ * waits boundedMysqlDriver reports; SQLite's through SqliteGate's waits for its one connection.
+ */
+export function probePool(dataSource: DataSource): PoolProbe | undefined {
+  const stats = poolStatsOf(dataSource);
+  if (!stats) return undefined;
+  const dialect = sqlDialectOf(dataSource);
+  if (dialect === 'postgres') {
+    return { stats, stop: measurePoolAcquires((dataSource.driver as unknown as { master: Pool }).master) };
+  }
+  if (dialect === 'sqlite') {
+    const listener = (ms: number, timedOut: boolean) => {
       poolAcquireDuration.observe(ms / 1000);
       if (timedOut) poolAcquireTimeouts.inc();
     };
-    mysqlPoolEvents.on('acquired', listener);
-    return {
-      // mysql2 keeps these in its pool's own fields (it has no public counters).
-      stats: () => ({
-        total: pool._allConnections.length,
-        idle: pool._freeConnections.length,
-        max: pool.config.connectionLimit,
-        waiting: pool._connectionQueue.length,
-      }),
-      stop: () => mysqlPoolEvents.off('acquired', listener),
-    };
+    sqliteGate.waits.on('acquired', listener);
+    return { stats, stop: () => sqliteGate.waits.off('acquired', listener) };
   }
-  // SQLite: the one connection behind SqliteGate, as a pool of one; its waits are the acquires.
-  const listener = (ms: number, timedOut: boolean) => {
+  const pool = (dataSource.driver as unknown as { pool: MysqlPool }).pool;
+  const listener = (from: MysqlPool, ms: number, timedOut: boolean) => {
+    if (from !== pool) return;
     poolAcquireDuration.observe(ms / 1000);
     if (timedOut) poolAcquireTimeouts.inc();
   };
-  sqliteGate.waits.on('acquired', listener);
-  return { stats: () => sqliteGate.stats(), stop: () => sqliteGate.waits.off('acquired', listener) };
+  mysqlPoolEvents.on('acquired', listener);
+  return { stats, stop: () => mysqlPoolEvents.off('acquired', listener) };
 }

@@ -54,7 +54,8 @@ async function emptyDatabase(url: string): Promise<void> {
     // A fresh file per run (its WAL and shared-memory files too); sqlite::memory: lives in one
     // process, so the test workers could never share it.
     const path = sqliteDatabasePath(url);
-    if (path === ':memory:') throw new Error('TEST_DATABASE_URL=sqlite::memory: cannot be shared by the test workers: give a file');
+    if (path === ':memory:')
+      throw new Error('TEST_DATABASE_URL=sqlite::memory: cannot be shared by the test workers: give a file');
     mkdirSync(dirname(path), { recursive: true });
     for (const suffix of ['', '-wal', '-shm', '-journal']) rmSync(`${path}${suffix}`, { force: true });
     return;

@@ -232,6 +232,13 @@ describe('identity', () => {
           .join('\n');
         expect(plan).toMatch(/Index Scan using "PK_\w+" on sessions s\s.*\n\s+Index Cond: \(id = /);
         expect(plan).toMatch(/Index Scan using "PK_\w+" on users u\s/);
+      } else if (testDialect === 'sqlite') {
+        // SQLite's plan: sessions by its primary key's index, users by its rowid (INTEGER PRIMARY KEY).
+        const plan = await t.query<{ detail: string }[]>(`EXPLAIN QUERY PLAN ${lookup}`, ['x']);
+        expect(plan.map(({ detail }) => detail)).toEqual([
+          expect.stringMatching(/^SEARCH s USING INDEX sqlite_autoindex_sessions_1 \(id=\?\)/),
+          expect.stringMatching(/^SEARCH u USING INTEGER PRIMARY KEY \(rowid=\?\)/),
+        ]);
       } else {
         // MySQL's plan: both tables read by primary key (`const`: one row each).
         const [{ id }] = await t.query<{ id: string }[]>('SELECT id FROM sessions WHERE user_id = $1', [ada.id]);

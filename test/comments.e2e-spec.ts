@@ -2,7 +2,7 @@ import { adminAuth, authAs } from './setup/accounts';
 import { CommentsRepository } from '../src/comments/comments.repository';
 import { Comment } from '../src/comments/entities/comment.entity';
 import { useTestApp } from './setup/test-app';
-import { testDialect } from './setup/dialect';
+import { itOn, testDialect } from './setup/dialect';
 
 const PROBLEM = /application\/problem\+json/;
 type CommentBody = { id: number; body: string };
@@ -110,7 +110,10 @@ describe('comments', () => {
       for (const id of added) expect(seen).toContain(id); // later inserts show up at the end
     });
 
-    it('never loses a comment whose transaction began before others but committed after them (issue #13)', async () => {
+    itOn(
+      ['postgres', 'mysql'],
+      'SQLite has one writer and one connection: a held transaction blocks every other statement of the app (SqliteGate), so no reader can page past it; the keyset order under one writer is tested in test/sqlite.e2e-spec.ts',
+    )('never loses a comment whose transaction began before others but committed after them (issue #13)', async () => {
       const ada = await t.db.user('Ada');
       const post = await t.db.post(ada.id);
       const c0 = (await t.db.comment(post.id, ada.id, 'c0')).id;

@@ -238,8 +238,8 @@ export class SqliteGate {
   /**
    * Puts `dataSource`'s QueryRunner behind the gate (see the class). Also: BEGIN becomes BEGIN
    * IMMEDIATE (the write lock from the start, so a read-then-write never fails to upgrade when another
-   * process writes), foreign keys are checked at COMMIT (`defer_foreign_keys`), so a violation can be
-   * named: SQLite's error does not say which key failed, `PRAGMA foreign_key_check` does (namedForeignKey).
+   * process writes), and a foreign key violation is named (nameForeignKeyViolation): SQLite's error
+   * does not say which key failed.
    */
   install(dataSource: DataSource): void {
     if (dataSource.options.type !== 'better-sqlite3') return;
@@ -251,21 +251,13 @@ export class SqliteGate {
     this.installed++;
     this.timeoutMs = timeoutMs;
     learnConstraintNames(dataSource);
-    const query = runner.query.bind(runner) as (
-      sql: string,
-      parameters?: unknown[],
-      structured?: boolean,
-    ) => Promise<unknown>;
+    const query = runner.query.bind(runner) as RawQuery;
     const run = async (sql: string, parameters?: unknown[], structured?: boolean) => {
-      if (sql === 'BEGIN TRANSACTION') {
-        await query('BEGIN IMMEDIATE TRANSACTION');
-        return query('PRAGMA defer_foreign_keys = ON');
-      }
-      if (sql !== 'COMMIT') return query(sql, parameters, structured);
+      if (sql === 'BEGIN TRANSACTION') return query('BEGIN IMMEDIATE TRANSACTION');
       try {
-        return await query(sql);
+        return await query(sql, parameters, structured);
       } catch (error) {
-        await nameForeignKeyViolation(error, query, dataSource.entityMetadatas);
+        await nameForeignKeyViolation(error, sql, parameters, query, dataSource.entityMetadatas);
         throw error;
       }
     };
@@ -293,28 +285,47 @@ export class SqliteGate {
 /** The process's gate (see SqliteGate); inTransaction holds it for a transaction's length. */
 export const sqliteGate = new SqliteGate();
 
-type RawQuery = (sql: string, parameters?: unknown[]) => Promise<unknown>;
+type RawQuery = (sql: string, parameters?: unknown[], structured?: boolean) => Promise<unknown>;
 
 /**
- * A COMMIT refused for a deferred foreign key leaves the transaction open: `PRAGMA foreign_key_check`
- * then lists the offending rows with the key's number in its table, which the entity metadata turns
- * into the key's name (e.g. comments_post_id_fkey). The name goes on the driver error as
- * `constraint`, where database-errors.ts reads PostgreSQL's. TypeORM rolls back afterwards.
+ * SQLite's foreign key error names no key. The statement that failed is run again inside a savepoint
+ * with the keys checked only at its end (`defer_foreign_keys`): `PRAGMA foreign_key_check` then lists
+ * the offending row and the key's number in its table, which the entity metadata turns into the
+ * key's name (e.g. comments_post_id_fkey), and the row gives the missing id (pg's `detail`). Then the
+ * savepoint is rolled back: nothing of the probe remains, and the error is thrown as before, at the
+ * statement (as on PostgreSQL: before anything else the request would have checked). The name goes
+ * on the driver error as `constraint`, where database-errors.ts reads PostgreSQL's.
  */
-async function nameForeignKeyViolation(error: unknown, query: RawQuery, metadatas: readonly EntityMetadata[]) {
+async function nameForeignKeyViolation(
+  error: unknown,
+  sql: string,
+  parameters: unknown[] | undefined,
+  query: RawQuery,
+  metadatas: readonly EntityMetadata[],
+): Promise<void> {
   const driverError = (error as { driverError?: { code?: string; constraint?: string; detail?: string } }).driverError;
-  if (driverError?.code !== 'SQLITE_CONSTRAINT_FOREIGNKEY') return;
-  const [violation] = (await query('PRAGMA foreign_key_check')) as { table: string; rowid: number; fkid: number }[];
-  if (!violation) return;
-  const keys = (await query(`PRAGMA foreign_key_list("${violation.table}")`)) as { id: number; from: string }[];
-  const columns = keys.filter((key) => key.id === violation.fkid).map((key) => key.from);
-  driverError.constraint = foreignKeyName(metadatas, violation.table, columns);
-  if (columns.length !== 1) return;
-  // pg's detail, which the 404/422 quotes the missing id from.
-  const [row] = (await query(`SELECT "${columns[0]}" AS value FROM "${violation.table}" WHERE rowid = ?`, [
-    violation.rowid,
-  ])) as { value: number | string | null }[];
-  driverError.detail = `Key (${columns[0]})=(${String(row?.value ?? '')}) is not present`;
+  if (driverError?.code !== 'SQLITE_CONSTRAINT_FOREIGNKEY' || !/^\s*(INSERT|UPDATE)\b/i.test(sql)) return;
+  await query('SAVEPOINT foreign_key_probe');
+  try {
+    await query('PRAGMA defer_foreign_keys = ON');
+    await query(sql, parameters);
+    const [violation] = (await query('PRAGMA foreign_key_check')) as { table: string; rowid: number; fkid: number }[];
+    if (!violation) return;
+    const keys = (await query(`PRAGMA foreign_key_list("${violation.table}")`)) as { id: number; from: string }[];
+    const columns = keys.filter((key) => key.id === violation.fkid).map((key) => key.from);
+    driverError.constraint = foreignKeyName(metadatas, violation.table, columns);
+    if (columns.length !== 1) return;
+    const [row] = (await query(`SELECT "${columns[0]}" AS value FROM "${violation.table}" WHERE rowid = ?`, [
+      violation.rowid,
+    ])) as { value: number | string | null }[];
+    driverError.detail = `Key (${columns[0]})=(${String(row?.value ?? '')}) is not present`;
+  } catch {
+    // The probe failed otherwise (e.g. a unique key): the error stays unnamed, a 422 all the same.
+  } finally {
+    await query('ROLLBACK TO foreign_key_probe');
+    await query('RELEASE foreign_key_probe');
+    await query('PRAGMA defer_foreign_keys = OFF');
+  }
 }
 
 /** The name the entities give the foreign key of `table` on `columns`, or undefined. */
@@ -373,8 +384,8 @@ export interface TranslatedSqliteError {
  * SQLite's error in PostgreSQL's terms, so one translation (db/database-errors.ts) serves both:
  * - SQLITE_CONSTRAINT_UNIQUE / _PRIMARYKEY → 23505. The message names an expression index
  *   (`index 'users_email_lower_key'`) or columns (`users.email`), which the entities map to the key's name.
- * - SQLITE_CONSTRAINT_FOREIGNKEY → 23503, named at COMMIT (see SqliteGate.install); a statement
- *   outside a transaction is named when its table has one foreign key only. A DELETE: still referenced.
+ * - SQLITE_CONSTRAINT_FOREIGNKEY → 23503, named by nameForeignKeyViolation (else when the table has
+ *   one foreign key only). A DELETE: still referenced.
  * - _CHECK → 23514, _NOTNULL → 23502, a value too big or of the wrong type → 22000.
  * - busy/locked (another process held the write lock past the busy timeout), the gate's timeout, a
  *   full disk, an I/O error, a file that cannot be opened or written → 57P03 (503, retry shortly).

@@ -234,7 +234,7 @@ describe('identity', () => {
         expect(plan).toMatch(/Index Scan using "PK_\w+" on users u\s/);
       } else if (testDialect === 'sqlite') {
         // SQLite's plan: sessions by its primary key's index, users by its rowid (INTEGER PRIMARY KEY).
-        const plan = await t.query<{ detail: string }[]>(`EXPLAIN QUERY PLAN ${lookup}`, ['x']);
+        const plan = await t.dataSource.query<{ detail: string }[]>(`EXPLAIN QUERY PLAN ${lookup}`, ['x']); // `?` already
         expect(plan.map(({ detail }) => detail)).toEqual([
           expect.stringMatching(/^SEARCH s USING INDEX sqlite_autoindex_sessions_1 \(id=\?\)/),
           expect.stringMatching(/^SEARCH u USING INTEGER PRIMARY KEY \(rowid=\?\)/),

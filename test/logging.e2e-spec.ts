@@ -81,7 +81,7 @@ describe('structured logs', () => {
       expect.arrayContaining([
         // A password, if any, redacted; a SQLite URL is a path.
         expect.stringMatching(/^Database: ((postgres(ql)?|mysql|mariadb):\/\/[^:@/]+(:\*\*\*)?@|sqlite:)/),
-        expect.stringMatching(/^Database schema: \d+ migrations applied \(latest \w+\), none pending$/),
+        expect.stringMatching(/^Database schema: \d+ migrations? applied \(latest \w+\), none pending$/),
         `Listening on http://localhost:${port}; API docs at http://localhost:${port}/docs. Stop with Ctrl-C or SIGTERM.`,
       ]),
     );

@@ -140,10 +140,13 @@ describe('tracing (OpenTelemetry, in-memory exporter)', () => {
     expect(JSON.stringify(all)).not.toContain(PASSWORD); // nor the password, nor its hash's input
   });
 
-  it('every log line of a request carries its trace id, the query log included', async () => {
-    const { root } = traceOf(await app.spans(), 'trace-read');
-    const lines = app.logLines().filter((line) => line.requestId === 'trace-read');
-    expect(lines.length).toBeGreaterThanOrEqual(4); // 3 statements (DB_LOGGING) + "request completed"
-    expect(lines.map((line) => line.traceId)).toEqual(lines.map(() => root.traceId));
-  });
+  itOn(['postgres'], 'reads the trace of the GET /users/{id} test above, skipped here')(
+    'every log line of a request carries its trace id, the query log included',
+    async () => {
+      const { root } = traceOf(await app.spans(), 'trace-read');
+      const lines = app.logLines().filter((line) => line.requestId === 'trace-read');
+      expect(lines.length).toBeGreaterThanOrEqual(4); // 3 statements (DB_LOGGING) + "request completed"
+      expect(lines.map((line) => line.traceId)).toEqual(lines.map(() => root.traceId));
+    },
+  );
 });

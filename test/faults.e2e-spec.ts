@@ -70,7 +70,15 @@ describe('deadlocks and serialization failures', () => {
       await t.query(
         `INSERT INTO posts (author_id, title, body) VALUES ${six.flatMap((i) => [i, i, i].map((u) => `(${u}, 't', 'b')`)).join(', ')}`,
       );
-      await t.query(`INSERT INTO comments (post_id, author_id, body) SELECT p.id, u.id, 'c' FROM posts p, users u`);
+      // Every user comments on every post (18 × 6). A VALUES list: on MariaDB/MySQL an INSERT … SELECT
+      // FROM posts is refused, since the keyset trigger locks the posts row the statement is reading.
+      await t.query(
+        `INSERT INTO comments (post_id, author_id, body) VALUES ${Array.from({ length: 18 }, (_, p) =>
+          six.map((u) => `(${p + 1}, ${u}, 'c')`),
+        )
+          .flat()
+          .join(', ')}`,
+      );
       const ids = [1, 2, 3, 4, 5, 6];
       const { headers } = await adminAuth(t.app, t.db, t.dataSource); // user 7, who deletes the others
       const results = await Promise.all([

@@ -1,7 +1,7 @@
 import { ConflictException, Injectable } from '@nestjs/common';
 import { TransactionHost } from '@nestjs-cls/transactional';
 import type { TransactionalAdapterTypeOrm } from '@nestjs-cls/transactional-adapter-typeorm';
-import { forUpdate, type SqlFlavour, sqlFlavourOf, withQuestionMarks } from '../db/sql-dialect';
+import { boundFor, forUpdate, type SqlFlavour, sqlFlavourOf } from '../db/sql-dialect';
 
 /**
  * The account a login names. PostgreSQL: its unique expression index on lower(email); portable: the
@@ -56,9 +56,6 @@ export class AccountsRepository {
   }
 
   private query<T>(sql: string, parameters: unknown[]): Promise<T[]> {
-    const tx = this.txHost.tx;
-    return sqlFlavourOf(tx) === 'postgres'
-      ? tx.query<T[]>(sql, parameters)
-      : tx.query<T[]>(...withQuestionMarks(sql, parameters));
+    return this.txHost.tx.query<T[]>(...boundFor(this.txHost.tx, sql, parameters));
   }
 }

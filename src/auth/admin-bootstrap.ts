@@ -3,7 +3,7 @@ import { InjectDataSource } from '@nestjs/typeorm';
 import type { DataSource } from 'typeorm';
 import { APP_CONFIG, type AppConfig } from '../config/app.config';
 import { sqlStateOf } from '../db/database-errors';
-import { nowWithMilliseconds, sqlFlavourOf, withQuestionMarks } from '../db/sql-dialect';
+import { boundFor, nowWithMilliseconds, sqlFlavourOf } from '../db/sql-dialect';
 import { PasswordHasher, PASSWORD_MAX_LENGTH, PASSWORD_MIN_LENGTH } from './passwords';
 
 export interface AdminAccount {
@@ -49,7 +49,8 @@ export async function ensureAdmin(
   if (existing.role === 'admin') return 'unchanged';
   if (promote === 'if-password-matches' && !(await hasher.verify(existing.passwordHash, password))) return 'refused';
   await dataSource.query(
-    ...withQuestionMarks(
+    ...boundFor(
+      dataSource,
       `UPDATE users SET role = 'admin', version = version + 1, updated_at = ${nowWithMilliseconds(dataSource)} WHERE id = $1 AND role <> 'admin'`,
       [existing.id],
     ),

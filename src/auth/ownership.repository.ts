@@ -1,7 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import type { DataSource } from 'typeorm';
-import { sqlFlavourOf, withQuestionMarks } from '../db/sql-dialect';
+import { boundFor } from '../db/sql-dialect';
 
 /** Who owns what: the lookups the access policy makes before a write. Primary-key lookups only. */
 @Injectable()
@@ -32,7 +32,6 @@ export class OwnershipRepository {
 
   /** PostgreSQL's statement as written; elsewhere with `?` placeholders (the text is otherwise portable). */
   private query<T>(sql: string, parameters: unknown[]): Promise<T[]> {
-    if (sqlFlavourOf(this.dataSource) === 'postgres') return this.dataSource.query<T[]>(sql, parameters);
-    return this.dataSource.query<T[]>(...withQuestionMarks(sql, parameters));
+    return this.dataSource.query<T[]>(...boundFor(this.dataSource, sql, parameters));
   }
 }

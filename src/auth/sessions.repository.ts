@@ -4,7 +4,7 @@ import type { TransactionalAdapterTypeOrm } from '@nestjs-cls/transactional-adap
 import { randomUUID } from 'node:crypto';
 import type { EntityManager } from 'typeorm';
 import { inTransaction } from '../db/transactions';
-import { nowWithMilliseconds, sqlFlavourOf, withQuestionMarks } from '../db/sql-dialect';
+import { boundFor, nowWithMilliseconds, sqlFlavourOf } from '../db/sql-dialect';
 import type { Role } from '../users/entities/user.entity';
 import { RefreshToken } from './entities/refresh-token.entity';
 import { Session } from './entities/session.entity';
@@ -159,8 +159,6 @@ export class SessionsRepository {
   /** `sql` with NOW as the dialect's current time, and `?` placeholders outside PostgreSQL. */
   private query<T>(sql: string, parameters: unknown[]): Promise<T[]> {
     const tx = this.txHost.tx;
-    const text = sql.replaceAll('NOW', this.now(tx));
-    if (!this.portable) return tx.query<T[]>(text, parameters);
-    return tx.query<T[]>(...withQuestionMarks(text, parameters));
+    return tx.query<T[]>(...boundFor(tx, sql.replaceAll('NOW', this.now(tx)), parameters));
   }
 }

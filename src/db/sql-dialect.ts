@@ -78,3 +78,15 @@ export function nowWithMilliseconds(db: DataSource | EntityManager): string {
     sqlDialectOf(db)
   ];
 }
+
+/**
+ * A PostgreSQL statement as `db`'s dialect takes it: unchanged on PostgreSQL, else with `?`
+ * placeholders (withQuestionMarks). For statements whose text is otherwise portable.
+ */
+export function boundFor(
+  db: DataSource | EntityManager,
+  sql: string,
+  parameters: readonly unknown[],
+): [string, unknown[]] {
+  return sqlFlavourOf(db) === 'postgres' ? [sql, [...parameters]] : withQuestionMarks(sql, parameters);
+}

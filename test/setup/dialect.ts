@@ -13,10 +13,13 @@ export const testDialect: Dialect = dialectOf(process.env.DATABASE_URL ?? 'postg
  */
 export function testSql(sql: string, parameters: unknown[] = []): [string, unknown[]] {
   if (testDialect === 'postgres') return [sql, parameters];
+  const uncast = sql.replace(/::\w+(\[\])?/g, '');
+  // Already in `?` form (e.g. a statement the app logged): the parameters stay as they are.
+  if (!/\$\d/.test(uncast)) return [uncast, parameters];
   const bound: unknown[] = [];
-  const text = sql
-    .replace(/::\w+(\[\])?/g, '')
-    .replace(/= ANY\(\$(\d+)\)|\$(\d+)/g, (_, arrayParameter: string | undefined, parameter: string | undefined) => {
+  const text = uncast.replace(
+    /= ANY\(\$(\d+)\)|\$(\d+)/g,
+    (_, arrayParameter: string | undefined, parameter: string | undefined) => {
       if (arrayParameter) {
         const values = parameters[Number(arrayParameter) - 1] as unknown[];
         bound.push(...values);
@@ -24,7 +27,8 @@ export function testSql(sql: string, parameters: unknown[] = []): [string, unkno
       }
       bound.push(parameters[Number(parameter) - 1]);
       return '?';
-    });
+    },
+  );
   return [text, bound];
 }
 

@@ -30,14 +30,7 @@ export default async function globalSetup(): Promise<void> {
   }
 
   await emptyDatabase(url);
-  const options = dataSourceOptions({ ...loadConfig({}).database, url, migrationsRun: false });
-  const dataSource = new DataSource({
-    ...options,
-    logger: undefined,
-    logging: false,
-    maxQueryExecutionTime: undefined,
-  }); // quiet
-  await dataSource.initialize();
+  const dataSource = await openQuietly(url);
   await dataSource.runMigrations();
   await dataSource.destroy();
 
@@ -60,14 +53,7 @@ async function emptyDatabase(url: string): Promise<void> {
     for (const suffix of ['', '-wal', '-shm', '-journal']) rmSync(`${path}${suffix}`, { force: true });
     return;
   }
-  const options = dataSourceOptions({ ...loadConfig({}).database, url, migrationsRun: false });
-  const dataSource = new DataSource({
-    ...options,
-    logger: undefined,
-    logging: false,
-    maxQueryExecutionTime: undefined,
-  });
-  await dataSource.initialize();
+  const dataSource = await openQuietly(url);
   try {
     if (dialectOf(url) === 'mysql') {
       // One connection, so USE applies to the statements after it; this DataSource is dropped after.
@@ -82,4 +68,16 @@ async function emptyDatabase(url: string): Promise<void> {
   } finally {
     await dataSource.destroy();
   }
+}
+
+/** The app's DataSource options for `url`, connected, without its query and slow-query logging. */
+async function openQuietly(url: string): Promise<DataSource> {
+  const options = dataSourceOptions({ ...loadConfig({}).database, url, migrationsRun: false });
+  const dataSource = new DataSource({
+    ...options,
+    logger: undefined,
+    logging: false,
+    maxQueryExecutionTime: undefined,
+  });
+  return dataSource.initialize();
 }

@@ -125,19 +125,13 @@ const MYSQL_EMAIL_LOWER: ColumnMetadataArgs = {
  * is the app's Unicode one (database/sqlite.ts), as PostgreSQL's.
  */
 const SQLITE_EMAIL_LOWER: ColumnMetadataArgs = {
-  target: User,
-  propertyName: 'emailLower',
-  mode: 'regular',
+  ...MYSQL_EMAIL_LOWER,
   options: {
-    name: 'email_lower',
-    type: 'varchar',
-    length: 254,
+    ...MYSQL_EMAIL_LOWER.options,
+    charset: undefined,
+    collation: undefined,
     generatedType: 'VIRTUAL',
     asExpression: 'lower("email")',
-    nullable: true, // as on MySQL: lower() of a NOT NULL email is never null
-    select: false,
-    insert: false,
-    update: false,
   },
 };
 

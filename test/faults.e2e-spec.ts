@@ -133,7 +133,7 @@ describe('pool exhaustion', () => {
 
 describeOn(
   ['postgres'],
-  'the outage test stops and restarts an embedded PostgreSQL; MariaDB’s outage errors → 503 are unit-tested (database-errors.spec.ts)',
+  'the outage test stops and restarts an embedded PostgreSQL; MariaDB’s outage errors → 503 are unit-tested (database-errors.spec.ts), SQLite’s busy and locked → 503 in test/sqlite.e2e-spec.ts',
 )('database outage', () => {
   let pg: RunningPostgres;
   let t: TestApp;

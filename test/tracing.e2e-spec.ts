@@ -75,7 +75,7 @@ describe('tracing (OpenTelemetry, in-memory exporter)', () => {
 
   itOn(
     ['postgres'],
-    'SQL spans come from @opentelemetry/instrumentation-pg; mysql2 statements are not traced (HTTP and handler spans are)',
+    'SQL spans come from @opentelemetry/instrumentation-pg; mysql2 and better-sqlite3 statements are not traced (HTTP and handler spans are)',
   )(
     'one GET /users/{id} is one trace: HTTP span → Nest handler → the 3 SQL statements of the nested read',
     async () => {
@@ -120,7 +120,7 @@ describe('tracing (OpenTelemetry, in-memory exporter)', () => {
 
   itOn(
     ['postgres'],
-    'SQL spans come from @opentelemetry/instrumentation-pg; mysql2 statements are not traced (HTTP and handler spans are)',
+    'SQL spans come from @opentelemetry/instrumentation-pg; mysql2 and better-sqlite3 statements are not traced (HTTP and handler spans are)',
   )('a write’s trace holds its transaction: BEGIN, the INSERTs and COMMIT under one db.transaction span', async () => {
     const email = `traced-write-${Date.now()}@example.com`;
     const res = await fetch(`${app.base}/users`, {

@@ -1,0 +1,57 @@
+import { DataSource } from 'typeorm';
+import { DialectError, dialectOf, useColumnTypesOf } from './dialect';
+import { entities } from './entities';
+
+/** The entity metadata TypeORM builds for `type`, without connecting. */
+async function metadataFor(type: 'postgres' | 'mysql') {
+  const dataSource = new DataSource({ type, entities, database: 'x' });
+  await (dataSource as unknown as { buildMetadatas(): Promise<void> }).buildMetadatas();
+  return dataSource;
+}
+
+describe('dialectOf', () => {
+  it.each([
+    ['postgres://u@h/db', 'postgres'],
+    ['postgresql://u@h/db', 'postgres'],
+    ['mysql://root@127.0.0.1:3306/test', 'mysql'],
+    ['mariadb://root@127.0.0.1:3306/test', 'mysql'],
+    ['sqlite:./.data/app.db', 'sqlite'],
+    ['sqlite::memory:', 'sqlite'],
+  ])('reads %s as %s', (url, dialect) => {
+    expect(dialectOf(url)).toBe(dialect);
+  });
+
+  it('refuses any other scheme in one line saying which URLs work', () => {
+    expect(() => dialectOf('mssql://sa@h/db')).toThrow(DialectError);
+    expect(() => dialectOf('mssql://sa@h/db')).toThrow(
+      /^[^\n]*give a postgres:\/\/, mysql:\/\/, mariadb:\/\/ or sqlite: URL$/,
+    );
+  });
+});
+
+describe('useColumnTypesOf', () => {
+  afterAll(() => useColumnTypesOf('postgres'));
+
+  it('maps the entities’ PostgreSQL types for MySQL, and back', async () => {
+    useColumnTypesOf('mysql');
+    const mysql = await metadataFor('mysql');
+    const users = mysql.getMetadata('users');
+    expect(users.findColumnWithPropertyName('createdAt')).toMatchObject({ type: 'datetime', precision: 3 });
+    expect(users.findColumnWithPropertyName('id')).toMatchObject({ generationStrategy: 'increment' });
+    expect(users.findColumnWithPropertyName('emailLower')).toMatchObject({
+      generatedType: 'STORED',
+      collation: 'utf8mb4_bin',
+    });
+    expect(mysql.getMetadata('refresh_tokens').findColumnWithPropertyName('tokenHash')).toMatchObject({
+      type: 'binary',
+      length: '32',
+    });
+
+    useColumnTypesOf('postgres');
+    const postgres = await metadataFor('postgres');
+    const pgUsers = postgres.getMetadata('users');
+    expect(pgUsers.findColumnWithPropertyName('createdAt')).toMatchObject({ type: 'timestamptz', precision: 3 });
+    expect(pgUsers.findColumnWithPropertyName('id')).toMatchObject({ generationStrategy: 'identity' });
+    expect(pgUsers.findColumnWithPropertyName('emailLower')).toBeUndefined();
+  });
+});

@@ -3,8 +3,10 @@ import { DialectError, dialectOf, useColumnTypesOf } from './dialect';
 import { entities } from './entities';
 
 /** The entity metadata TypeORM builds for `type`, without connecting. */
-async function metadataFor(type: 'postgres' | 'mysql') {
-  const dataSource = new DataSource({ type, entities, database: 'x' });
+async function metadataFor(type: 'postgres' | 'mysql' | 'better-sqlite3') {
+  // `driver: {}`: the optional driver packages need not be installed (npm test runs before npm run drivers).
+  const options = { type, entities, database: 'x', ...(type !== 'postgres' && { driver: {} }) };
+  const dataSource = new DataSource(options as ConstructorParameters<typeof DataSource>[0]);
   await (dataSource as unknown as { buildMetadatas(): Promise<void> }).buildMetadatas();
   return dataSource;
 }
@@ -52,6 +54,31 @@ describe('useColumnTypesOf', () => {
     const pgUsers = postgres.getMetadata('users');
     expect(pgUsers.findColumnWithPropertyName('createdAt')).toMatchObject({ type: 'timestamptz', precision: 3 });
     expect(pgUsers.findColumnWithPropertyName('id')).toMatchObject({ generationStrategy: 'identity' });
+    expect(pgUsers.findColumnWithPropertyName('emailLower')).toBeUndefined();
+  });
+
+  it('maps them for SQLite (millisecond text timestamps, blob, varchar uuid, enum as CHECK, email_lower), and back', async () => {
+    useColumnTypesOf('sqlite');
+    const sqlite = await metadataFor('better-sqlite3');
+    const users = sqlite.getMetadata('users');
+    expect(users.findColumnWithPropertyName('createdAt')).toMatchObject({ type: 'datetime' });
+    expect((users.findColumnWithPropertyName('createdAt')!.default as () => string)()).toBe(
+      "strftime('%Y-%m-%d %H:%M:%f','now')",
+    );
+    expect(users.findColumnWithPropertyName('id')).toMatchObject({ generationStrategy: 'increment' });
+    expect(users.findColumnWithPropertyName('role')).toMatchObject({ type: 'simple-enum', enum: ['user', 'admin'] });
+    expect(users.findColumnWithPropertyName('emailLower')).toMatchObject({
+      generatedType: 'VIRTUAL',
+      asExpression: 'lower("email")',
+    });
+    expect(users.findColumnWithPropertyName('emailLower')!.collation).toBeUndefined();
+    expect(sqlite.getMetadata('refresh_tokens').findColumnWithPropertyName('tokenHash')).toMatchObject({
+      type: 'blob',
+    });
+
+    useColumnTypesOf('postgres');
+    const pgUsers = (await metadataFor('postgres')).getMetadata('users');
+    expect(pgUsers.findColumnWithPropertyName('createdAt')).toMatchObject({ type: 'timestamptz', precision: 3 });
     expect(pgUsers.findColumnWithPropertyName('emailLower')).toBeUndefined();
   });
 });

@@ -6,7 +6,7 @@ import { entities } from './entities';
 async function metadataFor(type: 'postgres' | 'mysql' | 'better-sqlite3') {
   // `driver: {}`: the optional driver packages need not be installed (npm test runs before npm run drivers).
   const options = { type, entities, database: 'x', ...(type !== 'postgres' && { driver: {} }) };
-  const dataSource = new DataSource(options as ConstructorParameters<typeof DataSource>[0]);
+  const dataSource = new DataSource(options);
   await (dataSource as unknown as { buildMetadatas(): Promise<void> }).buildMetadatas();
   return dataSource;
 }

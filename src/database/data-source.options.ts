@@ -46,8 +46,8 @@ const dialectOptions: Record<Dialect, (config: DatabaseConfig & { url: string })
   }),
 
   mysql: (config) => ({
-    // One migrations folder for both servers; TypeORM reads MariaDB's schema right (generated columns,
-    // defaults: the migration drift check) only as type 'mariadb', so mariadb:// says which it is.
+    // One migrations folder for both servers, but TypeORM reads MariaDB's schema right (generated
+    // columns, defaults: the drift check) only as type 'mariadb': mariadb:// says which server it is.
     type: /^mariadb:/i.test(config.url) ? 'mariadb' : 'mysql',
     url: config.url.replace(/^mariadb:/i, 'mysql:'),
     // Dates are read and written as UTC; the session time zone below matches, so CURRENT_TIMESTAMP(3)

@@ -155,8 +155,9 @@ describe('comments', () => {
             await t.query(
               testDialect === 'postgres'
                 ? "SELECT count(*) AS n FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'"
-                : 'SELECT count(*) AS n FROM information_schema.INNODB_TRX t JOIN information_schema.PROCESSLIST p ' +
-                    "ON p.ID = t.trx_mysql_thread_id WHERE t.trx_state = 'LOCK WAIT' AND p.DB = DATABASE()",
+                : // The inserts blocked in the keyset trigger's `FOR UPDATE` (INNODB_TRX does not always list them).
+                  'SELECT count(*) AS n FROM information_schema.PROCESSLIST WHERE DB = DATABASE() AND ID <> CONNECTION_ID() ' +
+                    "AND COMMAND = 'Query' AND (INFO LIKE '%FOR UPDATE%' OR INFO LIKE 'INSERT INTO%')",
             )
           )[0].n,
         );

@@ -3,41 +3,8 @@
 # ./.data), writes a user, checks a second instance is refused, stops with SIGTERM (exit 0), starts
 # again and finds the user.
 set -euo pipefail
-REPO="$(cd "$(dirname "$0")/.." && pwd)"
-WORK="$(mktemp -d)"
-chmod 755 "$WORK" # the embedded PostgreSQL runs as the `postgres` user when we are root
-PORT=3000
-BASE="http://127.0.0.1:$PORT"
-APP_PID=""
-cleanup() { [ -n "$APP_PID" ] && kill -TERM "$APP_PID" 2>/dev/null; wait 2>/dev/null || true; rm -rf "$WORK"; }
-trap cleanup EXIT
-fail() { echo "SMOKE FAILED: $*"; echo "--- app log"; cat "$WORK"/app*.log 2>/dev/null || true; exit 1; }
-
-# As `npm start` runs it: with the heap flags from package.json (config.node_flags), so a flag node
-# rejects fails here. (npm itself is left out: `sh -c` would not pass SIGTERM on to node.)
-NODE_FLAGS="$(node -p "require('$REPO/package.json').config.node_flags")"
-
-start_app() { # $1: log name
-  # shellcheck disable=SC2086 # the flags are words
-  (cd "$WORK" && exec env -u DATABASE_URL node $NODE_FLAGS "$REPO/dist/main.js") >"$WORK/$1.log" 2>&1 &
-  APP_PID=$!
-  local started=$SECONDS
-  until [ "$(curl -s -o /dev/null -w '%{http_code}' "$BASE/health/ready")" = 200 ]; do
-    kill -0 "$APP_PID" 2>/dev/null || fail "the app exited during startup"
-    [ $((SECONDS - started)) -lt 60 ] || fail "/health/ready not 200 after 60 s"
-    sleep 0.2
-  done
-  echo "ready after $((SECONDS - started)) s"
-}
-
-stop_app() {
-  kill -TERM "$APP_PID"
-  local rc=0
-  wait "$APP_PID" || rc=$?
-  APP_PID=""
-  [ "$rc" = 0 ] || fail "exit code $rc after SIGTERM, expected 0"
-  echo "stopped with exit code 0"
-}
+# shellcheck source=smoke-lib.sh
+source "$(dirname "$0")/smoke-lib.sh"
 
 # Bad configuration fails fast: one line naming the problem, a non-zero exit, no stack trace.
 for bad in "DB_POOL_SIZE=abc" "DATABASE_URL=postgres://nobody:secret@127.0.0.1:1/none" "NODE_ENV=production"; do
@@ -47,7 +14,7 @@ for bad in "DB_POOL_SIZE=abc" "DATABASE_URL=postgres://nobody:secret@127.0.0.1:1
   echo "refused $bad: $(cat "$WORK/bad.log")"
 done
 
-start_app app1
+start_app app1 -u DATABASE_URL
 code=$(curl -s -o "$WORK/created.json" -w '%{http_code}' -H 'Content-Type: application/json' \
   -d '{"name":"Smoke","email":"smoke@example.com","password":"smoke test password","profile":{"bio":"kept across restarts"}}' "$BASE/users")
 [ "$code" = 201 ] || fail "POST /users answered $code"
@@ -66,16 +33,7 @@ grep -q "API docs at http://localhost:$PORT/docs" "$WORK/app1.log" || fail "the 
 grep -q "Stop with Ctrl-C" "$WORK/app1.log" || fail "the startup log does not say how to stop"
 echo "startup log: $(grep -c . "$WORK/app1.log") lines, one format"
 
-# The README's curl walk-through, verbatim, twice: ids come from the responses, so it works on a
-# database that already has data, and again.
-awk '/^Try it against `npm start`/{f=1} f&&/^```bash/{g=1;next} g&&/^```/{exit} g' "$REPO/README.md" >"$WORK/walk.sh"
-for run in 1 2; do
-  (cd "$WORK" && bash -eu "$WORK/walk.sh") >"$WORK/walk.out" 2>&1 || fail "README walk-through, run $run: $(cat "$WORK/walk.out")"
-  for expected in '"status":409' '"status":400' 'rel="next"' '"message":"User deleted"'; do
-    grep -qF "$expected" "$WORK/walk.out" || fail "README walk-through, run $run: no $expected in $(cat "$WORK/walk.out")"
-  done
-done
-echo "README walk-through ran twice"
+readme_walkthrough
 
 # A second instance on the same data directory must refuse, not corrupt it.
 if (cd "$WORK" && PORT=3999 node "$REPO/dist/main.js") >"$WORK/second.log" 2>&1; then fail "a second instance started"; fi
@@ -85,7 +43,7 @@ echo "second instance refused: $(cat "$WORK/second.log")"
 stop_app
 pgrep -f "$WORK/.data/postgres" >/dev/null && fail "embedded PostgreSQL still running after shutdown"
 
-start_app app2
+start_app app2 -u DATABASE_URL
 curl -sf "$BASE/users/$USER_ID" | grep -q "kept across restarts" || fail "user $USER_ID lost across the restart"
 grep -q "none pending" "$WORK/app2.log" || fail "the restart does not say the schema is up to date"
 echo "user $USER_ID survived the restart"

@@ -1,6 +1,7 @@
 import { DynamicModule, Module } from '@nestjs/common';
 import { APP_INTERCEPTOR } from '@nestjs/core';
 import { TypeOrmModule } from '@nestjs/typeorm';
+import { DataSource } from 'typeorm';
 import { LoggerModule } from 'nestjs-pino';
 import { AuthApiModule } from './auth/auth-api.module';
 import { CommentsModule } from './comments/comments.module';
@@ -12,6 +13,7 @@ import { ReadRoutingModule } from './db/read-routing';
 import { APP_CONFIG, type AppConfig } from './config/app.config';
 import { AppConfigModule } from './config/app-config.module';
 import { dataSourceOptions } from './database/data-source.options';
+import { sqliteGate } from './database/sqlite';
 import { HealthModule } from './health/health.module';
 import { MetricsModule } from './metrics/metrics.module';
 import { HandlerSpanInterceptor } from './tracing/request-tracing';
@@ -34,6 +36,12 @@ export class AppModule {
             // Fail fast at startup (main.ts reports why in one line); once running, the pool reconnects by itself.
             toRetry: () => false,
           }),
+          // On SQLite, the one connection goes behind the gate before any request uses it.
+          dataSourceFactory: async (options) => {
+            const dataSource = await new DataSource(options!).initialize();
+            sqliteGate.install(dataSource);
+            return dataSource;
+          },
         }),
         transactionsModule(),
         ReadRoutingModule,

@@ -5,6 +5,7 @@ import type { Response } from 'supertest';
 import { TOKEN_AUDIENCE, TOKEN_ISSUER } from '../src/auth/tokens';
 import { bearer, login, PASSWORD, signUp, signUpAdmin } from './setup/accounts';
 import { startTestApp, type TestApp, useTestApp } from './setup/test-app';
+import { testDialect } from './setup/dialect';
 
 const PROBLEM = /application\/problem\+json/;
 const SECRET = 'test-secret-that-is-long-enough-for-hs256-0123456789';
@@ -28,7 +29,7 @@ describe('identity', () => {
       expect(JSON.stringify(res.body)).not.toContain(PASSWORD);
       expect(res.body).not.toHaveProperty('passwordHash');
       expect(res.body).toEqual(expect.objectContaining({ email: 'ada@example.com', role: 'user' }));
-      const [row] = await t.dataSource.query('SELECT password_hash, role FROM users WHERE id = $1', [res.body.id]);
+      const [row] = await t.query('SELECT password_hash, role FROM users WHERE id = $1', [res.body.id]);
       expect(row.password_hash).toMatch(/^\$argon2id\$v=19\$m=19456,p=1,t=2\$/);
       expect(row.role).toBe('user');
     });
@@ -61,13 +62,13 @@ describe('identity', () => {
         .set(bearer({ token: res.body.accessToken }))
         .expect(200);
       expect(me.body).toEqual(expect.objectContaining({ id: ada.id, email: ada.email, role: 'user', posts: [] }));
-      const [{ n }] = await t.dataSource.query(
+      const [{ n }] = await t.query(
         'SELECT count(*)::int AS n FROM refresh_tokens t JOIN sessions s ON s.id = t.session_id WHERE s.user_id = $1',
         [ada.id],
       );
       expect(n).toBe(2); // one per login; stored as hashes only
-      const stored = await t.dataSource.query('SELECT encode(token_hash, $1) AS h FROM refresh_tokens', ['escape']);
-      expect(JSON.stringify(stored)).not.toContain(res.body.refreshToken);
+      const stored = await t.query<{ h: Buffer }[]>('SELECT token_hash AS h FROM refresh_tokens');
+      for (const { h } of stored) expect(h.toString('latin1')).not.toContain(res.body.refreshToken);
     });
 
     it('answers a wrong password and an unknown email alike: 401, same body, same challenge, similar time', async () => {
@@ -133,7 +134,7 @@ describe('identity', () => {
       // Every token of that session is dead now, the legitimate holder's newest ones included.
       expectInvalidToken(await t.api.post('/auth/refresh').send({ refreshToken: legit.body.refreshToken }));
       expectInvalidToken(await t.api.get('/auth/me').set(bearer({ token: legit.body.accessToken })));
-      const [session] = await t.dataSource.query('SELECT revoked_at FROM sessions WHERE user_id = $1', [ada.id]);
+      const [session] = await t.query('SELECT revoked_at FROM sessions WHERE user_id = $1', [ada.id]);
       expect(session.revoked_at).not.toBeNull();
       // Other sessions of the user are not affected.
       const other = await login(t.api, ada.email, PASSWORD);
@@ -147,9 +148,7 @@ describe('identity', () => {
       );
       expect(results.filter((r) => r.status === 200)).toHaveLength(1);
       expect(results.filter((r) => r.status === 401)).toHaveLength(7);
-      const [{ n }] = await t.dataSource.query(
-        'SELECT count(*)::int AS n FROM refresh_tokens WHERE rotated_at IS NULL',
-      );
+      const [{ n }] = await t.query('SELECT count(*)::int AS n FROM refresh_tokens WHERE rotated_at IS NULL');
       expect(n).toBe(1);
     });
 
@@ -174,7 +173,7 @@ describe('identity', () => {
       expectInvalidToken(await t.api.patch(`/users/${ada.id}`).set(bearer(ada)).send({ name: 'Gone' }));
       expectInvalidToken(await t.api.post('/auth/refresh').send({ refreshToken: ada.refreshToken }));
       await t.api.get('/auth/me').set(bearer(phone)).expect(200); // another session of the same user
-      const [row] = await t.dataSource.query('SELECT name FROM users WHERE id = $1', [ada.id]);
+      const [row] = await t.query('SELECT name FROM users WHERE id = $1', [ada.id]);
       expect(row.name).toBe('Ada');
     });
 
@@ -224,23 +223,38 @@ describe('identity', () => {
       const signedIn = await t.queriesDuring(() => t.api.get(`/users/${ada.id}`).set(bearer(ada)).expect(200));
       expect(signedIn).toHaveLength(anonymous.length + 1);
       const [lookup] = signedIn.filter((sql) => !anonymous.includes(sql));
-      expect(lookup).toMatch(/FROM sessions s JOIN users u ON u\.id = s\.user_id WHERE s\.id = \$1/);
-      const plan = (
-        await t.dataSource.query<{ 'QUERY PLAN': string }[]>(`EXPLAIN ${lookup}`, [
-          '00000000-0000-4000-8000-000000000000',
-        ])
-      )
-        .map((row) => row['QUERY PLAN'])
-        .join('\n');
-      expect(plan).toMatch(/Index Scan using "PK_\w+" on sessions s\s.*\n\s+Index Cond: \(id = /);
-      expect(plan).toMatch(/Index Scan using "PK_\w+" on users u\s/);
+      expect(lookup).toMatch(/FROM sessions s JOIN users u ON u\.id = s\.user_id WHERE s\.id = (\$1|\?)/);
+      if (testDialect === 'postgres') {
+        const plan = (
+          await t.query<{ 'QUERY PLAN': string }[]>(`EXPLAIN ${lookup}`, ['00000000-0000-4000-8000-000000000000'])
+        )
+          .map((row) => row['QUERY PLAN'])
+          .join('\n');
+        expect(plan).toMatch(/Index Scan using "PK_\w+" on sessions s\s.*\n\s+Index Cond: \(id = /);
+        expect(plan).toMatch(/Index Scan using "PK_\w+" on users u\s/);
+      } else if (testDialect === 'sqlite') {
+        // SQLite's plan: sessions by its primary key's index, users by its rowid (INTEGER PRIMARY KEY).
+        const plan = await t.dataSource.query<{ detail: string }[]>(`EXPLAIN QUERY PLAN ${lookup}`, ['x']); // `?` already
+        expect(plan.map(({ detail }) => detail)).toEqual([
+          expect.stringMatching(/^SEARCH s USING INDEX sqlite_autoindex_sessions_1 \(id=\?\)/),
+          expect.stringMatching(/^SEARCH u USING INTEGER PRIMARY KEY \(rowid=\?\)/),
+        ]);
+      } else {
+        // MySQL's plan: both tables read by primary key (`const`: one row each).
+        const [{ id }] = await t.query<{ id: string }[]>('SELECT id FROM sessions WHERE user_id = $1', [ada.id]);
+        const plan = await t.query<{ table: string; key: string | null }[]>(`EXPLAIN ${lookup}`, [id]);
+        expect(plan.map(({ table, key }) => [table, key])).toEqual([
+          ['s', 'PRIMARY'],
+          ['u', 'PRIMARY'],
+        ]);
+      }
     });
 
     it('a deleted user’s token stops working', async () => {
       const ada = await signUp(t.api, 'Ada');
       await t.api.delete(`/users/${ada.id}`).set(bearer(ada)).expect(200);
       expectInvalidToken(await t.api.get('/auth/me').set(bearer(ada)));
-      expect(await t.dataSource.query('SELECT 1 FROM sessions WHERE user_id = $1', [ada.id])).toEqual([]);
+      expect(await t.query('SELECT 1 FROM sessions WHERE user_id = $1', [ada.id])).toEqual([]);
     });
   });
 
@@ -297,14 +311,14 @@ describe('identity', () => {
     ])('refuses a token %s: 401 invalid_token, nothing changes', async (_case, forge) => {
       const ada = await signUp(t.api, 'Ada');
       const other = await signUp(t.api, 'Bob');
-      const [{ id: sid }] = await t.dataSource.query('SELECT id FROM sessions WHERE user_id = $1', [other.id]);
+      const [{ id: sid }] = await t.query('SELECT id FROM sessions WHERE user_id = $1', [other.id]);
       const token = forge(other.id, sid, ada.token);
       const res = await t.api
         .patch(`/users/${other.id}`)
         .set('Authorization', `Bearer ${token}`)
         .send({ name: 'Pwned' });
       expectInvalidToken(res);
-      const [row] = await t.dataSource.query('SELECT name FROM users WHERE id = $1', [other.id]);
+      const [row] = await t.query('SELECT name FROM users WHERE id = $1', [other.id]);
       expect(row.name).toBe('Bob');
       // A public read with the same token is refused too, rather than silently served anonymously.
       expectInvalidToken(await t.api.get(`/users/${other.id}`).set('Authorization', `Bearer ${token}`));
@@ -350,7 +364,7 @@ describe('identity', () => {
       await t.api.patch(`/users/${root.id}`).set(bearer(ada)).send({ name: 'Renamed by Ada' }).expect(200);
       await t.api.patch(`/users/${root.id}`).set(bearer(root)).send({ role: 'user' }).expect(200);
       await t.api.patch(`/users/${ada.id}`).set(bearer(ada)).send({ role: 'user' }).expect(409);
-      const roles = await t.dataSource.query('SELECT id, role FROM users ORDER BY id');
+      const roles = await t.query('SELECT id, role FROM users ORDER BY id');
       expect(roles).toEqual([
         { id: root.id, role: 'user' },
         { id: ada.id, role: 'admin' },
@@ -364,7 +378,7 @@ describe('identity', () => {
         [a, b].map((admin) => t.api.patch(`/users/${admin.id}`).set(bearer(admin)).send({ role: 'user' })),
       );
       expect(results.map((r) => r.status).sort()).toEqual([200, 409]);
-      const [{ n }] = await t.dataSource.query(`SELECT count(*)::int AS n FROM users WHERE role = 'admin'`);
+      const [{ n }] = await t.query(`SELECT count(*)::int AS n FROM users WHERE role = 'admin'`);
       expect(n).toBe(1);
     });
   });
@@ -481,13 +495,13 @@ describe('admin bootstrap', () => {
       const again = await startTestApp({ ADMIN_EMAIL: email, ADMIN_PASSWORD: 'the first admin password' });
       await again.close();
       const t = await startTestApp({ ADMIN_EMAIL: email, ADMIN_PASSWORD: 'the first admin password' });
-      const rows = await t.dataSource.query('SELECT id, role, password_hash FROM users');
+      const rows = await t.query('SELECT id, role, password_hash FROM users');
       expect(rows).toEqual([expect.objectContaining({ role: 'admin' })]);
       await t.close();
 
       const changed = await startTestApp({ ADMIN_EMAIL: email, ADMIN_PASSWORD: 'another password entirely' });
       try {
-        const [row] = await changed.dataSource.query('SELECT id, role, password_hash FROM users');
+        const [row] = await changed.query('SELECT id, role, password_hash FROM users');
         expect(row).toEqual(rows[0]); // same account, same hash: the password is only set on creation
         await login(changed.api, email, 'the first admin password');
         await changed.api.post('/auth/login').send({ email, password: 'another password entirely' }).expect(401);
@@ -506,13 +520,13 @@ describe('admin bootstrap', () => {
       await t.reset();
       const mallory = await signUp(t.api, 'Mallory', { email });
       started = await startTestApp({ ADMIN_EMAIL: email, ADMIN_PASSWORD: 'the operator admin password' });
-      const [row] = await started.dataSource.query('SELECT role FROM users WHERE id = $1', [mallory.id]);
+      const [row] = await started.query('SELECT role FROM users WHERE id = $1', [mallory.id]);
       expect(row.role).toBe('user');
       await started.api.post('/auth/login').send({ email, password: 'the operator admin password' }).expect(401);
       await started.close();
       // The owner of the account proves it with its password: then it is promoted, the password kept.
       started = await startTestApp({ ADMIN_EMAIL: email, ADMIN_PASSWORD: PASSWORD });
-      const [promoted] = await started.dataSource.query('SELECT role FROM users WHERE id = $1', [mallory.id]);
+      const [promoted] = await started.query('SELECT role FROM users WHERE id = $1', [mallory.id]);
       expect(promoted.role).toBe('admin');
     } finally {
       await started?.close().catch(() => undefined);
@@ -543,7 +557,7 @@ describe('admin bootstrap', () => {
       const promoted = run();
       expect(promoted.stdout).toContain('promoted');
       expect(run().stdout).toContain('already an admin');
-      const [row] = await t.dataSource.query('SELECT role FROM users WHERE id = $1', [ada.id]);
+      const [row] = await t.query('SELECT role FROM users WHERE id = $1', [ada.id]);
       expect(row.role).toBe('admin');
       await login(t.api, ada.email, PASSWORD);
     } finally {

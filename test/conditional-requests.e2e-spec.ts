@@ -39,7 +39,7 @@ describe('ETags and conditional requests', () => {
     const loser = a.status === 412 ? a : b;
     const winner = a.status === 200 ? a : b;
     expect(loser.headers['content-type']).toMatch(PROBLEM);
-    const [row] = await t.dataSource.query('SELECT name, version FROM users WHERE id = $1', [ada.id]);
+    const [row] = await t.query('SELECT name, version FROM users WHERE id = $1', [ada.id]);
     expect(row).toEqual({ name: winner.body.name, version: 2 });
   });
 
@@ -82,7 +82,7 @@ describe('ETags and conditional requests', () => {
       .expect(200);
     expect(updated.headers.etag).not.toBe(etag);
     await t.api.patch(`/posts/${post.id}`).set(auth).set('If-Match', etag).send({ title: 'Lost update' }).expect(412);
-    const [row] = await t.dataSource.query('SELECT title, version FROM posts WHERE id = $1', [post.id]);
+    const [row] = await t.query('SELECT title, version FROM posts WHERE id = $1', [post.id]);
     expect(row).toEqual({ title: 'New', version: 2 });
   });
 });
@@ -101,7 +101,7 @@ describe('preconditions (RFC 9110 §13)', () => {
     return { ada, post, etag: etag };
   };
   const postRow = async (id: number) =>
-    (await t.dataSource.query('SELECT title, version FROM posts WHERE id = $1', [id]))[0] as
+    (await t.query('SELECT title, version FROM posts WHERE id = $1', [id]))[0] as
       { title: string; version: number } | undefined;
 
   it('§13.1.2: If-None-Match uses the weak comparison: W/"<etag>" on GET and HEAD is 304', async () => {
@@ -140,7 +140,7 @@ describe('preconditions (RFC 9110 §13)', () => {
     const { etag } = (await api.get(`/users/${ada.id}`).expect(200)).headers;
     await api.patch(`/users/${ada.id}`).set('If-None-Match', etag).send({ name: 'X' }).expect(412);
     await api.delete(`/users/${ada.id}`).set('If-None-Match', '*').expect(412);
-    const [row] = await t.dataSource.query('SELECT name, version FROM users WHERE id = $1', [ada.id]);
+    const [row] = await t.query('SELECT name, version FROM users WHERE id = $1', [ada.id]);
     expect(row).toEqual({ name: 'Ada', version: 1 });
   });
 

@@ -220,7 +220,7 @@ describe('fuzzing every endpoint', () => {
     }
     const doomed = await t.db.user('Doomed');
     credentials.deletedUser = await tokenFor(t.app, doomed.id);
-    await t.dataSource.query('DELETE FROM users WHERE id = $1', [doomed.id]);
+    await t.query('DELETE FROM users WHERE id = $1', [doomed.id]);
     const gone = await t.db.user('Logged out');
     credentials.loggedOut = await tokenFor(t.app, gone.id);
     await t.api.post('/auth/logout').set('Authorization', `Bearer ${credentials.loggedOut}`).expect(204);
@@ -229,14 +229,14 @@ describe('fuzzing every endpoint', () => {
   /** A fresh admin for each property: a fuzzed DELETE, demotion or logout may have ended the last one. */
   async function freshAdmin(): Promise<void> {
     const admin = await t.db.user('Fuzz admin');
-    await t.dataSource.query(`UPDATE users SET role = 'admin' WHERE id = $1`, [admin.id]);
+    await t.query(`UPDATE users SET role = 'admin' WHERE id = $1`, [admin.id]);
     credentials.admin = await tokenFor(t.app, admin.id);
   }
   beforeEach(freshAdmin);
   afterAll(() => console.info(`fuzz: ${cases} requests, no 5xx`));
 
   const rowCounts = () =>
-    t.dataSource.query<unknown[]>(
+    t.query<unknown[]>(
       'SELECT (SELECT count(*) FROM users) AS users, (SELECT count(*) FROM profiles) AS profiles, (SELECT count(*) FROM posts) AS posts, (SELECT count(*) FROM comments) AS comments, (SELECT count(*) FROM sessions WHERE revoked_at IS NULL) AS sessions',
     );
 

@@ -25,7 +25,7 @@ describe('HTTP hardening', () => {
         .expect(415);
       expect(res.headers['content-type']).toMatch(PROBLEM);
     }
-    expect((await t.dataSource.query('SELECT count(*)::int AS n FROM users'))[0].n).toBe(0);
+    expect((await t.query('SELECT count(*)::int AS n FROM users'))[0].n).toBe(0);
   });
 
   it('answers oversized headers and over-long path parameters with problem+json too', async () => {

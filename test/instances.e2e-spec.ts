@@ -91,7 +91,7 @@ describe('three instances behind a load balancer', () => {
     expect(first.instance).not.toBe(second.instance);
     expect([first.status, second.status].sort()).toEqual([200, 412]);
     const winner = first.status === 200 ? 'First' : 'Second';
-    const [row] = await t.dataSource.query<{ name: string }[]>('SELECT name FROM users WHERE id = $1', [ada.id]);
+    const [row] = await t.query<{ name: string }[]>('SELECT name FROM users WHERE id = $1', [ada.id]);
     expect(row.name).toBe(winner);
   });
 
@@ -99,7 +99,7 @@ describe('three instances behind a load balancer', () => {
     const ada = await t.db.user('Ada');
     const post = await t.db.post(ada.id);
     for (let i = 0; i < 25; i++) await t.db.comment(post.id, ada.id, `c${i}`);
-    const before = await t.dataSource.query<{ id: number }[]>('SELECT id FROM comments ORDER BY id');
+    const before = await t.query<{ id: number }[]>('SELECT id FROM comments ORDER BY id');
     const lb = roundRobin(instances);
     const auth = await authAs(t.app, ada.id);
     const seen: number[] = [];
@@ -188,10 +188,9 @@ describe('three instances behind a load balancer', () => {
     expect({ code, output: code === 0 ? '' : victim.output() }).toEqual({ code: 0, output: '' });
     expect(Object.keys(outcomes).filter((key) => /^5/.test(key) && key !== '503')).toEqual([]);
     expect([...servedAfterSignal]).toEqual(expect.arrayContaining([0, 2])); // the victim may finish in-flight ones
-    const [stored] = await t.dataSource.query<{ n: number }[]>(
-      'SELECT count(*)::int AS n FROM users WHERE id = ANY($1)',
-      [created],
-    );
+    const [stored] = await t.query<{ n: number }[]>('SELECT count(*)::int AS n FROM users WHERE id = ANY($1)', [
+      created,
+    ]);
     expect(stored.n).toBe(created.length);
     console.info(`one of three instances stopped under load: ${JSON.stringify(outcomes)}`);
   });

@@ -22,7 +22,7 @@ describe('request bodies and media types', () => {
       const ada = await t.db.user('Ada');
       const res = await api.patch(`/users/${ada.id}`).set('Content-Type', type).send('{"name":"Ada K"}').expect(200);
       expect(res.body.name).toBe('Ada K');
-      const [row] = await t.dataSource.query('SELECT name FROM users WHERE id = $1', [ada.id]);
+      const [row] = await t.query('SELECT name FROM users WHERE id = $1', [ada.id]);
       expect(row.name).toBe('Ada K');
     },
   );
@@ -35,7 +35,7 @@ describe('request bodies and media types', () => {
       .send('{"name":"Ada K"}')
       .expect(415);
     expect(res.headers['content-type']).toMatch(PROBLEM);
-    const [row] = await t.dataSource.query('SELECT name FROM users WHERE id = $1', [ada.id]);
+    const [row] = await t.query('SELECT name FROM users WHERE id = $1', [ada.id]);
     expect(row.name).toBe('Ada');
   });
 

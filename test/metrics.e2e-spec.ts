@@ -7,7 +7,13 @@ import { findFreePort } from '../src/database/embedded-postgres';
 import { inTransaction } from '../src/db/transactions';
 import { registry } from '../src/metrics/metrics';
 import { PASSWORD } from './setup/accounts';
+import { testDialect } from './setup/dialect';
 import { holdEveryConnection } from './setup/pool';
+
+/** SQLite's one connection is reported as a pool of one (SqliteGate). */
+const onSqlite = testDialect === 'sqlite';
+/** DB_POOL_SIZE 10 + DB_POOL_MAX_OVERFLOW 20; 1 on SQLite. */
+const DEFAULT_POOL_MAX = onSqlite ? 1 : 30;
 import { startTestApp, type TestApp, useTestApp } from './setup/test-app';
 
 const PROMETHEUS_TEXT = /^text\/plain; version=0\.0\.4/;
@@ -75,7 +81,7 @@ describe('GET /metrics (Prometheus text format)', () => {
     expect(delta('db_transactions_total', { outcome: 'committed' })).toBe(1);
     expect(delta('db_transactions_total', { outcome: 'rolled_back' })).toBe(1);
 
-    expect(sample(text, 'db_pool_connections_max')).toBe(30); // DB_POOL_SIZE 10 + DB_POOL_MAX_OVERFLOW 20
+    expect(sample(text, 'db_pool_connections_max')).toBe(DEFAULT_POOL_MAX);
     expect(sample(text, 'db_pool_connections')).toBeGreaterThan(0);
     expect(delta('db_pool_acquire_duration_seconds_count')).toBeGreaterThanOrEqual(5);
     for (const name of [
@@ -156,8 +162,8 @@ describe('pool saturation in /metrics', () => {
 
       const saturated = await scrape(t);
       expect(sample(saturated, 'db_pool_waiting')).toBeGreaterThanOrEqual(3);
-      expect(sample(saturated, 'db_pool_connections')).toBe(2);
-      expect(sample(saturated, 'db_pool_connections_max')).toBe(2);
+      expect(sample(saturated, 'db_pool_connections')).toBe(onSqlite ? 1 : 2);
+      expect(sample(saturated, 'db_pool_connections_max')).toBe(onSqlite ? 1 : 2);
       expect(sample(saturated, 'db_pool_connections_idle')).toBe(0);
       expect(sample(saturated, 'http_server_active_requests')).toBeGreaterThanOrEqual(4); // 3 waiting + this scrape
 
@@ -210,7 +216,7 @@ describe('metrics exposure settings', () => {
       const res = await fetch(`http://127.0.0.1:${port}/metrics`);
       expect(res.status).toBe(200);
       expect(res.headers.get('content-type')).toMatch(PROMETHEUS_TEXT);
-      expect(await res.text()).toContain('db_pool_connections_max 30');
+      expect(await res.text()).toContain(`db_pool_connections_max ${DEFAULT_POOL_MAX}`);
       expect((await fetch(`http://127.0.0.1:${port}/users`)).status).toBe(404);
     } finally {
       await t.close();

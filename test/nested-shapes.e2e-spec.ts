@@ -50,7 +50,7 @@ describe('nested shapes', () => {
       .send({ profile: [{ bio: 'new' }] })
       .expect(400);
     expect(res.body.errors).toEqual([expect.objectContaining({ field: 'profile' })]);
-    const [row] = await t.dataSource.query(
+    const [row] = await t.query(
       'SELECT u.version, p.bio FROM users u JOIN profiles p ON p.user_id = u.id WHERE u.id = $1',
       [ada.id],
     );
@@ -70,7 +70,7 @@ describe('nested shapes', () => {
     const patched = await api.patch(`/users/${ada.id}`).send({ profile }).expect(400);
     expect(patched.body.errors).toEqual([{ field: 'profile', messages: [expect.any(String)] }]);
     expect(await t.db.count('profiles')).toBe(0);
-    const [{ version }] = await t.dataSource.query('SELECT version FROM users WHERE id = $1', [ada.id]);
+    const [{ version }] = await t.query('SELECT version FROM users WHERE id = $1', [ada.id]);
     expect(version).toBe(1);
   });
 

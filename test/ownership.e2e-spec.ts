@@ -18,7 +18,7 @@ describe('ownership of every write', () => {
     const owner = await t.db.user('Owner');
     const other = await t.db.user('Other');
     const admin = await t.db.user('Admin');
-    await t.dataSource.query(`UPDATE users SET role = 'admin' WHERE id = $1`, [admin.id]);
+    await t.query(`UPDATE users SET role = 'admin' WHERE id = $1`, [admin.id]);
     const post = await t.db.post(owner.id, 'Original');
     const commenter = await t.db.user('Commenter');
     const comment = await t.db.comment(post.id, commenter.id, 'By the commenter');
@@ -32,7 +32,7 @@ describe('ownership of every write', () => {
   }
   type World = Awaited<ReturnType<typeof world>>;
 
-  const query = <T>(sql: string, params: unknown[]) => t.dataSource.query<T[]>(sql, params).then((rows) => rows[0]);
+  const query = <T>(sql: string, params: unknown[]) => t.query<T[]>(sql, params).then((rows) => rows[0]);
 
   interface Route {
     name: string;
@@ -152,10 +152,9 @@ describe('ownership of every write', () => {
       .send({ authorId: w.owner.id, body: 'Moderated' })
       .expect(201);
     expect(onBehalf.body.authorId).toBe(w.owner.id);
-    const stored = await t.dataSource.query(
-      'SELECT author_id AS "authorId", body FROM comments WHERE post_id = $1 ORDER BY id',
-      [w.post.id],
-    );
+    const stored = await t.query('SELECT author_id AS "authorId", body FROM comments WHERE post_id = $1 ORDER BY id', [
+      w.post.id,
+    ]);
     expect(stored).toEqual([
       { authorId: w.commenter.id, body: 'By the commenter' },
       { authorId: w.other.id, body: 'Mine' },

@@ -234,7 +234,7 @@ describe('posts', () => {
       const auth = await authAs(t.app, ada.id);
       const res = await t.api.patch(`/posts/${post.id}`).set(auth).send({ title: 'Final' }).expect(200);
       expect(res.body).toEqual(expect.objectContaining({ id: post.id, title: 'Final', body: 'Draft body' }));
-      const [row] = await t.dataSource.query('SELECT title FROM posts WHERE id = $1', [post.id]);
+      const [row] = await t.query('SELECT title FROM posts WHERE id = $1', [post.id]);
       expect(row.title).toBe('Final');
       await t.api.patch(`/posts/${post.id}`).set(auth).send({ authorId: 9 }).expect(400);
       await t.api.patch('/posts/999').set(auth).send({ title: 'x' }).expect(404);
@@ -264,7 +264,7 @@ describe('posts', () => {
       await t.db.post(bob.id, 'Third');
       await t.db.comment(first.id, bob.id, 'Nice');
       await t.db.comment(first.id, ada.id, 'Thanks');
-      await t.dataSource.query(`UPDATE posts SET body = 'edited', version = version + 1 WHERE id = $1`, [first.id]);
+      await t.query(`UPDATE posts SET body = 'edited', version = version + 1 WHERE id = $1`, [first.id]);
 
       const loaded = await t.app.get(PostsService).findByAuthorIds([bob.id, ada.id], { withComments: true });
 
@@ -283,7 +283,7 @@ describe('posts', () => {
     it('loads a post with its author exactly as the query builder does', async () => {
       const ada = await t.db.user('Ada');
       const post = await t.db.post(ada.id, 'First');
-      await t.dataSource.query(`UPDATE posts SET version = version + 1 WHERE id = $1`, [post.id]);
+      await t.query(`UPDATE posts SET version = version + 1 WHERE id = $1`, [post.id]);
 
       const expected = await t.dataSource
         .getRepository(Post)

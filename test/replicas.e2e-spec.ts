@@ -6,6 +6,7 @@ import { startReplicatedPostgres, type ReplicatedPostgres } from './setup/replic
 import { authAs, PASSWORD } from './setup/accounts';
 import { startTestApp, type TestApp } from './setup/test-app';
 import { openApiDocument } from './setup/openapi-document';
+import { describeOn } from './setup/dialect';
 
 const PROBLEM = /application\/problem\+json/;
 const TOKEN = CONSISTENCY_TOKEN.toLowerCase();
@@ -28,7 +29,10 @@ const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floo
  * between with DATABASE_REPLICA_URLS. Which server answered is read from the servers themselves: the
  * replica's own statistics, and rows the delayed replica does not have yet.
  */
-describe('read replicas (real streaming replication)', () => {
+describeOn(
+  ['postgres'],
+  'read replicas are PostgreSQL streaming replication (DATABASE_REPLICA_URLS needs a postgres:// primary)',
+)('read replicas (real streaming replication)', () => {
   let cluster: ReplicatedPostgres;
   let t: TestApp; // DB_REPLICA_MAX_LAG_MS high: a delayed replica keeps serving reads
   let replicaName: string;

@@ -60,7 +60,7 @@ describe('graceful shutdown under load', () => {
     expect({ code, output: code === 0 ? '' : output() }).toEqual({ code: 0, output: '' });
     expect(tookMs).toBeLessThan(GRACE_MS + 5_000);
     expect(Object.keys(outcomes).filter((key) => /^5/.test(key) && key !== '503')).toEqual([]);
-    const stored = await t.dataSource.query('SELECT count(*)::int AS n FROM users WHERE id = ANY($1)', [created]);
+    const stored = await t.query('SELECT count(*)::int AS n FROM users WHERE id = ANY($1)', [created]);
     expect(stored[0].n).toBe(created.length);
     expect(created.length).toBeGreaterThan(0);
     console.info(`shutdown under load: ${JSON.stringify(outcomes)}, exit ${code} after ${tookMs} ms`);

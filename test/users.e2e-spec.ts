@@ -32,7 +32,7 @@ describe('users', () => {
         profile: { bio: 'Analyst', avatarUrl: 'https://example.com/ada.png' },
         posts: [],
       });
-      const [row] = await t.dataSource.query('SELECT name, email FROM users WHERE id = $1', [res.body.id]);
+      const [row] = await t.query('SELECT name, email FROM users WHERE id = $1', [res.body.id]);
       expect(row).toEqual({ name: 'Ada Lovelace', email: 'Ada@Example.com' }); // stored as given
       expect(await t.db.count('profiles')).toBe(1);
     });
@@ -112,7 +112,7 @@ describe('users', () => {
         .set(await authAs(t.app, other.body.id))
         .send({ email: decomposed })
         .expect(409);
-      const rows = await t.dataSource.query('SELECT name, email FROM users ORDER BY id');
+      const rows = await t.query('SELECT name, email FROM users ORDER BY id');
       expect(rows).toEqual([
         { name: 'Jos\u00e9', email: composed },
         { name: 'Other', email: 'other@example.com' },
@@ -123,7 +123,7 @@ describe('users', () => {
         .set(await authAs(t.app, other.body.id))
         .send({ title: 'Cafe\u0301 notes', body: 'b' })
         .expect(201);
-      const [post] = await t.dataSource.query('SELECT title FROM posts');
+      const [post] = await t.query('SELECT title FROM posts');
       expect(post.title).toBe('Caf\u00e9 notes');
       const found = await t.api.get('/posts').query({ q: 'cafe\u0301' }).expect(200);
       expect(found.body).toHaveLength(1);
@@ -278,10 +278,8 @@ describe('users', () => {
       const ada = await t.db.user('Ada');
       const bob = await t.db.user('Bob');
       await t.db.profile(ada.id, 'Analyst');
-      await t.dataSource.query(`UPDATE profiles SET avatar_url = 'https://example.com/a.png' WHERE user_id = $1`, [
-        ada.id,
-      ]);
-      await t.dataSource.query(`UPDATE users SET version = version + 1 WHERE id = $1`, [bob.id]);
+      await t.query(`UPDATE profiles SET avatar_url = 'https://example.com/a.png' WHERE user_id = $1`, [ada.id]);
+      await t.query(`UPDATE users SET version = version + 1 WHERE id = $1`, [bob.id]);
       const repository = t.app.get(UsersRepository);
       const users = t.dataSource.getRepository(User);
       const expected = await users.find({ relations: { profile: true }, order: { name: 'ASC', id: 'ASC' } });
@@ -362,7 +360,7 @@ describe('users', () => {
         .expect(200);
       expect(res.body).toEqual(expect.objectContaining({ id: ada.id, name: 'Ada King', email: 'ada@example.com' }));
       expect(new Date(res.body.updatedAt).getTime()).toBeGreaterThan(ada.updatedAt.getTime());
-      const [row] = await t.dataSource.query('SELECT name, email FROM users WHERE id = $1', [ada.id]);
+      const [row] = await t.query('SELECT name, email FROM users WHERE id = $1', [ada.id]);
       expect(row).toEqual({ name: 'Ada King', email: 'ada@example.com' });
     });
 
@@ -398,7 +396,7 @@ describe('users', () => {
         .send({ name: 'Robert', email: 'ADA@example.com' })
         .expect(409);
       expect(res.body.errors).toEqual([expect.objectContaining({ field: 'email' })]);
-      const [row] = await t.dataSource.query('SELECT name, email FROM users WHERE id = $1', [bob.id]);
+      const [row] = await t.query('SELECT name, email FROM users WHERE id = $1', [bob.id]);
       expect(row).toEqual({ name: 'Bob', email: 'bob@example.com' });
     });
 

@@ -1,6 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import type { DataSource } from 'typeorm';
+import { boundFor } from '../db/sql-dialect';
 
 /** Who owns what: the lookups the access policy makes before a write. Primary-key lookups only. */
 @Injectable()
@@ -8,25 +9,29 @@ export class OwnershipRepository {
   constructor(@InjectDataSource() private readonly dataSource: DataSource) {}
 
   async userExists(id: number): Promise<boolean> {
-    const rows = await this.dataSource.query<unknown[]>('SELECT 1 FROM users WHERE id = $1', [id]);
+    const rows = await this.query<unknown>('SELECT 1 FROM users WHERE id = $1', [id]);
     return rows.length > 0;
   }
 
   /** The post's author, or undefined when there is no such post. */
   async postAuthor(postId: number): Promise<number | undefined> {
-    const rows = await this.dataSource.query<{ authorId: number }[]>(
-      'SELECT author_id AS "authorId" FROM posts WHERE id = $1',
-      [postId],
-    );
+    const rows = await this.query<{ authorId: number }>('SELECT author_id AS "authorId" FROM posts WHERE id = $1', [
+      postId,
+    ]);
     return rows[0]?.authorId;
   }
 
   /** The comment's author and its post's author, or undefined when there is no such comment. */
   async commentAuthors(commentId: number): Promise<{ authorId: number; postAuthorId: number } | undefined> {
-    const rows = await this.dataSource.query<{ authorId: number; postAuthorId: number }[]>(
+    const rows = await this.query<{ authorId: number; postAuthorId: number }>(
       'SELECT c.author_id AS "authorId", p.author_id AS "postAuthorId" FROM comments c JOIN posts p ON p.id = c.post_id WHERE c.id = $1',
       [commentId],
     );
     return rows[0];
+  }
+
+  /** PostgreSQL's statement as written; elsewhere with `?` placeholders (the text is otherwise portable). */
+  private query<T>(sql: string, parameters: unknown[]): Promise<T[]> {
+    return this.dataSource.query<T[]>(...boundFor(this.dataSource, sql, parameters));
   }
 }

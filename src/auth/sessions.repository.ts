@@ -2,7 +2,12 @@ import { Injectable } from '@nestjs/common';
 import { TransactionHost } from '@nestjs-cls/transactional';
 import type { TransactionalAdapterTypeOrm } from '@nestjs-cls/transactional-adapter-typeorm';
 import { randomUUID } from 'node:crypto';
+import type { EntityManager } from 'typeorm';
+import { inTransaction } from '../db/transactions';
+import { boundFor, nowWithMilliseconds, sqlFlavourOf } from '../db/sql-dialect';
 import type { Role } from '../users/entities/user.entity';
+import { RefreshToken } from './entities/refresh-token.entity';
+import { Session } from './entities/session.entity';
 
 /** The live session behind an access token, with its user's current role. */
 export interface ActiveSession {
@@ -13,6 +18,11 @@ export interface ActiveSession {
 /**
  * All SQL on `sessions` and `refresh_tokens`. Statements run in the caller's transaction when there
  * is one (TransactionHost), e.g. a password change revokes sessions in the same transaction.
+ *
+ * Per dialect: PostgreSQL does create, rotate and revokeIfReused each in one statement (data-modifying
+ * CTEs); the portable variant (MySQL, SQLite) takes several statements, in one transaction where they
+ * must be atomic, and its query-builder UPDATEs report the rows they changed. Other statements are
+ * shared, with `?` placeholders elsewhere (withQuestionMarks) and NOW for the dialect's clock.
  */
 @Injectable()
 export class SessionsRepository {
@@ -21,6 +31,14 @@ export class SessionsRepository {
   /** A new session with its first refresh token, in one statement. Returns the session id. */
   async create(userId: number, ttlSeconds: number, refreshTokenHash: Buffer): Promise<string> {
     const id = randomUUID();
+    if (this.portable) {
+      const expiresAt = new Date(Date.now() + ttlSeconds * 1000);
+      await inTransaction(this.txHost, async () => {
+        await this.txHost.tx.insert(Session, { id, userId, expiresAt });
+        await this.txHost.tx.insert(RefreshToken, { tokenHash: refreshTokenHash, sessionId: id });
+      });
+      return id;
+    }
     await this.txHost.tx.query(
       'WITH session AS (INSERT INTO sessions (id, user_id, expires_at) VALUES ($1, $2, now() + make_interval(secs => $3)) RETURNING id) ' +
         'INSERT INTO refresh_tokens (token_hash, session_id) SELECT $4, id FROM session',
@@ -34,8 +52,8 @@ export class SessionsRepository {
    * the user by primary key. Undefined when the session was revoked, has expired, or its user is gone.
    */
   async findActive(sessionId: string): Promise<ActiveSession | undefined> {
-    const rows = await this.txHost.tx.query<ActiveSession[]>(
-      'SELECT u.id AS "userId", u.role FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.id = $1 AND s.revoked_at IS NULL AND s.expires_at > now()',
+    const rows = await this.query<ActiveSession>(
+      'SELECT u.id AS "userId", u.role FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.id = $1 AND s.revoked_at IS NULL AND s.expires_at > NOW',
       [sessionId],
     );
     return rows[0];
@@ -48,6 +66,26 @@ export class SessionsRepository {
    * `rotated_at IS NULL` after the first commits and matches nothing.
    */
   async rotate(presentedHash: Buffer, nextHash: Buffer): Promise<{ sessionId: string; userId: number } | undefined> {
+    if (this.portable) {
+      // The UPDATE's row lock makes the second of two requests wait, then match nothing (READ COMMITTED).
+      return inTransaction(this.txHost, async () => {
+        const tx = this.txHost.tx;
+        const { affected } = await tx
+          .createQueryBuilder()
+          .update(RefreshToken)
+          .set({ rotatedAt: () => this.now(tx) })
+          .where('token_hash = :presentedHash AND rotated_at IS NULL', { presentedHash })
+          .andWhere(`session_id IN (SELECT id FROM sessions WHERE revoked_at IS NULL AND expires_at > ${this.now(tx)})`)
+          .execute();
+        if (!affected) return undefined;
+        const [rotated] = await this.query<{ sessionId: string; userId: number }>(
+          'SELECT s.id AS "sessionId", s.user_id AS "userId" FROM refresh_tokens t JOIN sessions s ON s.id = t.session_id WHERE t.token_hash = $1',
+          [presentedHash],
+        );
+        await tx.insert(RefreshToken, { tokenHash: nextHash, sessionId: rotated.sessionId });
+        return rotated;
+      });
+    }
     const rows = await this.txHost.tx.query<{ sessionId: string; userId: number }[]>(
       'WITH rotated AS (UPDATE refresh_tokens t SET rotated_at = now() FROM sessions s ' +
         'WHERE t.token_hash = $1 AND t.rotated_at IS NULL AND s.id = t.session_id AND s.revoked_at IS NULL AND s.expires_at > now() ' +
@@ -64,6 +102,22 @@ export class SessionsRepository {
    * successor, so the whole session is revoked. True when that happened just now.
    */
   async revokeIfReused(presentedHash: Buffer): Promise<boolean> {
+    if (this.portable) {
+      const tx = this.txHost.tx;
+      const { affected } = await tx
+        .createQueryBuilder()
+        .update(Session)
+        .set({ revokedAt: () => this.now(tx) })
+        .where('revoked_at IS NULL')
+        .andWhere(
+          'id IN (SELECT session_id FROM refresh_tokens WHERE token_hash = :presentedHash AND rotated_at IS NOT NULL)',
+          {
+            presentedHash,
+          },
+        )
+        .execute();
+      return Boolean(affected);
+    }
     // A CTE, so the driver answers rows (TypeORM returns [rows, count] for a bare UPDATE).
     const rows = await this.txHost.tx.query<unknown[]>(
       'WITH revoked AS (UPDATE sessions s SET revoked_at = now() FROM refresh_tokens t ' +
@@ -76,16 +130,35 @@ export class SessionsRepository {
 
   /** Logout: this session's access and refresh tokens stop working with the next request. */
   async revoke(sessionId: string): Promise<void> {
-    await this.txHost.tx.query('UPDATE sessions SET revoked_at = now() WHERE id = $1 AND revoked_at IS NULL', [
-      sessionId,
-    ]);
+    await this.query('UPDATE sessions SET revoked_at = NOW WHERE id = $1 AND revoked_at IS NULL', [sessionId]);
   }
 
   /** Every live session of a user but `keep` (a password change ends the others). */
   async revokeAllOf(userId: number, keep?: string): Promise<void> {
-    await this.txHost.tx.query(
-      'UPDATE sessions SET revoked_at = now() WHERE user_id = $1 AND revoked_at IS NULL AND id IS DISTINCT FROM $2::uuid',
+    if (this.portable) {
+      await this.query(
+        'UPDATE sessions SET revoked_at = NOW WHERE user_id = $1 AND revoked_at IS NULL AND ($2 IS NULL OR id <> $2)',
+        [userId, keep ?? null],
+      );
+      return;
+    }
+    await this.query(
+      'UPDATE sessions SET revoked_at = NOW WHERE user_id = $1 AND revoked_at IS NULL AND id IS DISTINCT FROM $2::uuid',
       [userId, keep ?? null],
     );
+  }
+
+  private get portable(): boolean {
+    return sqlFlavourOf(this.txHost.tx) === 'portable';
+  }
+
+  private now(db: EntityManager): string {
+    return nowWithMilliseconds(db);
+  }
+
+  /** `sql` with NOW as the dialect's current time, and `?` placeholders outside PostgreSQL. */
+  private query<T>(sql: string, parameters: unknown[]): Promise<T[]> {
+    const tx = this.txHost.tx;
+    return tx.query<T[]>(...boundFor(tx, sql.replaceAll('NOW', this.now(tx)), parameters));
   }
 }

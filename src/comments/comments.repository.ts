@@ -4,6 +4,7 @@ import type { TransactionalAdapterTypeOrm } from '@nestjs-cls/transactional-adap
 import { InjectRepository } from '@nestjs/typeorm';
 import type { Repository } from 'typeorm';
 import { ReadRouter } from '../db/read-routing';
+import { selectInChunks, type SqlFlavour, sqlFlavourOf } from '../db/sql-dialect';
 import { inCurrentTransaction } from '../db/transactions';
 import type { KeysetPosition } from '../http/cursor';
 import { Comment } from './entities/comment.entity';
@@ -11,22 +12,41 @@ import { Comment } from './entities/comment.entity';
 /** The columns a client may set on a comment row (its post comes from the path). */
 export type CommentValues = Pick<Comment, 'authorId' | 'body'>;
 
-/**
- * The batch loader behind every nested read (a page of 20 users carries up to 1,000 comments). Plain
- * SQL because building the statement and hydrating entities was a fifth of such a request's CPU
- * (BENCHMARKS.md); each column is aliased to its `Comment` property, so the rows come back as Comments
- * with no mapping (a test checks they equal what the repository loads). `= ANY($1)` binds the ids as
- * one array: one statement shape for any batch size, where `In()` would expand to `IN ($1, …, $n)`.
- */
-const COMMENTS_OF_POSTS =
-  'SELECT id, post_id AS "postId", author_id AS "authorId", body, created_at AS "createdAt" ' +
-  'FROM comments WHERE post_id = ANY($1) ORDER BY post_id, created_at, id';
+const COMMENT_COLUMNS = 'id, post_id AS "postId", author_id AS "authorId", body, created_at AS "createdAt"';
 
-/** A page of one post's comments (findPageAfter): $1 the post, $2 the limit. */
-const COMMENTS_OF_POST =
-  'SELECT id, post_id AS "postId", author_id AS "authorId", body, created_at AS "createdAt" FROM comments WHERE post_id = $1';
-const KEYSET_ORDER = 'ORDER BY created_at, id LIMIT $2';
-const POST_EXISTS = 'SELECT EXISTS (SELECT 1 FROM posts WHERE id = $1) AS "exists"';
+/**
+ * Which statements each dialect takes (see db/sql-dialect.ts).
+ * - commentsOfPosts: the batch loader behind every nested read (a page of 20 users carries up to
+ *   1,000 comments). Plain SQL because building the statement and hydrating entities was a fifth of
+ *   such a request's CPU (BENCHMARKS.md); each column is aliased to its `Comment` property, so the
+ *   rows come back as Comments with no mapping (a test checks they equal what the repository loads).
+ *   PostgreSQL's `= ANY($1)` binds the ids as one array: one statement shape for any batch size;
+ *   portable: `IN (…)`, one statement per 1,000 ids.
+ * - page / pageAfter: a page of one post's comments in keyset order (findPageAfter); portable spells
+ *   the row comparison out, which MySQL's optimizer turns into a range on the index.
+ * - postExists: 1/0 on MySQL, true/false on PostgreSQL: read with Boolean().
+ */
+const SQL: Record<
+  SqlFlavour,
+  { commentsOfPosts: (ids: string) => string; page: string; pageAfter: string; postExists: string }
+> = {
+  postgres: {
+    commentsOfPosts: () =>
+      `SELECT ${COMMENT_COLUMNS} FROM comments WHERE post_id = ANY($1) ORDER BY post_id, created_at, id`,
+    page: `SELECT ${COMMENT_COLUMNS} FROM comments WHERE post_id = $1 ORDER BY created_at, id LIMIT $2`,
+    pageAfter: `SELECT ${COMMENT_COLUMNS} FROM comments WHERE post_id = $1 AND (created_at, id) > ($3, $4) ORDER BY created_at, id LIMIT $2`,
+    postExists: 'SELECT EXISTS (SELECT 1 FROM posts WHERE id = $1) AS "exists"',
+  },
+  portable: {
+    commentsOfPosts: (ids) =>
+      `SELECT ${COMMENT_COLUMNS} FROM comments WHERE post_id IN (${ids}) ORDER BY post_id, created_at, id`,
+    page: `SELECT ${COMMENT_COLUMNS} FROM comments WHERE post_id = ? ORDER BY created_at, id LIMIT ?`,
+    pageAfter:
+      `SELECT ${COMMENT_COLUMNS} FROM comments WHERE post_id = ? AND (created_at > ? OR (created_at = ? AND id > ?)) ` +
+      'ORDER BY created_at, id LIMIT ?',
+    postExists: 'SELECT EXISTS (SELECT 1 FROM posts WHERE id = ?) AS "exists"',
+  },
+};
 
 /**
  * All SQL for the `comments` table. Every statement runs in the caller's transaction when one is
@@ -36,11 +56,17 @@ const POST_EXISTS = 'SELECT EXISTS (SELECT 1 FROM posts WHERE id = $1) AS "exist
  */
 @Injectable()
 export class CommentsRepository {
+  private readonly flavour: SqlFlavour;
+  private readonly sql: (typeof SQL)[SqlFlavour];
+
   constructor(
     @InjectRepository(Comment) private readonly comments: Repository<Comment>,
     private readonly txHost: TransactionHost<TransactionalAdapterTypeOrm>,
     private readonly reads: ReadRouter,
-  ) {}
+  ) {
+    this.flavour = sqlFlavourOf(comments.manager);
+    this.sql = SQL[this.flavour];
+  }
 
   /** One comment by id, or null. */
   findById(id: number): Promise<Comment | null> {
@@ -48,37 +74,40 @@ export class CommentsRepository {
   }
 
   /**
-   * All comments of the given posts in one statement (COMMENTS_OF_POSTS), ordered by post, then
-   * oldest first (created_at, id). `[]` sends nothing.
+   * All comments of the given posts in one statement (commentsOfPosts; portable: one per 1,000 ids),
+   * ordered by post, then oldest first (created_at, id). `[]` sends nothing.
    */
   findByPostIds(postIds: number[]): Promise<Comment[]> {
     if (postIds.length === 0) return Promise.resolve([]);
-    return this.reads.read((db) => db.query<Comment[]>(COMMENTS_OF_POSTS, [postIds]));
+    if (this.flavour === 'postgres') {
+      return this.reads.read((db) => db.query<Comment[]>(this.sql.commentsOfPosts(''), [postIds]));
+    }
+    return this.reads.read((db) =>
+      selectInChunks(postIds, (ids, chunk) => db.query<Comment[]>(this.sql.commentsOfPosts(ids), chunk)),
+    );
   }
 
   /**
    * At most `limit` comments of a post in (createdAt, id) order, strictly after `after` when given:
    * one keyset statement, `WHERE (created_at, id) > ($2, $3)` on index comments_post_id_created_at_id_idx.
-   * Plain SQL with COMMENTS_OF_POSTS' columns, like the batch loader (a test checks the rows against
+   * Plain SQL with commentsOfPosts' columns, like the batch loader (a test checks the rows against
    * the repository's); the query builder was a sixth of this request's CPU (BENCHMARKS.md).
    */
   findPageAfter(postId: number, after: KeysetPosition | undefined, limit: number): Promise<Comment[]> {
-    return this.reads.read((db) =>
-      after
-        ? db.query<Comment[]>(`${COMMENTS_OF_POST} AND (created_at, id) > ($3, $4) ${KEYSET_ORDER}`, [
-            postId,
-            limit,
-            after.createdAt,
-            after.id,
-          ])
-        : db.query<Comment[]>(`${COMMENTS_OF_POST} ${KEYSET_ORDER}`, [postId, limit]),
-    );
+    const parameters = !after
+      ? [postId, limit]
+      : this.flavour === 'postgres'
+        ? [postId, limit, after.createdAt, after.id]
+        : [postId, after.createdAt, after.createdAt, after.id, limit];
+    return this.reads.read((db) => db.query<Comment[]>(after ? this.sql.pageAfter : this.sql.page, parameters));
   }
 
   /** Whether the post a comment list belongs to exists (`SELECT EXISTS (… posts WHERE id = $1)`). */
   async postExists(postId: number): Promise<boolean> {
-    const [{ exists }] = await this.reads.read((db) => db.query<{ exists: boolean }[]>(POST_EXISTS, [postId]));
-    return exists;
+    const [{ exists }] = await this.reads.read((db) =>
+      db.query<{ exists: boolean | number }[]>(this.sql.postExists, [postId]),
+    );
+    return Boolean(exists);
   }
 
   /**
@@ -88,7 +117,13 @@ export class CommentsRepository {
    */
   insertMany(postId: number, comments: CommentValues[]): Promise<Comment[]> {
     const repository = inCurrentTransaction(this.txHost, this.comments);
-    return repository.save(comments.map((comment) => repository.create({ ...comment, postId })));
+    // Portable: one INSERT per comment. MySQL's foreign-key error does not say which author is
+    // missing; with one row per statement the translation names it (db/database-errors.ts).
+    const chunk = this.flavour === 'portable' ? 1 : undefined;
+    return repository.save(
+      comments.map((comment) => repository.create({ ...comment, postId })),
+      { chunk },
+    );
   }
 
   /** `DELETE FROM comments WHERE id = $1`; false when there was no such comment. */

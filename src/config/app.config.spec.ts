@@ -55,7 +55,10 @@ describe('loadConfig', () => {
     [{ DB_POOL_SIZE: '0' }, 'DB_POOL_SIZE=0: DB_POOL_SIZE must not be less than 1'],
     [{ PORT: '70000' }, 'PORT=70000'],
     [{ DB_LOGGING: 'maybe' }, 'DB_LOGGING="maybe": DB_LOGGING must be a boolean value'],
-    [{ DATABASE_URL: 'mysql://root@localhost/test' }, 'DATABASE_URL must be a postgres:// URL'],
+    [
+      { DATABASE_URL: 'mssql://sa@localhost/test' },
+      'DATABASE_URL must be a postgres://, mysql://, mariadb:// or sqlite: URL',
+    ],
     [{ NODE_ENV: 'staging' }, 'NODE_ENV="staging"'],
   ])('rejects %j with a one-line reason naming the variable', (env, reason) => {
     expect(() => loadConfig(env)).toThrow(ConfigError);
@@ -116,6 +119,10 @@ describe('configuration for several instances', () => {
   it.each([
     [{ DATABASE_URL: 'postgres://u@h/db', DATABASE_REPLICA_URLS: 'mysql://r/db' }, 'DATABASE_REPLICA_URLS must be'],
     [{ DATABASE_REPLICA_URLS: 'postgres://r/db' }, 'DATABASE_REPLICA_URLS needs DATABASE_URL'],
+    [
+      { DATABASE_URL: 'mariadb://root@h/db', DATABASE_REPLICA_URLS: 'postgres://r/db' },
+      'DATABASE_REPLICA_URLS works with a PostgreSQL DATABASE_URL only',
+    ],
     [{ REDIS_URL: 'localhost:6379' }, 'REDIS_URL must be a redis://'],
   ])('rejects %j in one line', (env, reason) => {
     expect(() => loadConfig(env)).toThrow(reason);

@@ -23,10 +23,13 @@ class Environment {
   @Max(65535)
   PORT = 3000;
 
-  /** Unset: an embedded PostgreSQL is started under EMBEDDED_PG_DATA_DIR. */
+  /**
+   * postgres://, mysql:// / mariadb:// or sqlite: (database/dialect.ts); unset: an embedded PostgreSQL
+   * is started under EMBEDDED_PG_DATA_DIR.
+   */
   @IsOptional()
-  @Matches(/^postgres(ql)?:\/\//, {
-    message: 'DATABASE_URL must be a postgres:// URL',
+  @Matches(/^(postgres(ql)?|mysql|mariadb):\/\/|^sqlite:/, {
+    message: 'DATABASE_URL must be a postgres://, mysql://, mariadb:// or sqlite: URL',
   })
   DATABASE_URL?: string;
 
@@ -319,6 +322,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
   if (replicaUrls.length > 0 && !vars.DATABASE_URL) {
     throw new ConfigError(
       'Invalid configuration: DATABASE_REPLICA_URLS needs DATABASE_URL (the primary they replicate)',
+    );
+  }
+  // Replica routing reads PostgreSQL's WAL positions (db/replicas.ts): there is no twin elsewhere.
+  if (replicaUrls.length > 0 && !/^postgres(ql)?:\/\//.test(vars.DATABASE_URL ?? '')) {
+    throw new ConfigError(
+      'Invalid configuration: DATABASE_REPLICA_URLS works with a PostgreSQL DATABASE_URL only: unset it for MariaDB, MySQL or SQLite',
     );
   }
   // Several production instances on one database must verify each other's cursors.

@@ -2,6 +2,7 @@ import { spawnSync } from 'node:child_process';
 import { parseArgs } from 'node:util';
 import { loadConfig, loadDotEnv } from '../config/app.config';
 import { resolve } from 'node:path';
+import { dialectOf } from './dialect';
 import { runningEmbeddedPostgres, startEmbeddedPostgres, type RunningPostgres } from './embedded-postgres';
 
 /**
@@ -35,6 +36,9 @@ async function main(): Promise<void> {
   if (values.url) {
     console.log(url);
     return;
+  }
+  if (dialectOf(url) !== 'postgres') {
+    throw new Error(`npm run db:psql opens PostgreSQL only; connect your ${dialectOf(url)} client to ${url}`);
   }
   try {
     process.on('SIGINT', () => {}); // Ctrl-C cancels psql's query, not this process

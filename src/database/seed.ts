@@ -1,4 +1,5 @@
 import type { DataSource } from 'typeorm';
+import { sqlDialectOf } from '../db/sql-dialect';
 
 export interface SeedSize {
   users: number;
@@ -52,6 +53,12 @@ const LAST = [
  * the seed is a script, not a request, so there is no ambient transaction to join.
  */
 export async function seed(dataSource: DataSource, size: SeedSize): Promise<SeedResult> {
+  // Set-based PostgreSQL (generate_series, arrays, ON CONFLICT … RETURNING): a documented limit.
+  if (sqlDialectOf(dataSource) !== 'postgres') {
+    throw new Error(
+      'npm run db:seed works on PostgreSQL only: unset DATABASE_URL (embedded PostgreSQL) or give a postgres:// URL',
+    );
+  }
   const runner = dataSource.createQueryRunner();
   await runner.connect();
   await runner.startTransaction();

@@ -4,7 +4,7 @@ import { entities } from '../database/entities';
 import { postsConstraints } from '../posts/posts.constraints';
 import { usersConstraints } from '../users/users.constraints';
 import { registerConstraintProblems, registerForeignKeys } from './constraint-problems';
-import { translateDatabaseError } from './database-errors';
+import { sqlStateOf, translateDatabaseError } from './database-errors';
 
 const queryError = (driverError: object) =>
   new QueryFailedError('SELECT 1', [], Object.assign(new Error('driver'), driverError));
@@ -92,5 +92,61 @@ describe('translateDatabaseError', () => {
   it('leaves unrelated errors alone', () => {
     expect(translateDatabaseError(new TypeError('x is undefined'))).toBeUndefined();
     expect(translateDatabaseError('boom')).toBeUndefined();
+  });
+});
+
+describe('translateDatabaseError on MariaDB/MySQL (mysql2 errors)', () => {
+  const mysqlError = (
+    errno: number,
+    code: string,
+    sqlMessage: string,
+    query = 'SELECT 1',
+    parameters: unknown[] = [],
+  ) => new QueryFailedError(query, parameters, Object.assign(new Error(sqlMessage), { errno, code, sqlMessage }));
+
+  it('names the unique index of ER_DUP_ENTRY, as MariaDB and MySQL 8 word it: 409 naming the field', () => {
+    for (const key of ['users_email_lower_key', 'users.users_email_lower_key']) {
+      const problem = translateDatabaseError(
+        mysqlError(1062, 'ER_DUP_ENTRY', `Duplicate entry 'ada@example.com' for key '${key}'`),
+      );
+      expect(problem?.getStatus()).toBe(409);
+      expect(problem?.extras.errors).toEqual([{ field: 'email', messages: ['A user with this email already exists'] }]);
+    }
+  });
+
+  it('turns ER_NO_REFERENCED_ROW_2 into the constraint’s problem, naming the id the INSERT gave', () => {
+    const problem = translateDatabaseError(
+      mysqlError(
+        1452,
+        'ER_NO_REFERENCED_ROW_2',
+        'Cannot add or update a child row: a foreign key constraint fails (`test`.`comments`, CONSTRAINT `comments_post_id_fkey` FOREIGN KEY (`post_id`) REFERENCES `posts` (`id`) ON DELETE CASCADE)',
+        'INSERT INTO `comments`(`id`, `post_id`, `author_id`, `body`, `created_at`) VALUES (DEFAULT, ?, ?, ?, DEFAULT)',
+        [7, 3, 'hi'],
+      ),
+    );
+    expect(problem?.getStatus()).toBe(404);
+    expect(problem?.extras.errors).toEqual([{ field: 'postId', messages: ['The post does not exist (id 7)'] }]);
+  });
+
+  it.each([
+    [1213, 'ER_LOCK_DEADLOCK', '40P01'],
+    [1205, 'ER_LOCK_WAIT_TIMEOUT', '40001'],
+  ])('reports %i (%s) as SQLSTATE %s, so inTransaction re-runs the transaction', (errno, code, sqlState) => {
+    expect(sqlStateOf(mysqlError(errno, code, 'Deadlock found when trying to get lock'))).toBe(sqlState);
+  });
+
+  it.each([
+    [1406, 'ER_DATA_TOO_LONG', 400],
+    [1451, 'ER_ROW_IS_REFERENCED_2', 409],
+    [1969, 'ER_STATEMENT_TIMEOUT', 503],
+    [1040, 'ER_CON_COUNT_ERROR', 503],
+  ])('maps errno %i (%s) to %i', (errno, code, status) => {
+    expect(translateDatabaseError(mysqlError(errno, code, 'x'))?.getStatus()).toBe(status);
+  });
+
+  it('treats a lost connection and an exhausted pool (DB_POOL_TIMEOUT_MS) as 503', () => {
+    for (const code of ['PROTOCOL_CONNECTION_LOST', 'POOL_ACQUIRE_TIMEOUT']) {
+      expect(translateDatabaseError(Object.assign(new Error('gone'), { code }))?.getStatus()).toBe(503);
+    }
   });
 });

@@ -1,6 +1,7 @@
 import { HttpStatus } from '@nestjs/common';
 import { QueryFailedError } from 'typeorm';
 import { ProblemException } from '../http/problem';
+import { translateSqliteError } from '../database/sqlite';
 import { constraintProblem } from './constraint-problems';
 
 /** Errors that mean "the database is unavailable or overloaded right now": 503, try again. */
@@ -15,18 +16,109 @@ const unavailableCodes = new Set([
   'ECONNRESET',
   'ETIMEDOUT',
   'EPIPE',
+  // mysql2: the server went away; the wait for a pooled connection ran out (database/mysql-driver.ts)
+  'PROTOCOL_CONNECTION_LOST',
+  'POOL_ACQUIRE_TIMEOUT',
 ]);
 const unavailableMessages = [
   /timeout exceeded when trying to connect/i,
   /connection terminated/i,
   /Client has encountered a connection error/i,
+  /Pool is closed/i,
+  /Can't add new command when connection is in closed state/i,
 ];
+
+/** A driver error in PostgreSQL's terms: SQLSTATE `code`, violated `constraint`, pg's `detail`. */
+interface DriverError {
+  code?: string;
+  constraint?: string;
+  message?: string;
+  detail?: string;
+}
+
+/** mysql2's error numbers, as the SQLSTATE PostgreSQL reports for the same condition. */
+const MYSQL_SQLSTATES: Record<number, string> = {
+  1062: '23505', // ER_DUP_ENTRY
+  1452: '23503', // ER_NO_REFERENCED_ROW_2
+  1216: '23503',
+  1451: '23503', // ER_ROW_IS_REFERENCED_2 (a DELETE without cascade)
+  1217: '23503',
+  1213: '40P01', // ER_LOCK_DEADLOCK: the transaction was rolled back
+  1205: '40001', // ER_LOCK_WAIT_TIMEOUT: retried like a serialization failure
+  1048: '23502', // ER_BAD_NULL_ERROR
+  3819: '23514', // MySQL's CHECK
+  4025: '23514', // MariaDB's CHECK
+  1406: '22001', // ER_DATA_TOO_LONG
+  1264: '22003', // ER_WARN_DATA_OUT_OF_RANGE
+  1366: '22007', // ER_TRUNCATED_WRONG_VALUE_FOR_FIELD
+  1292: '22007', // ER_TRUNCATED_WRONG_VALUE
+  1969: '57014', // MariaDB's max_statement_time
+  3024: '57014', // MySQL's max_execution_time
+  1040: '53300', // ER_CON_COUNT_ERROR
+  1053: '57P01', // ER_SERVER_SHUTDOWN
+  1927: '57P01', // ER_CONNECTION_KILLED
+  4031: '57P01', // the server closed an idle connection
+};
+
+/**
+ * The error behind `error` in PostgreSQL's terms, whatever the driver: pg's as it is; mysql2's
+ * (`errno`, message naming the key or constraint) mapped to the SQLSTATE, constraint and detail pg
+ * would give, so one translation serves every dialect. Undefined when `error` is no driver error.
+ */
+export function driverErrorOf(error: unknown): DriverError | undefined {
+  const raw = (error instanceof QueryFailedError ? error.driverError : error) as
+    (DriverError & { errno?: number; sqlMessage?: string }) | undefined;
+  if (!raw || typeof raw !== 'object') return undefined;
+  const sqlite = translateSqliteError(raw, error instanceof QueryFailedError ? error.query : '');
+  if (sqlite) return { ...sqlite, message: raw.message };
+  if (typeof raw.errno !== 'number' || raw.sqlMessage === undefined) return raw;
+  const message = raw.sqlMessage;
+  const code = MYSQL_SQLSTATES[raw.errno] ?? raw.code;
+  // "Duplicate entry 'x' for key 'users_email_lower_key'" (MySQL 8: 'users.users_email_lower_key').
+  const key = /for key '(?:[^']*\.)?([^'.]+)'$/.exec(message)?.[1];
+  // "… a foreign key constraint fails (`db`.`comments`, CONSTRAINT `comments_post_id_fkey` FOREIGN KEY (`post_id`) …"
+  const [, foreignKey, column] = /CONSTRAINT `([^`]+)` FOREIGN KEY \(`([^`]+)`\)/.exec(message) ?? [];
+  if (raw.errno === 1451 || raw.errno === 1217) {
+    return { code, constraint: foreignKey, message, detail: 'Key is still referenced' };
+  }
+  if (code === '23503' && column) {
+    const value = error instanceof QueryFailedError ? insertedValue(error, column) : undefined;
+    return { code, constraint: foreignKey, message, detail: `Key (${column})=(${value ?? ''}) is not present` };
+  }
+  return { code, constraint: key ?? foreignKey, message };
+}
+
+/**
+ * The value an INSERT gave `column`, when every row it inserted gave the same one (mysql2 does not
+ * say which value a foreign key missed; pg does, and the 422/404 names it).
+ */
+function insertedValue({ query, parameters }: QueryFailedError, column: string): string | undefined {
+  const bound: unknown[] = Array.isArray(parameters) ? parameters : [];
+  const [, columns, tuples] = /^\s*INSERT INTO\s+\S+\s*\(([^)]*)\)\s*VALUES\s*(.*)$/is.exec(query) ?? [];
+  if (!columns) return undefined;
+  const position = columns.split(',').findIndex((name) => name.trim().replace(/[`"]/g, '') === column);
+  let next = 0;
+  const values = new Set(
+    [...tuples.matchAll(/\(([^()]*)\)/g)].map(([, tuple]) => {
+      const items = tuple.split(',').map((item) => item.trim());
+      const value =
+        items[position] === '?' ? bound[next + items.slice(0, position).filter((i) => i === '?').length] : undefined;
+      next += items.filter((item) => item === '?').length;
+      return typeof value === 'number' || typeof value === 'string' ? String(value) : undefined;
+    }),
+  );
+  return values.size === 1 ? [...values][0] : undefined;
+}
+
+/** The SQLSTATE of a database error in PostgreSQL's terms (see driverErrorOf), or undefined. */
+export function sqlStateOf(error: unknown): string | undefined {
+  return driverErrorOf(error)?.code;
+}
 
 /** Turns a database or driver error into a ProblemException, or returns undefined if it isn't one. */
 export function translateDatabaseError(error: unknown): ProblemException | undefined {
-  const driverError = (error instanceof QueryFailedError ? error.driverError : error) as
-    { code?: string; constraint?: string; message?: string; detail?: string } | undefined;
-  if (!driverError || typeof driverError !== 'object') return undefined;
+  const driverError = driverErrorOf(error);
+  if (!driverError) return undefined;
   const { code = '', constraint = '', message = '', detail: driverDetail = '' } = driverError;
 
   if (code === '23505') {
@@ -104,9 +196,8 @@ export function inRequestArray(error: unknown, path: string, items: readonly obj
 
 /** True when `error` means the server did not answer or refused work (down, restarting, overloaded, timed out). */
 export function isDatabaseUnavailable(error: unknown): boolean {
-  const driverError = (error instanceof QueryFailedError ? error.driverError : error) as
-    { code?: string; message?: string } | undefined;
-  if (!driverError || typeof driverError !== 'object') return false;
+  const driverError = driverErrorOf(error);
+  if (!driverError) return false;
   return isUnavailable(driverError.code ?? '', driverError.message ?? '');
 }
 

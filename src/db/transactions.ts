@@ -6,7 +6,9 @@ import { getDataSourceToken, TypeOrmModule } from '@nestjs/typeorm';
 import { ClsModule } from 'nestjs-cls';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { type ObjectLiteral, QueryFailedError, type Repository } from 'typeorm';
+import { sqliteGate } from '../database/sqlite';
 import { countTransaction } from '../metrics/metrics';
+import { sqlStateOf } from './database-errors';
 import { inSpan } from '../tracing/request-tracing';
 
 /**
@@ -49,7 +51,10 @@ function withoutIdleEnhancers(module: DynamicModule): DynamicModule {
 }
 
 const MAX_ATTEMPTS = 3;
-/** serialization_failure, deadlock_detected: PostgreSQL rolled the transaction back; running it again is safe. */
+/**
+ * serialization_failure, deadlock_detected: PostgreSQL rolled the transaction back; running it again
+ * is safe. MariaDB/MySQL's deadlock (1213) and lock wait timeout (1205) arrive as these (sqlStateOf).
+ */
 const RETRYABLE = new Set(['40001', '40P01']);
 
 /**
@@ -65,11 +70,12 @@ export async function inTransaction<T>(
   if (txHost.isTransactionActive()) return work();
   for (let attempt = 1; ; attempt++) {
     try {
-      const result = await inSpan('db.transaction', () => txHost.withTransaction(work));
+      // On SQLite the transaction holds the one connection until it ends (see SqliteGate); elsewhere a plain call.
+      const result = await inSpan('db.transaction', () => sqliteGate.exclusive(() => txHost.withTransaction(work)));
       countTransaction('committed');
       return result;
     } catch (error) {
-      const code = error instanceof QueryFailedError ? (error.driverError as { code?: string }).code : undefined;
+      const code = error instanceof QueryFailedError ? sqlStateOf(error) : undefined;
       const retry = attempt < MAX_ATTEMPTS && code !== undefined && RETRYABLE.has(code);
       countTransaction(retry ? 'retried' : 'rolled_back');
       if (!retry) throw error;

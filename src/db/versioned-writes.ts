@@ -2,6 +2,7 @@ import { NotFoundException, PreconditionFailedException } from '@nestjs/common';
 import { And, type FindOptionsWhere, In, Not, type Repository } from 'typeorm';
 import type { QueryDeepPartialEntity } from 'typeorm/query-builder/QueryPartialEntity';
 import type { Preconditions } from '../http/conditional-requests';
+import { nowWithMilliseconds } from './sql-dialect';
 
 /** The rows a conditional write may touch: `id`, and one of the If-Match versions when there are any. */
 interface Versioned {
@@ -27,7 +28,7 @@ export async function updateIfMatch<T extends Versioned>(
   const update = repository
     .createQueryBuilder()
     .update()
-    .set({ ...values, updatedAt: () => 'CURRENT_TIMESTAMP' })
+    .set({ ...values, updatedAt: () => nowWithMilliseconds(repository.manager) })
     .where('id = :id', { id });
   const { ifMatch, ifNoneMatch } = conditions;
   if (ifMatch) update.andWhere('version IN (:...ifMatch)', { ifMatch: withSentinel(ifMatch) });

@@ -1,6 +1,10 @@
 import type { Pool, PoolClient } from 'pg';
-import type { AfterQueryEvent, BeforeQueryEvent, EntitySubscriberInterface, QueryRunner } from 'typeorm';
-import { poolAcquireDuration, poolAcquireTimeouts, queryDuration, queryErrors } from './metrics';
+import type { AfterQueryEvent, BeforeQueryEvent, DataSource, EntitySubscriberInterface, QueryRunner } from 'typeorm';
+import { type MysqlPool, mysqlPoolEvents } from '../database/mysql-driver';
+import { sqliteGate } from '../database/sqlite';
+import { sqlStateOf } from '../db/database-errors';
+import { sqlDialectOf } from '../db/sql-dialect';
+import { type PoolStats, poolAcquireDuration, poolAcquireTimeouts, queryDuration, queryErrors } from './metrics';
 
 const OPERATIONS = new Set(['select', 'insert', 'update', 'delete']);
 
@@ -10,9 +14,12 @@ export function operationOf(sql: string): string {
   return OPERATIONS.has(verb) ? verb : 'other';
 }
 
-/** The SQLSTATE class (its first two characters, e.g. `23` for integrity violations), or `driver` if none. */
+/**
+ * The SQLSTATE class (its first two characters, e.g. `23` for integrity violations; MySQL's errors as
+ * PostgreSQL would report them, see sqlStateOf), or `driver` if none.
+ */
 export function sqlStateClassOf(error: unknown): string {
-  const code = (error as { code?: unknown } | undefined)?.code;
+  const code = sqlStateOf(error);
   return typeof code === 'string' && /^[0-9A-Z]{5}$/.test(code) ? code.slice(0, 2) : 'driver';
 }
 
@@ -75,4 +82,68 @@ export function measurePoolAcquires(pool: Pool): () => void {
   return () => {
     delete (pool as Partial<Pool>).connect; // the prototype's method again
   };
+}
+
+/** What the metrics read of the app's pool, whatever the driver; `stop` undoes the measuring. */
+export interface PoolProbe {
+  stats: () => PoolStats;
+  stop: () => void;
+}
+
+/**
+ * A reader of the sizes of the pool behind `dataSource`: pg-pool's counters (TypeORM's `master`), or
+ * mysql2's pool's own fields (it has no public counters), or SQLite's one connection behind
+ * SqliteGate as a pool of one (max 1, waiting = requests queued for it).
+ */
+export function poolStatsOf(dataSource: DataSource): (() => PoolStats) | undefined {
+  const dialect = sqlDialectOf(dataSource);
+  if (dialect === 'postgres') {
+    const pool = (dataSource.driver as unknown as { master: Pool }).master;
+    return () => ({
+      total: pool.totalCount,
+      idle: pool.idleCount,
+      max: pool.options.max ?? 0,
+      waiting: pool.waitingCount,
+    });
+  }
+  if (dialect === 'mysql') {
+    const pool = (dataSource.driver as unknown as { pool: MysqlPool }).pool;
+    return () => ({
+      total: pool._allConnections.length,
+      idle: pool._freeConnections.length,
+      max: pool.config.connectionLimit,
+      waiting: pool._connectionQueue.length,
+    });
+  }
+  return () => sqliteGate.stats();
+}
+
+/**
+ * The pool behind `dataSource`, measured: acquire times and timeouts into the histogram and counter,
+ * and its sizes for the gauges (poolStatsOf). pg-pool by wrapping connect(); mysql2's pool through the
+ * waits boundedMysqlDriver reports; SQLite's through SqliteGate's waits for its one connection.
+ */
+export function probePool(dataSource: DataSource): PoolProbe | undefined {
+  const stats = poolStatsOf(dataSource);
+  if (!stats) return undefined;
+  const dialect = sqlDialectOf(dataSource);
+  if (dialect === 'postgres') {
+    return { stats, stop: measurePoolAcquires((dataSource.driver as unknown as { master: Pool }).master) };
+  }
+  if (dialect === 'sqlite') {
+    const listener = (ms: number, timedOut: boolean) => {
+      poolAcquireDuration.observe(ms / 1000);
+      if (timedOut) poolAcquireTimeouts.inc();
+    };
+    sqliteGate.waits.on('acquired', listener);
+    return { stats, stop: () => sqliteGate.waits.off('acquired', listener) };
+  }
+  const pool = (dataSource.driver as unknown as { pool: MysqlPool }).pool;
+  const listener = (from: MysqlPool, ms: number, timedOut: boolean) => {
+    if (from !== pool) return;
+    poolAcquireDuration.observe(ms / 1000);
+    if (timedOut) poolAcquireTimeouts.inc();
+  };
+  mysqlPoolEvents.on('acquired', listener);
+  return { stats, stop: () => mysqlPoolEvents.off('acquired', listener) };
 }

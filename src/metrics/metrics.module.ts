@@ -10,10 +10,9 @@ import {
 import { HttpAdapterHost } from '@nestjs/core';
 import type { FastifyInstance } from 'fastify';
 import type { Server } from 'node:http';
-import type { Pool } from 'pg';
 import { DataSource } from 'typeorm';
 import type { MetricsConfig } from '../config/app.config';
-import { measurePoolAcquires, QueryMetricsSubscriber } from './database-metrics';
+import { type PoolProbe, probePool, QueryMetricsSubscriber } from './database-metrics';
 import { recordHttpMetrics } from './http-metrics';
 import { serveMetricsOnMainPort, serveMetricsOnOwnPort } from './metrics-exposure';
 import { collectProcessMetrics, observePool, stopObservingPool } from './metrics';
@@ -24,8 +23,7 @@ const METRICS_CONFIG = Symbol('METRICS_CONFIG');
 @Injectable()
 class MetricsWiring implements OnModuleInit, OnApplicationBootstrap, OnApplicationShutdown {
   private readonly subscriber = new QueryMetricsSubscriber();
-  private unmeasurePool?: () => void;
-  private pool?: Pool;
+  private pool?: PoolProbe;
   private ownPortServer?: Server;
 
   constructor(
@@ -40,9 +38,8 @@ class MetricsWiring implements OnModuleInit, OnApplicationBootstrap, OnApplicati
     recordHttpMetrics(fastify);
     if (!this.config.port) serveMetricsOnMainPort(fastify, this.config);
     this.dataSource.subscribers.push(this.subscriber);
-    this.pool = (this.dataSource.driver as unknown as { master: Pool }).master;
-    this.unmeasurePool = measurePoolAcquires(this.pool);
-    observePool(this.pool);
+    this.pool = probePool(this.dataSource);
+    if (this.pool) observePool(this.pool.stats);
   }
 
   async onApplicationBootstrap(): Promise<void> {
@@ -52,8 +49,10 @@ class MetricsWiring implements OnModuleInit, OnApplicationBootstrap, OnApplicati
   async onApplicationShutdown(): Promise<void> {
     const subscribers = this.dataSource.subscribers;
     if (subscribers.includes(this.subscriber)) subscribers.splice(subscribers.indexOf(this.subscriber), 1);
-    this.unmeasurePool?.();
-    if (this.pool) stopObservingPool(this.pool);
+    if (this.pool) {
+      this.pool.stop();
+      stopObservingPool(this.pool.stats);
+    }
     if (this.ownPortServer) await new Promise((resolve) => this.ownPortServer!.close(resolve));
   }
 }

@@ -1,5 +1,4 @@
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
-import type { Pool } from 'pg';
 
 /**
  * Every Prometheus metric the service exports (prom-client), in one registry per process. Names and
@@ -36,35 +35,43 @@ export const activeRequestsChange = (delta: 1 | -1): void => {
   activeRequests += delta;
 };
 
+/** A pool's sizes as the gauges report them, whatever the driver (metrics/database-metrics.ts reads them). */
+export interface PoolStats {
+  total: number;
+  idle: number;
+  max: number;
+  waiting: number;
+}
+
 /** The pool the gauges read: the running app's (one per process outside tests). */
-let observedPool: Pool | undefined;
-export const observePool = (pool: Pool): void => {
-  observedPool = pool;
+let observedPool: (() => PoolStats) | undefined;
+export const observePool = (stats: () => PoolStats): void => {
+  observedPool = stats;
 };
-export const stopObservingPool = (pool: Pool): void => {
-  if (observedPool === pool) observedPool = undefined;
+export const stopObservingPool = (stats: () => PoolStats): void => {
+  if (observedPool === stats) observedPool = undefined;
 };
 
-const poolGauge = (name: string, help: string, read: (pool: Pool) => number) =>
+const poolGauge = (name: string, help: string, read: (pool: PoolStats) => number) =>
   new Gauge({
     name,
     help,
     registers: [registry],
     collect() {
-      this.set(observedPool ? read(observedPool) : 0);
+      this.set(observedPool ? read(observedPool()) : 0);
     },
   });
-poolGauge('db_pool_connections', 'Open connections in the pool, busy or idle', (pool) => pool.totalCount);
-poolGauge('db_pool_connections_idle', 'Open connections waiting for work', (pool) => pool.idleCount);
+poolGauge('db_pool_connections', 'Open connections in the pool, busy or idle', (pool) => pool.total);
+poolGauge('db_pool_connections_idle', 'Open connections waiting for work', (pool) => pool.idle);
 poolGauge(
   'db_pool_connections_max',
   'Most connections the pool may open (DB_POOL_SIZE + DB_POOL_MAX_OVERFLOW)',
-  (pool) => pool.options.max ?? 0,
+  (pool) => pool.max,
 );
 poolGauge(
   'db_pool_waiting',
   'Callers waiting for a connection because all are busy (pool saturated)',
-  (pool) => pool.waitingCount,
+  (pool) => pool.waiting,
 );
 
 export const poolAcquireDuration = new Histogram({

@@ -4,6 +4,7 @@ import type { TransactionalAdapterTypeOrm } from '@nestjs-cls/transactional-adap
 import { InjectRepository } from '@nestjs/typeorm';
 import type { EntityManager, Repository, SelectQueryBuilder } from 'typeorm';
 import { ReadRouter } from '../db/read-routing';
+import { forUpdate, selectInChunks, type SqlFlavour, sqlFlavourOf } from '../db/sql-dialect';
 import { inCurrentTransaction } from '../db/transactions';
 import { deleteIfMatch, updateIfMatch } from '../db/versioned-writes';
 import type { Preconditions } from '../http/conditional-requests';
@@ -28,23 +29,38 @@ const ORDER_BY: Record<PostSort, [column: string, direction: 'ASC' | 'DESC']> = 
   '-title': ['post.title', 'DESC'],
 };
 
-/**
- * The batch loader behind every nested user read. Plain SQL for speed (see COMMENTS_OF_POSTS in
- * CommentsRepository); the aliases make each row a Post as the repository would load it.
- */
-const POSTS_OF_AUTHORS =
-  'SELECT id, author_id AS "authorId", title, body, created_at AS "createdAt", updated_at AS "updatedAt", version ' +
-  'FROM posts WHERE author_id = ANY($1) ORDER BY author_id, created_at DESC, id DESC';
+const POST_COLUMNS =
+  'p.id, p.author_id AS "authorId", p.title, p.body, p.created_at AS "createdAt", p.updated_at AS "updatedAt", p.version';
 
 /**
- * The post row of GET /posts/{id}, as plain SQL for the same reason as POSTS_OF_AUTHORS: columns
- * aliased to Post's properties, `author` built by PostgreSQL as the `{ id, name }` the query builder
- * would select (a post always has its author: the foreign key cascades).
+ * Which statements each dialect takes (see db/sql-dialect.ts).
+ * - postsOfAuthors: the batch loader behind every nested user read. Plain SQL for speed (see
+ *   COMMENTS_OF_POSTS in CommentsRepository); the aliases make each row a Post as the repository
+ *   would load it. PostgreSQL binds the ids as one array; portable: chunked `IN (…)` lists.
+ * - postWithAuthor: the post row of GET /posts/{id}, as plain SQL for the same reason: columns
+ *   aliased to Post's properties, `author` built by PostgreSQL as the `{ id, name }` the query builder
+ *   would select (a post always has its author: the foreign key cascades); portable: `authorName`
+ *   selected flat and nested by findById.
+ * - titleContains: `q` case-insensitively, LIKE's wildcards escaped (ILIKE on PostgreSQL).
  */
-const POST_WITH_AUTHOR =
-  'SELECT p.id, p.author_id AS "authorId", p.title, p.body, p.created_at AS "createdAt", p.updated_at AS "updatedAt", ' +
-  "p.version, json_build_object('id', a.id, 'name', a.name) AS author " +
-  'FROM posts p JOIN users a ON a.id = p.author_id WHERE p.id = $1';
+const SQL: Record<
+  SqlFlavour,
+  { postsOfAuthors: (ids: string) => string; postWithAuthor: string; titleContains: string }
+> = {
+  postgres: {
+    postsOfAuthors: () =>
+      `SELECT ${POST_COLUMNS} FROM posts p WHERE p.author_id = ANY($1) ORDER BY p.author_id, p.created_at DESC, p.id DESC`,
+    postWithAuthor: `SELECT ${POST_COLUMNS}, json_build_object('id', a.id, 'name', a.name) AS author FROM posts p JOIN users a ON a.id = p.author_id WHERE p.id = $1`,
+    titleContains: `post.title ILIKE :pattern ESCAPE '\\'`,
+  },
+  portable: {
+    postsOfAuthors: (ids) =>
+      `SELECT ${POST_COLUMNS} FROM posts p WHERE p.author_id IN (${ids}) ORDER BY p.author_id, p.created_at DESC, p.id DESC`,
+    postWithAuthor: `SELECT ${POST_COLUMNS}, a.name AS "authorName" FROM posts p JOIN users a ON a.id = p.author_id WHERE p.id = ?`,
+    // ESCAPE '\\' would be an unterminated string in MySQL (backslash escapes the quote): escape with '!'.
+    titleContains: `LOWER(post.title) LIKE LOWER(:pattern) ESCAPE '!'`,
+  },
+};
 
 /**
  * All SQL for the `posts` table. Every statement runs in the caller's transaction when one is open
@@ -53,19 +69,29 @@ const POST_WITH_AUTHOR =
  */
 @Injectable()
 export class PostsRepository {
+  private readonly flavour: SqlFlavour;
+  private readonly sql: (typeof SQL)[SqlFlavour];
+
   constructor(
     @InjectRepository(Post) private readonly posts: Repository<Post>,
     private readonly txHost: TransactionHost<TransactionalAdapterTypeOrm>,
     private readonly reads: ReadRouter,
-  ) {}
+  ) {
+    this.flavour = sqlFlavourOf(posts.manager);
+    this.sql = SQL[this.flavour];
+  }
 
   /**
    * One post by id with `author` as `{ id, name }` (one JOIN), or null; `comments` not loaded.
    * Plain SQL (POST_WITH_AUTHOR), rows shaped as the query builder would load them (a test checks).
    */
   async findById(id: number): Promise<Post | null> {
-    const [post] = await this.reads.read((db) => db.query<Post[]>(POST_WITH_AUTHOR, [id]));
-    return post ?? null;
+    const [row] = await this.reads.read((db) =>
+      db.query<(Post & { authorName?: string })[]>(this.sql.postWithAuthor, [id]),
+    );
+    if (!row || this.flavour === 'postgres') return row ?? null;
+    const { authorName, ...post } = row;
+    return Object.assign(post, { author: { id: post.authorId, name: authorName } });
   }
 
   /**
@@ -82,18 +108,24 @@ export class PostsRepository {
         .limit(limit)
         .offset(offset);
       if (authorId !== undefined) query.andWhere('post.author_id = :authorId', { authorId });
-      if (q) query.andWhere(`post.title ILIKE :pattern ESCAPE '\\'`, { pattern: `%${escapeLike(q)}%` });
+      if (q) query.andWhere(this.sql.titleContains, { pattern: `%${escapeLike(q, this.flavour)}%` });
       return query.getMany();
     });
   }
 
   /**
-   * Posts of the given authors in one statement (POSTS_OF_AUTHORS: `author_id = ANY($1)`), ordered by
-   * author, then newest first; rows are Posts without `author` or `comments`. `[]` sends nothing.
+   * Posts of the given authors in one statement (postsOfAuthors: `author_id = ANY($1)`; portable: one
+   * per 1,000 ids), ordered by author, then newest first; rows are Posts without `author` or
+   * `comments`. `[]` sends nothing.
    */
   findByAuthorIds(authorIds: number[]): Promise<Post[]> {
     if (authorIds.length === 0) return Promise.resolve([]);
-    return this.reads.read((db) => db.query<Post[]>(POSTS_OF_AUTHORS, [authorIds]));
+    if (this.flavour === 'postgres') {
+      return this.reads.read((db) => db.query<Post[]>(this.sql.postsOfAuthors(''), [authorIds]));
+    }
+    return this.reads.read((db) =>
+      selectInChunks(authorIds, (ids, chunk) => db.query<Post[]>(this.sql.postsOfAuthors(ids), chunk)),
+    );
   }
 
   /** Whether the user a post list belongs to exists (`SELECT 1 FROM users … LIMIT 1`): 404 or an empty page. */
@@ -122,7 +154,13 @@ export class PostsRepository {
    */
   async delete(id: number, conditions: Preconditions | undefined): Promise<void> {
     const posts = inCurrentTransaction(this.txHost, this.posts);
-    await posts.query('SELECT 1 FROM comments WHERE post_id = $1 ORDER BY id FOR UPDATE', [id]);
+    if (this.flavour === 'postgres') {
+      await posts.query('SELECT 1 FROM comments WHERE post_id = $1 ORDER BY id FOR UPDATE', [id]);
+    } else if (forUpdate(posts.manager)) {
+      // The post first, as a comment insert locks it first (the keyset trigger): they queue, never deadlock.
+      await posts.query(`SELECT 1 FROM posts WHERE id = ?${forUpdate(posts.manager)}`, [id]);
+      await posts.query(`SELECT 1 FROM comments WHERE post_id = ? ORDER BY id${forUpdate(posts.manager)}`, [id]);
+    }
     await deleteIfMatch(posts, id, conditions);
   }
 
@@ -135,7 +173,8 @@ export class PostsRepository {
   }
 }
 
-/** `q` is a plain substring: LIKE's wildcards in it match themselves. */
-function escapeLike(text: string): string {
-  return text.replace(/[\\%_]/g, (char) => `\\${char}`);
+/** `q` is a plain substring: LIKE's wildcards in it match themselves (escaped with titleContains' escape character). */
+function escapeLike(text: string, flavour: SqlFlavour): string {
+  const escape = flavour === 'postgres' ? '\\' : '!';
+  return text.replace(flavour === 'postgres' ? /[\\%_]/g : /[!%_]/g, (char) => `${escape}${char}`);
 }

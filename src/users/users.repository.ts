@@ -4,6 +4,7 @@ import type { TransactionalAdapterTypeOrm } from '@nestjs-cls/transactional-adap
 import { InjectRepository } from '@nestjs/typeorm';
 import type { Repository } from 'typeorm';
 import { ReadRouter } from '../db/read-routing';
+import { forUpdate, type SqlFlavour, sqlFlavourOf } from '../db/sql-dialect';
 import { inCurrentTransaction } from '../db/transactions';
 import { deleteIfMatch, updateIfMatch } from '../db/versioned-writes';
 import type { Preconditions } from '../http/conditional-requests';
@@ -20,17 +21,36 @@ export type ProfileValues = Partial<Pick<Profile, 'bio' | 'avatarUrl'>>;
  * statement and hydrating the join was the largest share left of GET /users/{id}'s CPU,
  * BENCHMARKS.md). Columns are aliased to User's properties and PostgreSQL builds `profile` as the
  * object the repository would load (null without one), so rows come back as Users with no mapping;
- * a test checks they equal what the repository loads.
+ * a test checks they equal what the repository loads. The portable variant (MySQL, SQLite) selects
+ * the profile's columns flat and withProfile() nests them.
  */
 const USER_COLUMNS =
   'u.id, u.name, u.email, u.role, u.created_at AS "createdAt", u.updated_at AS "updatedAt", u.version';
-const USERS = `SELECT ${USER_COLUMNS} FROM users u`;
-const USERS_WITH_PROFILES =
-  `SELECT ${USER_COLUMNS}, CASE WHEN p.user_id IS NULL THEN NULL ELSE ` +
-  `json_build_object('userId', p.user_id, 'bio', p.bio, 'avatarUrl', p.avatar_url) END AS profile ` +
-  'FROM users u LEFT JOIN profiles p ON p.user_id = u.id';
-/** Ties page stably; index users_name_id_idx. */
-const PAGE = 'ORDER BY u.name, u.id LIMIT $1 OFFSET $2';
+
+/** Which statements each dialect takes (see db/sql-dialect.ts). */
+const SQL: Record<SqlFlavour, { users: string; usersWithProfiles: string; byId: string; page: string }> = {
+  postgres: {
+    users: `SELECT ${USER_COLUMNS} FROM users u`,
+    usersWithProfiles:
+      `SELECT ${USER_COLUMNS}, CASE WHEN p.user_id IS NULL THEN NULL ELSE ` +
+      `json_build_object('userId', p.user_id, 'bio', p.bio, 'avatarUrl', p.avatar_url) END AS profile ` +
+      'FROM users u LEFT JOIN profiles p ON p.user_id = u.id',
+    byId: 'WHERE u.id = $1',
+    /** Ties page stably; index users_name_id_idx. */
+    page: 'ORDER BY u.name, u.id LIMIT $1 OFFSET $2',
+  },
+  portable: {
+    users: `SELECT ${USER_COLUMNS} FROM users u`,
+    usersWithProfiles:
+      `SELECT ${USER_COLUMNS}, p.user_id AS "profileUserId", p.bio AS "profileBio", p.avatar_url AS "profileAvatarUrl" ` +
+      'FROM users u LEFT JOIN profiles p ON p.user_id = u.id',
+    byId: 'WHERE u.id = ?',
+    page: 'ORDER BY u.name, u.id LIMIT ? OFFSET ?',
+  },
+};
+
+/** A portable row with the profile's columns flat. */
+type FlatUserRow = User & { profileUserId?: number | null; profileBio?: string; profileAvatarUrl?: string | null };
 
 /**
  * All SQL for the `users` and `profiles` tables. Every statement runs in the caller's transaction
@@ -39,19 +59,25 @@ const PAGE = 'ORDER BY u.name, u.id LIMIT $1 OFFSET $2';
  */
 @Injectable()
 export class UsersRepository {
+  private readonly flavour: SqlFlavour;
+  private readonly sql: (typeof SQL)[SqlFlavour];
+
   constructor(
     @InjectRepository(User) private readonly users: Repository<User>,
     @InjectRepository(Profile) private readonly profiles: Repository<Profile>,
     private readonly txHost: TransactionHost<TransactionalAdapterTypeOrm>,
     private readonly reads: ReadRouter,
-  ) {}
+  ) {
+    this.flavour = sqlFlavourOf(users.manager);
+    this.sql = SQL[this.flavour];
+  }
 
   /**
    * One user by id, or null. With `withProfile`, `profile` comes from a LEFT JOIN in the same
    * statement (null when the user has none); without, it is absent.
    */
   async findById(id: number, withProfile: boolean): Promise<User | null> {
-    const [user] = await this.read(`${withProfile ? USERS_WITH_PROFILES : USERS} WHERE u.id = $1`, [id]);
+    const [user] = await this.read(`${this.select(withProfile)} ${this.sql.byId}`, [id], withProfile);
     return user ?? null;
   }
 
@@ -60,16 +86,23 @@ export class UsersRepository {
    * findById). The only join is one-to-one, so LIMIT counts users.
    */
   findPage(limit: number, offset: number, withProfile: boolean): Promise<User[]> {
-    return this.read(`${withProfile ? USERS_WITH_PROFILES : USERS} ${PAGE}`, [limit, offset]);
+    return this.read(`${this.select(withProfile)} ${this.sql.page}`, [limit, offset], withProfile);
   }
 
   /**
    * `INSERT INTO users … RETURNING` the whole row: the user as stored (id, timestamps, version),
-   * without relations. A taken email fails on users_email_lower_key (409).
+   * without relations. A taken email fails on users_email_lower_key (409). Portable: the INSERT, then
+   * the row selected by its new id (in the caller's transaction when there is one).
    */
   async insert({ name, email, passwordHash = null }: UserValues): Promise<User> {
+    const users = inCurrentTransaction(this.txHost, this.users);
+    if (this.flavour === 'portable') {
+      const { identifiers } = await users.insert({ name, email, passwordHash });
+      const [user] = await users.query<User[]>(`${this.sql.users} ${this.sql.byId}`, [identifiers[0].id]);
+      return user;
+    }
     // The hash goes in, never back out: RETURNING leaves password_hash out.
-    const [user] = await inCurrentTransaction(this.txHost, this.users).query<User[]>(
+    const [user] = await users.query<User[]>(
       'INSERT INTO users (name, email, password_hash) VALUES ($1, $2, $3) RETURNING id, name, email, role, created_at AS "createdAt", updated_at AS "updatedAt", version',
       [name, email, passwordHash],
     );
@@ -94,10 +127,20 @@ export class UsersRepository {
    */
   async delete(id: number, conditions: Preconditions | undefined): Promise<void> {
     const users = inCurrentTransaction(this.txHost, this.users);
-    await users.query(
-      'SELECT 1 FROM comments WHERE author_id = $1 OR post_id = ANY(ARRAY(SELECT id FROM posts WHERE author_id = $1)) ORDER BY id FOR UPDATE',
-      [id],
-    );
+    if (this.flavour === 'postgres') {
+      await users.query(
+        'SELECT 1 FROM comments WHERE author_id = $1 OR post_id = ANY(ARRAY(SELECT id FROM posts WHERE author_id = $1)) ORDER BY id FOR UPDATE',
+        [id],
+      );
+    } else if (forUpdate(users.manager)) {
+      // The user's posts first, as a comment insert locks its post first (the keyset trigger), then
+      // the comments in id order: concurrent deletes and comment inserts queue instead of deadlocking.
+      await users.query(`SELECT 1 FROM posts WHERE author_id = ? ORDER BY id${forUpdate(users.manager)}`, [id]);
+      await users.query(
+        `SELECT 1 FROM comments WHERE author_id = ? OR post_id IN (SELECT id FROM posts WHERE author_id = ?) ORDER BY id${forUpdate(users.manager)}`,
+        [id, id],
+      );
+    }
     await deleteIfMatch(users, id, conditions);
   }
 
@@ -106,7 +149,12 @@ export class UsersRepository {
    * column defaults (bio '') included.
    */
   async insertProfile(userId: number, values: ProfileValues): Promise<Profile> {
-    const { raw } = await inCurrentTransaction(this.txHost, this.profiles)
+    const profiles = inCurrentTransaction(this.txHost, this.profiles);
+    if (this.flavour === 'portable') {
+      await profiles.insert({ userId, ...values });
+      return profiles.findOneByOrFail({ userId });
+    }
+    const { raw } = await profiles
       .createQueryBuilder()
       .insert()
       .values({ userId, ...values })
@@ -125,8 +173,24 @@ export class UsersRepository {
     await inCurrentTransaction(this.txHost, this.profiles).delete({ userId });
   }
 
-  /** A plain-SQL read (rows aliased to User's properties) where ReadRouter sends it. */
-  private read(sql: string, parameters: unknown[]): Promise<User[]> {
-    return this.reads.read((db) => db.query<User[]>(sql, parameters));
+  private select(withProfile: boolean): string {
+    return withProfile ? this.sql.usersWithProfiles : this.sql.users;
+  }
+
+  /**
+   * A plain-SQL read (rows aliased to User's properties) where ReadRouter sends it; portable rows with
+   * a profile get it nested as PostgreSQL's json_build_object would (null without one).
+   */
+  private async read(sql: string, parameters: unknown[], withProfile: boolean): Promise<User[]> {
+    const rows = await this.reads.read((db) => db.query<FlatUserRow[]>(sql, parameters));
+    if (this.flavour === 'postgres' || !withProfile) return rows;
+    return rows.map(({ profileUserId, profileBio, profileAvatarUrl, ...user }) =>
+      Object.assign(user, {
+        profile:
+          profileUserId == null
+            ? null
+            : { userId: profileUserId, bio: profileBio, avatarUrl: profileAvatarUrl ?? null },
+      }),
+    );
   }
 }

@@ -2,6 +2,7 @@ import type { INestApplication } from '@nestjs/common';
 import request from 'supertest';
 import { SessionsRepository } from '../../src/auth/sessions.repository';
 import { AccessTokens, newRefreshToken } from '../../src/auth/tokens';
+import { querySql } from './dialect';
 
 /** A password that passes the rules (15+ characters). */
 export const PASSWORD = 'correct horse battery staple';
@@ -39,7 +40,7 @@ export async function signUpAdmin(
   name = 'Root',
 ): Promise<Account> {
   const account = await signUp(api, name);
-  await dataSource.query(`UPDATE users SET role = 'admin' WHERE id = $1`, [account.id]);
+  await querySql(dataSource, `UPDATE users SET role = 'admin' WHERE id = $1`, [account.id]);
   return account;
 }
 
@@ -77,7 +78,7 @@ export async function adminAuth(
   dataSource: { query(sql: string, parameters?: unknown[]): Promise<unknown> },
 ): Promise<{ id: number; headers: { Authorization: string } }> {
   const admin = await db.user('Admin');
-  await dataSource.query(`UPDATE users SET role = 'admin' WHERE id = $1`, [admin.id]);
+  await querySql(dataSource, `UPDATE users SET role = 'admin' WHERE id = $1`, [admin.id]);
   return { id: admin.id, headers: await authAs(app, admin.id) };
 }
 

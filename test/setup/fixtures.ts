@@ -1,4 +1,5 @@
 import type { DataSource } from 'typeorm';
+import { querySql } from './dialect';
 import { Comment } from '../../src/comments/entities/comment.entity';
 import { Post } from '../../src/posts/entities/post.entity';
 import { Profile } from '../../src/users/entities/profile.entity';
@@ -23,7 +24,7 @@ export function fixtures(dataSource: DataSource) {
       return dataSource.getRepository(Comment).save({ postId, authorId, body });
     },
     count(table: 'users' | 'profiles' | 'posts' | 'comments'): Promise<number> {
-      return dataSource.query(`SELECT count(*)::int AS n FROM ${table}`).then((rows: { n: number }[]) => rows[0].n);
+      return querySql<{ n: number }[]>(dataSource, `SELECT count(*)::int AS n FROM ${table}`).then((rows) => rows[0].n);
     },
   };
 }

@@ -1,13 +1,16 @@
 import 'reflect-metadata';
 import { randomUUID } from 'node:crypto';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { mkdirSync, rmSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { DataSource } from 'typeorm';
 import { loadConfig } from '../../src/config/app.config';
 import { dataSourceOptions } from '../../src/database/data-source.options';
+import { dialectOf } from '../../src/database/dialect';
 import { startEmbeddedPostgres, type RunningPostgres } from '../../src/database/embedded-postgres';
 import { previewOpenApiDocument, writeOpenApiDocument } from '../../src/openapi.command';
 import { OPENAPI_DOCUMENT_ENV } from './openapi-document';
+import { sqliteDatabasePath } from '../../src/database/sqlite';
 
 declare global {
   var testPostgres: RunningPostgres | undefined;
@@ -15,9 +18,10 @@ declare global {
 }
 
 /**
- * Once per test run: a real PostgreSQL with the real migrations applied. TEST_DATABASE_URL points
- * at a server you manage (its public schema is wiped); otherwise a throwaway embedded PostgreSQL is
- * started in a temporary directory, so tests never touch the developer's ./.data database.
+ * Once per test run: a real database with the real migrations applied. TEST_DATABASE_URL points at
+ * a server you manage, PostgreSQL or MariaDB/MySQL (its public schema, or its database, is wiped);
+ * otherwise a throwaway embedded PostgreSQL is started in a temporary directory, so tests never touch
+ * the developer's ./.data database.
  */
 export default async function globalSetup(): Promise<void> {
   let url = process.env.TEST_DATABASE_URL;
@@ -28,15 +32,8 @@ export default async function globalSetup(): Promise<void> {
     process.env.EMBEDDED_PG_DATA_DIR = dataDir; // for tests of the CLI tools that find it there (db:psql)
   }
 
-  const options = dataSourceOptions({ ...loadConfig({}).database, url, migrationsRun: false });
-  const dataSource = new DataSource({
-    ...options,
-    logger: undefined,
-    logging: false,
-    maxQueryExecutionTime: undefined,
-  }); // quiet
-  await dataSource.initialize();
-  await dataSource.query('DROP SCHEMA IF EXISTS public CASCADE; CREATE SCHEMA public');
+  await emptyDatabase(url);
+  const dataSource = await openQuietly(url);
   await dataSource.runMigrations();
   await dataSource.destroy();
 
@@ -53,4 +50,45 @@ export default async function globalSetup(): Promise<void> {
     globalThis.testOpenApiDocumentIsTemporary = true;
   }
   writeOpenApiDocument(await previewOpenApiDocument(), process.env[OPENAPI_DOCUMENT_ENV]);
+}
+
+/** Drops everything in the test database: PostgreSQL's public schema, the MySQL database itself (recreated), the SQLite file. */
+async function emptyDatabase(url: string): Promise<void> {
+  if (dialectOf(url) === 'sqlite') {
+    // A fresh file per run (its WAL and shared-memory files too); sqlite::memory: lives in one
+    // process, so the test workers could never share it.
+    const path = sqliteDatabasePath(url);
+    if (path === ':memory:')
+      throw new Error('TEST_DATABASE_URL=sqlite::memory: cannot be shared by the test workers: give a file');
+    mkdirSync(dirname(path), { recursive: true });
+    for (const suffix of ['', '-wal', '-shm', '-journal']) rmSync(`${path}${suffix}`, { force: true });
+    return;
+  }
+  const dataSource = await openQuietly(url);
+  try {
+    if (dialectOf(url) === 'mysql') {
+      // One connection, so USE applies to the statements after it; this DataSource is dropped after.
+      const runner = dataSource.createQueryRunner();
+      const database = await runner.getCurrentDatabase();
+      await runner.query(`DROP DATABASE \`${database}\``);
+      await runner.query(`CREATE DATABASE \`${database}\` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci`);
+      await runner.release();
+    } else {
+      await dataSource.query('DROP SCHEMA IF EXISTS public CASCADE; CREATE SCHEMA public');
+    }
+  } finally {
+    await dataSource.destroy();
+  }
+}
+
+/** The app's DataSource options for `url`, connected, without its query and slow-query logging. */
+async function openQuietly(url: string): Promise<DataSource> {
+  const options = dataSourceOptions({ ...loadConfig({}).database, url, migrationsRun: false });
+  const dataSource = new DataSource({
+    ...options,
+    logger: undefined,
+    logging: false,
+    maxQueryExecutionTime: undefined,
+  });
+  return dataSource.initialize();
 }

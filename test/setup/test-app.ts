@@ -3,6 +3,7 @@ import request from 'supertest';
 import { DataSource } from 'typeorm';
 import { createApp } from '../../src/app.setup';
 import { loadConfig } from '../../src/config/app.config';
+import { querySql, testDialect } from './dialect';
 import { fixtures } from './fixtures';
 
 export interface TestApp {
@@ -11,6 +12,9 @@ export interface TestApp {
   dataSource: DataSource;
   /** Direct inserts and counts, for arranging state and checking it. */
   db: ReturnType<typeof fixtures>;
+  /** A test's own SQL, written for PostgreSQL (`$n`, `= ANY($n)`, `::int`), on the test database (see testSql). */
+
+  query<T = any>(sql: string, parameters?: unknown[]): Promise<T>;
   /** Runs `action` and returns the SQL statements it sent, as seen by the real DataSource's logger. */
   queriesDuring(action: () => Promise<unknown>): Promise<string[]>;
   /** Empties every table between tests. */
@@ -24,12 +28,12 @@ export async function startTestApp(env: NodeJS.ProcessEnv = {}): Promise<TestApp
   await app.init();
   await app.getHttpAdapter().getInstance().ready();
   const dataSource = app.get(DataSource);
-  const truncateAll = `TRUNCATE ${tablesOf(dataSource).join(', ')} RESTART IDENTITY CASCADE`;
   return {
     app,
     api: request(app.getHttpServer()),
     dataSource,
     db: fixtures(dataSource),
+    query: (sql, parameters) => querySql(dataSource, sql, parameters),
     async queriesDuring(action) {
       const spy = jest.spyOn(dataSource.logger, 'logQuery');
       try {
@@ -39,9 +43,37 @@ export async function startTestApp(env: NodeJS.ProcessEnv = {}): Promise<TestApp
         spy.mockRestore();
       }
     },
-    reset: () => dataSource.query(truncateAll),
+    reset: () => emptyTables(dataSource),
     close: () => app.close(),
   };
+}
+
+/**
+ * Empties every table and restarts its ids. PostgreSQL: one TRUNCATE … CASCADE. SQLite: DELETE. MySQL truncates one
+ * table at a time and refuses a table others reference, unless foreign key checks are off — a
+ * session setting, so all on one connection.
+ */
+async function emptyTables(dataSource: DataSource): Promise<void> {
+  const tables = tablesOf(dataSource);
+  if (testDialect === 'postgres') {
+    await dataSource.query(`TRUNCATE ${tables.join(', ')} RESTART IDENTITY CASCADE`);
+    return;
+  }
+  if (testDialect === 'sqlite') {
+    // No TRUNCATE: DELETE every row (the foreign keys cascade, so any order empties all), then restart
+    // AUTOINCREMENT's counters; one statement at a time (better-sqlite3 prepares one).
+    for (const table of tables) await dataSource.query(`DELETE FROM ${table}`);
+    await dataSource.query('DELETE FROM sqlite_sequence');
+    return;
+  }
+  const runner = dataSource.createQueryRunner();
+  try {
+    await runner.query('SET FOREIGN_KEY_CHECKS = 0');
+    for (const table of tables) await runner.query(`TRUNCATE ${table}`);
+  } finally {
+    await runner.query('SET FOREIGN_KEY_CHECKS = 1');
+    await runner.release();
+  }
 }
 
 /** Every entity's table, quoted, from the DataSource's metadata: a new entity is emptied between tests too. */
@@ -82,6 +114,7 @@ export function useTestApp(env: NodeJS.ProcessEnv = {}, { resetEachTest = true }
     get db() {
       return started().db;
     },
+    query: (sql, parameters) => started().query(sql, parameters),
     queriesDuring: (action) => started().queriesDuring(action),
     reset: () => started().reset(),
     close: () => started().close(),

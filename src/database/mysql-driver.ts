@@ -1,0 +1,64 @@
+import { EventEmitter } from 'node:events';
+
+/** The parts of mysql2's callback API that TypeORM's MysqlDriver and this module use. */
+export interface MysqlConnection {
+  query(sql: string, callback?: (error: Error | null) => void): unknown;
+  release(): void;
+}
+type GetConnectionCallback = (error: Error | null, connection?: MysqlConnection) => void;
+export interface MysqlPool extends EventEmitter {
+  getConnection(callback: GetConnectionCallback): void;
+  config: { connectionLimit: number };
+  _allConnections: { length: number };
+  _freeConnections: { length: number };
+  _connectionQueue: { length: number };
+}
+interface Mysql2 {
+  createPool(options: object): MysqlPool;
+}
+
+/** The error of a connection request that waited DB_POOL_TIMEOUT_MS in vain (mapped to 503). */
+export const POOL_ACQUIRE_TIMEOUT = 'POOL_ACQUIRE_TIMEOUT';
+
+/** Hears how long each connection request waited, and whether it gave up (the metrics module listens). */
+export const mysqlPoolEvents = new EventEmitter<{ acquired: [pool: MysqlPool, ms: number, timedOut: boolean] }>();
+
+/**
+ * mysql2 as TypeORM's MysqlDriver should see it (its `driver` option): each pooled connection starts
+ * with the `sessionSql` statements (time zone, isolation, statement timeout), and a caller waits at most `acquireTimeoutMs` for
+ * a connection — mysql2's pool queues callers without limit (it has no acquire timeout), and a queue
+ * that never moves would hang requests instead of answering 503. A connection that arrives after its
+ * caller gave up goes straight back to the pool.
+ */
+export function boundedMysqlDriver(mysql2: Mysql2, acquireTimeoutMs: number, sessionSql: string[]): Mysql2 {
+  return {
+    ...mysql2,
+    createPool(options: object): MysqlPool {
+      const pool = mysql2.createPool(options);
+      // Queued on the new connection before the caller's first statement, so it always runs first.
+      pool.on('connection', (connection: MysqlConnection) => sessionSql.forEach((sql) => connection.query(sql)));
+      const getConnection = pool.getConnection.bind(pool);
+      pool.getConnection = (callback: GetConnectionCallback) => {
+        const started = performance.now();
+        let settled = false;
+        const timer = setTimeout(() => {
+          settled = true;
+          mysqlPoolEvents.emit('acquired', pool, performance.now() - started, true);
+          const error = Object.assign(
+            new Error(`no database connection became free within ${acquireTimeoutMs} ms (DB_POOL_TIMEOUT_MS)`),
+            { code: POOL_ACQUIRE_TIMEOUT },
+          );
+          callback(error);
+        }, acquireTimeoutMs);
+        getConnection((error, connection) => {
+          if (settled) return connection?.release();
+          settled = true;
+          clearTimeout(timer);
+          mysqlPoolEvents.emit('acquired', pool, performance.now() - started, false);
+          callback(error, connection);
+        });
+      };
+      return pool;
+    },
+  };
+}

@@ -1,0 +1,92 @@
+import type { DataSource, EntityManager } from 'typeorm';
+import type { Dialect } from '../database/dialect';
+
+/**
+ * Which SQL a repository sends. PostgreSQL keeps its fast statements (`= ANY($1)` arrays, RETURNING,
+ * data-modifying CTEs, ON CONFLICT, `$n`); MySQL/MariaDB and SQLite share one `portable` variant:
+ * `?` placeholders, chunked `IN (…)` lists, insert then select by id, several statements in a
+ * transaction instead of one CTE. Each repository says in one spot which statement each takes.
+ */
+export type SqlFlavour = 'postgres' | 'portable';
+
+/** The dialect of a DataSource or EntityManager, from the TypeORM driver it was built with. */
+export function sqlDialectOf(db: DataSource | EntityManager): Dialect {
+  const type = ('connection' in db ? db.connection : db).options.type;
+  if (type === 'postgres') return 'postgres';
+  if (type === 'mysql' || type === 'mariadb') return 'mysql';
+  if (type === 'better-sqlite3') return 'sqlite';
+  throw new Error(`sqlDialectOf: no SQL for TypeORM driver ${type}`);
+}
+
+/** `postgres` for PostgreSQL, `portable` for the others. */
+export function sqlFlavourOf(db: DataSource | EntityManager): SqlFlavour {
+  return sqlDialectOf(db) === 'postgres' ? 'postgres' : 'portable';
+}
+
+/**
+ * ` FOR UPDATE` where the dialect has row locks (PostgreSQL, MySQL); '' on SQLite, whose single
+ * writer already serializes the transactions the lock would order.
+ */
+export function forUpdate(db: DataSource | EntityManager): string {
+  return sqlDialectOf(db) === 'sqlite' ? '' : ' FOR UPDATE';
+}
+
+/**
+ * Ids per `IN (…)` list: far below MySQL's 65,535 and SQLite's 32,766 placeholders per statement,
+ * and large enough that a page of nested reads (≤ 1,000 ids) is one statement.
+ */
+export const IN_LIST_CHUNK = 1_000;
+
+/**
+ * Runs `select` once per chunk of `ids` (sorted ascending, so rows ordered by that id first come back
+ * in order across chunks) with `placeholders` = `?, ?, …` for the chunk; returns all rows in order.
+ * The portable twin of `= ANY($1)`.
+ */
+export async function selectInChunks<T>(
+  ids: readonly number[],
+  select: (placeholders: string, chunk: number[]) => Promise<T[]>,
+): Promise<T[]> {
+  const sorted = [...new Set(ids)].sort((a, b) => a - b);
+  const rows: T[] = [];
+  for (let start = 0; start < sorted.length; start += IN_LIST_CHUNK) {
+    const chunk = sorted.slice(start, start + IN_LIST_CHUNK);
+    rows.push(...(await select(chunk.map(() => '?').join(', '), chunk)));
+  }
+  return rows;
+}
+
+/**
+ * A PostgreSQL statement with `$n` placeholders as `?` placeholders, its parameters repeated and
+ * ordered to match (`$1 … $1` binds the value twice): for statements whose text is otherwise portable.
+ */
+export function withQuestionMarks(sql: string, parameters: readonly unknown[]): [string, unknown[]] {
+  const bound: unknown[] = [];
+  const text = sql.replace(/\$(\d+)/g, (_, n: string) => {
+    bound.push(parameters[Number(n) - 1]);
+    return '?';
+  });
+  return [text, bound];
+}
+
+/**
+ * The current time with milliseconds, as an SQL expression: PostgreSQL's now() (the transaction's
+ * start), MySQL's CURRENT_TIMESTAMP(3) (in the session's +00:00 zone, see data-source.options.ts;
+ * bare CURRENT_TIMESTAMP would drop the milliseconds), SQLite's UTC text with milliseconds.
+ */
+export function nowWithMilliseconds(db: DataSource | EntityManager): string {
+  return { postgres: 'now()', mysql: 'CURRENT_TIMESTAMP(3)', sqlite: "strftime('%Y-%m-%d %H:%M:%f', 'now')" }[
+    sqlDialectOf(db)
+  ];
+}
+
+/**
+ * A PostgreSQL statement as `db`'s dialect takes it: unchanged on PostgreSQL, else with `?`
+ * placeholders (withQuestionMarks). For statements whose text is otherwise portable.
+ */
+export function boundFor(
+  db: DataSource | EntityManager,
+  sql: string,
+  parameters: readonly unknown[],
+): [string, unknown[]] {
+  return sqlFlavourOf(db) === 'postgres' ? [sql, [...parameters]] : withQuestionMarks(sql, parameters);
+}

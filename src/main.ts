@@ -63,8 +63,15 @@ async function bootstrap(): Promise<void> {
       clearTimeout(deadline);
       logger.log('Stopped');
     };
+    // Ctrl-C in a terminal reaches node twice (from the terminal and forwarded by npm): a repeated
+    // signal must not take Node's default action (exit at once, mid-drain); the deadline bounds the drain.
+    let stopping = false;
     for (const signal of ['SIGTERM', 'SIGINT'] as const)
-      process.once(signal, (s) => void shutdown(s).catch(exitWith('Shutdown failed')));
+      process.on(signal, (s) => {
+        if (stopping) return logger.log(`${s} received again: still draining`);
+        stopping = true;
+        void shutdown(s).catch(exitWith('Shutdown failed'));
+      });
   } catch (error) {
     await embedded?.stop();
     throw error;

@@ -56,7 +56,7 @@ describe('HTTP hardening', () => {
     });
     expect(patched.body.detail).toContain('DELETE, GET, HEAD, OPTIONS');
     expect(patched.headers['x-request-id']).toBeDefined();
-    const [{ body }] = await t.dataSource.query('SELECT body FROM comments WHERE id = $1', [comment.id]);
+    const [{ body }] = await t.query('SELECT body FROM comments WHERE id = $1', [comment.id]);
     expect(body).toBe('Kept');
 
     expect((await t.api.put('/users').send({}).expect(405)).headers.allow).toBe('GET, HEAD, OPTIONS, POST');

@@ -66,6 +66,25 @@ describe('graceful shutdown under load', () => {
     console.info(`shutdown under load: ${JSON.stringify(outcomes)}, exit ${code} after ${tookMs} ms`);
   });
 
+  it('Ctrl-C under npm (SIGINT twice: from the terminal and forwarded by npm) still drains and exits 0', async () => {
+    const { child, base, output } = await startMain({ SHUTDOWN_TIMEOUT_MS: '5000' });
+    const exited = once(child, 'exit');
+    const inFlight = fetch(`${base}/users`, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json' },
+      body: JSON.stringify({ name: 'In flight', email: 'in-flight@example.com', password: PASSWORD }),
+    });
+    await new Promise((resolve) => setTimeout(resolve, 10)); // the request is on its way (argon2 takes longer)
+    child.kill('SIGINT');
+    // The second one once the first is being handled (two signals sent at once may arrive as one).
+    while (!output().includes('SIGINT received: draining')) await new Promise((resolve) => setTimeout(resolve, 5));
+    child.kill('SIGINT');
+    expect((await inFlight).status).toBe(201);
+    const [code] = (await exited) as [number | null];
+    expect({ code, stopped: output().includes('"Stopped"') }).toEqual({ code: 0, stopped: true });
+    expect(output()).toContain('SIGINT received again: still draining');
+  });
+
   it('a user written before a restart is still there after it', async () => {
     const db = t.db;
     const { child, base } = await startMain({});

@@ -185,7 +185,9 @@ function nextSteps(names) {
   return [
     '',
     `${names.Plural} written in the house style. Next:`,
-    `  npm run migration:generate -- Create${names.Plural}   # the ${names.table} table, from the entity`,
+    `  npm run migration:generate -- Create${names.Plural}   # the ${names.table} table, from the entity (PostgreSQL)`,
+    `  DATABASE_URL=sqlite:./.data/app.db npm run migration:generate -- Create${names.Plural}   # and once per other`,
+    `  DATABASE_URL=mariadb://root@127.0.0.1:3306/app npm run migration:generate -- Create${names.Plural}   # dialect (npm run drivers)`,
     `  npm test                         # the generated spec, the contract and the fuzz suite pass as written`,
     '  npm run openapi                  # then commit openapi.json: CI fails while it lacks the new routes',
     `Then give ${names.Singular} its real columns (entity, DTOs, response, constraints) and regenerate the migration.`,

@@ -10,7 +10,9 @@ import { SQLITE_NOW } from './sqlite';
  * `postgres://` / `postgresql://` (pg), `mysql://` / `mariadb://` (mysql2; MariaDB ≥ 10.6, MySQL 8),
  * `sqlite:./path.db` / `sqlite::memory:` (better-sqlite3 12).
  */
-export type Dialect = 'postgres' | 'mysql' | 'sqlite';
+/** Every dialect the service runs on. */
+export const DIALECTS = ['postgres', 'mysql', 'sqlite'] as const;
+export type Dialect = (typeof DIALECTS)[number];
 
 const SCHEMES: Record<string, Dialect> = {
   'postgres:': 'postgres',

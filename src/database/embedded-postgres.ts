@@ -124,8 +124,8 @@ function assertNotRunning(dataDir: string): void {
   const running = readLock(dataDir);
   if (!running) return;
   throw new Error(
-    `The embedded PostgreSQL in ${dataDir} is already running (pid ${running.pid}, port ${running.port}). ` +
-      'Stop the other instance first, or set DATABASE_URL to use another server.',
+    `The embedded PostgreSQL in ${dataDir} is already running (its server process: pid ${running.pid}, port ${running.port}). ` +
+      'Stop the app that started it first (Ctrl-C, or SIGTERM to the app, not to this pid), or set DATABASE_URL to use another server.',
   );
 }
 

@@ -178,8 +178,7 @@ function describeMissingReference(constraint: string, driverDetail: string) {
  * returned as it is, for the global filter to translate.
  */
 export function inRequestArray(error: unknown, path: string, items: readonly object[]): unknown {
-  const driverError = (error instanceof QueryFailedError ? error.driverError : undefined) as
-    { code?: string; constraint?: string; detail?: string } | undefined;
+  const driverError = driverErrorOf(error); // in PostgreSQL's terms on every dialect
   if (driverError?.code !== '23503' || driverError.detail?.includes('still referenced')) return error;
   const { status, detail, field, missingId } = describeMissingReference(
     driverError.constraint ?? '',

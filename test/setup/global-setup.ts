@@ -64,15 +64,15 @@ async function emptyDatabase(url: string): Promise<void> {
     for (const suffix of ['', '-wal', '-shm', '-journal']) rmSync(`${path}${suffix}`, { force: true });
     return;
   }
-  const dataSource = await openQuietly(url);
+  // MySQL: connected to information_schema (every server has it), as the test database need not exist yet.
+  const server = new URL(url);
+  const database = decodeURIComponent(server.pathname.slice(1));
+  if (dialectOf(url) === 'mysql') server.pathname = '/information_schema';
+  const dataSource = await openQuietly(server.toString());
   try {
     if (dialectOf(url) === 'mysql') {
-      // One connection, so USE applies to the statements after it; this DataSource is dropped after.
-      const runner = dataSource.createQueryRunner();
-      const database = await runner.getCurrentDatabase();
-      await runner.query(`DROP DATABASE \`${database}\``);
-      await runner.query(`CREATE DATABASE \`${database}\` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci`);
-      await runner.release();
+      await dataSource.query(`DROP DATABASE IF EXISTS \`${database}\``);
+      await dataSource.query(`CREATE DATABASE \`${database}\` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci`);
     } else {
       await dataSource.query('DROP SCHEMA IF EXISTS public CASCADE; CREATE SCHEMA public');
     }

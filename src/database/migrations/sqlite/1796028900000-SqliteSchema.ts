@@ -18,8 +18,8 @@ import { MigrationInterface, QueryRunner } from 'typeorm';
  * varchar(36) and blob, and users_email_lower_key is on a generated column email_lower (as on MySQL)
  * whose lower() is the app's Unicode one (database/sqlite.ts).
  */
-export class SqliteSchema1796100000000 implements MigrationInterface {
-  name = 'SqliteSchema1796100000000';
+export class SqliteSchema1796028900000 implements MigrationInterface {
+  name = 'SqliteSchema1796028900000';
 
   public async up(queryRunner: QueryRunner): Promise<void> {
     await queryRunner.query(`

@@ -1,4 +1,4 @@
-import { readdirSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { DIALECTS, migrationsFolder } from './dialect';
 
 /**
@@ -14,8 +14,11 @@ describe('migrations', () => {
       const [, timestamp, name] = /^(\d{13})-(\w+)\.(ts|js)$/.exec(file) ?? [];
       expect({ file, wellNamed: Boolean(timestamp) }).toEqual({ file, wellNamed: true });
       expect({ file, inThePast: Number(timestamp) <= Date.now() }).toEqual({ file, inThePast: true });
-      const source = require(`${migrationsFolder(dialect)}/${file}`) as Record<string, { name: string }>;
-      expect(Object.keys(source)).toEqual([`${name}${timestamp}`]);
+      const source = readFileSync(`${migrationsFolder(dialect)}/${file}`, 'utf8');
+      expect({ file, classes: [...source.matchAll(/export class (\w+)/g)].map(([, c]) => c) }).toEqual({
+        file,
+        classes: [`${name}${timestamp}`],
+      });
     }
   });
 });

@@ -178,8 +178,8 @@ function describeMissingReference(constraint: string, driverDetail: string) {
  * returned as it is, for the global filter to translate.
  */
 export function inRequestArray(error: unknown, path: string, items: readonly object[]): unknown {
-  const driverError = (error instanceof QueryFailedError ? error.driverError : undefined) as
-    { code?: string; constraint?: string; detail?: string } | undefined;
+  // In PostgreSQL's terms (driverErrorOf): mysql2's and SQLite's raw errors carry no SQLSTATE or detail.
+  const driverError = error instanceof QueryFailedError ? driverErrorOf(error) : undefined;
   if (driverError?.code !== '23503' || driverError.detail?.includes('still referenced')) return error;
   const { status, detail, field, missingId } = describeMissingReference(
     driverError.constraint ?? '',

@@ -94,4 +94,53 @@ describe('request bodies and media types', () => {
     expect(res.headers['content-type']).toMatch(PROBLEM);
     expect(await t.db.count('users')).toBe(1); // the admin only
   });
+
+  // PostgreSQL's text cannot hold U+0000; MariaDB and SQLite would store it. One answer on every
+  // dialect: a 400 naming the field (RFC 9457 §3), and nothing stored.
+  it.each([
+    [
+      'POST /users',
+      'name',
+      () => ({
+        path: '/users',
+        body: '{"name":"a\\u0000b","email":"nul@example.com","password":"correct horse battery staple"}',
+      }),
+    ],
+    [
+      'POST /users (nested)',
+      'bio',
+      () => ({
+        path: '/users',
+        body: '{"name":"N","email":"nul@example.com","password":"correct horse battery staple","profile":{"bio":"\\u0000"}}',
+      }),
+    ],
+  ])(
+    'a NUL character (U+0000) in a string of %s is a 400 naming %s, on every dialect, and nothing is stored',
+    async (_call, field, request) => {
+      const { path, body } = request();
+      const res = await api.post(path).set('Content-Type', 'application/json').send(body).expect(400);
+      expect(res.headers['content-type']).toMatch(PROBLEM);
+      expect(res.body.detail).toMatch(/NUL/);
+      expect(res.body.errors).toEqual([{ field, messages: [res.body.detail] }]);
+      expect(await t.db.count('users')).toBe(1); // the admin only
+    },
+  );
+
+  it('a NUL character in a post body or comment is a 400 on every dialect, and nothing is stored', async () => {
+    const ada = await t.db.user('Ada');
+    const post = await api
+      .post(`/users/${ada.id}/posts`)
+      .set('Content-Type', 'application/json')
+      .send('{"title":"T","body":"a\\u0000b"}')
+      .expect(400);
+    expect(post.body.errors).toEqual([{ field: 'body', messages: [post.body.detail] }]);
+    expect(await t.db.count('posts')).toBe(0);
+    const { body: created } = await api.post(`/users/${ada.id}/posts`).send({ title: 'T', body: 'B' }).expect(201);
+    await api
+      .post(`/posts/${created.id}/comments`)
+      .set('Content-Type', 'application/json')
+      .send('{"body":"\\u0000"}')
+      .expect(400);
+    expect(await t.db.count('comments')).toBe(0);
+  });
 });

@@ -19,8 +19,10 @@ const JSON_MEDIA_TYPE = /^application\/(?:[\w.+-]+\+)?json(?:;|$)/;
  *   media-type parameters are accepted (RFC 9110 §8.3.1), but a `charset` other than UTF-8 is 415;
  * - no content (`Content-Length: 0`) with a JSON type: no body, exactly as without the header;
  * - malformed JSON, nesting deeper than MAX_JSON_DEPTH, strings with lone UTF-16 surrogates (not
- *   text: validators choke on them and PostgreSQL cannot store them), and prototype-poisoning keys
- *   (`__proto__`, `constructor.prototype`; secure-json-parse, Fastify's own parser): 400.
+ *   text: validators choke on them and PostgreSQL cannot store them), strings with NUL (U+0000:
+ *   PostgreSQL's text cannot hold it, MariaDB and SQLite would store it, so every dialect refuses it
+ *   here, naming the key) and prototype-poisoning keys (`__proto__`, `constructor.prototype`;
+ *   secure-json-parse, Fastify's own parser): 400.
  * Over the body limit: 413, from Fastify before this runs.
  */
 export function parseJsonBodies(fastify: FastifyInstance): void {
@@ -47,8 +49,13 @@ function parseJsonBody(request: FastifyRequest, text: string): unknown {
     );
   }
   try {
-    return secureJsonParse(text, rejectLoneSurrogates, { protoAction: 'error', constructorAction: 'error' });
+    return secureJsonParse(text, rejectUnstorableText, { protoAction: 'error', constructorAction: 'error' });
   } catch (error) {
+    if (error instanceof NulInString) {
+      throw new ProblemException(HttpStatus.BAD_REQUEST, error.message, {
+        errors: [{ field: error.key, messages: [error.message] }],
+      });
+    }
     const poisoned = error instanceof SyntaxError && /forbidden prototype property/.test(error.message);
     throw new ProblemException(
       HttpStatus.BAD_REQUEST,
@@ -59,8 +66,17 @@ function parseJsonBody(request: FastifyRequest, text: string): unknown {
   }
 }
 
-function rejectLoneSurrogates(_key: string, value: unknown): unknown {
-  if (typeof value === 'string' && !value.isWellFormed()) throw new SyntaxError('lone surrogate in a string');
+/** A string value holding U+0000; `key` is its own key (the reviver does not see the full path). */
+class NulInString extends Error {
+  constructor(readonly key: string) {
+    super(`${key} must not contain the NUL character (U+0000)`);
+  }
+}
+
+function rejectUnstorableText(key: string, value: unknown): unknown {
+  if (typeof value !== 'string') return value;
+  if (!value.isWellFormed()) throw new SyntaxError('lone surrogate in a string');
+  if (value.includes('\0')) throw new NulInString(key);
   return value;
 }
 

@@ -65,6 +65,9 @@ const dialectOptions: Record<Dialect, (config: DatabaseConfig & { url: string })
     // /*M! … */ runs on MariaDB only (max_statement_time, in seconds); MySQL 8 has no timeout for all statements.
     driver: boundedMysqlDriver(loadDriver('mysql'), config.poolTimeoutMs, [
       `SET time_zone = '+00:00'${config.statementTimeoutMs ? `/*M!, max_statement_time = ${config.statementTimeoutMs / 1000} */` : ''}`,
+      // Strict whatever the server's default: a value that does not fit is an error (the 400/422 the
+      // other dialects give), never silently truncated or zeroed.
+      "SET SESSION sql_mode = IF(@@sql_mode = '', 'STRICT_ALL_TABLES', CONCAT(@@sql_mode, ',STRICT_ALL_TABLES'))",
       // PostgreSQL's default: each statement sees what committed before it, and locking reads take no
       // gap locks, so the lock-ordering statements of the repositories mean the same on both.
       'SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED',

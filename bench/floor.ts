@@ -48,14 +48,13 @@ const LOCK_ADMINS =
   "SELECT id FROM users WHERE role = 'admin' AND EXISTS (SELECT 1 FROM users WHERE id = $1 AND role = 'admin') ORDER BY id FOR UPDATE";
 // PostsRepository, CommentsRepository (the batch loaders)
 const POSTS_OF_AUTHORS =
-  'SELECT id, author_id AS "authorId", title, body, created_at AS "createdAt", updated_at AS "updatedAt", version ' +
-  'FROM posts WHERE author_id = ANY($1) ORDER BY author_id, created_at DESC, id DESC';
+  'SELECT p.id, p.author_id AS "authorId", p.title, p.body, p.created_at AS "createdAt", p.updated_at AS "updatedAt", p.version ' +
+  'FROM posts p WHERE p.author_id = ANY($1) ORDER BY p.author_id, p.created_at DESC, p.id DESC';
 const COMMENTS_OF_POSTS =
   'SELECT id, post_id AS "postId", author_id AS "authorId", body, created_at AS "createdAt" ' +
   'FROM comments WHERE post_id = ANY($1) ORDER BY post_id, created_at, id';
 // TypeORM's (Repository.delete, updateIfMatch's query builder, transactions)
-const UPDATE_USER =
-  'UPDATE "users" SET "name" = $1, "updated_at" = CURRENT_TIMESTAMP, "version" = "version" + 1 WHERE "id" = $2';
+const UPDATE_USER = 'UPDATE "users" SET "name" = $1, "updated_at" = now(), "version" = "version" + 1 WHERE "id" = $2';
 const DELETE_USER = 'DELETE FROM "users" WHERE "id" = $1';
 // PostsRepository, CommentsRepository (single rows and the keyset page)
 const POST_WITH_AUTHOR =

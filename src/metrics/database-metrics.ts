@@ -23,23 +23,26 @@ export function sqlStateClassOf(error: unknown): string {
   return typeof code === 'string' && /^[0-9A-Z]{5}$/.test(code) ? code.slice(0, 2) : 'driver';
 }
 
+/** Start times of a query runner's statements in flight, oldest first (QueryMetricsSubscriber). */
+const STARTED = Symbol('statements started');
+type TimedQueryRunner = QueryRunner & { [STARTED]?: number[] };
+
 /**
  * Times every statement TypeORM sends (its documented beforeQuery/afterQuery subscriber events, so
  * every repository and raw query is covered) and counts failures by SQLSTATE class. A query runner
- * runs its statements one after the other on one connection, in order: a queue of start times per
- * runner pairs each end with its start.
+ * runs its statements one after the other on one connection, in order: a queue of start times on
+ * each runner pairs each end with its start. The queue is a property of the runner rather than a
+ * WeakMap entry: a read outside a transaction gets a new runner per statement, and short-lived
+ * WeakMap keys are extra work for every garbage collection (ephemeron tables).
  */
 export class QueryMetricsSubscriber implements EntitySubscriberInterface {
-  private readonly started = new WeakMap<QueryRunner, number[]>();
-
   beforeQuery(event: BeforeQueryEvent): void {
-    const queue = this.started.get(event.queryRunner);
-    if (queue) queue.push(performance.now());
-    else this.started.set(event.queryRunner, [performance.now()]);
+    const runner = event.queryRunner as TimedQueryRunner;
+    (runner[STARTED] ??= []).push(performance.now());
   }
 
   afterQuery(event: AfterQueryEvent): void {
-    const start = this.started.get(event.queryRunner)?.shift();
+    const start = (event.queryRunner as TimedQueryRunner)[STARTED]?.shift();
     if (start !== undefined)
       queryDuration.observe({ operation: operationOf(event.query) }, (performance.now() - start) / 1000);
     if (!event.success) queryErrors.inc({ sqlstate_class: sqlStateClassOf(event.error) });

@@ -12,7 +12,8 @@
  * re-seeded unless AB_SEED=no), AB_PAIRS (6), AB_SECONDS (4), AB_ONLY (endpoint name substring),
  * AB_USERS (1000), AB_LOG_LEVEL (silent), AB_NODE_ARGS (extra node flags for both apps, e.g.
  * `--cpu-prof --cpu-prof-dir=/tmp/prof`), AB_A_NODE_ARGS / AB_B_NODE_ARGS (for one of them: A/B of a flag),
- * AB_SEQUENTIAL=yes (load A and B one after the other: for changes in how many threads an app keeps busy).
+ * AB_SEQUENTIAL=yes (load A and B one after the other: for changes in how many threads an app keeps busy),
+ * AB_A_ENV / AB_B_ENV (`NAME=value …` for one of them: A/B of a setting, e.g. `AB_B_ENV=METRICS_ENABLED=false`).
  */
 import 'reflect-metadata';
 import { type ChildProcess, spawn } from 'node:child_process';
@@ -40,6 +41,9 @@ const ROOT = join(__dirname, '..');
 const SECRET = randomBytes(32).toString('hex');
 const ADMIN = { email: 'ab-admin@example.com', name: 'AB Admin', password: 'ab-admin-password-long-enough' };
 
+/** The words of a space-separated setting (flags, `NAME=value` pairs). */
+const words = (text = ''): string[] => text.split(' ').filter(Boolean);
+
 interface App {
   label: string;
   child: ChildProcess;
@@ -51,10 +55,8 @@ async function startApp(label: string, dir: string): Promise<App> {
   const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as {
     config: { node_flags: string; malloc_env?: string };
   };
-  const mallocEnv = (pkg.config.malloc_env ?? '').split(' ').filter(Boolean);
-  const flags = `${pkg.config.node_flags} ${env.AB_NODE_ARGS ?? ''} ${env[`AB_${label}_NODE_ARGS`] ?? ''}`
-    .split(' ')
-    .filter(Boolean);
+  const mallocEnv = words(pkg.config.malloc_env);
+  const flags = words(`${pkg.config.node_flags} ${env.AB_NODE_ARGS ?? ''} ${env[`AB_${label}_NODE_ARGS`] ?? ''}`);
   const port = await findFreePort();
   const child = spawn(
     'taskset',
@@ -75,6 +77,7 @@ async function startApp(label: string, dir: string): Promise<App> {
         JWT_SECRET: SECRET,
         ACCESS_TOKEN_TTL_SECONDS: '86400',
         LOG_LEVEL: env.AB_LOG_LEVEL ?? 'silent',
+        ...Object.fromEntries(words(env[`AB_${label}_ENV`]).map((pair) => pair.split('=') as [string, string])),
       },
       stdio: ['ignore', env.AB_LOG_LEVEL ? 'ignore' : 'pipe', 'pipe'],
     },

@@ -10,6 +10,7 @@
 import * as argon2 from 'argon2';
 import { verify } from 'jsonwebtoken';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import { createSecretKey } from 'node:crypto';
 import { Pool, type PoolClient } from 'pg';
 import { ARGON2_OPTIONS } from '../src/auth/passwords';
 import { TOKEN_ALGORITHM, TOKEN_AUDIENCE, TOKEN_ISSUER } from '../src/auth/tokens';
@@ -17,7 +18,8 @@ import { CursorCodec } from '../src/http/cursor';
 
 const pool = new Pool({ connectionString: process.env.DATABASE_URL, min: 10, max: Number(process.env.POOL_MAX ?? 30) });
 const cursors = new CursorCodec(process.env.CURSOR_SECRET);
-const JWT_SECRET = process.env.JWT_SECRET ?? '';
+/** As the app's AuthModule: one KeyObject, not a string that jsonwebtoken would turn into one per verify. */
+const JWT_SECRET = createSecretKey(Buffer.from(process.env.JWT_SECRET ?? ''));
 
 // What bench/run.ts reads at /__stats: the number of statements, and their texts since its last look.
 let queries = 0;

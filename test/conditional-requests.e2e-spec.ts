@@ -123,6 +123,15 @@ describe('preconditions (RFC 9110 §13)', () => {
     expect(await postRow(post.id)).toEqual({ title: 'Before', version: 1 });
   });
 
+  it('§13.1.2: PATCH with If-None-Match: * is 412 while the post exists (nothing changed), 404 once it is gone', async () => {
+    const { post } = await arrange();
+    const res = await api.patch(`/posts/${post.id}`).set('If-None-Match', '*').send({ title: 'After' }).expect(412);
+    expect(res.headers['content-type']).toMatch(PROBLEM);
+    expect(await postRow(post.id)).toEqual({ title: 'Before', version: 1 });
+    await api.delete(`/posts/${post.id}`).expect(200);
+    await api.patch(`/posts/${post.id}`).set('If-None-Match', '*').send({ title: 'After' }).expect(404);
+  });
+
   it('§13.1.2: PATCH with If-None-Match naming the current ETag (strong or weak) is 412, nothing changed', async () => {
     const { post, etag } = await arrange();
     await api.patch(`/posts/${post.id}`).set('If-None-Match', etag).send({ title: 'After' }).expect(412);

@@ -240,6 +240,26 @@ describe('posts', () => {
       await t.api.patch('/posts/999').set(auth).send({ title: 'x' }).expect(404);
     });
 
+    it('stores the longest body allowed in 4-byte characters, on every dialect (MariaDB TEXT held 65,535 bytes)', async () => {
+      const ada = await t.db.user('Ada');
+      const auth = await authAs(t.app, ada.id);
+      const body = '😀'.repeat(20_000); // 20,000 characters, 80,000 bytes of UTF-8
+      const created = await t.api.post(`/users/${ada.id}/posts`).set(auth).send({ title: 'Long', body }).expect(201);
+      expect(created.body.body).toBe(body);
+      const patched = await t.api
+        .patch(`/posts/${created.body.id}`)
+        .set(auth)
+        .send({ body: `${body.slice(2)}!` });
+      expect(patched.status).toBe(200);
+      const [row] = await t.query('SELECT body FROM posts WHERE id = $1', [created.body.id]);
+      expect(row.body).toBe(`${body.slice(2)}!`);
+      await t.api
+        .post(`/posts/${created.body.id}/comments`)
+        .set(auth)
+        .send({ body: '😀'.repeat(5_000) })
+        .expect(201);
+    });
+
     it('deletes the post and its comments', async () => {
       const ada = await t.db.user('Ada');
       const post = await t.db.post(ada.id);

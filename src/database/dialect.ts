@@ -74,6 +74,8 @@ const COLUMN_TYPES: Record<Exclude<Dialect, 'postgres'>, Record<string, Partial<
     timestamptz: { type: 'datetime' },
     bytea: { type: 'binary', length: 32 }, // refresh_tokens.token_hash: a SHA-256
     uuid: { type: 'char', length: 36 },
+    // TEXT holds 65,535 bytes: a 20,000-character post body of 4-byte UTF-8 (emoji) needs 80,000.
+    text: { type: 'mediumtext' },
   },
   // SQLite has few types; these keep what the values are. Timestamps: UTC text with milliseconds (see
   // SQLITE_NOW in database/sqlite.ts), as TypeORM writes Dates; the enum becomes varchar with a CHECK on its values.

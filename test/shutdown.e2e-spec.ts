@@ -1,4 +1,9 @@
+import { randomUUID } from 'node:crypto';
 import { once } from 'node:events';
+import { readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { startEmbeddedPostgres } from '../src/database/embedded-postgres';
 import { PASSWORD } from './setup/accounts';
 import { startMain } from './setup/main-process';
 import { useTestApp } from './setup/test-app';
@@ -98,5 +103,24 @@ describe('graceful shutdown under load', () => {
     child.kill('SIGINT');
     expect((await exited)[0]).toBe(0);
     expect(await db.count('users')).toBe(1);
+  });
+
+  it('the embedded PostgreSQL already stopped by the terminal’s Ctrl-C (same process group): stop() returns at once', async () => {
+    const dataDir = join(tmpdir(), `nest-typeorm-users-ctrl-c-${randomUUID()}`);
+    const pg = await startEmbeddedPostgres({ dataDir, port: 0, ephemeral: true });
+    const postmaster = Number(readFileSync(join(dataDir, 'postmaster.pid'), 'utf8').split('\n')[0]);
+    process.kill(postmaster, 'SIGINT'); // what the terminal sends the whole foreground group
+    const gone = () => {
+      try {
+        process.kill(postmaster, 0);
+        return false;
+      } catch {
+        return true; // exited and reaped
+      }
+    };
+    while (!gone()) await new Promise((resolve) => setTimeout(resolve, 20));
+    const started = Date.now();
+    await pg.stop(); // waited for an 'exit' event that had already come: main.ts hit SHUTDOWN_TIMEOUT_MS, exit 1
+    expect(Date.now() - started).toBeLessThan(1_000);
   });
 });

@@ -1,3 +1,4 @@
+import type { ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
@@ -78,7 +79,15 @@ export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): P
   return {
     url: embeddedUrl(port),
     stop: async () => {
-      await pg.stop();
+      // In a terminal, Ctrl-C reaches PostgreSQL too (it shares npm's process group) and it shuts down
+      // at once; the library's stop() would then wait for an 'exit' that already happened.
+      const library = pg as unknown as { process?: ChildProcess };
+      if (library.process && (library.process.exitCode !== null || library.process.signalCode !== null)) {
+        library.process = undefined;
+        if (options.ephemeral) rmSync(dataDir, { recursive: true, force: true });
+      } else {
+        await pg.stop();
+      }
       if (!options.ephemeral && readRecord() === dataDir) rmSync(RUNNING_RECORD, { force: true });
     },
   };

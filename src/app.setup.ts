@@ -1,9 +1,9 @@
 import { NestFactory } from '@nestjs/core';
 import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { Logger } from 'nestjs-pino';
+import { Logger, PinoLogger } from 'nestjs-pino';
 import { AppModule } from './app.module';
-import { requestIdFor, withQuietStartup } from './http/logging';
+import { logRequests, requestIdFor, withQuietStartup } from './http/logging';
 import { answerClientError, ProblemDetailsFilter } from './http/problem-details.filter';
 import type { AppConfig } from './config/app.config';
 import helmet from 'helmet';
@@ -47,7 +47,9 @@ export async function createApp(config: AppConfig): Promise<NestFastifyApplicati
   });
   app.useLogger(withQuietStartup(app.get(Logger)));
   app.flushLogs();
-  return configureApp(app, config, problems);
+  configureApp(app, config, problems);
+  if (config.log.level !== 'silent') logRequests(app.getHttpAdapter().getInstance(), await app.resolve(PinoLogger));
+  return app;
 }
 
 /** Request body limit: far above any valid payload, far below what could hurt the process. */
@@ -85,7 +87,6 @@ export function configureApp(
   const replicas = app.get(ReplicaSet);
   if (replicas.enabled) consistencyTokens(fastify, replicas, problems);
   closeConnectionsWhileDraining(fastify, app.get(Draining));
-  exposeRoutePattern(fastify);
   echoRequestId(fastify);
   answerUnsupportedMethods(fastify, problems);
   if (config.tracing.enabled) traceRequests(fastify);
@@ -140,14 +141,6 @@ function closeConnectionsWhileDraining(fastify: FastifyInstance, draining: Drain
 function echoRequestId(fastify: FastifyInstance): void {
   fastify.addHook('onRequest', (request, reply, done) => {
     reply.header('X-Request-Id', request.id);
-    done();
-  });
-}
-
-/** The matched route pattern (`/users/:id`) on the raw request, so the request log can aggregate by it. */
-function exposeRoutePattern(fastify: FastifyInstance): void {
-  fastify.addHook('onRequest', (request, _reply, done) => {
-    (request.raw as { routePattern?: string }).routePattern = request.routeOptions.url;
     done();
   });
 }

@@ -2,7 +2,7 @@ import { once } from 'node:events';
 import { DataSource } from 'typeorm';
 import { loadConfig } from '../src/config/app.config';
 import { dataSourceOptions } from '../src/database/data-source.options';
-import { testDialect } from './setup/dialect';
+import { itOn, testDialect } from './setup/dialect';
 import { startMain } from './setup/main-process';
 
 type LogLine = {
@@ -40,6 +40,7 @@ describe('structured logs', () => {
           profile: { bio: 'private bio' },
         }),
       });
+      await fetch(`${base}/health/ready`);
     } finally {
       child.kill('SIGTERM');
       await once(child, 'exit');
@@ -63,11 +64,52 @@ describe('structured logs', () => {
     expect(
       completed.some((line) => line.requestId !== undefined && line.route === '/users' && line.res?.statusCode === 200),
     ).toBe(true);
+    expect(completed.filter((line) => line.req?.url.startsWith('/health'))).toEqual([]); // probes are not logged
     const all = output();
     expect(all).not.toContain('c2VjcmV0LXRva2Vu');
     expect(all).not.toContain('never-logged-password');
     expect(all).not.toContain('private bio"'); // bodies are not logged (query parameters are, with DB_LOGGING on)
   });
+
+  itOn(['postgres', 'mysql'], 'SQLite has no pool: reads share its one connection')(
+    'logs a 5xx once, at error level, as "request errored" with its request id',
+    async () => {
+      // One connection, held by a read that waits for our lock on `users`: the next request gets 503.
+      const { child, base, output } = await startMain({
+        DB_POOL_SIZE: '1',
+        DB_POOL_MAX_OVERFLOW: '0',
+        DB_POOL_TIMEOUT_MS: '200',
+      });
+      const db = await openTestDatabase();
+      const locker = db.createQueryRunner();
+      let refusedId: string | null = null;
+      try {
+        await locker.startTransaction();
+        await locker.query(
+          testDialect === 'postgres' ? 'LOCK TABLE users IN ACCESS EXCLUSIVE MODE' : 'LOCK TABLES users WRITE',
+        );
+        const blocked = fetch(`${base}/users`);
+        await new Promise((resolve) => setTimeout(resolve, 300));
+        const refused = await fetch(`${base}/users`);
+        expect(refused.status).toBe(503);
+        refusedId = refused.headers.get('x-request-id');
+        await (testDialect === 'postgres' ? locker.commitTransaction() : locker.query('UNLOCK TABLES'));
+        expect((await blocked).status).toBe(200);
+      } finally {
+        await locker.release();
+        await db.destroy();
+        child.kill('SIGTERM');
+        await once(child, 'exit');
+      }
+      const lines = output()
+        .split('\n')
+        .filter((line) => line.startsWith('{'))
+        .map((line) => JSON.parse(line) as LogLine);
+      expect(lines.filter((line) => line.requestId === refusedId && line.req)).toEqual([
+        expect.objectContaining({ level: 50, msg: 'request errored', res: { statusCode: 503 }, route: '/users' }),
+      ]);
+    },
+  );
 
   it('starts in one format from the first line, and says the schema state, where the docs are and how to stop', async () => {
     const { child, base, output } = await startMain({ LOG_FORMAT: 'json', LOG_LEVEL: 'info' });
@@ -129,12 +171,7 @@ describe('structured logs', () => {
  * the process): 50,000 posts make the title search of GET /posts?q= scan long enough.
  */
 async function fillPostsForAScan(): Promise<void> {
-  const options = dataSourceOptions({
-    ...loadConfig({}).database,
-    url: process.env.DATABASE_URL,
-    migrationsRun: false,
-  });
-  const db = await new DataSource({ ...options, logger: undefined, logging: false }).initialize();
+  const db = await openTestDatabase();
   try {
     await db.query("INSERT INTO users (name, email) VALUES ('Scanned', 'scanned@example.com')");
     await db.query(
@@ -143,4 +180,14 @@ async function fillPostsForAScan(): Promise<void> {
   } finally {
     await db.destroy();
   }
+}
+
+/** The test database, as the app under test uses it (schema already migrated). */
+function openTestDatabase(): Promise<DataSource> {
+  const options = dataSourceOptions({
+    ...loadConfig({}).database,
+    url: process.env.DATABASE_URL,
+    migrationsRun: false,
+  });
+  return new DataSource({ ...options, logger: undefined, logging: false }).initialize();
 }

@@ -1,7 +1,8 @@
-import { type LoggerService, RequestMethod } from '@nestjs/common';
+import type { LoggerService } from '@nestjs/common';
+import type { FastifyInstance } from 'fastify';
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
-import type { Params } from 'nestjs-pino';
+import { type Params, PinoLogger } from 'nestjs-pino';
 import type { AppConfig } from '../config/app.config';
 import { traceContextForLogs } from '../tracing/request-tracing';
 
@@ -14,42 +15,61 @@ export function requestIdFor(req: IncomingMessage): string {
 }
 
 /**
- * Structured logs (nestjs-pino): each request logged once when it completes, with method, route,
- * status, latency and a request id — the client's X-Request-Id when it is sane, else a new UUID —
- * which is echoed back and bound to every log line written while the request runs (queries too).
- * Bodies and credentials are never logged.
+ * Structured logs (nestjs-pino): the logger every line goes through — pino, JSON in production, a
+ * pretty single line in development (pino-pretty in a worker thread). Each request is logged by
+ * logRequests. Bodies and credentials are never logged.
  */
 export function loggerParams(config: AppConfig): Params {
   return {
-    // LOG_LEVEL=silent: no per-request logger at all (pino-http's child logger, its finish listener and
-    // the request context cost about a sixth of a short read's CPU even when nothing is written).
-    forRoutes: config.log.level === 'silent' ? [] : [{ path: '*splat', method: RequestMethod.ALL }],
+    // No pino-http middleware: logRequests does its work in two Fastify hooks (nestjs-pino still builds
+    // the root logger from `pinoHttp`'s options).
+    forRoutes: [],
     pinoHttp: {
       level: config.log.level,
       transport: config.log.format === 'pretty' ? { target: 'pino-pretty', options: { singleLine: true } } : undefined,
-      genReqId: requestIdFor, // Fastify assigns it first (createApp); this is the fallback
-      customAttributeKeys: { reqId: 'requestId' },
-      autoLogging: { ignore: (req) => req.url?.startsWith('/health') ?? false },
-      quietReqLogger: true, // lines written during a request carry just its id, not the whole request
       serializers: {
         req: (req: { method: string; url: string }) => ({ method: req.method, url: req.url }),
         res: (res: { statusCode: number }) => ({ statusCode: res.statusCode }),
       },
-      // The matched route pattern (`/users/:id`), so logs aggregate by endpoint.
-      customSuccessObject: (req, _res, value: object) => ({
-        ...value,
-        route: (req as { routePattern?: string }).routePattern,
-      }),
-      customErrorObject: (req, _res, _error, value: object) => ({
-        ...value,
-        route: (req as { routePattern?: string }).routePattern,
-      }),
-      customLogLevel: (_req, res, error) => (error || res.statusCode >= 500 ? 'error' : 'info'),
       redact: ['req.headers.authorization', 'req.headers.cookie'],
       // With tracing on, every line names the trace and span it was written in (none: no cost).
       mixin: config.tracing.enabled ? traceContextForLogs : undefined,
     },
   };
+}
+
+/**
+ * The request log, unless LOG_LEVEL=silent: each request is logged once when its response has
+ * been sent — `{ requestId, req: { method, url }, res: { statusCode }, responseTime (ms), route }`,
+ * "request completed" at info, "request errored" at error for a 5xx (the error itself is logged
+ * by ProblemDetailsFilter) — and every line logged while it runs (queries too) carries its
+ * `requestId`: the client's X-Request-Id when it is sane, else a new UUID (requestIdFor), echoed back.
+ * Health probes run in the context but are not logged (they would drown the log).
+ *
+ * Two Fastify hooks and nestjs-pino's PinoLogger.runInContext do what pino-http's middleware did:
+ * Nest runs middleware through @fastify/middie, and with pino-http's two child loggers and three
+ * response listeners that made logging cost about a third of a short read's CPU (BENCHMARKS.md).
+ */
+export function logRequests(fastify: FastifyInstance, logger: PinoLogger): void {
+  fastify.addHook('onRequest', (request, _reply, done) => {
+    logger.runInContext(done, { bindings: { requestId: request.id } });
+  });
+  fastify.addHook('onResponse', (request, reply, done) => {
+    if (!request.url.startsWith('/health')) {
+      const failed = reply.statusCode >= 500;
+      PinoLogger.root[failed ? 'error' : 'info'](
+        {
+          requestId: request.id,
+          req: request.raw,
+          res: reply.raw,
+          responseTime: Math.round(reply.elapsedTime),
+          route: request.routeOptions.url,
+        },
+        failed ? 'request errored' : 'request completed',
+      );
+    }
+    done();
+  });
 }
 
 /** Contexts of Nest's own start-up lines: one per module initialized and per route mapped. */

@@ -3,6 +3,7 @@ import { TransactionHost } from '@nestjs-cls/transactional';
 import type { TransactionalAdapterTypeOrm } from '@nestjs-cls/transactional-adapter-typeorm';
 import { randomUUID } from 'node:crypto';
 import type { EntityManager } from 'typeorm';
+import { queryRows } from '../db/pool-queries';
 import { inTransaction } from '../db/transactions';
 import { boundFor, nowWithMilliseconds, sqlFlavourOf } from '../db/sql-dialect';
 import type { Role } from '../users/entities/user.entity';
@@ -52,9 +53,12 @@ export class SessionsRepository {
    * the user by primary key. Undefined when the session was revoked, has expired, or its user is gone.
    */
   async findActive(sessionId: string): Promise<ActiveSession | undefined> {
-    const rows = await this.query<ActiveSession>(
-      'SELECT u.id AS "userId", u.role FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.id = $1 AND s.revoked_at IS NULL AND s.expires_at > NOW',
-      [sessionId],
+    const rows = await queryRows<ActiveSession>(
+      this.txHost.tx, // always the primary: a replica could still see a revoked session as live
+      ...this.bound(
+        'SELECT u.id AS "userId", u.role FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.id = $1 AND s.revoked_at IS NULL AND s.expires_at > NOW',
+        [sessionId],
+      ),
     );
     return rows[0];
   }
@@ -156,9 +160,14 @@ export class SessionsRepository {
     return nowWithMilliseconds(db);
   }
 
-  /** `sql` with NOW as the dialect's current time, and `?` placeholders outside PostgreSQL. */
+  /** Runs `sql` (see bound) in the current transaction, or on its own. */
   private query<T>(sql: string, parameters: unknown[]): Promise<T[]> {
+    return this.txHost.tx.query<T[]>(...this.bound(sql, parameters));
+  }
+
+  /** `sql` with NOW as the dialect's current time, and `?` placeholders outside PostgreSQL. */
+  private bound(sql: string, parameters: unknown[]): [string, unknown[]] {
     const tx = this.txHost.tx;
-    return tx.query<T[]>(...boundFor(tx, sql.replaceAll('NOW', this.now(tx)), parameters));
+    return boundFor(tx, sql.replaceAll('NOW', this.now(tx)), parameters);
   }
 }

@@ -80,7 +80,7 @@ export class CommentsRepository {
   findByPostIds(postIds: number[]): Promise<Comment[]> {
     if (postIds.length === 0) return Promise.resolve([]);
     if (this.flavour === 'postgres') {
-      return this.reads.read((db) => db.query<Comment[]>(this.sql.commentsOfPosts(''), [postIds]));
+      return this.reads.query<Comment>(this.sql.commentsOfPosts(''), [postIds]);
     }
     return this.reads.read((db) =>
       selectInChunks(postIds, (ids, chunk) => db.query<Comment[]>(this.sql.commentsOfPosts(ids), chunk)),
@@ -99,14 +99,12 @@ export class CommentsRepository {
       : this.flavour === 'postgres'
         ? [postId, limit, after.createdAt, after.id]
         : [postId, after.createdAt, after.createdAt, after.id, limit];
-    return this.reads.read((db) => db.query<Comment[]>(after ? this.sql.pageAfter : this.sql.page, parameters));
+    return this.reads.query<Comment>(after ? this.sql.pageAfter : this.sql.page, parameters);
   }
 
   /** Whether the post a comment list belongs to exists (`SELECT EXISTS (… posts WHERE id = $1)`). */
   async postExists(postId: number): Promise<boolean> {
-    const [{ exists }] = await this.reads.read((db) =>
-      db.query<{ exists: boolean | number }[]>(this.sql.postExists, [postId]),
-    );
+    const [{ exists }] = await this.reads.query<{ exists: boolean | number }>(this.sql.postExists, [postId]);
     return Boolean(exists);
   }
 

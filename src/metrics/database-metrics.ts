@@ -3,6 +3,7 @@ import type { AfterQueryEvent, BeforeQueryEvent, DataSource, EntitySubscriberInt
 import { type MysqlPool, mysqlPoolEvents } from '../database/mysql-driver';
 import { sqliteGate } from '../database/sqlite';
 import { sqlStateOf } from '../db/database-errors';
+import type { PoolQueryObserver } from '../db/pool-queries';
 import { sqlDialectOf } from '../db/sql-dialect';
 import { type PoolStats, poolAcquireDuration, poolAcquireTimeouts, queryDuration, queryErrors } from './metrics';
 
@@ -35,7 +36,7 @@ type TimedQueryRunner = QueryRunner & { [STARTED]?: number[] };
  * WeakMap entry: a read outside a transaction gets a new runner per statement, and short-lived
  * WeakMap keys are extra work for every garbage collection (ephemeron tables).
  */
-export class QueryMetricsSubscriber implements EntitySubscriberInterface {
+export class QueryMetricsSubscriber implements EntitySubscriberInterface, PoolQueryObserver {
   beforeQuery(event: BeforeQueryEvent): void {
     const runner = event.queryRunner as TimedQueryRunner;
     (runner[STARTED] ??= []).push(performance.now());
@@ -46,6 +47,12 @@ export class QueryMetricsSubscriber implements EntitySubscriberInterface {
     if (start !== undefined)
       queryDuration.observe({ operation: operationOf(event.query) }, (performance.now() - start) / 1000);
     if (!event.success) queryErrors.inc({ sqlstate_class: sqlStateClassOf(event.error) });
+  }
+
+  /** The reads sent past TypeORM's QueryRunner (db/pool-queries.ts), timed and counted the same way. */
+  observePoolQuery(sql: string, seconds: number, error?: unknown): void {
+    queryDuration.observe({ operation: operationOf(sql) }, seconds);
+    if (error !== undefined) queryErrors.inc({ sqlstate_class: sqlStateClassOf(error) });
   }
 }
 

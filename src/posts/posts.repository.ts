@@ -86,9 +86,7 @@ export class PostsRepository {
    * Plain SQL (POST_WITH_AUTHOR), rows shaped as the query builder would load them (a test checks).
    */
   async findById(id: number): Promise<Post | null> {
-    const [row] = await this.reads.read((db) =>
-      db.query<(Post & { authorName?: string })[]>(this.sql.postWithAuthor, [id]),
-    );
+    const [row] = await this.reads.query<Post & { authorName?: string }>(this.sql.postWithAuthor, [id]);
     if (!row || this.flavour === 'postgres') return row ?? null;
     const { authorName, ...post } = row;
     return Object.assign(post, { author: { id: post.authorId, name: authorName } });
@@ -121,7 +119,7 @@ export class PostsRepository {
   findByAuthorIds(authorIds: number[]): Promise<Post[]> {
     if (authorIds.length === 0) return Promise.resolve([]);
     if (this.flavour === 'postgres') {
-      return this.reads.read((db) => db.query<Post[]>(this.sql.postsOfAuthors(''), [authorIds]));
+      return this.reads.query<Post>(this.sql.postsOfAuthors(''), [authorIds]);
     }
     return this.reads.read((db) =>
       selectInChunks(authorIds, (ids, chunk) => db.query<Post[]>(this.sql.postsOfAuthors(ids), chunk)),

@@ -182,7 +182,7 @@ export class UsersRepository {
    * a profile get it nested as PostgreSQL's json_build_object would (null without one).
    */
   private async read(sql: string, parameters: unknown[], withProfile: boolean): Promise<User[]> {
-    const rows = await this.reads.read((db) => db.query<FlatUserRow[]>(sql, parameters));
+    const rows = await this.reads.query<FlatUserRow>(sql, parameters);
     if (this.flavour === 'postgres' || !withProfile) return rows;
     return rows.map(({ profileUserId, profileBio, profileAvatarUrl, ...user }) =>
       Object.assign(user, {

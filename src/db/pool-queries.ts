@@ -1,0 +1,68 @@
+import { DatabaseError, type Pool } from 'pg';
+import { type DataSource, type EntityManager, QueryFailedError } from 'typeorm';
+import { sqlDialectOf } from './sql-dialect';
+
+/**
+ * A DataSource subscriber that also wants the statements queryPool sends past TypeORM's
+ * QueryRunner (and so past its beforeQuery/afterQuery events): QueryMetricsSubscriber.
+ */
+export interface PoolQueryObserver {
+  /** One statement: its SQL, how long it took in seconds (sent → last row), and its error if it failed. */
+  observePoolQuery(sql: string, seconds: number, error?: unknown): void;
+}
+
+function isPoolQueryObserver(subscriber: object): subscriber is PoolQueryObserver {
+  return typeof (subscriber as Partial<PoolQueryObserver>).observePoolQuery === 'function';
+}
+
+/**
+ * The rows of one read statement on a PostgreSQL DataSource, sent with pg's own `pool.query()` (a
+ * connection taken from the pool, the statement, the connection given back) rather than through a
+ * TypeORM QueryRunner, whose per-statement glue (a runner and an EntityManager per statement, the
+ * subscriber broadcasts, a chain of awaits) cost 30 % of `GET /users/{id}`'s CPU
+ * (BENCHMARKS.md). What the QueryRunner did for a statement is kept: the DataSource's logger sees it
+ * (DB_LOGGING echo, `maxQueryExecutionTime` → slow-query warning, the tests' query counts), its
+ * PoolQueryObserver subscribers time it (the query metrics), and an error the server reported is a
+ * QueryFailedError around pg's DatabaseError, so it becomes the same problem; failing to get a
+ * connection (pool exhausted, database down) is pg-pool's error, as it was TypeORM's. The time
+ * measured includes waiting for a connection (pg's pool.query does not say when it got one; the
+ * pool's acquire time is its own metric). pg releases a connection whose statement failed with the
+ * error, so the pool replaces it. For statements outside a transaction only: see queryRows.
+ */
+export async function queryPool<T>(dataSource: DataSource, sql: string, parameters: unknown[]): Promise<T[]> {
+  const pool = (dataSource.driver as unknown as { master: Pool }).master;
+  dataSource.logger.logQuery(sql, parameters);
+  const started = performance.now();
+  let rows: T[];
+  try {
+    rows = (await pool.query(sql, parameters)).rows as T[];
+  } catch (error) {
+    if (!(error instanceof DatabaseError)) throw error; // no connection, or it broke: not a statement's failure
+    observe(dataSource, sql, started, error);
+    dataSource.logger.logQueryError(error, sql, parameters);
+    throw new QueryFailedError(sql, parameters, error);
+  }
+  const milliseconds = observe(dataSource, sql, started);
+  const slowAfter = dataSource.options.maxQueryExecutionTime;
+  if (slowAfter && milliseconds > slowAfter) dataSource.logger.logQuerySlow(Math.round(milliseconds), sql, parameters);
+  return rows;
+}
+
+/**
+ * The rows of one plain-SQL statement on `db`: inside a transaction (an EntityManager with a
+ * QueryRunner) and on MySQL/SQLite through TypeORM, `db.query()`; otherwise, on PostgreSQL, on the
+ * pool with queryPool. For statements that read (a pooled connection per statement, no transaction).
+ */
+export function queryRows<T>(db: EntityManager, sql: string, parameters: unknown[]): Promise<T[]> {
+  if (db.queryRunner || sqlDialectOf(db) !== 'postgres') return db.query<T[]>(sql, parameters);
+  return queryPool<T>(db.dataSource, sql, parameters);
+}
+
+/** Tells the DataSource's PoolQueryObservers of a statement that began at `started`; returns its milliseconds. */
+function observe(dataSource: DataSource, sql: string, started: number, error?: DatabaseError): number {
+  const milliseconds = performance.now() - started;
+  for (const subscriber of dataSource.subscribers) {
+    if (isPoolQueryObserver(subscriber)) subscriber.observePoolQuery(sql, milliseconds / 1000, error);
+  }
+  return milliseconds;
+}

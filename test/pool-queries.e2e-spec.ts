@@ -1,0 +1,59 @@
+import type { Pool } from 'pg';
+import { QueryFailedError } from 'typeorm';
+import { driverErrorOf } from '../src/db/database-errors';
+import { queryPool, queryRows } from '../src/db/pool-queries';
+import { describeOn } from './setup/dialect';
+import { startTestApp, type TestApp } from './setup/test-app';
+
+/**
+ * Reads on PostgreSQL skip TypeORM's QueryRunner (src/db/pool-queries.ts). What a QueryRunner did for
+ * a statement must still happen: these pin it down on the real pool.
+ */
+describeOn(['postgres'], 'MySQL and SQLite reads go through TypeORM')('reads on the pool (queryPool)', () => {
+  let t: TestApp;
+  beforeAll(async () => (t = await startTestApp()));
+  afterAll(() => t.close());
+
+  const pool = () => (t.dataSource.driver as unknown as { master: Pool }).master;
+
+  it('returns the rows, is logged, and gives its connection back', async () => {
+    const sent = await t.queriesDuring(async () => {
+      expect(await queryPool(t.dataSource, 'SELECT $1::int + 1 AS "two"', [1])).toEqual([{ two: 2 }]);
+    });
+    expect(sent).toEqual(['SELECT $1::int + 1 AS "two"']);
+    expect(pool().idleCount).toBe(pool().totalCount);
+  });
+
+  it('fails as TypeORM would: a QueryFailedError around the server error, logged, and the connection replaced', async () => {
+    const logged = jest.spyOn(t.dataSource.logger, 'logQueryError');
+    const failure = await queryPool(t.dataSource, 'SELECT 1 / $1::int', [0]).catch((error: unknown) => error);
+    expect(failure).toBeInstanceOf(QueryFailedError);
+    expect(driverErrorOf(failure)?.code).toBe('22012'); // division_by_zero
+    expect(logged).toHaveBeenCalledTimes(1);
+    logged.mockRestore();
+    expect(pool().idleCount).toBe(pool().totalCount);
+    expect(await queryPool(t.dataSource, 'SELECT 1 AS "one"', [])).toEqual([{ one: 1 }]);
+  });
+
+  it('warns about a statement slower than maxQueryExecutionTime', async () => {
+    const slow = jest.spyOn(t.dataSource.logger, 'logQuerySlow');
+    const options = t.dataSource.options as { maxQueryExecutionTime?: number };
+    const before = options.maxQueryExecutionTime;
+    Object.assign(options, { maxQueryExecutionTime: 5 });
+    try {
+      await queryPool(t.dataSource, 'SELECT pg_sleep(0.02)', []);
+      expect(slow).toHaveBeenCalledWith(expect.any(Number), 'SELECT pg_sleep(0.02)', []);
+    } finally {
+      Object.assign(options, { maxQueryExecutionTime: before });
+      slow.mockRestore();
+    }
+  });
+
+  it('leaves a statement inside a transaction to its QueryRunner', async () => {
+    await t.dataSource.transaction(async (manager) => {
+      await manager.query('CREATE TEMPORARY TABLE only_here (n int) ON COMMIT DROP');
+      // On the pool, another connection, the temporary table would not exist.
+      expect(await queryRows(manager, 'SELECT count(*)::int AS "n" FROM only_here', [])).toEqual([{ n: 0 }]);
+    });
+  });
+});

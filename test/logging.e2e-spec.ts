@@ -41,6 +41,7 @@ describe('structured logs', () => {
         }),
       });
       await fetch(`${base}/health/ready`);
+      await fetch(`${base}/healthz`); // no such route: a 404 like any other
     } finally {
       child.kill('SIGTERM');
       await once(child, 'exit');
@@ -64,7 +65,10 @@ describe('structured logs', () => {
     expect(
       completed.some((line) => line.requestId !== undefined && line.route === '/users' && line.res?.statusCode === 200),
     ).toBe(true);
-    expect(completed.filter((line) => line.req?.url.startsWith('/health'))).toEqual([]); // probes are not logged
+    expect(completed.filter((line) => line.req?.url.startsWith('/health/'))).toEqual([]); // probes are not logged
+    expect(completed).toContainEqual(
+      expect.objectContaining({ req: { method: 'GET', url: '/healthz' }, res: { statusCode: 404 } }),
+    );
     const all = output();
     expect(all).not.toContain('c2VjcmV0LXRva2Vu');
     expect(all).not.toContain('never-logged-password');
@@ -72,7 +76,7 @@ describe('structured logs', () => {
   });
 
   itOn(['postgres', 'mysql'], 'SQLite has no pool: reads share its one connection')(
-    'logs a 5xx once, at error level, as "request errored" with its request id',
+    'logs a 5xx once, at error level, as "request errored", and a request its client abandoned as "request aborted"',
     async () => {
       // One connection, held by a read that waits for our lock on `users`: the next request gets 503.
       const { child, base, output } = await startMain({
@@ -93,6 +97,12 @@ describe('structured logs', () => {
         const refused = await fetch(`${base}/users`);
         expect(refused.status).toBe(503);
         refusedId = refused.headers.get('x-request-id');
+        const leaving = new AbortController(); // waits for the one connection, and its client leaves first
+        const left = fetch(`${base}/users`, { headers: { 'X-Request-Id': 'left-early' }, signal: leaving.signal });
+        await new Promise((resolve) => setTimeout(resolve, 50));
+        leaving.abort();
+        await expect(left).rejects.toThrow();
+        await new Promise((resolve) => setTimeout(resolve, 300)); // its handler runs on and ends with 503
         await (testDialect === 'postgres' ? locker.commitTransaction() : locker.query('UNLOCK TABLES'));
         expect((await blocked).status).toBe(200);
       } finally {
@@ -107,6 +117,9 @@ describe('structured logs', () => {
         .map((line) => JSON.parse(line) as LogLine);
       expect(lines.filter((line) => line.requestId === refusedId && line.req)).toEqual([
         expect.objectContaining({ level: 50, msg: 'request errored', res: { statusCode: 503 }, route: '/users' }),
+      ]);
+      expect(lines.filter((line) => line.requestId === 'left-early' && line.req)).toEqual([
+        expect.objectContaining({ level: 30, msg: 'request aborted', res: { statusCode: null }, route: '/users' }),
       ]);
     },
   );

@@ -24,7 +24,7 @@ describeOn(['postgres'], 'MySQL and SQLite reads go through TypeORM')('reads on 
     expect(pool().idleCount).toBe(pool().totalCount);
   });
 
-  it('fails as TypeORM would: a QueryFailedError around the server error, logged, and the connection replaced', async () => {
+  it('fails as TypeORM would: a QueryFailedError around the server error, logged, the connection given back', async () => {
     const logged = jest.spyOn(t.dataSource.logger, 'logQueryError');
     const failure = await queryPool(t.dataSource, 'SELECT 1 / $1::int', [0]).catch((error: unknown) => error);
     expect(failure).toBeInstanceOf(QueryFailedError);
@@ -46,6 +46,22 @@ describeOn(['postgres'], 'MySQL and SQLite reads go through TypeORM')('reads on 
     } finally {
       Object.assign(options, { maxQueryExecutionTime: before });
       slow.mockRestore();
+    }
+  });
+
+  it('times a statement from sending, not from waiting for a connection: no false slow-query warning', async () => {
+    const single = await startTestApp({ DB_POOL_SIZE: '1', DB_POOL_MAX_OVERFLOW: '0' });
+    const options = single.dataSource.options as { maxQueryExecutionTime?: number };
+    Object.assign(options, { maxQueryExecutionTime: 100 });
+    const slow = jest.spyOn(single.dataSource.logger, 'logQuerySlow');
+    try {
+      const holding = queryPool(single.dataSource, 'SELECT pg_sleep(0.3)', []);
+      await queryPool(single.dataSource, 'SELECT 1 AS "waited"', []); // ~300 ms for the one connection
+      await holding;
+      expect(slow.mock.calls.map(([, sql]) => sql)).toEqual(['SELECT pg_sleep(0.3)']);
+    } finally {
+      slow.mockRestore();
+      await single.close();
     }
   });
 

@@ -1,4 +1,4 @@
-import { DatabaseError, type Pool } from 'pg';
+import { DatabaseError, type Pool, type QueryResult } from 'pg';
 import { type DataSource, type EntityManager, QueryFailedError } from 'typeorm';
 import { sqlDialectOf } from './sql-dialect';
 
@@ -16,36 +16,42 @@ function isPoolQueryObserver(subscriber: object): subscriber is PoolQueryObserve
 }
 
 /**
- * The rows of one read statement on a PostgreSQL DataSource, sent with pg's own `pool.query()` (a
- * connection taken from the pool, the statement, the connection given back) rather than through a
- * TypeORM QueryRunner, whose per-statement glue (a runner and an EntityManager per statement, the
- * subscriber broadcasts, a chain of awaits) cost 30 % of `GET /users/{id}`'s CPU
- * (BENCHMARKS.md). What the QueryRunner did for a statement is kept: the DataSource's logger sees it
+ * The rows of one read statement on a PostgreSQL DataSource, on a connection of its pg pool, sent
+ * with the callback form of pg's `client.query()` — rather than through a TypeORM QueryRunner, which
+ * sends it with the promise form, measured at 30 % of `GET /users/{id}`'s CPU (ADR 0010,
+ * BENCHMARKS.md). What the QueryRunner did for a statement is kept: the DataSource's logger sees it
  * (DB_LOGGING echo, `maxQueryExecutionTime` → slow-query warning, the tests' query counts), its
- * PoolQueryObserver subscribers time it (the query metrics), and an error the server reported is a
- * QueryFailedError around pg's DatabaseError, so it becomes the same problem; failing to get a
- * connection (pool exhausted, database down) is pg-pool's error, as it was TypeORM's. The time
- * measured includes waiting for a connection (pg's pool.query does not say when it got one; the
- * pool's acquire time is its own metric). pg releases a connection whose statement failed with the
- * error, so the pool replaces it. For statements outside a transaction only: see queryRows.
+ * PoolQueryObserver subscribers time it from sending to the last row (the query metrics), and an
+ * error the server reported is a QueryFailedError around pg's DatabaseError, so it becomes the same
+ * problem; failing to get a connection (pool exhausted, database down) is pg-pool's error, and a
+ * connection that broke mid-statement is released with its error (pg-pool then drops it), as
+ * TypeORM's QueryRunner does. For statements outside a transaction only: see queryRows.
  */
 export async function queryPool<T>(dataSource: DataSource, sql: string, parameters: unknown[]): Promise<T[]> {
   const pool = (dataSource.driver as unknown as { master: Pool }).master;
+  const client = await pool.connect();
   dataSource.logger.logQuery(sql, parameters);
   const started = performance.now();
-  let rows: T[];
+  let result: QueryResult;
   try {
-    rows = (await pool.query(sql, parameters)).rows as T[];
+    result = await new Promise<QueryResult>((resolve, reject) =>
+      client.query(sql, parameters, (error, rows) => (error ? reject(error) : resolve(rows))),
+    );
   } catch (error) {
-    if (!(error instanceof DatabaseError)) throw error; // no connection, or it broke: not a statement's failure
+    if (!(error instanceof DatabaseError)) {
+      client.release(error as Error); // the connection broke: not a statement's failure
+      throw error;
+    }
+    client.release();
     observe(dataSource, sql, started, error);
     dataSource.logger.logQueryError(error, sql, parameters);
     throw new QueryFailedError(sql, parameters, error);
   }
+  client.release();
   const milliseconds = observe(dataSource, sql, started);
   const slowAfter = dataSource.options.maxQueryExecutionTime;
   if (slowAfter && milliseconds > slowAfter) dataSource.logger.logQuerySlow(Math.round(milliseconds), sql, parameters);
-  return rows;
+  return result.rows as T[];
 }
 
 /**

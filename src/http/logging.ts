@@ -1,5 +1,5 @@
 import type { LoggerService } from '@nestjs/common';
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import { type Params, PinoLogger } from 'nestjs-pino';
@@ -38,13 +38,18 @@ export function loggerParams(config: AppConfig): Params {
   };
 }
 
+/** Route patterns of probes and scrapes: /health, /health/ready, /metrics. */
+const UNLOGGED_ROUTES = /^\/(health|metrics)(\/|$)/;
+
 /**
  * The request log, unless LOG_LEVEL=silent: each request is logged once when its response has
  * been sent — `{ requestId, req: { method, url }, res: { statusCode }, responseTime (ms), route }`,
  * "request completed" at info, "request errored" at error for a 5xx (the error itself is logged
- * by ProblemDetailsFilter) — and every line logged while it runs (queries too) carries its
- * `requestId`: the client's X-Request-Id when it is sane, else a new UUID (requestIdFor), echoed back.
- * Health probes run in the context but are not logged (they would drown the log).
+ * by ProblemDetailsFilter), "request aborted" (status null, no responseTime) when the client left
+ * before the response — and every line logged while it runs (queries too) carries its `requestId`: the
+ * client's X-Request-Id when it is sane, else a new UUID (requestIdFor), echoed back.
+ * Health probes and metrics scrapes run in the context but are not logged (they would drown the log);
+ * that is decided by the matched route, so `/healthz` (a 404) is logged.
  *
  * Two Fastify hooks and nestjs-pino's PinoLogger.runInContext do what pino-http's middleware did:
  * Nest runs middleware through @fastify/middie, and with pino-http's two child loggers and three
@@ -55,21 +60,26 @@ export function logRequests(fastify: FastifyInstance, logger: PinoLogger): void 
     logger.runInContext(done, { bindings: { requestId: request.id } });
   });
   fastify.addHook('onResponse', (request, reply, done) => {
-    if (!request.url.startsWith('/health')) {
+    if (!UNLOGGED_ROUTES.test(request.routeOptions.url ?? '')) {
       const failed = reply.statusCode >= 500;
       PinoLogger.root[failed ? 'error' : 'info'](
-        {
-          requestId: request.id,
-          req: request.raw,
-          res: reply.raw,
-          responseTime: Math.round(reply.elapsedTime),
-          route: request.routeOptions.url,
-        },
+        lineOf(request, reply.raw, reply.elapsedTime),
         failed ? 'request errored' : 'request completed',
       );
     }
     done();
   });
+  // The client went away before the response was sent: no onResponse follows.
+  fastify.addHook('onRequestAbort', (request, done) => {
+    PinoLogger.root.info(lineOf(request, { statusCode: null }), 'request aborted');
+    done();
+  });
+}
+
+/** A request line's fields; `milliseconds`: since the request arrived (none for an aborted one). */
+function lineOf(request: FastifyRequest, res: { statusCode: number | null }, milliseconds?: number) {
+  const responseTime = milliseconds === undefined ? undefined : Math.round(milliseconds);
+  return { requestId: request.id, req: request.raw, res, responseTime, route: request.routeOptions.url };
 }
 
 /** Contexts of Nest's own start-up lines: one per module initialized and per route mapped. */

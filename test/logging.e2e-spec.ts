@@ -47,10 +47,7 @@ describe('structured logs', () => {
       await once(child, 'exit');
     }
 
-    const lines = output()
-      .split('\n')
-      .filter((line) => line.startsWith('{'))
-      .map((line) => JSON.parse(line) as LogLine);
+    const lines = jsonLines(output());
     const completed = lines.filter((line) => line.msg === 'request completed');
     const forGiven = completed.filter((line) => line.requestId === 'trace-abc.1');
     expect(forGiven).toEqual([
@@ -111,10 +108,7 @@ describe('structured logs', () => {
         child.kill('SIGTERM');
         await once(child, 'exit');
       }
-      const lines = output()
-        .split('\n')
-        .filter((line) => line.startsWith('{'))
-        .map((line) => JSON.parse(line) as LogLine);
+      const lines = jsonLines(output());
       expect(lines.filter((line) => line.requestId === refusedId && line.req)).toEqual([
         expect.objectContaining({ level: 50, msg: 'request errored', res: { statusCode: 503 }, route: '/users' }),
       ]);
@@ -169,11 +163,7 @@ describe('structured logs', () => {
       child.kill('SIGTERM');
       await once(child, 'exit');
     }
-    const warnings = output()
-      .split('\n')
-      .filter((line) => line.startsWith('{'))
-      .map((line) => JSON.parse(line) as LogLine)
-      .filter((line) => line.level === 40 && line.msg.startsWith('slow query'));
+    const warnings = jsonLines(output()).filter((line) => line.level === 40 && line.msg.startsWith('slow query'));
     // Startup's own slow queries (migrations) are logged too, outside any request.
     expect(warnings.filter((line) => line.requestId !== undefined).length).toBeGreaterThan(0);
   });
@@ -193,6 +183,14 @@ async function fillPostsForAScan(): Promise<void> {
   } finally {
     await db.destroy();
   }
+}
+
+/** The JSON log lines in a process's output (its stderr's non-JSON lines left out). */
+function jsonLines(output: string): LogLine[] {
+  return output
+    .split('\n')
+    .filter((line) => line.startsWith('{'))
+    .map((line) => JSON.parse(line) as LogLine);
 }
 
 /** The test database, as the app under test uses it (schema already migrated). */

@@ -48,6 +48,7 @@ export async function createApp(config: AppConfig): Promise<NestFastifyApplicati
   app.useLogger(withQuietStartup(app.get(Logger)));
   app.flushLogs();
   configureApp(app, config, problems);
+  // Here rather than in configureApp: it needs nestjs-pino's PinoLogger, a transient provider (resolve()).
   if (config.log.level !== 'silent') logRequests(app.getHttpAdapter().getInstance(), await app.resolve(PinoLogger));
   return app;
 }

@@ -41,6 +41,7 @@ describe('structured logs', () => {
         }),
       });
       await fetch(`${base}/health/ready`);
+      expect((await fetch(`${base}/metrics`)).status).toBe(200); // a scrape, from loopback
       await fetch(`${base}/healthz`); // no such route: a 404 like any other
     } finally {
       child.kill('SIGTERM');
@@ -62,7 +63,8 @@ describe('structured logs', () => {
     expect(
       completed.some((line) => line.requestId !== undefined && line.route === '/users' && line.res?.statusCode === 200),
     ).toBe(true);
-    expect(completed.filter((line) => line.req?.url.startsWith('/health/'))).toEqual([]); // probes are not logged
+    const probes = completed.filter((line) => /^\/(health|metrics)(\/|$)/.test(line.req?.url ?? ''));
+    expect(probes).toEqual([]); // probes and scrapes are not logged
     expect(completed).toContainEqual(
       expect.objectContaining({ req: { method: 'GET', url: '/healthz' }, res: { statusCode: 404 } }),
     );

@@ -17,7 +17,8 @@ export function requestIdFor(req: IncomingMessage): string {
 /**
  * Structured logs (nestjs-pino): the logger every line goes through — pino, JSON in production, a
  * pretty single line in development (pino-pretty in a worker thread). Each request is logged by
- * logRequests. Bodies and credentials are never logged.
+ * logRequests. Bodies and credentials are never logged, except as statement parameters in the
+ * DB_LOGGING echo (a debugging aid, README).
  */
 export function loggerParams(config: AppConfig): Params {
   return {

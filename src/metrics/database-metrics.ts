@@ -33,8 +33,9 @@ type TimedQueryRunner = QueryRunner & { [STARTED]?: number[] };
  * every repository and raw query is covered) and counts failures by SQLSTATE class. A query runner
  * runs its statements one after the other on one connection, in order: a queue of start times on
  * each runner pairs each end with its start. The queue is a property of the runner rather than a
- * WeakMap entry: a read outside a transaction gets a new runner per statement, and short-lived
- * WeakMap keys are extra work for every garbage collection (ephemeron tables).
+ * WeakMap entry: on MySQL and SQLite a read outside a transaction gets a new runner per statement,
+ * and short-lived WeakMap keys are extra work for every garbage collection (ephemeron tables).
+ * PostgreSQL's reads outside a transaction skip the runner: observePoolQuery times those.
  */
 export class QueryMetricsSubscriber implements EntitySubscriberInterface, PoolQueryObserver {
   beforeQuery(event: BeforeQueryEvent): void {

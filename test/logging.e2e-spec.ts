@@ -45,7 +45,7 @@ describe('structured logs', () => {
       await fetch(`${base}/healthz`); // no such route: a 404 like any other
     } finally {
       child.kill('SIGTERM');
-      await once(child, 'exit');
+      await once(child, 'close'); // after its stdout has been read to the end
     }
 
     const lines = jsonLines(output());
@@ -108,7 +108,7 @@ describe('structured logs', () => {
         await locker.release();
         await db.destroy();
         child.kill('SIGTERM');
-        await once(child, 'exit');
+        await once(child, 'close'); // after its stdout has been read to the end
       }
       const lines = jsonLines(output());
       expect(lines.filter((line) => line.requestId === refusedId && line.req)).toEqual([
@@ -123,7 +123,7 @@ describe('structured logs', () => {
   it('starts in one format from the first line, and says the schema state, where the docs are and how to stop', async () => {
     const { child, base, output } = await startMain({ LOG_FORMAT: 'json', LOG_LEVEL: 'info' });
     child.kill('SIGTERM');
-    await once(child, 'exit');
+    await once(child, 'close'); // after its stdout has been read to the end
     const lines = output().split('\n').filter(Boolean);
     expect(lines.filter((line) => !line.startsWith('{'))).toEqual([]);
     const messages = lines.map((line) => JSON.parse(line) as LogLine);
@@ -163,7 +163,7 @@ describe('structured logs', () => {
       for (let i = 0; i < 5; i++) await fetch(`${base}/posts?q=nothing-matches`); // scans every title
     } finally {
       child.kill('SIGTERM');
-      await once(child, 'exit');
+      await once(child, 'close'); // after its stdout has been read to the end
     }
     const warnings = jsonLines(output()).filter((line) => line.level === 40 && line.msg.startsWith('slow query'));
     // Startup's own slow queries (migrations) are logged too, outside any request.

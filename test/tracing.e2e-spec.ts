@@ -145,8 +145,22 @@ describe('tracing (OpenTelemetry, in-memory exporter)', () => {
     const read = await fetch(`${app.base}/users?limit=1`, { headers: { 'X-Request-Id': 'trace-logs' } });
     expect(read.status).toBe(200);
     const { root } = traceOf(await app.spans(), 'trace-logs');
-    const lines = app.logLines().filter((line) => line.requestId === 'trace-logs');
+    // The request line is written once the response is out, and reaches us through a pipe: wait for it.
+    const lines = await linesOf(app, 'trace-logs', (line) => line.msg === 'request completed');
     expect(lines.length).toBeGreaterThanOrEqual(2); // the page's statement (DB_LOGGING) + "request completed"
     expect(lines.map((line) => line.traceId)).toEqual(lines.map(() => root.traceId));
   });
 });
+
+/** The app's log lines of a request, once one of them satisfies `last` (at most 5 s later). */
+async function linesOf(
+  app: { logLines(): { requestId?: string; traceId?: string; msg: string }[] },
+  requestId: string,
+  last: (line: { msg: string }) => boolean,
+) {
+  for (let waited = 0; ; waited += 20) {
+    const lines = app.logLines().filter((line) => line.requestId === requestId);
+    if (lines.some(last) || waited >= 5_000) return lines;
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}

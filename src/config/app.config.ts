@@ -13,19 +13,28 @@ import {
   validateSync,
 } from 'class-validator';
 
-/** Environment variables the service reads, with their defaults. `.env.example` documents each one. */
+/**
+ * Environment variables the service reads, with their defaults. Every property needs a docstring:
+ * `npm run docs:config` generates docs/configuration.md and `.env.example` from this class (CI checks
+ * both are current). `@example` values become commented-out lines of `.env.example`.
+ */
 class Environment {
+  /** `production` requires JWT_SECRET (and CURSOR_SECRET with a DATABASE_URL) and logs JSON lines. */
   @IsIn(['development', 'production', 'test'])
   NODE_ENV: 'development' | 'production' | 'test' = 'development';
 
+  /** The HTTP port. */
   @IsInt()
   @Min(0)
   @Max(65535)
   PORT = 3000;
 
   /**
-   * postgres://, mysql:// / mariadb:// or sqlite: (database/dialect.ts); unset: an embedded PostgreSQL
-   * is started under EMBEDDED_PG_DATA_DIR.
+   * Your own database; the scheme picks the dialect (docs/databases.md; MariaDB/MySQL and SQLite need
+   * `npm run drivers`). Unset: an embedded PostgreSQL is started under EMBEDDED_PG_DATA_DIR.
+   * @example postgres://user:password@localhost:5432/mydb
+   * @example mariadb://user:password@localhost:3306/mydb
+   * @example sqlite:./.data/app.db
    */
   @IsOptional()
   @Matches(/^(postgres(ql)?|mysql|mariadb):\/\/|^sqlite:/, {
@@ -33,7 +42,12 @@ class Environment {
   })
   DATABASE_URL?: string;
 
-  /** Comma-separated postgres:// URLs of read replicas (hot standbys streaming from DATABASE_URL). */
+  /**
+   * Comma-separated postgres:// URLs of read replicas (hot standbys streaming from DATABASE_URL): GETs may
+   * read from them, and writes answer with a `Consistency-Token` a GET sends back to read its own writes
+   * (docs/operations-basics.md). Needs a PostgreSQL DATABASE_URL.
+   * @example postgres://user:password@replica1:5432/mydb,postgres://user:password@replica2:5432/mydb
+   */
   @IsString()
   DATABASE_REPLICA_URLS = '';
 
@@ -42,18 +56,25 @@ class Environment {
   @Min(0)
   DB_REPLICA_MAX_LAG_MS = 2_000;
 
-  // The guide's create_async_engine(pool_size=10, max_overflow=20) (docs/from-sqlalchemy.md): 10 kept, up to 30 under load.
+  /**
+   * Connections kept open: the guide's `create_async_engine(pool_size=10, max_overflow=20)`
+   * (docs/from-sqlalchemy.md). Under load up to DB_POOL_SIZE + DB_POOL_MAX_OVERFLOW. No effect on SQLite.
+   */
   @IsInt()
   @Min(1)
   @Max(1000)
   DB_POOL_SIZE = 10;
 
+  /** Extra connections opened under load (the guide's `max_overflow`): at most 30 with the defaults. */
   @IsInt()
   @Min(0)
   @Max(1000)
   DB_POOL_MAX_OVERFLOW = 20;
 
-  /** How long a request waits for a pooled connection before it gets 503. */
+  /**
+   * How long a request waits for a pooled connection before it gets 503 + `Retry-After`. On SQLite: the
+   * wait for its one connection, and the busy timeout when another process holds the write lock.
+   */
   @IsInt()
   @Min(1)
   DB_POOL_TIMEOUT_MS = 5_000;
@@ -63,6 +84,10 @@ class Environment {
   @Min(1)
   DB_POOL_IDLE_TIMEOUT_MS = 10_000;
 
+  /**
+   * PostgreSQL's `statement_timeout` (MariaDB's `max_statement_time`) for every statement, 0 = none; a
+   * timed-out statement answers 503. MySQL 8 and SQLite: no effect.
+   */
   @IsInt()
   @Min(0)
   DB_STATEMENT_TIMEOUT_MS = 15_000;
@@ -72,53 +97,75 @@ class Environment {
   @Min(1)
   DB_SLOW_QUERY_MS = 500;
 
-  /** The guide's `echo=True` (docs/from-sqlalchemy.md): log every SQL statement. */
+  /**
+   * The guide's `echo=True` (docs/from-sqlalchemy.md): log every SQL statement with its parameters. For
+   * debugging only: parameters include bodies and password and token hashes.
+   */
   @IsBoolean()
   DB_LOGGING = false;
 
+  /** Apply pending migrations at startup (otherwise run `npm run migration:run`). */
   @IsBoolean()
   DB_MIGRATIONS_RUN = true;
 
+  /** The embedded PostgreSQL's data directory (only when DATABASE_URL is unset). */
   @IsString()
   EMBEDDED_PG_DATA_DIR = '.data/postgres';
 
-  /** 0 picks a free port. */
+  /** The embedded PostgreSQL's port on 127.0.0.1; 0 picks a free one. */
   @IsInt()
   @Min(0)
   @Max(65535)
   EMBEDDED_PG_PORT = 0;
 
+  /** pino's log level; `silent` turns logging off entirely, the per-request logger included. */
   @IsIn(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'])
   LOG_LEVEL: LogLevel = 'info';
 
-  /** `json` (one object a line) or `pretty`; unset: json in production, pretty otherwise. */
+  /**
+   * `json` (one object a line) or `pretty` (one readable line per entry); unset: json with
+   * NODE_ENV=production, pretty otherwise.
+   * @example pretty
+   */
   @IsOptional()
   @IsIn(['json', 'pretty'])
   LOG_FORMAT?: 'json' | 'pretty';
 
+  /** `/health/ready` answers 503 when the database (or a replica) does not answer within this time. */
   @IsInt()
   @Min(1)
   HEALTH_DB_TIMEOUT_MS = 1_000;
 
-  /** On SIGTERM: how long /health/ready reports 503 while requests are still served, before draining. */
+  /**
+   * On SIGTERM: how long `/health/ready` answers 503 while requests are still served (so a load balancer
+   * notices), before draining starts. SIGINT (Ctrl-C) skips it.
+   */
   @IsInt()
   @Min(0)
   SHUTDOWN_GRACE_MS = 0;
 
-  /** In-flight requests get this long to finish on SIGTERM before the process gives up. */
+  /** On SIGTERM or SIGINT, in-flight requests get this long to finish before the process gives up (exit 1). */
   @IsInt()
   @Min(1)
   SHUTDOWN_TIMEOUT_MS = 10_000;
 
-  /** Comma-separated origins allowed by CORS (`*` for any); empty disables CORS. */
+  /**
+   * Comma-separated origins allowed by CORS (`*` for any); empty disables CORS. The methods and headers
+   * they may use are listed in docs/security.md.
+   * @example https://app.example.com,https://admin.example.com
+   */
   @IsString()
   CORS_ORIGINS = '';
 
-  /** Requests per client IP per RATE_LIMIT_WINDOW_MS before 429; 0 disables rate limiting. */
+  /**
+   * Requests per client IP per RATE_LIMIT_WINDOW_MS across the whole API (health probes exempt) before
+   * 429 + `Retry-After`; 0 disables rate limiting. Shared by instances only through REDIS_URL.
+   */
   @IsInt()
   @Min(0)
   RATE_LIMIT_MAX = 600;
 
+  /** The window RATE_LIMIT_MAX counts requests in. */
   @IsInt()
   @Min(1)
   RATE_LIMIT_WINDOW_MS = 60_000;
@@ -128,13 +175,23 @@ class Environment {
   @Min(0)
   TRUST_PROXY_HOPS = 0;
 
-  /** Signs pagination cursors. Unset: a random key, so cursors expire when the process restarts. */
+  /**
+   * Signs the opaque keyset cursors of paginated lists. Unset: a random key per process, so cursors stop
+   * working when it restarts and are refused by other instances. Required with NODE_ENV=production and a
+   * DATABASE_URL (instances must share one key).
+   * @example change-me-to-a-long-random-string
+   */
   @IsOptional()
   @IsString()
   @Length(16, 256)
   CURSOR_SECRET?: string;
 
-  /** Signs access tokens (HS256). Unset: generated once next to the embedded database; required in production. */
+  /**
+   * Signs access tokens (HS256). Required with NODE_ENV=production. Unset on the embedded database:
+   * generated once into `<EMBEDDED_PG_DATA_DIR>.jwt-secret` (`.data/postgres.jwt-secret`, mode 0600), so
+   * tokens survive restarts; unset with DATABASE_URL: random per process (a warning says so; instances must
+   * share one). Generate one with `node -p "require('crypto').randomBytes(48).toString('base64url')"`.
+   */
   @IsOptional()
   @IsString()
   @Length(32, 512, { message: 'JWT_SECRET must be 32 to 512 characters long' })
@@ -166,20 +223,30 @@ class Environment {
   @Min(1_000)
   LOGIN_FAILURE_WINDOW_MS = 15 * 60_000;
 
-  /** With ADMIN_PASSWORD: this account exists as an admin after startup (created if missing). Alone: ignored. */
+  /**
+   * With ADMIN_PASSWORD: this account exists as an admin after every start — created with that password
+   * when missing; an existing user is promoted only when ADMIN_PASSWORD is its password (a warning says
+   * otherwise); the password is never changed. Alone: ignored. `npm run user:admin` does this on demand.
+   * @example admin@example.com
+   */
   @IsOptional()
   @IsEmail({}, { message: 'ADMIN_EMAIL must be an email address' })
   ADMIN_EMAIL?: string;
 
+  /** The password of ADMIN_EMAIL's account, set only when the account is created. */
   @IsOptional()
   @IsString()
   ADMIN_PASSWORD?: string;
 
+  /** The name ADMIN_EMAIL's account is created with. */
   @IsString()
   @Length(1, 100)
   ADMIN_NAME = 'Admin';
 
-  /** Redis that instances share the rate limit through; unset keeps the counters in this process's memory. */
+  /**
+   * Redis that instances share the rate limit through; unset keeps the counters in this process's memory.
+   * @example redis://127.0.0.1:6379/0
+   */
   @IsOptional()
   @Matches(/^rediss?:\/\//, { message: 'REDIS_URL must be a redis:// or rediss:// URL' })
   REDIS_URL?: string;
@@ -192,30 +259,40 @@ class Environment {
   @IsBoolean()
   METRICS_ENABLED = true;
 
-  /** Set: /metrics on the main port answers only `Authorization: Bearer <token>` (else from loopback only). */
+  /**
+   * Set: `/metrics` answers only `Authorization: Bearer <token>`; unset: only direct connections from
+   * loopback.
+   * @example change-me-to-a-long-random-string
+   */
   @IsOptional()
   @IsString()
   @Length(16, 256)
   METRICS_TOKEN?: string;
 
-  /** Not 0: /metrics is served on this port only (a listener of its own), and the main port answers 404. */
+  /**
+   * Not 0: `/metrics` is served on this port only (a listener of its own, on all interfaces), and the main
+   * port answers 404.
+   */
   @IsInt()
   @Min(0)
   @Max(65535)
   METRICS_PORT = 0;
 
   /**
-   * OpenTelemetry's standard variables: either one set turns tracing on (the SDK reads them, and the
-   * other OTEL_EXPORTER_OTLP_* ones, itself); OTEL_SDK_DISABLED=true turns it off again.
+   * An OTLP/HTTP collector: set, it turns tracing on (OpenTelemetry's standard variable; the SDK reads it,
+   * and the other OTEL_* ones, itself). Unset, the SDK is not even loaded.
+   * @example http://localhost:4318
    */
   @IsOptional()
   @Matches(/^https?:\/\//, { message: 'OTEL_EXPORTER_OTLP_ENDPOINT must be an http(s):// URL' })
   OTEL_EXPORTER_OTLP_ENDPOINT?: string;
 
+  /** The collector's traces endpoint itself (standard variable); set, it turns tracing on too. */
   @IsOptional()
   @Matches(/^https?:\/\//, { message: 'OTEL_EXPORTER_OTLP_TRACES_ENDPOINT must be an http(s):// URL' })
   OTEL_EXPORTER_OTLP_TRACES_ENDPOINT?: string;
 
+  /** `true` turns tracing off whatever the endpoints say (standard variable). */
   @IsBoolean()
   OTEL_SDK_DISABLED = false;
 }

@@ -45,7 +45,7 @@ readme_walkthrough() {
   awk '/^Try it against `npm start`/{f=1} f&&/^```bash/{g=1;next} g&&/^```/{exit} g' "$REPO/README.md" >"$WORK/walk.sh"
   for run in 1 2; do
     (cd "$WORK" && bash -eu "$WORK/walk.sh") >"$WORK/walk.out" 2>&1 || fail "README walk-through, run $run: $(cat "$WORK/walk.out")"
-    for expected in '"status":409' '"status":400' 'rel="next"' '"message":"User deleted"'; do
+    for expected in '"status":412' '"status":409' '"status":400' 'rel="next"' '"message":"User deleted"'; do
       grep -qF "$expected" "$WORK/walk.out" || fail "README walk-through, run $run: no $expected in $(cat "$WORK/walk.out")"
     done
   done

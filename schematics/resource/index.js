@@ -1,6 +1,6 @@
 // @ts-check
 /**
- * `nest g resource <name>`: a REST resource in the house style (README › Adding a resource). The
+ * `nest g resource <name>`: a REST resource in the house style (docs/development.md › Adding a resource). The
  * files come from ./files (plain templates: `<%= %>` in contents, `__plural__`/`__singular__` in
  * paths); this factory only derives the names, registers the module and entity, and formats.
  */

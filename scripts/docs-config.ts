@@ -250,11 +250,12 @@ ${rows.join('\n')}
 `;
 }
 
-/** Words of `text` wrapped into `# ` comment lines at most `width` wide. */
+/** Words of `text` wrapped into `# ` comment lines at most `width` wide (longer only for a long code span). */
 function commentLines(text: string, width = 110): string[] {
   const lines: string[] = [];
   let line = '#';
-  for (const word of text.split(' ')) {
+  for (const word of text.match(/(?:`[^`]*`|[^\s`])+/g) ?? []) {
+    // a code span is never split
     if (line.length + 1 + word.length > width && line !== '#') {
       lines.push(line);
       line = '#';

@@ -1,7 +1,6 @@
 import { DynamicModule, Module } from '@nestjs/common';
 import { APP_INTERCEPTOR } from '@nestjs/core';
 import { TypeOrmModule } from '@nestjs/typeorm';
-import { DataSource } from 'typeorm';
 import { LoggerModule } from 'nestjs-pino';
 import { AuthApiModule } from './auth/auth-api.module';
 import { CommentsModule } from './comments/comments.module';
@@ -13,6 +12,7 @@ import { ReadRoutingModule } from './db/read-routing';
 import { APP_CONFIG, type AppConfig } from './config/app.config';
 import { AppConfigModule } from './config/app-config.module';
 import { dataSourceOptions } from './database/data-source.options';
+import { initializeWhenAvailable } from './database/startup';
 import { sqliteGate } from './database/sqlite';
 import { HealthModule } from './health/health.module';
 import { MetricsModule } from './metrics/metrics.module';
@@ -33,12 +33,13 @@ export class AppModule {
           inject: [APP_CONFIG],
           useFactory: (appConfig: AppConfig) => ({
             ...dataSourceOptions(appConfig.database),
-            // Fail fast at startup (main.ts reports why in one line); once running, the pool reconnects by itself.
+            // initializeWhenAvailable retries an unavailable database up to DB_STARTUP_TIMEOUT_MS; anything
+            // else fails at once (main.ts reports why in one line). Once running, the pool reconnects by itself.
             toRetry: () => false,
           }),
           // On SQLite, the one connection goes behind the gate before any request uses it.
           dataSourceFactory: async (options) => {
-            const dataSource = await new DataSource(options!).initialize();
+            const dataSource = await initializeWhenAvailable(options!, config.database.startupTimeoutMs);
             sqliteGate.install(dataSource);
             return dataSource;
           },

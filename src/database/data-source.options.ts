@@ -3,6 +3,7 @@ import type { DatabaseConfig } from '../config/app.config';
 import { DatabaseLogger } from './database.logger';
 import { type Dialect, dialectOf, loadDriver, migrationsFolder, useColumnTypesOf } from './dialect';
 import { entities } from './entities';
+import { ConnectionDiscardSubscriber, GuardedPgClient } from '../db/connection-faults';
 import { boundedMysqlDriver } from './mysql-driver';
 import { sqliteOptions } from './sqlite';
 
@@ -24,6 +25,8 @@ export function dataSourceOptions(config: DatabaseConfig): DataSourceOptions {
     synchronize: false,
     logger: new DatabaseLogger(config.logging),
     maxQueryExecutionTime: config.slowQueryMs,
+    // A connection that answered "read-only" or "terminating" is not reused (db/connection-faults.ts).
+    subscribers: [ConnectionDiscardSubscriber],
   } as const;
   return { ...common, ...dialectOptions[dialect](config as DatabaseConfig & { url: string }) } as DataSourceOptions;
 }
@@ -42,6 +45,8 @@ const dialectOptions: Record<Dialect, (config: DatabaseConfig & { url: string })
       idleTimeoutMillis: config.poolIdleTimeoutMs,
       connectionTimeoutMillis: config.poolTimeoutMs,
       statement_timeout: config.statementTimeoutMs || undefined,
+      // Every connection of the pool listens for its own 'error' event: a lost one never crashes the process.
+      Client: GuardedPgClient,
     },
   }),
 

@@ -5,6 +5,7 @@ import { type Dialect, dialectOf, loadDriver, migrationsFolder, useColumnTypesOf
 import { entities } from './entities';
 import { boundedMysqlDriver } from './mysql-driver';
 import { sqliteOptions } from './sqlite';
+import { statementTimeoutSubscriber } from './statement-timeout';
 
 /**
  * The one place that turns configuration into TypeORM DataSource options, for the dialect the URL
@@ -41,8 +42,10 @@ const dialectOptions: Record<Dialect, (config: DatabaseConfig & { url: string })
       max: config.poolSize + config.poolMaxOverflow,
       idleTimeoutMillis: config.poolIdleTimeoutMs,
       connectionTimeoutMillis: config.poolTimeoutMs,
-      statement_timeout: config.statementTimeoutMs || undefined,
     },
+    // Not in the connection's startup packet (PgBouncer refuses it): SET LOCAL in each transaction, and
+    // the role's default outside them (database/statement-timeout.ts).
+    subscribers: config.statementTimeoutMs > 0 ? [statementTimeoutSubscriber(config.statementTimeoutMs)] : [],
   }),
 
   mysql: (config) => ({

@@ -1,0 +1,83 @@
+import type { Logger } from '@nestjs/common';
+import { Client } from 'pg';
+import type { EntitySubscriberInterface, TransactionStartEvent } from 'typeorm';
+import type { DatabaseConfig } from '../config/app.config';
+import { dialectOf } from './dialect';
+
+/**
+ * PostgreSQL's statement timeout (DB_STATEMENT_TIMEOUT_MS) without startup parameters or session
+ * state, so it holds behind PgBouncer in transaction pooling mode (docs/operations.md, "PgBouncer
+ * profile"), where a connection's startup packet may carry no `statement_timeout` and a `SET` would
+ * stay on a server connection other clients then get:
+ * - inside each transaction: `SET LOCAL statement_timeout`, its first statement (statementTimeoutSubscriber);
+ * - for the statements outside a transaction (reads on the pool, db/pool-queries.ts): the session
+ *   default of the app's role in its database, which PostgreSQL applies to every new session, PgBouncer's
+ *   server connections and the replicas' included (ensureSessionStatementTimeout, at startup).
+ */
+
+/**
+ * A TypeORM subscriber class (for DataSourceOptions.subscribers) whose instances send
+ * `SET LOCAL statement_timeout = <ms>` right after a transaction's BEGIN: the setting ends with the
+ * transaction, on whichever server connection PgBouncer lent it. One extra round trip per transaction
+ * (bench: docs/operations.md); a savepoint (a nested transaction) inherits it and sends nothing.
+ */
+export function statementTimeoutSubscriber(ms: number): new () => EntitySubscriberInterface {
+  const statement = `SET LOCAL statement_timeout = ${Math.trunc(ms)}`;
+  return class StatementTimeoutInTransaction implements EntitySubscriberInterface {
+    async afterTransactionStart({ queryRunner }: TransactionStartEvent): Promise<void> {
+      if ((queryRunner as unknown as { transactionDepth: number }).transactionDepth === 1) {
+        await queryRunner.query(statement);
+      }
+    }
+  };
+}
+
+/**
+ * Makes DB_STATEMENT_TIMEOUT_MS the statement timeout of every new session of the app's role in its
+ * database, unless it already is: `ALTER ROLE CURRENT_USER IN DATABASE <db> SET statement_timeout` (a role
+ * may set its own defaults; PostgreSQL 15 docs, ALTER ROLE). Run before the pool opens, on a connection of
+ * its own, so the pool's sessions start with it; sessions opened before keep their old default
+ * (PgBouncer's server connections until it recycles them: docs/operations.md). Nothing for other
+ * dialects or a timeout of 0. When the role may not change it, logs a warning with the statement an
+ * administrator can run instead; fails only if the database cannot be reached (as the pool would).
+ * Returns the default new sessions now get, in milliseconds (0 = none).
+ */
+export async function ensureSessionStatementTimeout(
+  config: DatabaseConfig,
+  logger: Pick<Logger, 'log' | 'warn'>,
+): Promise<number> {
+  const ms = Math.trunc(config.statementTimeoutMs);
+  if (!config.url || dialectOf(config.url) !== 'postgres' || ms <= 0) return 0;
+  const client = new Client({
+    connectionString: config.url,
+    connectionTimeoutMillis: config.poolTimeoutMs,
+    application_name: 'nest-typeorm-users',
+  });
+  await client.connect();
+  try {
+    // What this session got when it started: the server's, database's and role's defaults (no SET was sent).
+    const { rows } = await client.query<{ setting: string; role: string; db: string }>(
+      "SELECT setting, current_user AS role, current_database() AS db FROM pg_settings WHERE name = 'statement_timeout'",
+    );
+    const { setting, role, db } = rows[0];
+    if (Number(setting) === ms) return ms;
+    const statement = `ALTER ROLE CURRENT_USER IN DATABASE ${quoteIdentifier(db)} SET statement_timeout = ${ms}`;
+    try {
+      await client.query(statement);
+      logger.log(`statement_timeout ${ms} ms is now role ${role}'s default in database ${db} (was ${setting} ms)`);
+      return ms;
+    } catch (error) {
+      logger.warn(
+        `Reads outside transactions run with statement_timeout ${setting} ms, not DB_STATEMENT_TIMEOUT_MS=${ms}: role ${role} ` +
+          `could not set its default (${(error as Error).message}); an administrator can run: ${statement.replace('CURRENT_USER', quoteIdentifier(role))}`,
+      );
+      return Number(setting);
+    }
+  } finally {
+    await client.end().catch(() => undefined);
+  }
+}
+
+function quoteIdentifier(name: string): string {
+  return `"${name.replace(/"/g, '""')}"`;
+}

@@ -1,6 +1,6 @@
 import type { Logger } from '@nestjs/common';
 import { Client } from 'pg';
-import type { EntitySubscriberInterface, TransactionStartEvent } from 'typeorm';
+import { type EntitySubscriberInterface, EventSubscriber, type TransactionStartEvent } from 'typeorm';
 import type { DatabaseConfig } from '../config/app.config';
 import { dialectOf } from './dialect';
 
@@ -23,13 +23,15 @@ import { dialectOf } from './dialect';
  */
 export function statementTimeoutSubscriber(ms: number): new () => EntitySubscriberInterface {
   const statement = `SET LOCAL statement_timeout = ${Math.trunc(ms)}`;
-  return class StatementTimeoutInTransaction implements EntitySubscriberInterface {
+  class StatementTimeoutInTransaction implements EntitySubscriberInterface {
     async afterTransactionStart({ queryRunner }: TransactionStartEvent): Promise<void> {
       if ((queryRunner as unknown as { transactionDepth: number }).transactionDepth === 1) {
         await queryRunner.query(statement);
       }
     }
-  };
+  }
+  EventSubscriber()(StatementTimeoutInTransaction); // TypeORM instantiates only registered subscriber classes
+  return StatementTimeoutInTransaction;
 }
 
 /**

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { rmSync } from 'node:fs';
+import { rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DataSource } from 'typeorm';
@@ -29,9 +29,10 @@ export async function freshDatabase(label: string, serverUrl = process.env.DATAB
     return {
       url,
       query: (sql) => withDataSource(url, (db) => db.query(sql)),
-      async drop() {
-        for (const suffix of ['', '-wal', '-shm', '-journal']) rmSync(`${path}${suffix}`, { force: true });
-      },
+      drop: () =>
+        Promise.all(['', '-wal', '-shm', '-journal'].map((suffix) => rm(`${path}${suffix}`, { force: true }))).then(
+          () => undefined,
+        ),
     };
   }
   const url = new URL(serverUrl);

@@ -3,6 +3,7 @@ import type { DatabaseConfig } from '../config/app.config';
 import { DatabaseLogger } from './database.logger';
 import { type Dialect, dialectOf, loadDriver, migrationsFolder, useColumnTypesOf } from './dialect';
 import { entities } from './entities';
+import { ConnectionDiscardSubscriber, GuardedPgClient } from '../db/connection-faults';
 import { boundedMysqlDriver } from './mysql-driver';
 import { sqliteOptions } from './sqlite';
 import { statementTimeoutSubscriber } from './statement-timeout';
@@ -25,6 +26,15 @@ export function dataSourceOptions(config: DatabaseConfig): DataSourceOptions {
     synchronize: false,
     logger: new DatabaseLogger(config.logging),
     maxQueryExecutionTime: config.slowQueryMs,
+    // A connection that answered "read-only" or "terminating" is not reused (db/connection-faults.ts).
+    subscribers: [
+      ConnectionDiscardSubscriber,
+      // PostgreSQL's statement timeout is not in the connection's startup packet (PgBouncer refuses it):
+      // SET LOCAL in each transaction, and the role's default outside them (database/statement-timeout.ts).
+      ...(dialect === 'postgres' && config.statementTimeoutMs > 0
+        ? [statementTimeoutSubscriber(config.statementTimeoutMs)]
+        : []),
+    ],
   } as const;
   return { ...common, ...dialectOptions[dialect](config as DatabaseConfig & { url: string }) } as DataSourceOptions;
 }
@@ -42,10 +52,9 @@ const dialectOptions: Record<Dialect, (config: DatabaseConfig & { url: string })
       max: config.poolSize + config.poolMaxOverflow,
       idleTimeoutMillis: config.poolIdleTimeoutMs,
       connectionTimeoutMillis: config.poolTimeoutMs,
+      // Every connection of the pool listens for its own 'error' event: a lost one never crashes the process.
+      Client: GuardedPgClient,
     },
-    // Not in the connection's startup packet (PgBouncer refuses it): SET LOCAL in each transaction, and
-    // the role's default outside them (database/statement-timeout.ts).
-    subscribers: config.statementTimeoutMs > 0 ? [statementTimeoutSubscriber(config.statementTimeoutMs)] : [],
   }),
 
   mysql: (config) => ({

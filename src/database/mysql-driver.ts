@@ -1,8 +1,11 @@
 import { EventEmitter } from 'node:events';
+import { guardMysqlConnection } from '../db/connection-faults';
 
 /** The parts of mysql2's callback API that TypeORM's MysqlDriver and this module use. */
 export interface MysqlConnection {
   query(sql: string, callback?: (error: Error | null) => void): unknown;
+  on(event: 'error', listener: (error: Error) => void): unknown;
+  destroy(): void;
   release(): void;
 }
 type GetConnectionCallback = (error: Error | null, connection?: MysqlConnection) => void;
@@ -24,7 +27,8 @@ export const POOL_ACQUIRE_TIMEOUT = 'POOL_ACQUIRE_TIMEOUT';
 export const mysqlPoolEvents = new EventEmitter<{ acquired: [pool: MysqlPool, ms: number, timedOut: boolean] }>();
 
 /**
- * mysql2 as TypeORM's MysqlDriver should see it (its `driver` option): each pooled connection starts
+ * mysql2 as TypeORM's MysqlDriver should see it (its `driver` option): each pooled connection has a
+ * permanent `'error'` listener (guardMysqlConnection) and starts
  * with the `sessionSql` statements (time zone, isolation, statement timeout), and a caller waits at most `acquireTimeoutMs` for
  * a connection — mysql2's pool queues callers without limit (it has no acquire timeout), and a queue
  * that never moves would hang requests instead of answering 503. A connection that arrives after its
@@ -36,7 +40,12 @@ export function boundedMysqlDriver(mysql2: Mysql2, acquireTimeoutMs: number, ses
     createPool(options: object): MysqlPool {
       const pool = mysql2.createPool(options);
       // Queued on the new connection before the caller's first statement, so it always runs first.
-      pool.on('connection', (connection: MysqlConnection) => sessionSql.forEach((sql) => connection.query(sql)));
+      pool.on('connection', (connection: MysqlConnection) => {
+        guardMysqlConnection(connection); // a lost connection never crashes the process (db/connection-faults.ts)
+        // With a callback: a statement without one emits its error on itself, unheard (fatal). A connection
+        // whose session could not be set up is closed; whoever waits on it gets a connection error (503).
+        sessionSql.forEach((sql) => connection.query(sql, (error) => error && connection.destroy()));
+      });
       const getConnection = pool.getConnection.bind(pool);
       pool.getConnection = (callback: GetConnectionCallback) => {
         const started = performance.now();

@@ -1,6 +1,7 @@
 import { HttpStatus } from '@nestjs/common';
 import { QueryFailedError } from 'typeorm';
 import { ProblemException } from '../http/problem';
+import type { UnavailableCause } from '../metrics/metrics';
 import { translateSqliteError } from '../database/sqlite';
 import { constraintProblem } from './constraint-problems';
 
@@ -12,6 +13,7 @@ const unavailableCodes = new Set([
   '57P03',
   '53300',
   '53400',
+  '25006', // read_only_sql_transaction: a standby, or a primary that was demoted under the app
   'ECONNREFUSED',
   'ECONNRESET',
   'ETIMEDOUT',
@@ -25,6 +27,24 @@ const unavailableMessages = [
   /connection terminated/i,
   /Client has encountered a connection error/i,
   /Pool is closed/i,
+  /Can't add new command when connection is in closed state/i,
+  /is not queryable/i, // pg: a client whose connection broke ("… encountered a connection error …", "… was closed …")
+  // TypeORM (QueryRunnerAlreadyReleasedError, QueryRunnerProviderAlreadyReleasedError): the QueryRunner's
+  // connection broke and was released (pg's 'error' event) before its next statement or COMMIT
+  /query runner (was )?already released/i,
+];
+
+/**
+ * The connection failed under the statement, or the server is ending it: pg's and mysql2's
+ * connection errors (no SQLSTATE, or class 08), admin/crash shutdown (57P01/57P02, MariaDB's
+ * KILL CONNECTION), a QueryRunner released by its broken connection. Not a pool timeout (no
+ * connection was had) nor a statement timeout (the statement ran and was cancelled).
+ */
+const lostCodes = new Set(['57P01', '57P02', 'ECONNRESET', 'EPIPE', 'PROTOCOL_CONNECTION_LOST']);
+const lostMessages = [
+  /connection terminated/i,
+  /is not queryable/i,
+  /query runner (was )?already released/i,
   /Can't add new command when connection is in closed state/i,
 ];
 
@@ -58,6 +78,9 @@ const MYSQL_SQLSTATES: Record<number, string> = {
   1053: '57P01', // ER_SERVER_SHUTDOWN
   1927: '57P01', // ER_CONNECTION_KILLED
   4031: '57P01', // the server closed an idle connection
+  1836: '25006', // ER_READ_ONLY_MODE
+  1792: '25006', // ER_CANT_EXECUTE_IN_READ_ONLY_TRANSACTION
+  // 1290 (ER_OPTION_PREVENTS_STATEMENT) is 25006 only when the option is --read-only: see driverErrorOf
 };
 
 /**
@@ -73,7 +96,8 @@ export function driverErrorOf(error: unknown): DriverError | undefined {
   if (sqlite) return { ...sqlite, message: raw.message };
   if (typeof raw.errno !== 'number' || raw.sqlMessage === undefined) return raw;
   const message = raw.sqlMessage;
-  const code = MYSQL_SQLSTATES[raw.errno] ?? raw.code;
+  const readOnly = raw.errno === 1290 && /read.only/i.test(message);
+  const code = readOnly ? '25006' : (MYSQL_SQLSTATES[raw.errno] ?? raw.code);
   // "Duplicate entry 'x' for key 'users_email_lower_key'" (MySQL 8: 'users.users_email_lower_key').
   const key = /for key '(?:[^']*\.)?([^'.]+)'$/.exec(message)?.[1];
   // "… a foreign key constraint fails (`db`.`comments`, CONSTRAINT `comments_post_id_fkey` FOREIGN KEY (`post_id`) …"
@@ -137,11 +161,76 @@ export function translateDatabaseError(error: unknown): ProblemException | undef
     return new ProblemException(HttpStatus.BAD_REQUEST, 'The request contains a value the database cannot store');
   }
   if (isUnavailable(code, message)) {
-    return new ProblemException(HttpStatus.SERVICE_UNAVAILABLE, 'The database is unavailable or busy; retry shortly', {
+    const cause = unavailableCauseOf(code, message);
+    return new ProblemException(HttpStatus.SERVICE_UNAVAILABLE, unavailableDetails[cause], {
       retryAfterSeconds: 1,
+      unavailableCause: cause,
     });
   }
   return undefined;
+}
+
+const unavailableDetails: Record<UnavailableCause, string> = {
+  database_unavailable: 'The database is unavailable or busy; retry shortly',
+  database_read_only:
+    'The database accepts no writes right now (read-only or failing over); nothing was changed; retry shortly',
+  database_pool_exhausted: 'No database connection became free in time; nothing was changed; retry shortly',
+  database_statement_timeout: 'The database took too long to answer; retry shortly',
+  rate_limiter: '',
+  shutting_down: '',
+  other: '',
+};
+
+/** Which kind of unavailability an unavailable database error is (the 503's detail and metric label). */
+function unavailableCauseOf(code: string, message: string): UnavailableCause {
+  if (code === '25006') return 'database_read_only';
+  if (code === '57014') return 'database_statement_timeout';
+  if (
+    code === 'POOL_ACQUIRE_TIMEOUT' ||
+    code === 'SQLITE_BUSY_TIMEOUT' ||
+    /timeout exceeded when trying to connect/i.test(message)
+  ) {
+    return 'database_pool_exhausted';
+  }
+  return 'database_unavailable';
+}
+
+/**
+ * True when `error` means the connection it ran on was lost (see lostCodes): the statement may not
+ * have reached the server, or its answer did not come back. Used to decide whether a read may be
+ * re-run on a fresh connection, and whether a transaction that never sent COMMIT may run again.
+ */
+export function isConnectionLost(error: unknown): boolean {
+  const driverError = driverErrorOf(error);
+  if (!driverError) return false;
+  const code = driverError.code ?? '';
+  return lostCodes.has(code) || code.startsWith('08') || lostMessages.some((p) => p.test(driverError.message ?? ''));
+}
+
+/** Errors a driver raises before sending anything: the connection was already known to be gone. */
+const unsentMessages = [
+  /query runner (was )?already released/i,
+  /is not queryable/i,
+  /Can't add new command when connection is in closed state/i,
+];
+
+/**
+ * True when `error` was raised before the statement was sent, because its connection was already
+ * gone (TypeORM's released QueryRunner, pg's unqueryable client, mysql2's closed connection): even a
+ * COMMIT that failed so was never sent, so its transaction provably did not commit.
+ */
+export function wasNeverSent(error: unknown): boolean {
+  const message = driverErrorOf(error)?.message ?? '';
+  return unsentMessages.some((p) => p.test(message));
+}
+
+/**
+ * True when the connection that reported `error` must not serve another request: the server is
+ * read-only (a standby, or a demoted primary: a fresh connection may reach the new primary), or it
+ * is terminating the backend or has lost it (see isConnectionLost).
+ */
+export function mustDiscardConnection(error: unknown): boolean {
+  return sqlStateOf(error) === '25006' || isConnectionLost(error);
 }
 
 /**

@@ -1,5 +1,7 @@
 import { DatabaseError, type Pool, type QueryResult } from 'pg';
 import { type DataSource, type EntityManager, QueryFailedError } from 'typeorm';
+import { countStatementRetried } from '../metrics/metrics';
+import { isConnectionLost, mustDiscardConnection } from './database-errors';
 import { sqlDialectOf } from './sql-dialect';
 
 /**
@@ -25,9 +27,25 @@ function isPoolQueryObserver(subscriber: object): subscriber is PoolQueryObserve
  * error the server reported is a QueryFailedError around pg's DatabaseError, so it becomes the same
  * problem; failing to get a connection (pool exhausted, database down) is pg-pool's error, and a
  * connection that broke mid-statement is released with its error (pg-pool then drops it), as
- * TypeORM's QueryRunner does. For statements outside a transaction only: see queryRows.
+ * TypeORM's QueryRunner does. A connection that answered "read-only" or "terminating" is released
+ * with the error too, so it is not reused (see mustDiscardConnection).
+ *
+ * A read whose connection was lost under it (isConnectionLost: the backend was terminated, the
+ * server restarted, the network cut it) runs once more on a fresh connection, counted in
+ * db_statements_retried_total: a read changes nothing, so running it twice is harmless. A second
+ * loss is the caller's error (503). For statements outside a transaction only: see queryRows.
  */
 export async function queryPool<T>(dataSource: DataSource, sql: string, parameters: unknown[]): Promise<T[]> {
+  try {
+    return await queryPoolOnce<T>(dataSource, sql, parameters);
+  } catch (error) {
+    if (!isConnectionLost(error)) throw error;
+    countStatementRetried('read');
+    return queryPoolOnce<T>(dataSource, sql, parameters);
+  }
+}
+
+async function queryPoolOnce<T>(dataSource: DataSource, sql: string, parameters: unknown[]): Promise<T[]> {
   const pool = (dataSource.driver as unknown as { master: Pool }).master;
   const client = await pool.connect();
   dataSource.logger.logQuery(sql, parameters);
@@ -42,7 +60,7 @@ export async function queryPool<T>(dataSource: DataSource, sql: string, paramete
       client.release(error as Error); // the connection broke: not a statement's failure
       throw error;
     }
-    client.release();
+    client.release(mustDiscardConnection(error) ? error : undefined);
     observe(dataSource, sql, started, error);
     dataSource.logger.logQueryError(error, sql, parameters);
     throw new QueryFailedError(sql, parameters, error);
@@ -57,11 +75,19 @@ export async function queryPool<T>(dataSource: DataSource, sql: string, paramete
 /**
  * The rows of one plain-SQL statement on `db`: inside a transaction (an EntityManager with a
  * QueryRunner) and on MySQL/SQLite through TypeORM, `db.query()`; otherwise, on PostgreSQL, on the
- * pool with queryPool. For statements that read (a pooled connection per statement, no transaction).
+ * pool with queryPool. For statements that read (a pooled connection per statement, no transaction);
+ * outside a transaction, one whose connection was lost runs once more, on every dialect.
  */
-export function queryRows<T>(db: EntityManager, sql: string, parameters: unknown[]): Promise<T[]> {
-  if (db.queryRunner || sqlDialectOf(db) !== 'postgres') return db.query<T[]>(sql, parameters);
-  return queryPool<T>(db.dataSource, sql, parameters);
+export async function queryRows<T>(db: EntityManager, sql: string, parameters: unknown[]): Promise<T[]> {
+  if (db.queryRunner) return db.query<T[]>(sql, parameters);
+  if (sqlDialectOf(db) === 'postgres') return queryPool<T>(db.dataSource, sql, parameters);
+  try {
+    return await db.query<T[]>(sql, parameters);
+  } catch (error) {
+    if (!isConnectionLost(error)) throw error;
+    countStatementRetried('read'); // as queryPool: a read whose connection was lost runs once more
+    return db.query<T[]>(sql, parameters);
+  }
 }
 
 /** Tells the DataSource's PoolQueryObservers of a statement that began at `started`; returns its milliseconds. */

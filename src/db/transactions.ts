@@ -7,8 +7,8 @@ import { ClsModule } from 'nestjs-cls';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { type ObjectLiteral, QueryFailedError, type Repository } from 'typeorm';
 import { sqliteGate } from '../database/sqlite';
-import { countTransaction } from '../metrics/metrics';
-import { sqlStateOf } from './database-errors';
+import { countStatementRetried, countTransaction } from '../metrics/metrics';
+import { isConnectionLost, sqlStateOf, wasNeverSent } from './database-errors';
 import { inSpan } from '../tracing/request-tracing';
 
 /**
@@ -60,8 +60,13 @@ const RETRYABLE = new Set(['40001', '40P01']);
 /**
  * The guide's `async with session.begin()` (docs/from-sqlalchemy.md): runs `work` in one transaction — commit on success,
  * rollback on any error — and re-runs the whole transaction (up to 3 times, with jitter) when
- * PostgreSQL aborted it for a deadlock or serialization failure. Called inside a transaction it
- * just joins it: only the outermost caller owns, and may retry, the transaction.
+ * PostgreSQL aborted it for a deadlock or serialization failure. Also re-run when it provably did not
+ * commit: its connection was lost, or the server refused a write as read-only (25006), before COMMIT
+ * was sent (or COMMIT failed without being sent: wasNeverSent) — the server rolls back a transaction
+ * whose connection ends, and the pool hands the retry a fresh connection. A failure once COMMIT was
+ * sent is never re-run: the outcome is unknown (the
+ * caller answers 503, docs/failures.md). Called inside a transaction it just joins it: only the
+ * outermost caller owns, and may retry, the transaction.
  */
 export async function inTransaction<T>(
   txHost: TransactionHost<TransactionalAdapterTypeOrm>,
@@ -69,15 +74,26 @@ export async function inTransaction<T>(
 ): Promise<T> {
   if (txHost.isTransactionActive()) return work();
   for (let attempt = 1; ; attempt++) {
+    let committing = false;
+    const workThenCommit = async () => {
+      const result = await work();
+      committing = true; // what follows is COMMIT
+      return result;
+    };
     try {
       // On SQLite the transaction holds the one connection until it ends (see SqliteGate); elsewhere a plain call.
-      const result = await inSpan('db.transaction', () => sqliteGate.exclusive(() => txHost.withTransaction(work)));
+      const result = await inSpan('db.transaction', () =>
+        sqliteGate.exclusive(() => txHost.withTransaction(workThenCommit)),
+      );
       countTransaction('committed');
       return result;
     } catch (error) {
       const code = error instanceof QueryFailedError ? sqlStateOf(error) : undefined;
-      const retry = attempt < MAX_ATTEMPTS && code !== undefined && RETRYABLE.has(code);
+      const notCommitted =
+        (!committing && (isConnectionLost(error) || sqlStateOf(error) === '25006')) || wasNeverSent(error);
+      const retry = attempt < MAX_ATTEMPTS && ((code !== undefined && RETRYABLE.has(code)) || notCommitted);
       countTransaction(retry ? 'retried' : 'rolled_back');
+      if (retry && notCommitted) countStatementRetried('transaction');
       if (!retry) throw error;
       await sleep(Math.random() * 20 * attempt);
     }

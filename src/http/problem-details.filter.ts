@@ -2,7 +2,8 @@ import { type ArgumentsHost, Catch, type ExceptionFilter, HttpException, HttpSta
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { STATUS_CODES } from 'node:http';
 import type { Duplex } from 'node:stream';
-import { translateDatabaseError } from '../db/database-errors';
+import { isConnectionLost, translateDatabaseError } from '../db/database-errors';
+import { countUnavailableResponse } from '../metrics/metrics';
 import { problem, ProblemException, type ProblemDetails } from './problem';
 
 /** Errors Fastify raises while reading a request, before any route runs; they carry their own status. */
@@ -17,6 +18,12 @@ const requestReadDetails: Record<string, string> = {
   FST_ERR_MAX_PARAM_LENGTH: 'A path parameter is too long',
   FST_ERR_BAD_URL: 'The URL is malformed',
 };
+
+const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
+
+/** A 503's detail for a write whose database connection failed: the client cannot know whether it was applied. */
+export const WRITE_OUTCOME_UNKNOWN =
+  'The database became unavailable during the request: the change may or may not have been saved. Retry it shortly, with the same Idempotency-Key to make the retry safe';
 
 /**
  * The single place where every error becomes an `application/problem+json` response (RFC 9457):
@@ -42,6 +49,13 @@ export class ProblemDetailsFilter implements ExceptionFilter {
       ...this.toProblem(exceptionToRender),
       instance: request.originalUrl?.split('?')[0],
     };
+    if (body.status === 503) {
+      const cause =
+        exceptionToRender instanceof ProblemException ? exceptionToRender.extras.unavailableCause : undefined;
+      countUnavailableResponse(cause ?? 'other');
+      // The connection went away under a write: it may have committed (docs/failures.md).
+      if (!SAFE_METHODS.has(request.method) && isConnectionLost(exception)) body.detail = WRITE_OUTCOME_UNKNOWN;
+    }
 
     if (body.status === 500) {
       const cause = exception instanceof Error ? (exception.stack ?? exception.message) : String(exception);

@@ -1,5 +1,6 @@
 import { HttpException, HttpStatus } from '@nestjs/common';
 import { STATUS_CODES } from 'node:http';
+import type { UnavailableCause } from '../metrics/metrics';
 
 /** One invalid input field, as listed in a validation problem's `errors`. */
 export interface FieldError {
@@ -32,6 +33,8 @@ export class ProblemException extends HttpException {
       type?: string;
       /** Response headers the problem needs, e.g. `WWW-Authenticate` on a 401 (RFC 9110 §15.5.2). */
       headers?: Record<string, string>;
+      /** For a 503: why, as counted by http_server_unavailable_responses_total. */
+      unavailableCause?: UnavailableCause;
     } = {},
   ) {
     super(detail, status);

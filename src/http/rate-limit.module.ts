@@ -13,6 +13,7 @@ class SharedCounters extends ThrottlerStorageRedisService {
     } catch {
       throw new ProblemException(HttpStatus.SERVICE_UNAVAILABLE, 'The rate limiter is unavailable; retry shortly', {
         retryAfterSeconds: 1,
+        unavailableCause: 'rate_limiter',
       });
     }
   }

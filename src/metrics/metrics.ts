@@ -121,3 +121,44 @@ export const countTransaction = (outcome: 'committed' | 'rolled_back' | 'retried
 export function collectProcessMetrics(): void {
   if (!registry.getSingleMetric('process_cpu_user_seconds_total')) collectDefaultMetrics({ register: registry });
 }
+
+const connectionsLost = new Counter({
+  name: 'db_connections_lost_total',
+  help: 'Database connections that broke under the app (server restarted or failed over, backend terminated, network cut), each dropped from the pool',
+  registers: [registry],
+});
+connectionsLost.inc(0);
+
+/** Counts one pooled connection that reported an error and was dropped (db/connection-faults.ts). */
+export const countConnectionLost = (): void => connectionsLost.inc();
+
+const statementsRetried = new Counter({
+  name: 'db_statements_retried_total',
+  help: 'Work re-run after its connection was lost or refused it, by kind: read (one statement outside a transaction) or transaction (lost before COMMIT was sent)',
+  labelNames: ['kind'] as const,
+  registers: [registry],
+});
+for (const kind of ['read', 'transaction']) statementsRetried.inc({ kind }, 0);
+
+/** Counts one read or transaction re-run on a fresh connection (db/pool-queries.ts, db/transactions.ts). */
+export const countStatementRetried = (kind: 'read' | 'transaction'): void => statementsRetried.inc({ kind });
+
+/** Why a request was answered 503: the `cause` label of http_server_unavailable_responses_total. */
+export type UnavailableCause =
+  | 'database_unavailable'
+  | 'database_read_only'
+  | 'database_pool_exhausted'
+  | 'database_statement_timeout'
+  | 'rate_limiter'
+  | 'shutting_down'
+  | 'other';
+
+const unavailableResponses = new Counter({
+  name: 'http_server_unavailable_responses_total',
+  help: 'Requests answered 503 Service Unavailable, by cause (database_unavailable, database_read_only, database_pool_exhausted, database_statement_timeout, rate_limiter, shutting_down, other)',
+  labelNames: ['cause'] as const,
+  registers: [registry],
+});
+
+/** Counts one 503 answer (http/problem-details.filter.ts). */
+export const countUnavailableResponse = (cause: UnavailableCause): void => unavailableResponses.inc({ cause });

@@ -204,16 +204,15 @@ up() {
   [ ${#RUN_AS[@]} -eq 0 ] || chown -R postgres:postgres "$DIR"
   chmod 700 "$DIR"
 
-  as_owner etcd --name ha-etcd --data-dir "$DIR/etcd" \
+  spawn etcd etcd --name ha-etcd --data-dir "$DIR/etcd" \
     --listen-client-urls "http://127.0.0.1:$ETCD_PORT" --advertise-client-urls "http://127.0.0.1:$ETCD_PORT" \
     --listen-peer-urls "http://127.0.0.1:$ETCD_PEER" --initial-advertise-peer-urls "http://127.0.0.1:$ETCD_PEER" \
-    --initial-cluster "ha-etcd=http://127.0.0.1:$ETCD_PEER" >"$DIR/etcd.log" 2>&1 &
-  echo $! >"$DIR/etcd.pid"
+    --initial-cluster "ha-etcd=http://127.0.0.1:$ETCD_PEER"
   wait_for 20 curl -fsS "http://127.0.0.1:$ETCD_PORT/health" || { tail -20 "$DIR/etcd.log" >&2; exit 1; }
 
   # The first member bootstraps the cluster; the others then copy it (pg_basebackup, fast checkpoint).
   start_member 1
-  wait_for 60 psql_at "$(pg_port 1)" 'SELECT 1' || { tail -30 "$DIR/pg1.log" >&2; exit 1; }
+  wait_for 60 psql_at "$(pg_port 1)" 'SELECT 1' || { tail -30 "$DIR/patroni1.log" >&2; exit 1; }
   start_member 2
   start_member 3
 
@@ -230,11 +229,15 @@ up() {
   echo "  stats     http://127.0.0.1:$HAPROXY_STATS/"
 }
 
-start_member() {
-  local n=$1
-  # setsid: Patroni gets its own process group, so a test's kill of the group never hits the others.
-  as_owner setsid patroni "$DIR/pg$n.yml" >"$DIR/pg$n.log" 2>&1 &
-  echo $! >"$DIR/patroni$n.pid"
+start_member() { spawn "patroni$1" patroni "$DIR/pg$1.yml"; }
+
+# Runs a daemon in the background as the data's owner, its log in $DIR/$1.log and its own PID (not a
+# wrapper's: runuser forks) in $DIR/$1.pid.
+spawn() {
+  local name=$1
+  shift
+  as_owner sh -c 'echo $$ >"$0"; exec "$@"' "$DIR/$name.pid" "$@" >"$DIR/$name.log" 2>&1 &
+  wait_for 10 test -s "$DIR/$name.pid"
 }
 
 down() {
@@ -254,7 +257,7 @@ down() {
   done
   pid_alive "$DIR/etcd.pid" && kill "$(cat "$DIR/etcd.pid")" 2>/dev/null || true
   wait_for 10 bash -c "! kill -0 \$(cat '$DIR/etcd.pid' 2>/dev/null) 2>/dev/null" || true
-  rm -rf "$DIR"
+  rm -rf "$DIR" 2>/dev/null || { sleep 1; rm -rf "$DIR"; }
 }
 
 ctl() { patronictl -c "$DIR/pg1.yml" "$@"; }

@@ -63,6 +63,12 @@ class Environment {
   @Min(1)
   DB_POOL_IDLE_TIMEOUT_MS = 10_000;
 
+  /**
+   * Longest a statement may run before the database cancels it (503); 0 = no limit. PostgreSQL: `SET LOCAL`
+   * in each transaction, and the role's default in its database for statements outside one (set at
+   * startup when it differs; never a startup parameter, so PgBouncer in transaction mode works:
+   * docs/operations.md). MariaDB: `max_statement_time` per connection. MySQL 8 and SQLite: not applied.
+   */
   @IsInt()
   @Min(0)
   DB_STATEMENT_TIMEOUT_MS = 15_000;

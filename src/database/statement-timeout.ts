@@ -55,6 +55,7 @@ export async function ensureSessionStatementTimeout(
     connectionTimeoutMillis: config.poolTimeoutMs,
     application_name: 'nest-typeorm-users',
   });
+  client.on('error', () => undefined); // a lost connection fails the query that is waiting, which says why
   await client.connect();
   try {
     // What this session got when it started: the server's, database's and role's defaults (no SET was sent).
@@ -66,6 +67,8 @@ export async function ensureSessionStatementTimeout(
     const statement = `ALTER ROLE CURRENT_USER IN DATABASE ${quoteIdentifier(db)} SET statement_timeout = ${ms}`;
     try {
       await client.query(statement);
+      // This session predates the default: behind PgBouncer it would be lent to the pool without it. End it.
+      await client.query('SELECT pg_terminate_backend(pg_backend_pid())').catch(() => undefined);
       logger.log(`statement_timeout ${ms} ms is now role ${role}'s default in database ${db} (was ${setting} ms)`);
       return ms;
     } catch (error) {

@@ -46,6 +46,7 @@ missing() {
   command -v haproxy >/dev/null || [ -x /usr/sbin/haproxy ] || need+=(haproxy)
   command -v pgbouncer >/dev/null || [ -x /usr/sbin/pgbouncer ] || need+=(pgbouncer)
   [ -x "$PG_BIN/postgres" ] || need+=(postgresql-15)
+  command -v curl >/dev/null || need+=(curl)
   echo "${need[*]}"
 }
 HAPROXY="$(command -v haproxy || echo /usr/sbin/haproxy)"
@@ -116,10 +117,14 @@ global
 defaults
   mode tcp
   log global
-  timeout connect 2s
+  # Fail fast while no member is the primary: a refused or queued connection is closed within ~1 s
+  # (the app answers 503 and its next attempt reaches the new primary), not held for retries.
+  retries 1
+  timeout connect 1s
+  timeout queue 1s
   timeout client 30m
   timeout server 30m
-  timeout check 2s
+  timeout check 1s
 listen stats
   mode http
   bind 127.0.0.1:$HAPROXY_STATS
@@ -130,7 +135,7 @@ listen primary
   option httpchk GET /primary
   http-check expect status 200
   # A member that stops being the primary has its connections cut, so no client keeps writing to it.
-  default-server inter 1s fall 2 rise 1 on-marked-down shutdown-sessions
+  default-server inter 500ms fall 2 rise 1 on-marked-down shutdown-sessions
 EOF
   for n in "${MEMBERS[@]}"; do echo "  server pg$n 127.0.0.1:$(pg_port "$n") maxconn 200 check port $(rest_port "$n")"; done
   cat <<EOF
@@ -139,7 +144,7 @@ listen replicas
   balance roundrobin
   option httpchk GET /replica
   http-check expect status 200
-  default-server inter 1s fall 2 rise 1 on-marked-down shutdown-sessions
+  default-server inter 500ms fall 2 rise 1 on-marked-down shutdown-sessions
 EOF
   for n in "${MEMBERS[@]}"; do echo "  server pg$n 127.0.0.1:$(pg_port "$n") maxconn 200 check port $(rest_port "$n")"; done
 }
@@ -280,7 +285,7 @@ case "${1:-}" in
   patronictl) shift; ctl "$@" ;;
   check)
     need="$(missing)"
-    [ -z "$need" ] || { echo "missing Debian packages: $need (apt-get install etcd-server patroni haproxy pgbouncer postgresql-15)"; exit 2; }
+    [ -z "$need" ] || { echo "missing Debian packages: $need (apt-get install etcd-server patroni haproxy pgbouncer postgresql-15 curl)"; exit 2; }
     ;;
   *) sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'; exit 64 ;;
 esac

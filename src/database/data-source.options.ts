@@ -32,7 +32,7 @@ export function dataSourceOptions(config: DatabaseConfig): DataSourceOptions {
       // PostgreSQL's statement timeout is not in the connection's startup packet (PgBouncer refuses it):
       // SET LOCAL in each transaction, and the role's default outside them (database/statement-timeout.ts).
       ...(dialect === 'postgres' && config.statementTimeoutMs > 0
-        ? [statementTimeoutSubscriber(config.statementTimeoutMs)]
+        ? [statementTimeoutSubscriber(config.url, config.statementTimeoutMs)]
         : []),
     ],
   } as const;

@@ -9,22 +9,29 @@ import { dialectOf } from './dialect';
  * state, so it holds behind PgBouncer in transaction pooling mode (docs/operations.md, "PgBouncer
  * profile"), where a connection's startup packet may carry no `statement_timeout` and a `SET` would
  * stay on a server connection other clients then get:
- * - inside each transaction: `SET LOCAL statement_timeout`, its first statement (statementTimeoutSubscriber);
- * - for the statements outside a transaction (reads on the pool, db/pool-queries.ts): the session
- *   default of the app's role in its database, which PostgreSQL applies to every new session, PgBouncer's
- *   server connections and the replicas' included (ensureSessionStatementTimeout, at startup).
+ * - the session default of the app's role in its database, which PostgreSQL applies to every new session,
+ *   PgBouncer's server connections and the replicas' included (ensureSessionStatementTimeout, at startup);
+ * - where that default could not be confirmed (the role may not set it; the CLI and tests, which do not
+ *   run the startup check): `SET LOCAL statement_timeout` as each transaction's first statement
+ *   (statementTimeoutSubscriber). Reads outside a transaction then have no timeout: the startup warning says so.
  */
+
+/** `url|ms` of the databases whose role default ensureSessionStatementTimeout confirmed in this process. */
+const confirmedDefaults = new Set<string>();
 
 /**
  * A TypeORM subscriber class (for DataSourceOptions.subscribers) whose instances send
- * `SET LOCAL statement_timeout = <ms>` right after a transaction's BEGIN: the setting ends with the
- * transaction, on whichever server connection PgBouncer lent it. One extra round trip per transaction
- * (bench: docs/operations.md); a savepoint (a nested transaction) inherits it and sends nothing.
+ * `SET LOCAL statement_timeout = <ms>` right after a transaction's BEGIN — unless the role's default in
+ * the database at `url` was confirmed to be `ms` at startup: the setting ends with the transaction, on
+ * whichever server connection PgBouncer lent it. It costs one round trip per transaction (~10 % of a
+ * PATCH's CPU, docs/operations.md), hence only where needed; a savepoint inherits it and sends nothing.
  */
-export function statementTimeoutSubscriber(ms: number): new () => EntitySubscriberInterface {
+export function statementTimeoutSubscriber(url: string, ms: number): new () => EntitySubscriberInterface {
   const statement = `SET LOCAL statement_timeout = ${Math.trunc(ms)}`;
+  const key = `${url}|${Math.trunc(ms)}`;
   class StatementTimeoutInTransaction implements EntitySubscriberInterface {
     async afterTransactionStart({ queryRunner }: TransactionStartEvent): Promise<void> {
+      if (confirmedDefaults.has(key)) return;
       if ((queryRunner as unknown as { transactionDepth: number }).transactionDepth === 1) {
         await queryRunner.query(statement);
       }
@@ -63,17 +70,22 @@ export async function ensureSessionStatementTimeout(
       "SELECT setting, current_user AS role, current_database() AS db FROM pg_settings WHERE name = 'statement_timeout'",
     );
     const { setting, role, db } = rows[0];
-    if (Number(setting) === ms) return ms;
+    const key = `${config.url}|${ms}`;
+    if (Number(setting) === ms) {
+      confirmedDefaults.add(key);
+      return ms;
+    }
     const statement = `ALTER ROLE CURRENT_USER IN DATABASE ${quoteIdentifier(db)} SET statement_timeout = ${ms}`;
     try {
       await client.query(statement);
       // This session predates the default: behind PgBouncer it would be lent to the pool without it. End it.
       await client.query('SELECT pg_terminate_backend(pg_backend_pid())').catch(() => undefined);
       logger.log(`statement_timeout ${ms} ms is now role ${role}'s default in database ${db} (was ${setting} ms)`);
+      confirmedDefaults.add(key);
       return ms;
     } catch (error) {
       logger.warn(
-        `Reads outside transactions run with statement_timeout ${setting} ms, not DB_STATEMENT_TIMEOUT_MS=${ms}: role ${role} ` +
+        `Reads outside transactions run with statement_timeout ${setting} ms, not DB_STATEMENT_TIMEOUT_MS=${ms} (transactions SET LOCAL it): role ${role} ` +
           `could not set its default (${(error as Error).message}); an administrator can run: ${statement.replace('CURRENT_USER', quoteIdentifier(role))}`,
       );
       return Number(setting);

@@ -64,10 +64,10 @@ class Environment {
   DB_POOL_IDLE_TIMEOUT_MS = 10_000;
 
   /**
-   * Longest a statement may run before the database cancels it (503); 0 = no limit. PostgreSQL: `SET LOCAL`
-   * in each transaction, and the role's default in its database for statements outside one (set at
-   * startup when it differs; never a startup parameter, so PgBouncer in transaction mode works:
-   * docs/operations.md). MariaDB: `max_statement_time` per connection. MySQL 8 and SQLite: not applied.
+   * Longest a statement may run before the database cancels it (503); 0 = no limit. PostgreSQL: the role's
+   * default in its database, set at startup when it differs (else `SET LOCAL` in each transaction and a
+   * warning); never a startup parameter, so PgBouncer in transaction mode works (docs/operations.md).
+   * MariaDB: `max_statement_time` per connection. MySQL 8 and SQLite: not applied.
    */
   @IsInt()
   @Min(0)

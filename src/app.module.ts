@@ -1,4 +1,4 @@
-import { DynamicModule, Module } from '@nestjs/common';
+import { DynamicModule, Logger, Module } from '@nestjs/common';
 import { APP_INTERCEPTOR } from '@nestjs/core';
 import { TypeOrmModule } from '@nestjs/typeorm';
 import { LoggerModule } from 'nestjs-pino';
@@ -14,11 +14,15 @@ import { AppConfigModule } from './config/app-config.module';
 import { dataSourceOptions } from './database/data-source.options';
 import { initializeWhenAvailable } from './database/startup';
 import { sqliteGate } from './database/sqlite';
+import { runMigrationsExclusively } from './database/migration-lock';
+import { ensureSessionStatementTimeout } from './database/statement-timeout';
 import { HealthModule } from './health/health.module';
 import { MetricsModule } from './metrics/metrics.module';
 import { HandlerSpanInterceptor } from './tracing/request-tracing';
 import { PostsModule } from './posts/posts.module';
 import { UsersModule } from './users/users.module';
+
+const databaseLogger = new Logger('Database');
 
 @Module({})
 export class AppModule {
@@ -37,10 +41,17 @@ export class AppModule {
             // else fails at once (main.ts reports why in one line). Once running, the pool reconnects by itself.
             toRetry: () => false,
           }),
-          // On SQLite, the one connection goes behind the gate before any request uses it.
+          // On SQLite, the one connection goes behind the gate before any request uses it. Migrations run
+          // under a lock (several instances may start at once), not by TypeORM's migrationsRun.
           dataSourceFactory: async (options) => {
-            const dataSource = await initializeWhenAvailable(options!, config.database.startupTimeoutMs);
+            // The role's statement timeout is checked before the pool opens, so its sessions start with it.
+            const dataSource = await initializeWhenAvailable(
+              { ...options!, migrationsRun: false },
+              config.database.startupTimeoutMs,
+              () => ensureSessionStatementTimeout(config.database, databaseLogger),
+            );
             sqliteGate.install(dataSource);
+            if (config.database.migrationsRun) await runMigrationsExclusively(dataSource, databaseLogger);
             return dataSource;
           },
         }),

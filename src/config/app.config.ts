@@ -85,8 +85,10 @@ class Environment {
   DB_POOL_IDLE_TIMEOUT_MS = 10_000;
 
   /**
-   * PostgreSQL's `statement_timeout` (MariaDB's `max_statement_time`) for every statement, 0 = none; a
-   * timed-out statement answers 503. MySQL 8 and SQLite: no effect.
+   * Longest a statement may run before the database cancels it (503); 0 = no limit. PostgreSQL: the role's
+   * default in its database, set at startup when it differs (else `SET LOCAL` in each transaction and a
+   * warning); never a startup parameter, so PgBouncer in transaction mode works (docs/operations.md).
+   * MariaDB: `max_statement_time` per connection. MySQL 8 and SQLite: not applied.
    */
   @IsInt()
   @Min(0)

@@ -6,6 +6,7 @@ import { entities } from './entities';
 import { ConnectionDiscardSubscriber, GuardedPgClient } from '../db/connection-faults';
 import { boundedMysqlDriver } from './mysql-driver';
 import { sqliteOptions } from './sqlite';
+import { statementTimeoutSubscriber } from './statement-timeout';
 
 /**
  * The one place that turns configuration into TypeORM DataSource options, for the dialect the URL
@@ -26,7 +27,14 @@ export function dataSourceOptions(config: DatabaseConfig): DataSourceOptions {
     logger: new DatabaseLogger(config.logging),
     maxQueryExecutionTime: config.slowQueryMs,
     // A connection that answered "read-only" or "terminating" is not reused (db/connection-faults.ts).
-    subscribers: [ConnectionDiscardSubscriber],
+    subscribers: [
+      ConnectionDiscardSubscriber,
+      // PostgreSQL's statement timeout is not in the connection's startup packet (PgBouncer refuses it):
+      // SET LOCAL in each transaction, and the role's default outside them (database/statement-timeout.ts).
+      ...(dialect === 'postgres' && config.statementTimeoutMs > 0
+        ? [statementTimeoutSubscriber(config.url, config.statementTimeoutMs)]
+        : []),
+    ],
   } as const;
   return { ...common, ...dialectOptions[dialect](config as DatabaseConfig & { url: string }) } as DataSourceOptions;
 }
@@ -44,7 +52,6 @@ const dialectOptions: Record<Dialect, (config: DatabaseConfig & { url: string })
       max: config.poolSize + config.poolMaxOverflow,
       idleTimeoutMillis: config.poolIdleTimeoutMs,
       connectionTimeoutMillis: config.poolTimeoutMs,
-      statement_timeout: config.statementTimeoutMs || undefined,
       // Every connection of the pool listens for its own 'error' event: a lost one never crashes the process.
       Client: GuardedPgClient,
     },

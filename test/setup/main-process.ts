@@ -2,9 +2,13 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { findFreePort } from '../../src/database/embedded-postgres';
 
-/** The real entry point (src/main.ts) in its own process, on the test database. */
+/**
+ * The real entry point (src/main.ts) in its own process, on the test database, once /health/ready
+ * answers 200. Throws (and kills the process) when it exited or was not ready within `readyWithinMs`.
+ */
 export async function startMain(
   env: Record<string, string>,
+  { readyWithinMs = 30_000 } = {},
 ): Promise<{ child: ChildProcess; base: string; output: () => string }> {
   const port = await findFreePort();
   const child = spawn(
@@ -25,7 +29,10 @@ export async function startMain(
       () => false,
     );
     if (ready) break;
-    if (child.exitCode !== null || waited > 30_000) throw new Error(`app did not start:\n${output}`);
+    if (child.exitCode !== null || waited > readyWithinMs) {
+      child.kill('SIGKILL');
+      throw new Error(`app did not start:\n${output}`);
+    }
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
   return { child, base, output: () => output };

@@ -1,7 +1,6 @@
 import { DynamicModule, Logger, Module } from '@nestjs/common';
 import { APP_INTERCEPTOR } from '@nestjs/core';
 import { TypeOrmModule } from '@nestjs/typeorm';
-import { DataSource } from 'typeorm';
 import { LoggerModule } from 'nestjs-pino';
 import { AuthApiModule } from './auth/auth-api.module';
 import { CommentsModule } from './comments/comments.module';
@@ -13,6 +12,7 @@ import { ReadRoutingModule } from './db/read-routing';
 import { APP_CONFIG, type AppConfig } from './config/app.config';
 import { AppConfigModule } from './config/app-config.module';
 import { dataSourceOptions } from './database/data-source.options';
+import { initializeWhenAvailable } from './database/startup';
 import { sqliteGate } from './database/sqlite';
 import { runMigrationsExclusively } from './database/migration-lock';
 import { ensureSessionStatementTimeout } from './database/statement-timeout';
@@ -37,14 +37,21 @@ export class AppModule {
           inject: [APP_CONFIG],
           useFactory: (appConfig: AppConfig) => ({
             ...dataSourceOptions(appConfig.database),
-            // Fail fast at startup (main.ts reports why in one line); once running, the pool reconnects by itself.
+            // initializeWhenAvailable retries an unavailable database up to DB_STARTUP_TIMEOUT_MS; anything
+            // else fails at once (main.ts reports why in one line). Once running, the pool reconnects by itself.
             toRetry: () => false,
           }),
           // On SQLite, the one connection goes behind the gate before any request uses it. Migrations run
           // under a lock (several instances may start at once), not by TypeORM's migrationsRun.
           dataSourceFactory: async (options) => {
-            await ensureSessionStatementTimeout(config.database, databaseLogger);
-            const dataSource = await new DataSource({ ...options!, migrationsRun: false }).initialize();
+            // The statement timeout's role default, checked before the pool opens (so its sessions get it);
+            // a database not up yet is waited for first, and checked then.
+            const checked = await ensureSessionStatementTimeout(config.database, databaseLogger).then(
+              () => true,
+              () => false,
+            );
+            const dataSource = await initializeWhenAvailable(options!, config.database.startupTimeoutMs);
+            if (!checked) await ensureSessionStatementTimeout(config.database, databaseLogger, { poolOpen: true });
             sqliteGate.install(dataSource);
             if (config.database.migrationsRun) await runMigrationsExclusively(dataSource, databaseLogger);
             return dataSource;

@@ -34,6 +34,7 @@ export async function createApp(config: AppConfig): Promise<NestFastifyApplicati
     frameworkErrors: (error: FastifyError, request: FastifyRequest, reply: FastifyReply) =>
       problems.render(error, request, reply),
     bodyLimit: BODY_LIMIT_BYTES,
+    ...httpTimeouts(config.http),
     trustProxy: (_address: string, hop: number) => hop < config.trustProxyHops,
   });
   const app = await NestFactory.create<NestFastifyApplication>(AppModule.forRoot(config), adapter, {
@@ -51,6 +52,27 @@ export async function createApp(config: AppConfig): Promise<NestFastifyApplicati
   // Here rather than in configureApp: it needs nestjs-pino's PinoLogger, a transient provider (resolve()).
   if (config.log.level !== 'silent') logRequests(app.getHttpAdapter().getInstance(), await app.resolve(PinoLogger));
   return app;
+}
+
+/**
+ * Every wait on a client bounded (config: HTTP_*_TIMEOUT_MS). A request not fully received within
+ * `requestTimeoutMs` (a body that trickles, a Content-Length larger than the body) or whose headers
+ * take longer than `headersTimeoutMs` gets 408 problem+json and its connection closed (Node raises
+ * ERR_HTTP_REQUEST_TIMEOUT, answerClientError answers it; RFC 9110 §15.5.9, RFC 9112 §9.6). Node
+ * checks those two only every `connectionsCheckingInterval` (30 s by default): here a tenth of the
+ * shorter one, 1 s at most, so a timeout fires close to when it is due.
+ */
+function httpTimeouts(http: AppConfig['http']) {
+  const shortest = Math.min(http.headersTimeoutMs, http.requestTimeoutMs || Infinity);
+  return {
+    requestTimeout: http.requestTimeoutMs,
+    connectionTimeout: http.connectionTimeoutMs,
+    keepAliveTimeout: http.keepAliveTimeoutMs,
+    http: {
+      headersTimeout: http.headersTimeoutMs,
+      connectionsCheckingInterval: Math.max(50, Math.min(1_000, Math.floor(shortest / 10))),
+    },
+  };
 }
 
 /** Request body limit: far above any valid payload, far below what could hurt the process. */

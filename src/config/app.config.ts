@@ -73,6 +73,15 @@ class Environment {
   @Min(0)
   DB_STATEMENT_TIMEOUT_MS = 15_000;
 
+  /**
+   * At startup, how long to keep trying to reach the database (retries with exponential backoff, one
+   * log line per attempt) before giving up with one line and a non-zero exit. Each attempt waits up to
+   * DB_POOL_TIMEOUT_MS for its connection; this bounds them all.
+   */
+  @IsInt()
+  @Min(0)
+  DB_STARTUP_TIMEOUT_MS = 30_000;
+
   /** Queries slower than this are logged as warnings. */
   @IsInt()
   @Min(1)
@@ -115,6 +124,36 @@ class Environment {
   @IsInt()
   @Min(1)
   SHUTDOWN_TIMEOUT_MS = 10_000;
+
+  /**
+   * How long a client has to send a whole request, headers and body (Node's requestTimeout): one that
+   * is not complete by then gets 408 problem+json and its connection closed (RFC 9110 §15.5.9). 0: no limit.
+   */
+  @IsInt()
+  @Min(0)
+  HTTP_REQUEST_TIMEOUT_MS = 30_000;
+
+  /** How long a client has to send a request's headers (Node's headersTimeout); at most HTTP_REQUEST_TIMEOUT_MS. */
+  @IsInt()
+  @Min(1)
+  HTTP_HEADERS_TIMEOUT_MS = 10_000;
+
+  /**
+   * How long an idle keep-alive connection is kept open for the client's next request. Keep it above
+   * the idle timeout of a load balancer in front (it must close first), e.g. 60 s on AWS ALB.
+   */
+  @IsInt()
+  @Min(1)
+  HTTP_KEEP_ALIVE_TIMEOUT_MS = 72_000;
+
+  /**
+   * A connection on which nothing moved for this long is closed (socket inactivity, Fastify's
+   * connectionTimeout): a client that stopped reading its response. Above DB_STATEMENT_TIMEOUT_MS +
+   * DB_POOL_TIMEOUT_MS, so a slow answer is not cut. 0: no limit.
+   */
+  @IsInt()
+  @Min(0)
+  HTTP_CONNECTION_TIMEOUT_MS = 60_000;
 
   /** Comma-separated origins allowed by CORS (`*` for any); empty disables CORS. */
   @IsString()
@@ -190,6 +229,15 @@ class Environment {
   @Matches(/^rediss?:\/\//, { message: 'REDIS_URL must be a redis:// or rediss:// URL' })
   REDIS_URL?: string;
 
+  /**
+   * How long a Redis command (the rate limit's counter) may take, connecting included, before the
+   * request is answered 503 + Retry-After: a Redis that is down, partitioned or stalled never hangs
+   * requests. Also bounds the Redis check of /health/ready.
+   */
+  @IsInt()
+  @Min(1)
+  REDIS_COMMAND_TIMEOUT_MS = 500;
+
   /** Prefix of every key this service writes to Redis, so it can share a Redis with others. */
   @IsString()
   REDIS_KEY_PREFIX = 'nest-typeorm-users:';
@@ -236,6 +284,8 @@ export interface DatabaseConfig {
   poolTimeoutMs: number;
   poolIdleTimeoutMs: number;
   statementTimeoutMs: number;
+  /** At startup: how long to keep retrying to reach the database (database/startup.ts). */
+  startupTimeoutMs: number;
   slowQueryMs: number;
   logging: boolean;
   migrationsRun: boolean;
@@ -255,8 +305,19 @@ export interface AppConfig {
   shutdownTimeoutMs: number;
   cursorSecret?: string;
   corsOrigins: string[];
-  /** `redisUrl` set: the counters live in Redis, under keys starting with `redisKeyPrefix`, shared by all instances. */
-  rateLimit: { max: number; windowMs: number; redisUrl?: string; redisKeyPrefix: string };
+  /**
+   * `redisUrl` set: the counters live in Redis, under keys starting with `redisKeyPrefix`, shared by all
+   * instances; each command gives up after `redisCommandTimeoutMs` (503).
+   */
+  rateLimit: {
+    max: number;
+    windowMs: number;
+    redisUrl?: string;
+    redisKeyPrefix: string;
+    redisCommandTimeoutMs: number;
+  };
+  /** HTTP server timeouts in ms (0: none), see the HTTP_* variables. */
+  http: { requestTimeoutMs: number; headersTimeoutMs: number; keepAliveTimeoutMs: number; connectionTimeoutMs: number };
   trustProxyHops: number;
   auth: AuthConfig;
   metrics: MetricsConfig;
@@ -342,6 +403,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
       'Invalid configuration: CURSOR_SECRET must be set when NODE_ENV=production and DATABASE_URL is set (every instance must sign cursors with the same key)',
     );
   }
+  // Node refuses a headers timeout longer than the whole request's.
+  if (vars.HTTP_REQUEST_TIMEOUT_MS > 0 && vars.HTTP_HEADERS_TIMEOUT_MS > vars.HTTP_REQUEST_TIMEOUT_MS) {
+    throw new ConfigError('Invalid configuration: HTTP_HEADERS_TIMEOUT_MS must not exceed HTTP_REQUEST_TIMEOUT_MS');
+  }
   if (vars.NODE_ENV === 'production' && !vars.JWT_SECRET) {
     throw new ConfigError('Invalid configuration: JWT_SECRET must be set when NODE_ENV=production');
   }
@@ -356,6 +421,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
       poolTimeoutMs: vars.DB_POOL_TIMEOUT_MS,
       poolIdleTimeoutMs: vars.DB_POOL_IDLE_TIMEOUT_MS,
       statementTimeoutMs: vars.DB_STATEMENT_TIMEOUT_MS,
+      startupTimeoutMs: vars.DB_STARTUP_TIMEOUT_MS,
       slowQueryMs: vars.DB_SLOW_QUERY_MS,
       logging: vars.DB_LOGGING,
       migrationsRun: vars.DB_MIGRATIONS_RUN,
@@ -379,6 +445,13 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
       windowMs: vars.RATE_LIMIT_WINDOW_MS,
       redisUrl: vars.REDIS_URL,
       redisKeyPrefix: vars.REDIS_KEY_PREFIX,
+      redisCommandTimeoutMs: vars.REDIS_COMMAND_TIMEOUT_MS,
+    },
+    http: {
+      requestTimeoutMs: vars.HTTP_REQUEST_TIMEOUT_MS,
+      headersTimeoutMs: vars.HTTP_HEADERS_TIMEOUT_MS,
+      keepAliveTimeoutMs: vars.HTTP_KEEP_ALIVE_TIMEOUT_MS,
+      connectionTimeoutMs: vars.HTTP_CONNECTION_TIMEOUT_MS,
     },
     trustProxyHops: vars.TRUST_PROXY_HOPS,
     auth: {

@@ -1,5 +1,6 @@
 import { Logger } from '@nestjs/common';
 import { Client, type ClientConfig } from 'pg';
+import { type AfterQueryEvent, type EntitySubscriberInterface, EventSubscriber } from 'typeorm';
 import { countConnectionLost } from '../metrics/metrics';
 import { mustDiscardConnection } from './database-errors';
 
@@ -87,8 +88,9 @@ export function discardConnection(connection: unknown, reason: Error): void {
  * which its connection must not serve again (read-only server, terminating backend, see
  * mustDiscardConnection) gets that connection discarded. queryPool does the same for its reads.
  */
-export class ConnectionDiscardSubscriber {
-  afterQuery(event: { success: boolean; error?: unknown; queryRunner: unknown }): void {
+@EventSubscriber() // TypeORM instantiates only decorated classes from the `subscribers` option
+export class ConnectionDiscardSubscriber implements EntitySubscriberInterface {
+  afterQuery(event: AfterQueryEvent): void {
     if (event.success || !mustDiscardConnection(event.error)) return;
     const connection = (event.queryRunner as { databaseConnection?: unknown }).databaseConnection;
     discardConnection(connection, event.error instanceof Error ? event.error : new Error(String(event.error)));

@@ -4,7 +4,14 @@ import { entities } from '../database/entities';
 import { postsConstraints } from '../posts/posts.constraints';
 import { usersConstraints } from '../users/users.constraints';
 import { registerConstraintProblems, registerForeignKeys } from './constraint-problems';
-import { sqlStateOf, translateDatabaseError } from './database-errors';
+import { QueryRunnerAlreadyReleasedError, QueryRunnerProviderAlreadyReleasedError } from 'typeorm';
+import {
+  isConnectionLost,
+  mustDiscardConnection,
+  sqlStateOf,
+  translateDatabaseError,
+  wasNeverSent,
+} from './database-errors';
 
 const queryError = (driverError: object) =>
   new QueryFailedError('SELECT 1', [], Object.assign(new Error('driver'), driverError));
@@ -148,5 +155,69 @@ describe('translateDatabaseError on MariaDB/MySQL (mysql2 errors)', () => {
     for (const code of ['PROTOCOL_CONNECTION_LOST', 'POOL_ACQUIRE_TIMEOUT']) {
       expect(translateDatabaseError(Object.assign(new Error('gone'), { code }))?.getStatus()).toBe(503);
     }
+  });
+
+  it.each([
+    [
+      1290,
+      'ER_OPTION_PREVENTS_STATEMENT',
+      'The MariaDB server is running with the --read-only option so it cannot execute this statement',
+    ],
+    [1836, 'ER_READ_ONLY_MODE', 'Running in read-only mode'],
+    [1792, 'ER_CANT_EXECUTE_IN_READ_ONLY_TRANSACTION', 'Cannot execute statement in a READ ONLY transaction'],
+  ])(
+    'a read-only server: errno %i (%s) is 25006, 503 + Retry-After, and its connection is discarded',
+    (errno, code, message) => {
+      const error = mysqlError(errno, code, message);
+      expect(sqlStateOf(error)).toBe('25006');
+      expect(translateDatabaseError(error)?.getStatus()).toBe(503);
+      expect(translateDatabaseError(error)?.extras).toMatchObject({
+        retryAfterSeconds: 1,
+        unavailableCause: 'database_read_only',
+      });
+      expect(mustDiscardConnection(error)).toBe(true);
+    },
+  );
+
+  it('1290 for another option (--secure-file-priv) is not read-only', () => {
+    expect(
+      sqlStateOf(mysqlError(1290, 'ER_OPTION_PREVENTS_STATEMENT', 'running with the --secure-file-priv option')),
+    ).not.toBe('25006');
+  });
+});
+
+describe('a connection lost under a statement or a transaction', () => {
+  it.each([
+    [
+      'PostgreSQL read-only (25006)',
+      queryError({ code: '25006', message: 'cannot execute UPDATE in a read-only transaction' }),
+    ],
+    [
+      'a terminated backend (57P01)',
+      queryError({ code: '57P01', message: 'terminating connection due to administrator command' }),
+    ],
+    ['pg: the connection ended under the statement', new Error('Connection terminated unexpectedly')],
+    [
+      'pg: a client whose connection broke',
+      new Error('Client has encountered a connection error and is not queryable'),
+    ],
+    [
+      'TypeORM: its QueryRunner was released by the broken connection (at COMMIT too)',
+      new QueryRunnerAlreadyReleasedError(),
+    ],
+    ['TypeORM: the same, through the EntityManager', new QueryRunnerProviderAlreadyReleasedError()],
+  ])('%s is 503 + Retry-After, never 500', (_, error) => {
+    const problem = translateDatabaseError(error);
+    expect(problem?.getStatus()).toBe(503);
+    expect(problem?.extras.retryAfterSeconds).toBeGreaterThan(0);
+  });
+
+  it('tells what was never sent (a transaction that provably did not commit) from what was lost on the way', () => {
+    expect(wasNeverSent(new QueryRunnerAlreadyReleasedError())).toBe(true);
+    expect(wasNeverSent(new Error("Can't add new command when connection is in closed state"))).toBe(true);
+    expect(wasNeverSent(new Error('Connection terminated unexpectedly'))).toBe(false);
+    expect(isConnectionLost(new Error('Connection terminated unexpectedly'))).toBe(true);
+    expect(isConnectionLost(new Error('timeout exceeded when trying to connect'))).toBe(false); // no connection was had
+    expect(isConnectionLost(queryError({ code: '57014' }))).toBe(false); // a statement timeout: it ran
   });
 });

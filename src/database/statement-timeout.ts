@@ -49,11 +49,13 @@ export function statementTimeoutSubscriber(url: string, ms: number): new () => E
  * (PgBouncer's server connections until it recycles them: docs/operations.md). Nothing for other
  * dialects or a timeout of 0. When the role may not change it, logs a warning with the statement an
  * administrator can run instead; fails only if the database cannot be reached (as the pool would).
- * Returns the default new sessions now get, in milliseconds (0 = none).
+ * `poolOpen`: the app's pool already has sessions from before (a changed default is then not trusted for
+ * its transactions, which keep SET LOCAL). Returns the default new sessions now get, in ms (0 = none).
  */
 export async function ensureSessionStatementTimeout(
   config: DatabaseConfig,
   logger: Pick<Logger, 'log' | 'warn'>,
+  { poolOpen = false } = {},
 ): Promise<number> {
   const ms = Math.trunc(config.statementTimeoutMs);
   if (!config.url || dialectOf(config.url) !== 'postgres' || ms <= 0) return 0;
@@ -81,7 +83,8 @@ export async function ensureSessionStatementTimeout(
       // This session predates the default: behind PgBouncer it would be lent to the pool without it. End it.
       await client.query('SELECT pg_terminate_backend(pg_backend_pid())').catch(() => undefined);
       logger.log(`statement_timeout ${ms} ms is now role ${role}'s default in database ${db} (was ${setting} ms)`);
-      confirmedDefaults.add(key);
+      // A pool opened before the change has sessions without it: its transactions keep SET LOCAL.
+      if (!poolOpen) confirmedDefaults.add(key);
       return ms;
     } catch (error) {
       logger.warn(

@@ -11,7 +11,7 @@ import { CommentsRepository } from './comments.repository';
 import type { Comment } from './entities/comment.entity';
 
 /** One post's comments in (createdAt, id) order: a cursor of post A's list is a 400 on post B's (e2a#782). */
-function commentsList(postId: number): CursorScope {
+export function commentsList(postId: number): CursorScope {
   return { list: 'post-comments', keys: ['date', 'id'], params: { postId } };
 }
 

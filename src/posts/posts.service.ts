@@ -120,7 +120,7 @@ export class PostsService {
  * A post list's cursor scope: `list` (GET /posts, or one user's posts) with everything that decides
  * its rows and order — sort, author, title filter — so a cursor is only valid on the list that issued it.
  */
-function postsList(list: 'posts' | 'user-posts', { sort, authorId, q }: PostFilter): CursorScope {
+export function postsList(list: 'posts' | 'user-posts', { sort, authorId, q }: PostFilter): CursorScope {
   return {
     list,
     keys: [sort.endsWith('title') ? 'text' : 'date', 'id'],

@@ -18,7 +18,7 @@ import { UsersRepository } from './users.repository';
 
 const EVERYTHING: UserInclude = { profile: true, posts: true, comments: true };
 /** GET /users: ordered by (name, id); `include` changes the shape, not the rows, so it is not part of it. */
-const USERS_LIST: CursorScope = { list: 'users', keys: ['text', 'id'] };
+export const USERS_LIST: CursorScope = { list: 'users', keys: ['text', 'id'] };
 
 @Injectable()
 export class UsersService {

@@ -17,6 +17,8 @@ export class ListIndexes1796100000000 implements MigrationInterface {
   name = 'ListIndexes1796100000000';
 
   public async up(queryRunner: QueryRunner): Promise<void> {
+    // Building them on 3M posts takes longer than the app's DB_STATEMENT_TIMEOUT_MS (the GIN ~15 s here).
+    await queryRunner.query(`SET LOCAL statement_timeout = 0`);
     await queryRunner.query(`CREATE EXTENSION IF NOT EXISTS pg_trgm`);
     await queryRunner.query(`CREATE INDEX IF NOT EXISTS "posts_created_at_id_idx" ON "posts" ("created_at", "id")`);
     await queryRunner.query(`CREATE INDEX IF NOT EXISTS "posts_title_id_idx" ON "posts" ("title", "id")`);

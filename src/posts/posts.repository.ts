@@ -4,7 +4,7 @@ import type { TransactionalAdapterTypeOrm } from '@nestjs-cls/transactional-adap
 import { InjectRepository } from '@nestjs/typeorm';
 import type { Repository } from 'typeorm';
 import { ReadRouter } from '../db/read-routing';
-import { forUpdate, selectInChunks, type SqlFlavour, sqlFlavourOf } from '../db/sql-dialect';
+import { forUpdate, selectInChunks, sqlDialectOf, type SqlFlavour, sqlFlavourOf } from '../db/sql-dialect';
 import { inCurrentTransaction } from '../db/transactions';
 import { deleteIfMatch, updateIfMatch } from '../db/versioned-writes';
 import type { Preconditions } from '../http/conditional-requests';
@@ -82,6 +82,7 @@ const SQL: Record<
 export class PostsRepository {
   private readonly flavour: SqlFlavour;
   private readonly sql: (typeof SQL)[SqlFlavour];
+  private readonly mysql: boolean;
 
   constructor(
     @InjectRepository(Post) private readonly posts: Repository<Post>,
@@ -90,6 +91,7 @@ export class PostsRepository {
   ) {
     this.flavour = sqlFlavourOf(posts.manager);
     this.sql = SQL[this.flavour];
+    this.mysql = sqlDialectOf(posts.manager) === 'mysql';
   }
 
   /**
@@ -118,7 +120,15 @@ export class PostsRepository {
     };
     const where: string[] = [];
     if (authorId !== undefined) where.push(`p.author_id = ${bind(authorId)}`);
-    if (q) where.push(this.sql.titleContains(bind(`%${escapeLike(q, this.flavour)}%`)));
+    if (q) {
+      const pattern = bind(`%${escapeLike(q, this.flavour)}%`);
+      // MySQL's collation would also fold accents (ü = u); compared binary after LOWER(), it matches as PostgreSQL's ILIKE.
+      where.push(
+        this.mysql
+          ? `LOWER(p.title) COLLATE utf8mb4_bin LIKE LOWER(${pattern}) ESCAPE '!'`
+          : this.sql.titleContains(pattern),
+      );
+    }
     if ('after' in start) {
       const [value, id] = start.after;
       const op = direction === 'ASC' ? '>' : '<';

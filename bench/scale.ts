@@ -1,7 +1,7 @@
 /**
  * `npm run bench:scale`: is every endpoint as fast on a large database as on a small one? Seeds (or
  * reuses) one database per size — `npm run db:seed`'s data, N users × 3 posts × 2 comments, plus a
- * post with many comments and, per delete, a user with many posts and comments — starts the built
+ * post with many comments (its own author's, mid-list) and, per delete, a user with many posts and comments — starts the built
  * app (production mode, logging off) on each, and drives every read and write endpoint on both in
  * interleaved rounds (small, large / large, small …) with wrk, 4 connections. It reports p50/p99,
  * req/s, the app's CPU per request and PostgreSQL's (the backends of that database, from /proc when
@@ -370,9 +370,20 @@ async function prepare(users: number, url: string): Promise<Side> {
     ),
   );
   if (added.users) console.log(`  seeded ${added.users} users in ${Math.round((Date.now() - started) / 1000)} s`);
-  // The post that comment inserts and comment pages use: user 1's first post, topped up to HOT_COMMENTS.
+  // The post that comment inserts and comment pages use: a user and a post of their own, dated and
+  // titled mid-list, so no first page of any list carries its comments.
+  await db.query(
+    `INSERT INTO users (name, email) SELECT 'Hot Author', 'hot-author@example.com'
+     WHERE NOT EXISTS (SELECT 1 FROM users WHERE email = 'hot-author@example.com')`,
+  );
+  await db.query(
+    `INSERT INTO posts (author_id, title, body, created_at)
+     SELECT (SELECT id FROM users WHERE email = 'hot-author@example.com'), 'Notes on hotness', 'Much discussed',
+            (SELECT created_at FROM posts WHERE id >= (SELECT max(id) / 2 FROM posts) ORDER BY id LIMIT 1)
+     WHERE NOT EXISTS (SELECT 1 FROM posts WHERE title = 'Notes on hotness')`,
+  );
   const [{ hotPost }] = await db.query<{ hotPost: number }[]>(
-    'SELECT min(id)::int AS "hotPost" FROM posts WHERE author_id = (SELECT min(id) FROM users)',
+    `SELECT id AS "hotPost" FROM posts WHERE title = 'Notes on hotness'`,
   );
   await db.query(
     `INSERT INTO comments (post_id, author_id, body)

@@ -77,7 +77,13 @@ export async function seed(dataSource: DataSource, size: SeedSize, onProgress?: 
     total.comments += added.comments;
     onProgress?.(last, size.users, total);
   }
-  if (total.users > 0) await dataSource.query('ANALYZE users, profiles, posts, comments');
+  if (total.users > 0) {
+    // In a transaction of its own, so that SET LOCAL lifts the statement timeout for it alone.
+    await dataSource.transaction(async (manager) => {
+      await manager.query('SET LOCAL statement_timeout = 0');
+      await manager.query('ANALYZE users, profiles, posts, comments');
+    });
+  }
   return total;
 }
 

@@ -51,8 +51,9 @@ const ROOT = join(__dirname, '..');
 const WORK = join(tmpdir(), `nest-typeorm-users-scale-${randomUUID()}`);
 const CURSOR_SECRET = randomBytes(16).toString('hex');
 const JWT_SECRET = randomBytes(48).toString('base64url');
+// A new admin per run: the databases are reused, and an existing account keeps its password.
 const ADMIN = {
-  email: 'scale-admin@example.com',
+  email: `scale-admin-${randomUUID()}@example.com`,
   name: 'Scale Admin',
   password: randomBytes(24).toString('base64url'),
 };

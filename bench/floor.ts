@@ -230,15 +230,16 @@ async function handle(req: IncomingMessage, res: ServerResponse) {
   }
   if (resource === 'posts' && rawId && sub === 'comments' && req.method === 'GET') {
     const limit = Number(url.searchParams.get('limit') ?? 20);
-    const after = cursors.decode(url.searchParams.get('cursor') ?? ''); // the bench always sends one
+    // The app's commentsList scope (comments.service.ts): its cursors are bound to the post's list.
+    const scope = { list: 'post-comments', keys: ['date', 'id'] as const, params: { postId: id } };
+    const [afterCreatedAt, afterId] = cursors.decode(scope, url.searchParams.get('cursor') ?? ''); // the bench always sends one
     const [{ exists }] = await query(POST_EXISTS, [id]);
     if (!exists) return send(res, 404, { status: 404 });
-    const rows = await query(COMMENTS_PAGE_AFTER, [id, limit + 1, after.createdAt, after.id]);
+    const rows = await query(COMMENTS_PAGE_AFTER, [id, limit + 1, afterCreatedAt, afterId]);
     const items = rows.slice(0, limit).map(commentJson);
     const last = rows.length > limit ? rows[limit - 1] : undefined;
     const next =
-      last &&
-      new URLSearchParams({ limit: String(limit), cursor: cursors.encode({ createdAt: last.createdAt, id: last.id }) });
+      last && new URLSearchParams({ limit: String(limit), cursor: cursors.encode(scope, [last.createdAt, last.id]) });
     return send(res, 200, items, next ? { Link: `<${url.pathname}?${next.toString()}>; rel="next"` } : {});
   }
   if (resource === 'posts' && rawId && req.method === 'GET') {

@@ -36,6 +36,7 @@ import { loadConfig } from '../src/config/app.config';
 import { dataSourceOptions } from '../src/database/data-source.options';
 import { findFreePort, startEmbeddedPostgres, type RunningPostgres } from '../src/database/embedded-postgres';
 import { seed } from '../src/database/seed';
+import { MAX_OFFSET } from '../src/http/pagination.query';
 import { ensureAdmin } from '../src/auth/admin-bootstrap';
 import { PasswordHasher } from '../src/auth/passwords';
 import {
@@ -112,7 +113,7 @@ const ENDPOINTS: Endpoint[] = [
     template: () => ({
       method: 'GET',
       path: '/users?limit=20&offset={offset}',
-      tokens: { offset: [20, Math.max(1, USERS - 20), 0] },
+      tokens: { offset: [20, Math.max(1, Math.min(USERS - 20, MAX_OFFSET)), 0] }, // beyond MAX_OFFSET: a 400
     }),
   },
   {

@@ -213,8 +213,12 @@ describe('comments', () => {
       const first = await t.api.get(`/posts/${post.id}/comments?limit=1`).expect(200);
       const cursor = new URLSearchParams(/<[^?]+\?([^>]+)>/.exec(first.headers.link)![1]).get('cursor')!;
       const [payload, signature] = cursor.split('.');
-      const [createdAt, id] = JSON.parse(Buffer.from(payload, 'base64url').toString()) as [string, number];
-      const forged = `${Buffer.from(JSON.stringify([createdAt, id + 1])).toString('base64url')}.${signature}`;
+      const [list, createdAt, id] = JSON.parse(Buffer.from(payload, 'base64url').toString()) as [
+        string,
+        string,
+        number,
+      ];
+      const forged = `${Buffer.from(JSON.stringify([list, createdAt, id + 1])).toString('base64url')}.${signature}`;
       await t.api.get(`/posts/${post.id}/comments?cursor=${forged}`).expect(400);
       await t.api.get(`/posts/${post.id}/comments?cursor=${cursor}`).expect(200);
     });
@@ -246,7 +250,9 @@ describe('comments', () => {
         .find({ where: { postId: post.id }, order: { createdAt: 'ASC', id: 'ASC' } });
 
       expect(await repository.findPageAfter(post.id, undefined, 2)).toEqual(expected.slice(0, 2));
-      expect(await repository.findPageAfter(post.id, expected[0], 5)).toEqual(expected.slice(1));
+      expect(await repository.findPageAfter(post.id, [expected[0].createdAt, expected[0].id], 5)).toEqual(
+        expected.slice(1),
+      );
       expect(await repository.postExists(post.id)).toBe(true);
       expect(await repository.postExists(other.id + 1)).toBe(false);
     });

@@ -155,8 +155,12 @@ describe('posts', () => {
       expect(byTitle.body.map((p: PostBody) => p.title)).toEqual(['Engine room', 'Notes on the Engine']);
       const mine = await t.api.get(`/posts?authorId=${ada.id}&q=engine`).expect(200);
       expect(mine.body.map((p: PostBody) => p.title)).toEqual(['Notes on the Engine']);
-      const literal = await t.api.get('/posts?q=%25').expect(200); // q = "%"
+      const literal = await t.api.get('/posts?q=0%25%20d').expect(200); // q = "0% d"
       expect(literal.body.map((p: PostBody) => p.title)).toEqual(['100% done']);
+      const wildcard = await t.api.get('/posts?q=e%25e').expect(200); // "e%e" as a pattern would match two
+      expect(wildcard.body).toEqual([]);
+      const underscore = await t.api.get('/posts?q=Eng_ne').expect(200);
+      expect(underscore.body).toEqual([]);
     });
 
     it('sorts by the whitelisted fields, ties broken by id, and rejects anything else', async () => {
@@ -188,10 +192,58 @@ describe('posts', () => {
       const res = await t.api.get('/posts?limit=3&sort=title').expect(200);
       expect(res.body.map((p: PostBody) => p.title)).toEqual(['Post 0', 'Post 1', 'Post 2']);
       expect(res.body.every((p: PostBody) => p.comments.length === 4)).toBe(true);
-      expect(res.headers.link).toBe('</posts?limit=3&sort=title&offset=3>; rel="next"');
-      const rest = await t.api.get('/posts?limit=3&sort=title&offset=3').expect(200);
+      expect(res.headers.link).toMatch(/^<\/posts\?limit=3&sort=title&cursor=[\w.-]+>; rel="next"$/);
+      const rest = await t.api.get(/<([^>]+)>/.exec(res.headers.link)![1]).expect(200);
       expect(rest.body).toHaveLength(2);
       expect(rest.headers.link).toBeUndefined();
+    });
+
+    it('refuses a q shorter than 3 characters, naming q: a trigram index serves substrings of 3 or more', async () => {
+      for (const q of ['a', 'ab', '%25', '%C3%A9t']) {
+        const res = await t.api.get(`/posts?q=${q}`).expect(400);
+        expect(res.headers['content-type']).toMatch(PROBLEM);
+        expect(res.body.errors).toEqual([{ field: 'q', messages: [expect.stringContaining('at least 3 characters')] }]);
+      }
+      await t.api.get('/posts?q=abc').expect(200);
+    });
+
+    it('matches q as the same case-insensitive substring on every dialect, accented letters included', async () => {
+      const ada = await t.db.user('Ada');
+      await t.db.post(ada.id, 'Über ÉCOLE');
+      await t.db.post(ada.id, 'über école');
+      await t.db.post(ada.id, 'ubere ecole');
+      const titles = async (q: string) =>
+        (await t.api.get(`/posts?sort=title&q=${encodeURIComponent(q)}`).expect(200)).body.map(
+          (p: PostBody) => p.title,
+        );
+      expect(await titles('ÜBER')).toEqual(['Über ÉCOLE', 'über école']);
+      expect(await titles('école')).toEqual(['Über ÉCOLE', 'über école']);
+      expect(await titles('ecole')).toEqual(['ubere ecole']); // no accent folding
+    });
+
+    it('loads a page, and the page after a position, with author as { id, name }, exactly as the repository does', async () => {
+      const ada = await t.db.user('Ada');
+      const bob = await t.db.user('Bob');
+      for (const title of ['b', 'a', 'a', 'c']) await t.db.post(title === 'c' ? bob.id : ada.id, title);
+      const repository = t.app.get(PostsRepository);
+      const expected = await t.dataSource.getRepository(Post).find({
+        relations: { author: true },
+        select: { author: { id: true, name: true } },
+        order: { title: 'ASC', id: 'ASC' },
+      });
+      const plain = (posts: Post[]) => posts.map((post) => ({ ...post, author: { ...post.author } }));
+      const filter = { sort: 'title' as const };
+      expect(plain(await repository.findPage(filter, 10, { offset: 0 }))).toEqual(plain(expected));
+      expect(plain(await repository.findPage(filter, 2, { offset: 1 }))).toEqual(plain(expected.slice(1, 3)));
+      const after = [expected[1].title, expected[1].id];
+      expect(plain(await repository.findPage(filter, 10, { after }))).toEqual(plain(expected.slice(2)));
+      const byAda = await repository.findPage({ sort: '-createdAt', authorId: ada.id }, 10, { offset: 0 });
+      expect(byAda.map((post) => post.id)).toEqual(
+        expected
+          .filter((post) => post.authorId === ada.id)
+          .sort((a, b) => b.createdAt.getTime() - a.createdAt.getTime() || b.id - a.id)
+          .map((post) => post.id),
+      );
     });
 
     it('uses the same number of queries for 1 post as for 100', async () => {
@@ -217,8 +269,8 @@ describe('posts', () => {
 
       const res = await t.api.get(`/users/${ada.id}/posts?limit=1`).expect(200);
       expect(res.body.map((p: PostBody) => p.id)).toEqual([newer.id]);
-      expect(res.headers.link).toBe(`</users/${ada.id}/posts?limit=1&offset=1>; rel="next"`);
-      const next = await t.api.get(`/users/${ada.id}/posts?limit=1&offset=1`).expect(200);
+      expect(res.headers.link).toMatch(new RegExp(`^</users/${ada.id}/posts\\?limit=1&cursor=[\\w.-]+>; rel="next"$`));
+      const next = await t.api.get(/<([^>]+)>/.exec(res.headers.link)![1]).expect(200);
       expect(next.body.map((p: PostBody) => p.id)).toEqual([older.id]);
 
       await t.api.get(`/users/${bob.id + 100}/posts`).expect(404);

@@ -8,6 +8,7 @@ import { Conditions, type Preconditions } from '../http/conditional-requests';
 import { IdParam } from '../http/id-param';
 import { MessageResponse } from '../http/message.response';
 import { ApiProblems, LINK_HEADER, LOCATION_HEADER } from '../http/openapi';
+import { nextPageLink } from '../http/pagination';
 import { CommentResponse } from './dto/comment.response';
 import { CreateCommentDto } from './dto/create-comment.dto';
 import { ListCommentsQuery } from './dto/list-comments.query';
@@ -54,10 +55,7 @@ export class CommentsController {
     @Res({ passthrough: true }) res: FastifyReply,
   ): Promise<CommentResponse[]> {
     const page = await this.comments.listForPost(postId, query);
-    if (page.nextCursor) {
-      const next = new URLSearchParams({ limit: String(query.limit), cursor: page.nextCursor });
-      res.header('Link', `<${req.originalUrl.split('?')[0]}?${next.toString()}>; rel="next"`);
-    }
+    if (page.nextCursor) res.header('Link', nextPageLink(req, query.limit, page.nextCursor));
     return page.items;
   }
 

@@ -2,8 +2,7 @@ import { Module } from '@nestjs/common';
 import { TypeOrmModule } from '@nestjs/typeorm';
 import { AuthModule } from '../auth/auth.module';
 import { registerConstraintProblems } from '../db/constraint-problems';
-import { CursorCodec } from '../http/cursor';
-import { APP_CONFIG, type AppConfig } from '../config/app.config';
+import { CursorModule } from '../http/cursor';
 import { Post } from '../posts/entities/post.entity';
 import { commentsConstraints } from './comments.constraints';
 import { CommentsController } from './comments.controller';
@@ -12,17 +11,9 @@ import { CommentsService } from './comments.service';
 import { Comment } from './entities/comment.entity';
 
 @Module({
-  imports: [TypeOrmModule.forFeature([Comment, Post]), AuthModule],
+  imports: [TypeOrmModule.forFeature([Comment, Post]), AuthModule, CursorModule],
   controllers: [CommentsController],
-  providers: [
-    CommentsRepository,
-    CommentsService,
-    {
-      provide: CursorCodec,
-      inject: [APP_CONFIG],
-      useFactory: (config: AppConfig) => new CursorCodec(config.cursorSecret),
-    },
-  ],
+  providers: [CommentsRepository, CommentsService],
   exports: [CommentsService],
 })
 export class CommentsModule {

@@ -2,17 +2,17 @@ import { Inject, Injectable, NotFoundException } from '@nestjs/common';
 import { TransactionHost } from '@nestjs-cls/transactional';
 import type { TransactionalAdapterTypeOrm } from '@nestjs-cls/transactional-adapter-typeorm';
 import { type Preconditions, requireUntaggedPreconditions } from '../http/conditional-requests';
-import { CursorCodec } from '../http/cursor';
+import { CursorCodec, type CursorScope } from '../http/cursor';
+import { type Page, toPage } from '../http/pagination';
 import { inTransaction } from '../db/transactions';
 import type { CommentValues } from './comments.repository';
 import type { ListCommentsQuery } from './dto/list-comments.query';
 import { CommentsRepository } from './comments.repository';
 import type { Comment } from './entities/comment.entity';
 
-export interface CommentPage {
-  items: Comment[];
-  /** Opaque cursor for the next page, when there is one. */
-  nextCursor?: string;
+/** One post's comments in (createdAt, id) order: a cursor of post A's list is a 400 on post B's (e2a#782). */
+export function commentsList(postId: number): CursorScope {
+  return { list: 'post-comments', keys: ['date', 'id'], params: { postId } };
 }
 
 @Injectable()
@@ -35,18 +35,17 @@ export class CommentsService {
   }
 
   /**
-   * Keyset pagination in (createdAt, id) order: each page starts strictly after the previous page's
+   * Keyset pagination in (createdAt, id) order, after a cursor of this post's list (else 400): each page starts strictly after the previous page's
    * last row, so rows inserted meanwhile never shift pages (no duplicates, no gaps), unlike OFFSET.
    * Sound only because a post's comments become visible in that order: the database timestamps each
    * insert under a lock on its post (migration CommentsInKeysetOrder).
    */
-  async listForPost(postId: number, { limit, cursor }: ListCommentsQuery): Promise<CommentPage> {
-    const after = cursor === undefined ? undefined : this.cursors.decode(cursor);
+  async listForPost(postId: number, { limit, cursor }: ListCommentsQuery): Promise<Page<Comment>> {
+    const scope = commentsList(postId);
+    const after = cursor === undefined ? undefined : (this.cursors.decode(scope, cursor) as [Date, number]);
     if (!(await this.comments.postExists(postId))) throw new NotFoundException(`Post ${postId} not found`);
     const rows = await this.comments.findPageAfter(postId, after, limit + 1);
-    const items = rows.slice(0, limit);
-    const last = items.at(-1);
-    return { items, nextCursor: rows.length > limit && last ? this.cursors.encode(last) : undefined };
+    return toPage(rows, limit, (last) => this.cursors.encode(scope, [last.createdAt, last.id]));
   }
 
   /** Inserts comments on a post; joins the caller's transaction, or runs in its own. */

@@ -3,7 +3,10 @@ import { parseArgs } from 'node:util';
 import { openCliDatabase } from './cli-database';
 import { seed } from './seed';
 
-/** `npm run db:seed -- --users 1000 --posts 10 --comments 5`: see seed.ts. Migrates first. */
+/**
+ * `npm run db:seed -- --users 1000 --posts 10 --comments 5`: see seed.ts. Migrates first; prints a
+ * progress line per batch of SEED_BATCH_USERS users and a summary.
+ */
 async function main(): Promise<void> {
   const { values } = parseArgs({
     options: {
@@ -25,7 +28,13 @@ async function main(): Promise<void> {
     await database.dataSource.initialize();
     await database.dataSource.runMigrations();
     const started = Date.now();
-    const added = await seed(database.dataSource, size);
+    const added = await seed(database.dataSource, size, (done, total, so) => {
+      // One line per committed batch, so a long seed shows it is moving (and how fast).
+      const seconds = ((Date.now() - started) / 1000).toFixed(0);
+      console.log(
+        `… ${done}/${total} users (${so.users} added, ${so.posts} posts, ${so.comments} comments) after ${seconds} s`,
+      );
+    });
     console.log(
       `seeded ${added.users} users, ${added.posts} posts, ${added.comments} comments in ${Date.now() - started} ms`,
     );

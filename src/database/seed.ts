@@ -43,35 +43,66 @@ const LAST = [
   'Wirth',
 ];
 
+/** Users per transaction: each batch commits on its own, so a large seed shows progress and a failure keeps what committed. */
+export const SEED_BATCH_USERS = 20_000;
+
+/** Called after each committed batch: users of this run's size done so far (created or already there), of `total`. */
+export type SeedProgress = (done: number, total: number, added: SeedResult) => void;
+
 /**
  * A realistic sample — users (two in three with a profile), their posts, comments by other users —
- * in a few set-based INSERTs. Idempotent: users are `seed-<n>@example.com`, and posts and comments
- * are only added for users this run created, so running it again adds nothing, and a larger size
- * tops the data up.
+ * in a few set-based INSERTs per batch of SEED_BATCH_USERS users. Idempotent: users are
+ * `seed-<n>@example.com`, and posts and comments are only added for users this run created, so
+ * running it again adds nothing, and a larger size tops the data up.
  *
- * It uses the guide's manual-commit form (start, commit, or roll back on error; docs/from-sqlalchemy.md) on a QueryRunner:
- * the seed is a script, not a request, so there is no ambient transaction to join.
+ * Each batch uses the guide's manual-commit form (start, commit, or roll back on error;
+ * docs/from-sqlalchemy.md) on a QueryRunner, with `SET LOCAL statement_timeout = 0`: the seed's own
+ * statements are bulk loads, not requests (1M users timed out on the app's 15 s). When anything was
+ * added, the four tables are ANALYZEd at the end: right after a bulk load the planner's statistics
+ * still describe the empty tables (GET /users/{id} ran 50× slower until autovacuum caught up).
  */
-export async function seed(dataSource: DataSource, size: SeedSize): Promise<SeedResult> {
+export async function seed(dataSource: DataSource, size: SeedSize, onProgress?: SeedProgress): Promise<SeedResult> {
   // Set-based PostgreSQL (generate_series, arrays, ON CONFLICT … RETURNING): a documented limit.
   if (sqlDialectOf(dataSource) !== 'postgres') {
     throw new Error(
       'npm run db:seed works on PostgreSQL only: unset DATABASE_URL (embedded PostgreSQL) or give a postgres:// URL',
     );
   }
+  const total: SeedResult = { users: 0, posts: 0, comments: 0 };
+  for (let first = 1; first <= size.users; first += SEED_BATCH_USERS) {
+    const last = Math.min(size.users, first + SEED_BATCH_USERS - 1);
+    const added = await seedBatch(dataSource, first, last, size);
+    total.users += added.users;
+    total.posts += added.posts;
+    total.comments += added.comments;
+    onProgress?.(last, size.users, total);
+  }
+  if (total.users > 0) {
+    // In a transaction of its own, so that SET LOCAL lifts the statement timeout for it alone.
+    await dataSource.transaction(async (manager) => {
+      await manager.query('SET LOCAL statement_timeout = 0');
+      await manager.query('ANALYZE users, profiles, posts, comments');
+    });
+  }
+  return total;
+}
+
+/** Users `seed-<first>` … `seed-<last>` (those not there yet) with their profiles, posts and comments, in one transaction. */
+async function seedBatch(dataSource: DataSource, first: number, last: number, size: SeedSize): Promise<SeedResult> {
   const runner = dataSource.createQueryRunner();
   await runner.connect();
   await runner.startTransaction();
   try {
+    await runner.query('SET LOCAL statement_timeout = 0');
     const created: { id: number }[] = await runner.query(
       `INSERT INTO users (name, email, created_at)
-       SELECT ($2::text[])[1 + i % array_length($2, 1)] || ' ' || ($3::text[])[1 + (i / 4) % array_length($3, 1)],
+       SELECT ($3::text[])[1 + i % array_length($3, 1)] || ' ' || ($4::text[])[1 + (i / 4) % array_length($4, 1)],
               'seed-' || i || '@example.com',
               now() - (i || ' minutes')::interval
-         FROM generate_series(1, $1::int) AS i
+         FROM generate_series($1::int, $2::int) AS i
        ON CONFLICT ((lower(email))) DO NOTHING
        RETURNING id`,
-      [size.users, FIRST, LAST],
+      [first, last, FIRST, LAST],
     );
     const userIds = created.map((row) => row.id);
     if (userIds.length === 0) {

@@ -1,9 +1,15 @@
 import { ApiPropertyOptional } from '@nestjs/swagger';
 import { Type } from 'class-transformer';
-import { IsInt, IsOptional, Max, Min } from 'class-validator';
+import { IsInt, IsOptional, IsString, Max, MaxLength, Min } from 'class-validator';
 
 export const DEFAULT_LIMIT = 20;
 export const MAX_LIMIT = 100;
+/**
+ * The largest `offset` a list accepts. An offset page reads and throws away `offset` rows, so its
+ * cost grows with the offset; beyond this, clients page with `cursor` (the next Link), whose cost
+ * does not grow (docs/scale.md).
+ */
+export const MAX_OFFSET = 1000;
 
 /** `?limit=` for list endpoints; out of range is rejected, not clamped. */
 export class LimitQuery {
@@ -16,13 +22,34 @@ export class LimitQuery {
   limit: number = DEFAULT_LIMIT;
 }
 
-/** `?limit=&offset=` for offset-paginated lists. */
-export class PaginationQuery extends LimitQuery {
-  @ApiPropertyOptional({ type: 'integer', minimum: 0, maximum: 1_000_000, default: 0 })
+/** `?limit=&cursor=` for keyset-paginated lists. */
+export class CursorQuery extends LimitQuery {
+  /**
+   * The opaque position from the previous page's `Link: rel="next"`; valid only for the list, sort
+   * and filters that issued it (else 400). Absent: the first page.
+   */
+  @ApiPropertyOptional({ type: String, maxLength: 2048 })
+  @IsOptional()
+  @IsString()
+  @MaxLength(2048)
+  cursor?: string;
+}
+
+/** `?limit=&cursor=` plus `offset` (bounded by MAX_OFFSET; not together with `cursor`). */
+export class PaginationQuery extends CursorQuery {
+  @ApiPropertyOptional({
+    type: 'integer',
+    minimum: 0,
+    maximum: MAX_OFFSET,
+    default: 0,
+    description: `Rows to skip, at most ${MAX_OFFSET}; page further with \`cursor\` (the next Link).`,
+  })
   @IsOptional()
   @Type(() => Number)
   @IsInt()
   @Min(0)
-  @Max(1_000_000)
+  @Max(MAX_OFFSET, {
+    message: `offset must not be greater than ${MAX_OFFSET}: page further with cursor, from the Link header's rel="next"`,
+  })
   offset: number = 0;
 }

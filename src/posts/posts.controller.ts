@@ -58,7 +58,7 @@ export class PostsController {
     @Res({ passthrough: true }) res: FastifyReply,
   ): Promise<PostResponse[]> {
     const page = await this.posts.listByAuthor(userId, query);
-    if (page.hasMore) res.header('Link', nextPageLink(req, query));
+    if (page.nextCursor) res.header('Link', nextPageLink(req, query.limit, page.nextCursor));
     return page.items;
   }
 
@@ -73,7 +73,7 @@ export class PostsController {
     @Res({ passthrough: true }) res: FastifyReply,
   ): Promise<PostResponse[]> {
     const page = await this.posts.findAll(query);
-    if (page.hasMore) res.header('Link', nextPageLink(req, query));
+    if (page.nextCursor) res.header('Link', nextPageLink(req, query.limit, page.nextCursor));
     return page.items;
   }
 

@@ -2,12 +2,13 @@ import { Injectable } from '@nestjs/common';
 import { TransactionHost } from '@nestjs-cls/transactional';
 import type { TransactionalAdapterTypeOrm } from '@nestjs-cls/transactional-adapter-typeorm';
 import { InjectRepository } from '@nestjs/typeorm';
-import type { EntityManager, Repository, SelectQueryBuilder } from 'typeorm';
+import type { Repository } from 'typeorm';
 import { ReadRouter } from '../db/read-routing';
-import { forUpdate, selectInChunks, type SqlFlavour, sqlFlavourOf } from '../db/sql-dialect';
+import { forUpdate, selectInChunks, sqlDialectOf, type SqlFlavour, sqlFlavourOf } from '../db/sql-dialect';
 import { inCurrentTransaction } from '../db/transactions';
 import { deleteIfMatch, updateIfMatch } from '../db/versioned-writes';
 import type { Preconditions } from '../http/conditional-requests';
+import type { PageStart } from '../http/pagination';
 import { User } from '../users/entities/user.entity';
 import type { PostSort } from './dto/list-posts.query';
 import { Post } from './entities/post.entity';
@@ -22,11 +23,12 @@ export interface PostFilter {
   sort: PostSort;
 }
 
-const ORDER_BY: Record<PostSort, [column: string, direction: 'ASC' | 'DESC']> = {
-  createdAt: ['post.created_at', 'ASC'],
-  '-createdAt': ['post.created_at', 'DESC'],
-  title: ['post.title', 'ASC'],
-  '-title': ['post.title', 'DESC'],
+/** The column each sort orders by (then id, in the same direction), and the index that serves it. */
+const ORDER_BY: Record<PostSort, [column: 'created_at' | 'title', direction: 'ASC' | 'DESC']> = {
+  createdAt: ['created_at', 'ASC'], // posts_created_at_id_idx (with authorId: posts_author_id_created_at_id_idx)
+  '-createdAt': ['created_at', 'DESC'],
+  title: ['title', 'ASC'], // posts_title_id_idx (with authorId: posts_author_id_title_id_idx)
+  '-title': ['title', 'DESC'],
 };
 
 const POST_COLUMNS =
@@ -41,24 +43,33 @@ const POST_COLUMNS =
  *   aliased to Post's properties, `author` built by PostgreSQL as the `{ id, name }` the query builder
  *   would select (a post always has its author: the foreign key cascades); portable: `authorName`
  *   selected flat and nested by findById.
+ * - pageColumns: a list page's columns, `author` as postWithAuthor builds it.
  * - titleContains: `q` case-insensitively, LIKE's wildcards escaped (ILIKE on PostgreSQL).
  */
 const SQL: Record<
   SqlFlavour,
-  { postsOfAuthors: (ids: string) => string; postWithAuthor: string; titleContains: string }
+  {
+    postsOfAuthors: (ids: string) => string;
+    postWithAuthor: string;
+    pageColumns: string;
+    titleContains: (pattern: string) => string;
+  }
 > = {
   postgres: {
     postsOfAuthors: () =>
       `SELECT ${POST_COLUMNS} FROM posts p WHERE p.author_id = ANY($1) ORDER BY p.author_id, p.created_at DESC, p.id DESC`,
     postWithAuthor: `SELECT ${POST_COLUMNS}, json_build_object('id', a.id, 'name', a.name) AS author FROM posts p JOIN users a ON a.id = p.author_id WHERE p.id = $1`,
-    titleContains: `post.title ILIKE :pattern ESCAPE '\\'`,
+    pageColumns: `${POST_COLUMNS}, json_build_object('id', a.id, 'name', a.name) AS author`,
+    // Served by posts_title_trgm_idx (pg_trgm GIN) for a q of 3 characters or more.
+    titleContains: (pattern) => `p.title ILIKE ${pattern} ESCAPE '\\'`,
   },
   portable: {
     postsOfAuthors: (ids) =>
       `SELECT ${POST_COLUMNS} FROM posts p WHERE p.author_id IN (${ids}) ORDER BY p.author_id, p.created_at DESC, p.id DESC`,
     postWithAuthor: `SELECT ${POST_COLUMNS}, a.name AS "authorName" FROM posts p JOIN users a ON a.id = p.author_id WHERE p.id = ?`,
+    pageColumns: `${POST_COLUMNS}, a.name AS "authorName"`,
     // ESCAPE '\\' would be an unterminated string in MySQL (backslash escapes the quote): escape with '!'.
-    titleContains: `LOWER(post.title) LIKE LOWER(:pattern) ESCAPE '!'`,
+    titleContains: (pattern) => `LOWER(p.title) LIKE LOWER(${pattern}) ESCAPE '!'`,
   },
 };
 
@@ -71,6 +82,7 @@ const SQL: Record<
 export class PostsRepository {
   private readonly flavour: SqlFlavour;
   private readonly sql: (typeof SQL)[SqlFlavour];
+  private readonly mysql: boolean;
 
   constructor(
     @InjectRepository(Post) private readonly posts: Repository<Post>,
@@ -79,6 +91,7 @@ export class PostsRepository {
   ) {
     this.flavour = sqlFlavourOf(posts.manager);
     this.sql = SQL[this.flavour];
+    this.mysql = sqlDialectOf(posts.manager) === 'mysql';
   }
 
   /**
@@ -93,22 +106,49 @@ export class PostsRepository {
   }
 
   /**
-   * At most `limit` posts from `offset`, with `author` as `{ id, name }`, in `sort` order then id in
-   * the same direction, in one statement. The only join is many-to-one, so LIMIT counts posts, never
-   * joined rows. `q` matches case-insensitively (ILIKE) with LIKE's wildcards escaped.
+   * At most `limit` posts from `start` (an offset, or strictly after a `[sort value, id]` keyset
+   * position), with `author` as `{ id, name }`, in `sort` order then id in the same direction, in
+   * one plain statement (its plan at 1M rows: docs/scale.md). The only join is many-to-one, so LIMIT
+   * counts posts, never joined rows. `q` matches case-insensitively with LIKE's wildcards escaped.
    */
-  findPage({ authorId, q, sort }: PostFilter, limit: number, offset: number): Promise<Post[]> {
+  async findPage({ authorId, q, sort }: PostFilter, limit: number, start: PageStart): Promise<Post[]> {
     const [column, direction] = ORDER_BY[sort];
-    return this.reads.read((db) => {
-      const query = this.select(db)
-        .orderBy(column, direction)
-        .addOrderBy('post.id', direction)
-        .limit(limit)
-        .offset(offset);
-      if (authorId !== undefined) query.andWhere('post.author_id = :authorId', { authorId });
-      if (q) query.andWhere(this.sql.titleContains, { pattern: `%${escapeLike(q, this.flavour)}%` });
-      return query.getMany();
-    });
+    const parameters: unknown[] = [];
+    const bind = (value: unknown) => {
+      parameters.push(value);
+      return this.flavour === 'postgres' ? `$${parameters.length}` : '?';
+    };
+    const where: string[] = [];
+    if (authorId !== undefined) where.push(`p.author_id = ${bind(authorId)}`);
+    if (q) {
+      const pattern = bind(`%${escapeLike(q, this.flavour)}%`);
+      // MySQL's collation would also fold accents (ü = u); compared binary after LOWER(), it matches as PostgreSQL's ILIKE.
+      where.push(
+        this.mysql
+          ? `LOWER(p.title) COLLATE utf8mb4_bin LIKE LOWER(${pattern}) ESCAPE '!'`
+          : this.sql.titleContains(pattern),
+      );
+    }
+    if ('after' in start) {
+      const [value, id] = start.after;
+      const op = direction === 'ASC' ? '>' : '<';
+      // Portable spells the row comparison out, which MySQL's optimizer turns into a range on the index.
+      where.push(
+        this.flavour === 'postgres'
+          ? `(p.${column}, p.id) ${op} (${bind(value)}, ${bind(id)})`
+          : `(p.${column} ${op} ${bind(value)} OR (p.${column} = ${bind(value)} AND p.id ${op} ${bind(id)}))`,
+      );
+    }
+    const sql =
+      `SELECT ${this.sql.pageColumns} FROM posts p JOIN users a ON a.id = p.author_id` +
+      (where.length ? ` WHERE ${where.join(' AND ')}` : '') +
+      ` ORDER BY p.${column} ${direction}, p.id ${direction} LIMIT ${bind(limit)}` +
+      ('offset' in start && start.offset > 0 ? ` OFFSET ${bind(start.offset)}` : '');
+    const rows = await this.reads.query<Post & { authorName?: string }>(sql, parameters);
+    if (this.flavour === 'postgres') return rows;
+    return rows.map(({ authorName, ...post }) =>
+      Object.assign(post, { author: { id: post.authorId, name: authorName } }),
+    );
   }
 
   /**
@@ -160,14 +200,6 @@ export class PostsRepository {
       await posts.query(`SELECT 1 FROM comments WHERE post_id = ? ORDER BY id${forUpdate(posts.manager)}`, [id]);
     }
     await deleteIfMatch(posts, id, conditions);
-  }
-
-  private select(db: EntityManager): SelectQueryBuilder<Post> {
-    return db
-      .getRepository(Post)
-      .createQueryBuilder('post')
-      .leftJoin('post.author', 'author')
-      .addSelect(['author.id', 'author.name']);
   }
 }
 

@@ -3,7 +3,8 @@ import { TransactionHost } from '@nestjs-cls/transactional';
 import type { TransactionalAdapterTypeOrm } from '@nestjs-cls/transactional-adapter-typeorm';
 import { CommentsService } from '../comments/comments.service';
 import { type Preconditions, requireUntaggedPreconditions } from '../http/conditional-requests';
-import { type Page, toPage } from '../http/pagination';
+import { CursorCodec, type CursorScope } from '../http/cursor';
+import { type Page, pageStart, toPage } from '../http/pagination';
 import type { PaginationQuery } from '../http/pagination.query';
 import { inRequestArray } from '../db/database-errors';
 import { inTransaction } from '../db/transactions';
@@ -12,7 +13,7 @@ import type { CreatePostDto } from './dto/create-post.dto';
 import type { ListPostsQuery } from './dto/list-posts.query';
 import type { UpdatePostDto } from './dto/update-post.dto';
 import type { Post } from './entities/post.entity';
-import { PostsRepository } from './posts.repository';
+import { type PostFilter, PostsRepository } from './posts.repository';
 
 @Injectable()
 export class PostsService {
@@ -20,6 +21,7 @@ export class PostsService {
     private readonly posts: PostsRepository,
     private readonly txHost: TransactionHost<TransactionalAdapterTypeOrm>,
     private readonly comments: CommentsService,
+    private readonly cursors: CursorCodec,
   ) {}
 
   /** Two queries: the post with its author (JOIN), then its comments. */
@@ -30,19 +32,32 @@ export class PostsService {
     return post;
   }
 
-  /** A page of posts with author and comments: two queries whatever the page size. */
-  async findAll({ limit, offset, ...filter }: ListPostsQuery): Promise<Page<Post>> {
-    const page = toPage(await this.posts.findPage(filter, limit + 1, offset), limit);
-    await this.attachComments(page.items);
-    return page;
+  /**
+   * A page of posts with author and comments, from an offset or after a cursor of this very list
+   * (the same `sort`, `authorId` and `q`; else 400): two queries whatever the page size or position.
+   */
+  async findAll(query: ListPostsQuery): Promise<Page<Post>> {
+    return this.page(postsList('posts', query), query);
   }
 
-  /** A user's posts, newest first; 404 when the user does not exist. */
+  /** A user's posts, newest first (its cursors are its own); 404 when the user does not exist. */
   async listByAuthor(authorId: number, pagination: PaginationQuery): Promise<Page<Post>> {
-    const page = await this.findAll({ ...pagination, authorId, sort: '-createdAt' });
+    const query = { ...pagination, authorId, sort: '-createdAt' as const };
+    const page = await this.page(postsList('user-posts', query), query);
     if (page.items.length === 0 && !(await this.posts.authorExists(authorId))) {
       throw new NotFoundException(`User ${authorId} not found`);
     }
+    return page;
+  }
+
+  private async page(scope: CursorScope, query: PaginationQuery & PostFilter): Promise<Page<Post>> {
+    const { limit, authorId, q, sort } = query;
+    const start = pageStart(query, (cursor) => this.cursors.decode(scope, cursor));
+    const rows = await this.posts.findPage({ authorId, q, sort }, limit + 1, start);
+    const page = toPage(rows, limit, (last) =>
+      this.cursors.encode(scope, [sort.endsWith('title') ? last.title : last.createdAt, last.id]),
+    );
+    await this.attachComments(page.items);
     return page;
   }
 
@@ -99,4 +114,16 @@ export class PostsService {
   async remove(id: number, conditions?: Preconditions): Promise<void> {
     await inTransaction(this.txHost, () => this.posts.delete(id, conditions));
   }
+}
+
+/**
+ * A post list's cursor scope: `list` (GET /posts, or one user's posts) with everything that decides
+ * its rows and order — sort, author, title filter — so a cursor is only valid on the list that issued it.
+ */
+export function postsList(list: 'posts' | 'user-posts', { sort, authorId, q }: PostFilter): CursorScope {
+  return {
+    list,
+    keys: [sort.endsWith('title') ? 'text' : 'date', 'id'],
+    params: { sort, authorId, q: q || undefined },
+  };
 }

@@ -55,7 +55,7 @@ export class UsersController {
     @Res({ passthrough: true }) res: FastifyReply,
   ): Promise<UserResponse[]> {
     const page = await this.users.findAll(query, toUserInclude(query.include));
-    if (page.hasMore) res.header('Link', nextPageLink(req, query));
+    if (page.nextCursor) res.header('Link', nextPageLink(req, query.limit, page.nextCursor));
     return hidePrivateFields(res, caller, page.items);
   }
 

@@ -2,6 +2,7 @@ import { Module } from '@nestjs/common';
 import { TypeOrmModule } from '@nestjs/typeorm';
 import { AuthModule } from '../auth/auth.module';
 import { registerConstraintProblems } from '../db/constraint-problems';
+import { CursorModule } from '../http/cursor';
 import { PostsModule } from '../posts/posts.module';
 import { Profile } from './entities/profile.entity';
 import { User } from './entities/user.entity';
@@ -11,7 +12,7 @@ import { UsersRepository } from './users.repository';
 import { UsersService } from './users.service';
 
 @Module({
-  imports: [TypeOrmModule.forFeature([User, Profile]), PostsModule, AuthModule],
+  imports: [TypeOrmModule.forFeature([User, Profile]), PostsModule, AuthModule, CursorModule],
   controllers: [UsersController],
   providers: [UsersRepository, UsersService],
   exports: [UsersService],

@@ -5,7 +5,8 @@ import { AccountsRepository } from '../auth/accounts.repository';
 import type { AccountChange } from '../auth/auth.service';
 import { SessionsRepository } from '../auth/sessions.repository';
 import { type Preconditions, requireUntaggedPreconditions } from '../http/conditional-requests';
-import { type Page, toPage } from '../http/pagination';
+import { CursorCodec, type CursorScope } from '../http/cursor';
+import { type Page, pageStart, toPage } from '../http/pagination';
 import type { PaginationQuery } from '../http/pagination.query';
 import { inTransaction } from '../db/transactions';
 import { PostsService } from '../posts/posts.service';
@@ -16,6 +17,8 @@ import type { User } from './entities/user.entity';
 import { UsersRepository } from './users.repository';
 
 const EVERYTHING: UserInclude = { profile: true, posts: true, comments: true };
+/** GET /users: ordered by (name, id); `include` changes the shape, not the rows, so it is not part of it. */
+export const USERS_LIST: CursorScope = { list: 'users', keys: ['text', 'id'] };
 
 @Injectable()
 export class UsersService {
@@ -25,6 +28,7 @@ export class UsersService {
     private readonly posts: PostsService,
     private readonly accounts: AccountsRepository,
     private readonly sessions: SessionsRepository,
+    private readonly cursors: CursorCodec,
   ) {}
 
   /** At most 3 queries: the user with its profile (JOIN), its posts (IN), their comments (IN). */
@@ -35,9 +39,14 @@ export class UsersService {
     return user;
   }
 
-  /** Ordered by name, then id (so ties page stably); the same 3 queries whatever the page size. */
-  async findAll({ limit, offset }: PaginationQuery, include: UserInclude = EVERYTHING): Promise<Page<User>> {
-    const page = toPage(await this.users.findPage(limit + 1, offset, include.profile), limit);
+  /**
+   * Ordered by name, then id (so ties page stably), from an offset or after a cursor (400 when it is
+   * not one of this list's); the same 3 queries whatever the page size or position.
+   */
+  async findAll(query: PaginationQuery, include: UserInclude = EVERYTHING): Promise<Page<User>> {
+    const start = pageStart(query, (cursor) => this.cursors.decode(USERS_LIST, cursor));
+    const rows = await this.users.findPage(query.limit + 1, start, include.profile);
+    const page = toPage(rows, query.limit, (last) => this.cursors.encode(USERS_LIST, [last.name, last.id]));
     await this.attachPosts(page.items, include);
     return page;
   }

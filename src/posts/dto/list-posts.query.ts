@@ -1,11 +1,13 @@
 import { ApiPropertyOptional } from '@nestjs/swagger';
 import { Type } from 'class-transformer';
-import { IsIn, IsInt, IsOptional, IsString, Max, MaxLength, Min } from 'class-validator';
+import { IsIn, IsInt, IsOptional, IsString, Max, MaxLength, Min, MinLength } from 'class-validator';
 import { PaginationQuery } from '../../http/pagination.query';
 import { NormalizeNfc } from '../../http/validation';
 
 export const POST_SORTS = ['createdAt', '-createdAt', 'title', '-title'] as const;
 export type PostSort = (typeof POST_SORTS)[number];
+/** The shortest `q`: a trigram index serves substrings of three characters or more. */
+export const Q_MIN_LENGTH = 3;
 
 export class ListPostsQuery extends PaginationQuery {
   @IsOptional()
@@ -15,10 +17,14 @@ export class ListPostsQuery extends PaginationQuery {
   @Max(2_147_483_647)
   authorId?: number;
 
-  /** Case-insensitive substring of the title (NFC, as titles are stored). */
+  /**
+   * Case-insensitive substring of the title (NFC, as titles are stored), at least 3 characters:
+   * PostgreSQL answers it from a trigram index, which a shorter substring cannot use (docs/scale.md).
+   */
   @IsOptional()
   @NormalizeNfc()
   @IsString()
+  @MinLength(Q_MIN_LENGTH, { message: `q must be at least ${Q_MIN_LENGTH} characters (a substring of the title)` })
   @MaxLength(200)
   q?: string;
 

@@ -14,7 +14,13 @@ import { Comment } from '../../comments/entities/comment.entity';
 import { User } from '../../users/entities/user.entity';
 
 @Entity('posts')
+// One index per list order and filter (migration ListIndexes, docs/scale.md).
 @Index('posts_author_id_created_at_id_idx', ['authorId', 'createdAt', 'id'])
+@Index('posts_created_at_id_idx', ['createdAt', 'id'])
+@Index('posts_title_id_idx', ['title', 'id'])
+@Index('posts_author_id_title_id_idx', ['authorId', 'title', 'id'])
+// PostgreSQL's pg_trgm GIN index for `q` lives in the migration only: TypeORM cannot express an operator class.
+@Index('posts_title_trgm_idx', { synchronize: false })
 export class Post {
   @PrimaryGeneratedColumn('identity', { generatedIdentity: 'ALWAYS' })
   id!: number;

@@ -1,6 +1,6 @@
 import { ApiPropertyOptional } from '@nestjs/swagger';
-import { Type } from 'class-transformer';
-import { IsInt, IsOptional, Max, Min } from 'class-validator';
+import { IsOptional, Max, Min } from 'class-validator';
+import { IsDecimalInteger } from './validation';
 
 export const DEFAULT_LIMIT = 20;
 export const MAX_LIMIT = 100;
@@ -9,8 +9,7 @@ export const MAX_LIMIT = 100;
 export class LimitQuery {
   @ApiPropertyOptional({ type: 'integer', minimum: 1, maximum: MAX_LIMIT, default: DEFAULT_LIMIT })
   @IsOptional()
-  @Type(() => Number)
-  @IsInt()
+  @IsDecimalInteger()
   @Min(1)
   @Max(MAX_LIMIT)
   limit: number = DEFAULT_LIMIT;
@@ -20,8 +19,7 @@ export class LimitQuery {
 export class PaginationQuery extends LimitQuery {
   @ApiPropertyOptional({ type: 'integer', minimum: 0, maximum: 1_000_000, default: 0 })
   @IsOptional()
-  @Type(() => Number)
-  @IsInt()
+  @IsDecimalInteger()
   @Min(0)
   @Max(1_000_000)
   offset: number = 0;

@@ -3,6 +3,7 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import { once } from 'node:events';
 import type { MetricsConfig } from '../config/app.config';
+import { HIDDEN_ROUTE } from '../http/method-not-allowed';
 import { registry } from './metrics';
 
 export const METRICS_PATH = '/metrics';
@@ -39,7 +40,7 @@ function bearerTokenMatches(authorization: string | undefined, token: string): b
 
 /** GET /metrics on the main Fastify instance, answering 404 (like any unknown path) to whoever may not scrape. */
 export function serveMetricsOnMainPort(fastify: FastifyInstance, config: MetricsConfig): void {
-  fastify.get(METRICS_PATH, async (request, reply) => {
+  fastify.get(METRICS_PATH, { config: HIDDEN_ROUTE }, async (request, reply) => {
     if (!mayScrape(request.raw, config, false)) return reply.callNotFound();
     return reply.type(registry.contentType).send(await registry.metrics());
   });

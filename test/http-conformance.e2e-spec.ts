@@ -108,7 +108,7 @@ describe('CORS and HTTP caches: every response says Vary: Origin, merged with it
 
   it('errors, 304s and preflights too', async () => {
     const world = await arrange(t);
-    const etag = (await t.api.get(`/users/${world.userId}`).expect(200)).headers.etag as string;
+    const etag = (await t.api.get(`/users/${world.userId}`).expect(200)).headers.etag;
     const answers: [string, Response][] = [
       ['304', await t.api.get(`/users/${world.userId}`).set('Origin', ORIGIN).set('If-None-Match', etag)],
       ['400', await t.api.get('/users?limit=abc').set('Origin', ORIGIN)],
@@ -170,7 +170,9 @@ describe('A hidden resource answers every method exactly like an unknown path (R
   const t = useTestApp({ METRICS_TOKEN: token, CORS_ORIGINS: ORIGIN, RATE_LIMIT_MAX: '1000' });
   // The same answer but for the path itself, which a 404 names (and so its length).
   const comparable = (res: Response, path: string) => {
-    const { date: _date, 'x-request-id': _id, 'content-length': _length, ...headers } = res.headers;
+    const headers = Object.fromEntries(
+      Object.entries(res.headers).filter(([name]) => !['date', 'x-request-id', 'content-length'].includes(name)),
+    );
     const text = (res.text ?? '').replaceAll(path, '<path>');
     const body = text && /json/.test(String(headers['content-type'])) ? (JSON.parse(text) as unknown) : text;
     return { status: res.status, headers: Object.keys(headers).sort(), allow: headers.allow, body };
@@ -237,21 +239,21 @@ describe('Integers in a query, a path or a header are plain decimal, 0|[1-9][0-9
     ]),
   )('%s', async (_name, template, parameter) => {
     const world = await arrange(t);
-    const path = fill(template as string, world);
-    const { name, schema } = parameter as Parameter;
+    const path = fill(template, world);
+    const { name, schema } = parameter;
     const send = (value: string) => {
-      if ((parameter as Parameter).in === 'query') {
+      if (parameter.in === 'query') {
         return t.api.get(`${path}?${name}=${encodeURIComponent(value)}`).set(world.auth);
       }
-      const segment = fill(template as string, world).split('/');
-      const index = (template as string).split('/').indexOf(`{${name}}`);
+      const segment = fill(template, world).split('/');
+      const index = template.split('/').indexOf(`{${name}}`);
       segment[index] = encodeURIComponent(value);
       return t.api.get(segment.join('/')).set(world.auth);
     };
     const plain = String(Math.max(schema?.minimum ?? 0, 1));
-    if ((parameter as Parameter).in === 'query') await send(plain).expect(200);
+    if (parameter.in === 'query') await send(plain).expect(200);
     for (const value of NOT_PLAIN) {
-      if (value === '' && (parameter as Parameter).in === 'path') continue; // an empty segment is another path
+      if (value === '' && parameter.in === 'path') continue; // an empty segment is another path
       const res = await send(value);
       expect([value, res.status]).toEqual([value, 400]);
       expect(res.headers['content-type']).toMatch(PROBLEM);
@@ -294,7 +296,7 @@ describe('A write body is a JSON object (RFC 8259 §4; the schema of every reque
         );
       const before = await snapshot();
       for (const body of NOT_OBJECTS) {
-        const res = await admin[method as 'post'](fill(template as string, world))
+        const res = await admin[method as 'post'](fill(template, world))
           .set('Content-Type', 'application/json')
           .send(body);
         expect([body, res.status]).toEqual([body, 400]);

@@ -1,5 +1,6 @@
 import type { ChildProcess, SpawnOptions } from 'node:child_process';
 import { createHash } from 'node:crypto';
+import { once } from 'node:events';
 import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { createServer } from 'node:net';
@@ -79,16 +80,15 @@ export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): P
   if (!options.ephemeral) writeFileSync(RUNNING_RECORD, dataDir);
   return {
     url: embeddedUrl(port),
+    // Instead of the library's stop(): it sends SIGINT (fast shutdown), which cuts connections whose
+    // Terminate is still in flight (pg's pool.end() does not wait for its sockets): a WARN on every
+    // normal stop. It would also wait for an 'exit' that already happened, had PostgreSQL been stopped.
     stop: async () => {
-      // In a terminal, Ctrl-C reaches PostgreSQL too (it shares npm's process group) and it shuts down
-      // at once; the library's stop() would then wait for an 'exit' that already happened.
       const library = pg as unknown as { process?: ChildProcess };
-      if (library.process && (library.process.exitCode !== null || library.process.signalCode !== null)) {
-        library.process = undefined;
-        if (options.ephemeral) rmSync(dataDir, { recursive: true, force: true });
-      } else {
-        await pg.stop();
-      }
+      const server = library.process;
+      if (server && server.exitCode === null && server.signalCode === null) await shutDown(server);
+      library.process = undefined;
+      if (options.ephemeral) rmSync(dataDir, { recursive: true, force: true });
       if (!options.ephemeral && readRecord() === dataDir) rmSync(RUNNING_RECORD, { force: true });
     },
   };
@@ -170,6 +170,24 @@ export function findFreePort(): Promise<number> {
     });
   });
 }
+
+/**
+ * Stops the server: a smart shutdown (SIGTERM), which lets the sessions still closing end on their
+ * own, and a fast one (SIGINT) if some session is still open after SMART_SHUTDOWN_MS.
+ */
+async function shutDown(server: ChildProcess): Promise<void> {
+  const exited = once(server, 'exit');
+  server.kill('SIGTERM');
+  const fast = setTimeout(() => server.kill('SIGINT'), SMART_SHUTDOWN_MS);
+  try {
+    await exited;
+  } finally {
+    clearTimeout(fast);
+  }
+}
+
+/** How long a smart shutdown may wait for the last sessions before it turns fast. */
+const SMART_SHUTDOWN_MS = 3_000;
 
 /**
  * Runs `start` with the processes it spawns in a process group of their own (`detached`): Ctrl-C in

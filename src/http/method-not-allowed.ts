@@ -18,7 +18,7 @@ import type { ProblemDetailsFilter } from './problem-details.filter';
 export function answerUnsupportedMethods(fastify: FastifyInstance, problems: ProblemDetailsFilter): void {
   const routes = new Map<string, { pattern: RegExp; methods: Set<string> }>();
   fastify.addHook('onRoute', (route) => {
-    if ((route.config as Partial<typeof HIDDEN_ROUTE> | undefined)?.hiddenRoute) return;
+    if (Object.hasOwn(route.config ?? {}, 'hiddenRoute')) return;
     const entry = routes.get(route.url) ?? { pattern: patternOf(route.url), methods: new Set<string>() };
     for (const method of [route.method].flat()) entry.methods.add(method.toUpperCase());
     routes.set(route.url, entry);

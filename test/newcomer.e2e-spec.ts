@@ -16,6 +16,8 @@ const ROOT = join(__dirname, '..');
 const MAIN = join(ROOT, 'src', 'main.ts');
 const TS_NODE = ['-r', require.resolve('ts-node/register/transpile-only')];
 const childEnv = (env: Record<string, string | undefined>) => ({ ...process.env, NODE_OPTIONS: '', ...env });
+// Each test starts Node processes that compile TypeScript (ts-node): generous, for a busy machine.
+jest.setTimeout(120_000);
 
 /** Whether a TCP connection to host:port is accepted (true) or refused (false). */
 function accepts(host: string, port: number): Promise<boolean> {

@@ -25,7 +25,10 @@ export async function startMain(
       () => false,
     );
     if (ready) break;
-    if (child.exitCode !== null || waited > 30_000) throw new Error(`app did not start:\n${output}`);
+    if (child.exitCode !== null || waited > 30_000) {
+      child.kill('SIGKILL'); // a process left running would keep the test run from ending
+      throw new Error(`app did not start:\n${output}`);
+    }
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
   return { child, base, output: () => output };

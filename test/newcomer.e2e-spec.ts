@@ -6,7 +6,7 @@ import { networkInterfaces, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { findFreePort } from '../src/database/embedded-postgres';
 import { PASSWORD, signUp } from './setup/accounts';
-import { testDialect } from './setup/dialect';
+import { describeOn, testDialect } from './setup/dialect';
 import { startMain } from './setup/main-process';
 import { openApiDocument } from './setup/openapi-document';
 import { useTestApp } from './setup/test-app';
@@ -16,6 +16,8 @@ const ROOT = join(__dirname, '..');
 const MAIN = join(ROOT, 'src', 'main.ts');
 const TS_NODE = ['-r', require.resolve('ts-node/register/transpile-only')];
 const childEnv = (env: Record<string, string | undefined>) => ({ ...process.env, NODE_OPTIONS: '', ...env });
+/** Why a test that does not depend on the database runs on one dialect only (CI runs the suite on three). */
+const ONCE = 'the same on every database: run once, on PostgreSQL';
 // Each test starts Node processes that compile TypeScript (ts-node): generous, for a busy machine.
 jest.setTimeout(120_000);
 
@@ -33,7 +35,7 @@ const externalAddress = Object.values(networkInterfaces())
   .flat()
   .find((address) => address?.family === 'IPv4' && !address.internal)?.address;
 
-describe('HOST: where the app listens, and a startup log that says so', () => {
+describeOn(['postgres'], ONCE)('HOST: where the app listens, and a startup log that says so', () => {
   it('HOST=127.0.0.1 listens on loopback only and says so', async () => {
     const { child, base, output } = await startMain({ HOST: '127.0.0.1', LOG_FORMAT: 'json' });
     try {
@@ -114,7 +116,7 @@ describe('a stop with Ctrl-C in a terminal looks normal (embedded PostgreSQL)', 
   );
 });
 
-describe('an older Node.js is refused with one line, before argon2 can crash it', () => {
+describeOn(['postgres'], ONCE)('an older Node.js is refused with one line, before argon2 can crash it', () => {
   it.each([
     ['npm start (src/main.ts)', MAIN, []],
     ['npm run user:admin', join(ROOT, 'src', 'auth', 'user-admin.command.ts'), ['--email', 'x@example.com']],
@@ -158,7 +160,7 @@ describe('an older Node.js is refused with one line, before argon2 can crash it'
   });
 });
 
-describe('npm start builds only when the sources changed, and says what it does', () => {
+describeOn(['postgres'], ONCE)('npm start builds only when the sources changed, and says what it does', () => {
   it('up to date: no build; after an edit: a build is due', () => {
     const copy = mkdtempSync(join(tmpdir(), 'conformance-start-'));
     try {

@@ -25,8 +25,9 @@ export default tseslint.config(
     },
   },
   {
-    // Plain CommonJS: bench/autocannon-request.cjs (autocannon's worker threads load it) and
-    // test/setup/swagger-plugin.cjs (ts-jest requires its AST transformers).
+    // Plain CommonJS: bench/autocannon-request.cjs (autocannon's worker threads load it),
+    // test/setup/swagger-plugin.cjs (ts-jest requires its AST transformers) and scripts/ (npm runs them
+    // before anything is compiled).
     files: ['**/*.cjs'],
     ...tseslint.configs.disableTypeChecked,
     languageOptions: {
@@ -38,6 +39,7 @@ export default tseslint.config(
         process: 'readonly',
         __dirname: 'readonly',
         __filename: 'readonly',
+        console: 'readonly',
       },
     },
     rules: { ...tseslint.configs.disableTypeChecked.rules, '@typescript-eslint/no-require-imports': 'off' },

@@ -29,7 +29,8 @@ TOKEN=$(node -p "require('$WORK/login.json').accessToken")
 grep -vqE '^\[[0-9:.]{12}\] [A-Z]+ \(' "$WORK/app1.log" && fail "a startup line not in pino's format: $(grep -vE '^\[[0-9:.]{12}\] [A-Z]+ \(' "$WORK/app1.log" | head -1)"
 grep -q $'\e\[' "$WORK/app1.log" && fail "colour codes in a log written to a file"
 grep -q "Applied migration InitialSchema" "$WORK/app1.log" || fail "the startup log does not name the migrations applied"
-grep -q "API docs at http://localhost:$PORT/docs" "$WORK/app1.log" || fail "the startup log does not say where the API docs are"
+grep -q "Listening on http://127.0.0.1:$PORT (this machine only" "$WORK/app1.log" || fail "the startup log does not say it listens on loopback only (no DATABASE_URL, no HOST)"
+grep -q "API docs at http://127.0.0.1:$PORT/docs" "$WORK/app1.log" || fail "the startup log does not say where the API docs are"
 grep -q "Stop with Ctrl-C" "$WORK/app1.log" || fail "the startup log does not say how to stop"
 echo "startup log: $(grep -c . "$WORK/app1.log") lines, one format"
 

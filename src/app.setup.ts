@@ -18,6 +18,7 @@ import { Draining } from './health/draining';
 import { ReplicaSet } from './db/replicas';
 import { CONSISTENCY_TOKEN, consistencyTokens } from './http/consistency-token';
 import { traceRequests } from './tracing/request-tracing';
+import { vary } from './http/vary';
 
 /** Builds the configured application, not yet listening. main.ts and the e2e tests both use it. */
 export async function createApp(config: AppConfig): Promise<NestFastifyApplication> {
@@ -86,11 +87,12 @@ export function configureApp(
 ): NestFastifyApplication {
   const fastify: FastifyInstance = app.getHttpAdapter().getInstance();
   securityHeaders(fastify);
+  const anyOrigin = config.corsOrigins.includes('*');
   if (config.corsOrigins.length > 0) {
     // Everything the API uses (Fetch standard, CORS protocol): without PATCH/DELETE and If-Match in
     // the preflight answer, browsers block every edit.
     app.enableCors({
-      origin: config.corsOrigins.includes('*') ? '*' : config.corsOrigins,
+      origin: anyOrigin ? '*' : config.corsOrigins,
       methods: ['GET', 'HEAD', 'POST', 'PATCH', 'DELETE'],
       allowedHeaders: ['Authorization', 'Content-Type', 'If-Match', 'If-None-Match', 'X-Request-Id', CONSISTENCY_TOKEN],
       exposedHeaders: [
@@ -104,6 +106,7 @@ export function configureApp(
       ],
       maxAge: 600,
     });
+    if (!anyOrigin) varyByOrigin(fastify);
   }
   parseJsonBodies(fastify);
   entityTags(fastify);
@@ -127,26 +130,48 @@ export function configureApp(
  * against a recorder, and each request gets the recorded headers in one `reply.headers()` call.
  * Running helmet per request cost more: a dozen `setHeader` calls on the raw response, which also
  * make Node merge every other header one by one when the reply is written.
+ *
+ * Two recordings: over HTTPS (TLS here, or `X-Forwarded-Proto: https` from a trusted proxy, see
+ * TRUST_PROXY_HOPS) all of helmet's defaults; over plain HTTP neither CSP `upgrade-insecure-requests`
+ * (the browser would fetch Swagger UI's assets over https, which a plain-HTTP server does not serve)
+ * nor `Strict-Transport-Security` (RFC 6797 §7.2: not sent over non-secure transport).
  */
 function securityHeaders(fastify: FastifyInstance): void {
-  const headers = helmetHeaders();
-  fastify.addHook('onRequest', (_request, reply, done) => {
-    void reply.headers(headers);
+  const overHttps = helmetHeaders();
+  const overHttp = helmetHeaders({
+    strictTransportSecurity: false,
+    contentSecurityPolicy: { directives: { upgradeInsecureRequests: null } },
+  });
+  fastify.addHook('onRequest', (request, reply, done) => {
+    void reply.headers(request.protocol === 'https' ? overHttps : overHttp);
     done();
   });
 }
 
-/** The headers `helmet()` sets on a response (names lower-cased), recorded from one dry run. */
-export function helmetHeaders(): Record<string, string> {
+/** The headers `helmet(options)` sets on a response (names lower-cased), recorded from one dry run. */
+export function helmetHeaders(options?: Parameters<typeof helmet>[0]): Record<string, string> {
   const headers: Record<string, string> = {};
   const recorder = {
     setHeader: (name: string, value: string) => (headers[name.toLowerCase()] = value),
     removeHeader: (name: string) => delete headers[name.toLowerCase()],
   };
   let ran = false;
-  helmet()({} as IncomingMessage, recorder as unknown as ServerResponse, () => (ran = true));
+  helmet(options)({} as IncomingMessage, recorder as unknown as ServerResponse, () => (ran = true));
   if (!ran) throw new Error('helmet did not finish synchronously: its headers cannot be recorded once');
   return headers;
+}
+
+/**
+ * With a list of allowed origins, whether a response carries `Access-Control-Allow-Origin` depends on
+ * the request's `Origin`: every response says so in `Vary` (Fetch standard, "CORS protocol and HTTP
+ * caches"), errors and 304s included, merged with the route's own `Vary` (which it would otherwise
+ * replace), so a shared cache never serves one origin's answer to another.
+ */
+function varyByOrigin(fastify: FastifyInstance): void {
+  fastify.addHook('onSend', (_request, reply, payload, done) => {
+    vary(reply, 'Origin');
+    done(null, payload);
+  });
 }
 
 /**

@@ -1,3 +1,4 @@
+import './node-version'; // first: refuses an old Node.js before argon2 (a native addon) can crash it
 import 'reflect-metadata';
 import { Logger } from '@nestjs/common';
 import type { AddressInfo } from 'node:net';
@@ -41,9 +42,8 @@ async function bootstrap(): Promise<void> {
       throw new Error(`cannot use the database at ${redact(config.database.url)}: ${error.message}`);
     });
     logger.log(await describeMigrations(app.get(DataSource)));
-    await app.listen(config.port, '0.0.0.0'); // Fastify would listen on localhost only
-    const url = `http://localhost:${(app.getHttpServer().address() as AddressInfo).port}`;
-    logger.log(`Listening on ${url}; API docs at ${url}/docs. Stop with Ctrl-C or SIGTERM.`);
+    await app.listen(config.port, config.host);
+    logger.log(listeningMessage(app.getHttpServer().address() as AddressInfo));
 
     // The guide's `await engine.dispose()` (docs/from-sqlalchemy.md): readiness turns 503 (and stays so for SHUTDOWN_GRACE_MS on
     // SIGTERM, so a load balancer can notice while we still serve), then stop accepting, let in-flight
@@ -64,11 +64,12 @@ async function bootstrap(): Promise<void> {
       logger.log('Stopped');
     };
     // Ctrl-C in a terminal reaches node twice (from the terminal and forwarded by npm): a repeated
-    // signal must not take Node's default action (exit at once, mid-drain); the deadline bounds the drain.
+    // signal must not take Node's default action (exit at once, mid-drain), and is no news worth a
+    // line on a normal stop; the deadline bounds the drain.
     let stopping = false;
     for (const signal of ['SIGTERM', 'SIGINT'] as const)
       process.on(signal, (s) => {
-        if (stopping) return logger.log(`${s} received again: still draining`);
+        if (stopping) return logger.debug(`${s} received again: still draining`);
         stopping = true;
         void shutdown(s).catch(exitWith('Shutdown failed'));
       });
@@ -84,6 +85,22 @@ type Tracer = typeof import('./tracing/tracing-sdk');
 function loadModule<T>(path: string): T {
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   return require(path) as T;
+}
+
+/**
+ * Where the server listens, truthfully: the address it bound and the URL to use, plus, for a
+ * wildcard address (0.0.0.0, ::), that every interface is served, and for loopback, that only this
+ * machine can connect (with how to change that).
+ */
+function listeningMessage({ address, port }: AddressInfo): string {
+  const wildcard = address === '0.0.0.0' || address === '::';
+  const url = `http://${wildcard ? 'localhost' : address.includes(':') ? `[${address}]` : address}:${port}`;
+  const where = wildcard
+    ? `every interface (${address}) on port ${port}, from this machine at ${url}`
+    : /^(127\.|::1$|::ffff:127\.)/.test(address) // loopback (RFC 6890)
+      ? `${url} (this machine only; HOST=0.0.0.0 listens on every interface)`
+      : url;
+  return `Listening on ${where}; API docs at ${url}/docs. Stop with Ctrl-C or SIGTERM.`;
 }
 
 /** Connection URL without its password, fit for a log line. */

@@ -1,3 +1,4 @@
+import './node-version'; // first: refuses an old Node.js before argon2 (a native addon) can crash it
 import 'reflect-metadata';
 import { NestFactory } from '@nestjs/core';
 import { FastifyAdapter } from '@nestjs/platform-fastify';

@@ -133,7 +133,8 @@ describe('structured logs', () => {
         // A password, if any, redacted; a SQLite URL is a path.
         expect.stringMatching(/^Database: ((postgres(ql)?|mysql|mariadb):\/\/[^:@/]+(:\*\*\*)?@|sqlite:)/),
         expect.stringMatching(/^Database schema: \d+ migrations? applied \(latest \w+\), none pending$/),
-        `Listening on http://localhost:${port}; API docs at http://localhost:${port}/docs. Stop with Ctrl-C or SIGTERM.`,
+        // DATABASE_URL is set and HOST is not: every interface (test/newcomer.e2e-spec.ts has the rest).
+        `Listening on every interface (0.0.0.0) on port ${port}, from this machine at http://localhost:${port}; API docs at http://localhost:${port}/docs. Stop with Ctrl-C or SIGTERM.`,
       ]),
     );
     expect(messages.filter((line) => line.context === 'InstanceLoader' || line.context === 'RouterExplorer')).toEqual(

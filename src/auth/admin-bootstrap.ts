@@ -38,6 +38,34 @@ export async function ensureAdmin(
     throw new Error(`the admin password must be ${PASSWORD_MIN_LENGTH} to ${PASSWORD_MAX_LENGTH} characters long`);
   }
   if (await insertAdmin(dataSource, { email, name, passwordHash: await hasher.hash(password) })) return 'created';
+  const existing = await findAccount(dataSource, email);
+  if (!existing) return ensureAdmin(dataSource, hasher, { email, name, password }, promote); // deleted meanwhile
+  if (existing.role === 'admin') return 'unchanged';
+  if (promote === 'if-password-matches' && !(await hasher.verify(existing.passwordHash, password))) return 'refused';
+  await makeAdmin(dataSource, existing.id);
+  return 'promoted';
+}
+
+/**
+ * `npm run user:admin` for an account that exists: makes it an admin without any password (the
+ * operator names it on purpose; its own password is kept). 'missing' when there is no such account.
+ */
+export async function promoteExisting(
+  dataSource: DataSource,
+  email: string,
+): Promise<'promoted' | 'unchanged' | 'missing'> {
+  const existing = await findAccount(dataSource, email);
+  if (!existing) return 'missing';
+  if (existing.role === 'admin') return 'unchanged';
+  await makeAdmin(dataSource, existing.id);
+  return 'promoted';
+}
+
+/** The account with this email (compared as the unique index does, lower-cased), if any. */
+async function findAccount(
+  dataSource: DataSource,
+  email: string,
+): Promise<{ id: number; role: string; passwordHash: string | null } | undefined> {
   const byEmail =
     sqlFlavourOf(dataSource) === 'postgres'
       ? 'SELECT id, role, password_hash AS "passwordHash" FROM users WHERE lower(email) = lower($1)'
@@ -45,17 +73,17 @@ export async function ensureAdmin(
   const [existing] = await dataSource.query<{ id: number; role: string; passwordHash: string | null }[]>(byEmail, [
     email,
   ]);
-  if (!existing) return ensureAdmin(dataSource, hasher, { email, name, password }, promote); // deleted meanwhile
-  if (existing.role === 'admin') return 'unchanged';
-  if (promote === 'if-password-matches' && !(await hasher.verify(existing.passwordHash, password))) return 'refused';
+  return existing;
+}
+
+async function makeAdmin(dataSource: DataSource, id: number): Promise<void> {
   await dataSource.query(
     ...boundFor(
       dataSource,
       `UPDATE users SET role = 'admin', version = version + 1, updated_at = ${nowWithMilliseconds(dataSource)} WHERE id = $1 AND role <> 'admin'`,
-      [existing.id],
+      [id],
     ),
   );
-  return 'promoted';
 }
 
 /**

@@ -3,6 +3,7 @@ import { ApiNoContentResponse, ApiOkResponse, ApiTags } from '@nestjs/swagger';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { withETag } from '../http/conditional-requests';
 import { ApiProblems, ETAG_HEADER } from '../http/openapi';
+import { vary } from '../http/vary';
 import { UserResponse } from '../users/dto/user.response';
 import { UsersService } from '../users/users.service';
 import { CurrentUser, Public, SignedIn } from './auth.decorators';
@@ -60,7 +61,7 @@ export class AuthController {
   @ApiOkResponse({ type: UserResponse, headers: ETAG_HEADER })
   async me(@CurrentUser() caller: Caller, @Res({ passthrough: true }) res: FastifyReply): Promise<UserResponse> {
     const user = await this.users.findOne(caller.id);
-    void res.header('Vary', 'Authorization');
+    vary(res, 'Authorization');
     return withETag(res, user.version, user);
   }
 }

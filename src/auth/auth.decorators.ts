@@ -1,5 +1,5 @@
 import { applyDecorators, createParamDecorator, type ExecutionContext, SetMetadata } from '@nestjs/common';
-import { ApiBearerAuth, ApiSecurity } from '@nestjs/swagger';
+import { ApiBearerAuth } from '@nestjs/swagger';
 import { ApiProblems, BEARER_SCHEME } from '../http/openapi';
 import type { Caller } from './caller';
 
@@ -11,15 +11,12 @@ export const ACCESS = 'auth:access';
  * Open to anonymous callers. A bearer token, when sent, is still checked (401 if invalid) and makes
  * the caller known (e.g. a user sees their own email). `ignoreCredentials`: the route never looks at
  * the Authorization header (login, refresh, health: a stale token must not stand in the way).
+ * OpenAPI: no `security`, so Swagger UI shows no padlock (its optional-auth form, `[{}, {bearer}]`,
+ * draws a closed padlock on every public operation, as if it were locked).
  */
 export function Public({ ignoreCredentials = false } = {}) {
   if (ignoreCredentials) return SetMetadata(ACCESS, 'anyone-ignoring-credentials' satisfies Access);
-  return applyDecorators(
-    SetMetadata(ACCESS, 'anyone' satisfies Access),
-    ApiSecurity({}), // OpenAPI: no credentials is fine…
-    ApiBearerAuth(BEARER_SCHEME), // …and so is a bearer token
-    ApiProblems(401),
-  );
+  return applyDecorators(SetMetadata(ACCESS, 'anyone' satisfies Access), ApiProblems(401));
 }
 
 /** Needs a signed-in caller (the default): documents the bearer scheme and the 401/403 answers. */

@@ -52,15 +52,21 @@ export class AuthService {
   }
 
   /**
-   * Rotates a refresh token: a new pair, and the presented token stops working. A token that was
-   * already rotated revokes its whole session (someone else has its successor); either way 401.
+   * Rotates a refresh token: a new pair, and the presented token stops working. Presented again
+   * within REFRESH_GRACE_SECONDS of its rotation while its successor is still unused (two tabs at
+   * once, a retry after a lost response), it gets that same successor and a new access token of the
+   * session. Otherwise a token that was already rotated revokes its whole session (someone else has
+   * its successor; RFC 9700 §4.14.2); either way 401.
    */
   async refresh(refreshToken: string): Promise<TokenPair> {
     const rejected = invalidToken('The refresh token is invalid, expired or revoked');
     if (!REFRESH_TOKEN.test(refreshToken)) throw rejected;
     const presented = refreshTokenHash(refreshToken);
-    const next = newRefreshToken();
-    const rotated = await this.sessions.rotate(presented, next.hash);
+    const next = this.tokens.refreshSuccessor(refreshToken);
+    const grace = this.config.auth.refreshGraceSeconds;
+    const rotated =
+      (await this.sessions.rotate(presented, next.hash)) ??
+      (grace > 0 ? await this.sessions.findRecentlyRotated(presented, next.hash, grace) : undefined);
     if (rotated) return this.pair(rotated.userId, rotated.sessionId, next.token);
     if (await this.sessions.revokeIfReused(presented)) {
       this.logger.warn('A rotated refresh token was presented again: its session is revoked');

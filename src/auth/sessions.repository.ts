@@ -5,7 +5,7 @@ import { randomUUID } from 'node:crypto';
 import type { EntityManager } from 'typeorm';
 import { queryRows } from '../db/pool-queries';
 import { inTransaction } from '../db/transactions';
-import { boundFor, nowWithMilliseconds, sqlFlavourOf } from '../db/sql-dialect';
+import { boundFor, nowWithMilliseconds, sqlDialectOf, sqlFlavourOf } from '../db/sql-dialect';
 import type { Role } from '../users/entities/user.entity';
 import { RefreshToken } from './entities/refresh-token.entity';
 import { Session } from './entities/session.entity';
@@ -97,6 +97,34 @@ export class SessionsRepository {
         'issued AS (INSERT INTO refresh_tokens (token_hash, session_id) SELECT $2, id FROM rotated) ' +
         'SELECT id AS "sessionId", user_id AS "userId" FROM rotated',
       [presentedHash, nextHash],
+    );
+    return rows[0];
+  }
+
+  /**
+   * The grace window of rotation (REFRESH_GRACE_SECONDS): the session of a presented token rotated at
+   * most `graceSeconds` ago (database clock, like rotated_at), when that session is live and its
+   * current token is `successorHash`, the successor the rotation issued (see
+   * AccessTokens.refreshSuccessor). Undefined otherwise: the caller then treats it as a reuse. Reads
+   * only; run after rotate(), which waits for a concurrent rotation of the same token to commit.
+   */
+  async findRecentlyRotated(
+    presentedHash: Buffer,
+    successorHash: Buffer,
+    graceSeconds: number,
+  ): Promise<{ sessionId: string; userId: number } | undefined> {
+    const tx = this.txHost.tx;
+    const cutoff = {
+      postgres: 'now() - make_interval(secs => $3)',
+      mysql: 'CURRENT_TIMESTAMP(3) - INTERVAL $3 SECOND',
+      sqlite: "strftime('%Y-%m-%d %H:%M:%f', 'now', '-' || $3 || ' seconds')",
+    }[sqlDialectOf(tx)];
+    const rows = await this.query<{ sessionId: string; userId: number }>(
+      'SELECT s.id AS "sessionId", s.user_id AS "userId" FROM refresh_tokens t ' +
+        'JOIN sessions s ON s.id = t.session_id ' +
+        'JOIN refresh_tokens n ON n.session_id = t.session_id AND n.token_hash = $2 AND n.rotated_at IS NULL ' +
+        `WHERE t.token_hash = $1 AND t.rotated_at > ${cutoff} AND s.revoked_at IS NULL AND s.expires_at > NOW`,
+      [presentedHash, successorHash, graceSeconds],
     );
     return rows[0];
   }

@@ -17,6 +17,14 @@ describe('loadConfig', () => {
     expect(config.embeddedPostgres).toEqual({ dataDir: '.data/postgres', port: 0 });
   });
 
+  it('listens on loopback with the embedded database, on every interface with DATABASE_URL, on HOST when set', () => {
+    expect(loadConfig({}).host).toBe('127.0.0.1');
+    expect(loadConfig({ DATABASE_URL: 'postgres://u@h/db' }).host).toBe('0.0.0.0');
+    expect(loadConfig({ HOST: '::' }).host).toBe('::');
+    expect(loadConfig({ DATABASE_URL: 'sqlite:x.db', HOST: '127.0.0.1' }).metrics.host).toBe('127.0.0.1');
+    expect(() => loadConfig({ HOST: 'http://example.com' })).toThrow('HOST must be an IP address or a host name');
+  });
+
   it('reads numbers, booleans and the database URL from the environment', () => {
     const config = loadConfig({
       PORT: '8080',
@@ -40,11 +48,12 @@ describe('loadConfig', () => {
     expect(
       loadConfig({ OTEL_EXPORTER_OTLP_ENDPOINT: 'http://collector:4318', OTEL_SDK_DISABLED: 'true' }).tracing.enabled,
     ).toBe(false);
-    expect(loadConfig({}).metrics).toEqual({ enabled: true, token: undefined, port: undefined });
+    expect(loadConfig({}).metrics).toEqual({ enabled: true, token: undefined, port: undefined, host: '127.0.0.1' });
     expect(loadConfig({ METRICS_PORT: '9464', METRICS_TOKEN: 'x'.repeat(16) }).metrics).toEqual({
       enabled: true,
       token: 'x'.repeat(16),
       port: 9464,
+      host: '127.0.0.1',
     });
   });
 

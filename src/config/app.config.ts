@@ -30,6 +30,18 @@ class Environment {
   PORT = 3000;
 
   /**
+   * The address the HTTP server (and METRICS_PORT's listener) binds. Unset: 127.0.0.1, this machine
+   * only, when no DATABASE_URL is set (the embedded PostgreSQL is a developer's setup: its data and
+   * generated JWT secret are not for the network); 0.0.0.0, every IPv4 interface, with DATABASE_URL
+   * (a deployment, e.g. a container, must be reachable). `::` listens on every IPv6 and IPv4 interface.
+   */
+  @IsOptional()
+  @Matches(/^(?:[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*|[0-9A-Fa-f:.]+)$/, {
+    message: 'HOST must be an IP address or a host name, e.g. 127.0.0.1 or 0.0.0.0',
+  })
+  HOST?: string;
+
+  /**
    * Your own database; the scheme picks the dialect (docs/databases.md; MariaDB/MySQL and SQLite need
    * `npm run drivers`). Unset: an embedded PostgreSQL is started under EMBEDDED_PG_DATA_DIR.
    * @example postgres://user:password@localhost:5432/mydb
@@ -249,6 +261,17 @@ class Environment {
   @Min(60)
   SESSION_TTL_SECONDS = 30 * 86_400;
 
+  /**
+   * Seconds after a refresh token is rotated during which presenting it again (two tabs refreshing at
+   * once, a retry after a lost response) returns the same successor instead of revoking the session as
+   * a reuse (RFC 9700 §4.14.2). 0: any reuse revokes. After the window, or once the successor has been
+   * used itself, a reuse revokes the session as before.
+   */
+  @IsInt()
+  @Min(0)
+  @Max(300)
+  REFRESH_GRACE_SECONDS = 30;
+
   /** Failed logins allowed per account per LOGIN_FAILURE_WINDOW_MS, from all clients together. */
   @IsInt()
   @Min(1)
@@ -370,6 +393,8 @@ export interface DatabaseConfig {
 export interface AppConfig {
   env: Environment['NODE_ENV'];
   port: number;
+  /** Where to listen (HOST, or its default: see Environment.HOST). */
+  host: string;
   database: DatabaseConfig;
   embeddedPostgres: { dataDir: string; port: number };
   log: { level: LogLevel; format: 'json' | 'pretty' };
@@ -403,6 +428,8 @@ export interface MetricsConfig {
   token?: string;
   /** A port of its own for /metrics; undefined: the main port. */
   port?: number;
+  /** The address that port binds (HOST); undefined: every IPv4 interface. */
+  host?: string;
 }
 
 export interface AuthConfig {
@@ -410,6 +437,8 @@ export interface AuthConfig {
   jwtSecret?: string;
   accessTokenTtlSeconds: number;
   sessionTtlSeconds: number;
+  /** See REFRESH_GRACE_SECONDS. */
+  refreshGraceSeconds: number;
   login: { maxFailuresPerAccount: number; maxFailuresPerClient: number; failureWindowMs: number };
   /** Both set: the admin account ensured at startup. */
   admin?: { email: string; password: string; name: string };
@@ -487,6 +516,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
   return {
     env: vars.NODE_ENV,
     port: vars.PORT,
+    host: vars.HOST ?? (vars.DATABASE_URL ? '0.0.0.0' : '127.0.0.1'),
     database: {
       url: vars.DATABASE_URL,
       poolSize: vars.DB_POOL_SIZE,
@@ -531,6 +561,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
       jwtSecret: vars.JWT_SECRET,
       accessTokenTtlSeconds: vars.ACCESS_TOKEN_TTL_SECONDS,
       sessionTtlSeconds: vars.SESSION_TTL_SECONDS,
+      refreshGraceSeconds: vars.REFRESH_GRACE_SECONDS,
       login: {
         maxFailuresPerAccount: vars.LOGIN_MAX_FAILURES_PER_ACCOUNT,
         maxFailuresPerClient: vars.LOGIN_MAX_FAILURES_PER_CLIENT,
@@ -541,7 +572,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
           ? { email: vars.ADMIN_EMAIL, password: vars.ADMIN_PASSWORD, name: vars.ADMIN_NAME }
           : undefined,
     },
-    metrics: { enabled: vars.METRICS_ENABLED, token: vars.METRICS_TOKEN, port: vars.METRICS_PORT || undefined },
+    metrics: {
+      enabled: vars.METRICS_ENABLED,
+      token: vars.METRICS_TOKEN,
+      port: vars.METRICS_PORT || undefined,
+      host: vars.HOST ?? (vars.DATABASE_URL ? '0.0.0.0' : '127.0.0.1'),
+    },
     tracing: {
       enabled:
         !vars.OTEL_SDK_DISABLED && Boolean(vars.OTEL_EXPORTER_OTLP_ENDPOINT || vars.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT),

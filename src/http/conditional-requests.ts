@@ -71,10 +71,13 @@ export function preconditionsOf(headers: FastifyRequest['headers']): Preconditio
   };
 }
 
-/** The row versions our tags (`"<version>-<hash>"`) name; other tags name none. */
+/**
+ * The row versions our tags (`"<version>-<hash>"`) name; other tags name none. The version is spelt as
+ * we write it (decimal, no leading zero): `"01-…"` is no tag we issued, so it matches nothing (§8.8.3.2).
+ */
 function versionsOf(tags: EntityTag[]): number[] {
   return tags
-    .map((tag) => /^(\d{1,10})-[\w-]+$/.exec(tag.opaque)?.[1])
+    .map((tag) => /^([1-9]\d{0,9})-[\w-]+$/.exec(tag.opaque)?.[1])
     .filter((version): version is string => version !== undefined)
     .map(Number)
     .filter((version) => version <= MAX_VERSION);
@@ -102,7 +105,7 @@ export function requireUntaggedPreconditions({ ifMatch, ifNoneMatch }: Precondit
  * response once serialized: a response marked by withETag() gets its ETag; then, in order,
  * 1. If-Match (strong comparison; `*` = the representation exists) false → 412;
  * 2. If-None-Match (weak comparison, §8.8.3.2, so `W/"…"` from a compressing proxy matches;
- *    `*` = exists) false → 304 without a body.
+ *    `*` = exists) false → 304 without a body or Content-Length, with the 200's other headers.
  * If-Modified-Since and If-Unmodified-Since are ignored: no representation has a Last-Modified
  * (§13.1.3, §13.1.4), since what it includes (posts, comments) changes without its row changing.
  */
@@ -131,8 +134,11 @@ export function entityTags(fastify: FastifyInstance): void {
       const tags = parseEntityTags(ifNoneMatch);
       const matches = tags === '*' || tags.some((tag) => tag.opaque === currentOpaque);
       if (matches) {
+        // The 200's other headers (ETag, Vary, Cache-Control) stay, as §15.4.5 asks. Content-Length
+        // (§8.6): none after GET (a null payload is the one Fastify sends without writing `0`); the
+        // 200's after HEAD, whose own hook, next, measures the payload and then sends no body.
         void reply.code(304).removeHeader('content-type').removeHeader('content-length');
-        return done(null, '');
+        return done(null, request.method === 'HEAD' ? payload : null);
       }
     }
     done(null, payload);

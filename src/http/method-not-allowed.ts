@@ -11,11 +11,14 @@ import type { ProblemDetailsFilter } from './problem-details.filter';
  *
  * Route patterns are collected as Fastify registers them (so every route counts, the implicit HEAD
  * of each GET included); a request that matched no route is compared with them, which only costs
- * anything on that rare path.
+ * anything on that rare path. Routes registered with HIDDEN_ROUTE (e.g. /metrics, which answers 404
+ * to whoever may not scrape) are left out: any other method there is a 404 like an unknown path
+ * (RFC 9110 §15.5.5), not a 405 whose Allow would reveal them.
  */
 export function answerUnsupportedMethods(fastify: FastifyInstance, problems: ProblemDetailsFilter): void {
   const routes = new Map<string, { pattern: RegExp; methods: Set<string> }>();
   fastify.addHook('onRoute', (route) => {
+    if (Object.hasOwn(route.config ?? {}, 'hiddenRoute')) return;
     const entry = routes.get(route.url) ?? { pattern: patternOf(route.url), methods: new Set<string>() };
     for (const method of [route.method].flat()) entry.methods.add(method.toUpperCase());
     routes.set(route.url, entry);
@@ -43,6 +46,12 @@ export function answerUnsupportedMethods(fastify: FastifyInstance, problems: Pro
 }
 
 const CATCH_ALL = new Set(['*', '/*']);
+
+/**
+ * Fastify route `config` for a route that must look like an unknown path to callers it refuses
+ * (they get `reply.callNotFound()`): no 405 + Allow for its other methods either.
+ */
+export const HIDDEN_ROUTE = { hiddenRoute: true } as const;
 
 /** A Fastify route URL (`/users/:id`, `/docs/*`) as a regular expression over request paths. */
 function patternOf(url: string): RegExp {

@@ -1,6 +1,6 @@
 import { ApiPropertyOptional } from '@nestjs/swagger';
-import { Type } from 'class-transformer';
-import { IsInt, IsOptional, IsString, Max, MaxLength, Min } from 'class-validator';
+import { IsOptional, IsString, Max, MaxLength, Min } from 'class-validator';
+import { IsDecimalInteger } from './validation';
 
 export const DEFAULT_LIMIT = 20;
 export const MAX_LIMIT = 100;
@@ -15,8 +15,7 @@ export const MAX_OFFSET = 1000;
 export class LimitQuery {
   @ApiPropertyOptional({ type: 'integer', minimum: 1, maximum: MAX_LIMIT, default: DEFAULT_LIMIT })
   @IsOptional()
-  @Type(() => Number)
-  @IsInt()
+  @IsDecimalInteger()
   @Min(1)
   @Max(MAX_LIMIT)
   limit: number = DEFAULT_LIMIT;
@@ -45,8 +44,7 @@ export class PaginationQuery extends CursorQuery {
     description: `Rows to skip, at most ${MAX_OFFSET}; page further with \`cursor\` (the next Link).`,
   })
   @IsOptional()
-  @Type(() => Number)
-  @IsInt()
+  @IsDecimalInteger()
   @Min(0)
   @Max(MAX_OFFSET, {
     message: `offset must not be greater than ${MAX_OFFSET}: page further with cursor, from the Link header's rel="next"`,

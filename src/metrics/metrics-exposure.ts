@@ -3,6 +3,7 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import { once } from 'node:events';
 import type { MetricsConfig } from '../config/app.config';
+import { HIDDEN_ROUTE } from '../http/method-not-allowed';
 import { registry } from './metrics';
 
 export const METRICS_PATH = '/metrics';
@@ -39,13 +40,13 @@ function bearerTokenMatches(authorization: string | undefined, token: string): b
 
 /** GET /metrics on the main Fastify instance, answering 404 (like any unknown path) to whoever may not scrape. */
 export function serveMetricsOnMainPort(fastify: FastifyInstance, config: MetricsConfig): void {
-  fastify.get(METRICS_PATH, async (request, reply) => {
+  fastify.get(METRICS_PATH, { config: HIDDEN_ROUTE }, async (request, reply) => {
     if (!mayScrape(request.raw, config, false)) return reply.callNotFound();
     return reply.type(registry.contentType).send(await registry.metrics());
   });
 }
 
-/** GET /metrics alone on a listener of its own (METRICS_PORT), all interfaces like the main port. */
+/** GET /metrics alone on a listener of its own (METRICS_PORT), on the main port's address (HOST). */
 export async function serveMetricsOnOwnPort(config: MetricsConfig & { port: number }): Promise<Server> {
   const server = createServer((request, response) => {
     const path = request.url?.split('?')[0];
@@ -58,7 +59,7 @@ export async function serveMetricsOnOwnPort(config: MetricsConfig & { port: numb
       () => response.writeHead(500).end(),
     );
   });
-  server.listen(config.port, '0.0.0.0');
+  server.listen(config.port, config.host ?? '0.0.0.0');
   await once(server, 'listening');
   return server;
 }

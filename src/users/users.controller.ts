@@ -1,5 +1,5 @@
 import { Body, Controller, Delete, Get, Patch, Post, Query, Req, Res } from '@nestjs/common';
-import { ApiCreatedResponse, ApiNotModifiedResponse, ApiOkResponse, ApiTags } from '@nestjs/swagger';
+import { ApiBody, ApiCreatedResponse, ApiNotModifiedResponse, ApiOkResponse, ApiTags } from '@nestjs/swagger';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { AccessPolicy, mayReadPrivateFields } from '../auth/access-policy';
 import { CurrentUser, Public, SignedIn } from '../auth/auth.decorators';
@@ -10,9 +10,10 @@ import { nextPageLink } from '../http/pagination';
 import { Conditions, type Preconditions, withETag } from '../http/conditional-requests';
 import { IdParam } from '../http/id-param';
 import { MessageResponse } from '../http/message.response';
+import { vary } from '../http/vary';
 import { ApiPreconditions, ApiProblems, ETAG_HEADER, LINK_HEADER, LOCATION_HEADER } from '../http/openapi';
 import { CreateUserDto } from './dto/create-user.dto';
-import { UpdateUserDto } from './dto/update-user.dto';
+import { UPDATE_USER_EXAMPLES, UpdateUserDto } from './dto/update-user.dto';
 import { GetUserQuery, ListUsersQuery, toUserInclude } from './dto/user-include.query';
 import { PRIVATE_USER_FIELDS, UserResponse } from './dto/user.response';
 import type { User } from './entities/user.entity';
@@ -78,6 +79,8 @@ export class UsersController {
   /** Updates the given fields; profile fields are merged, `profile: null` removes it. With If-Match, a stale ETag gets 412 and changes nothing. */
   @Patch(':id')
   @SignedIn()
+  // Swagger UI pre-fills "Try it out" with the first example: one a user may send for themself.
+  @ApiBody({ type: UpdateUserDto, examples: UPDATE_USER_EXAMPLES })
   @ApiOkResponse({ type: UserResponse, headers: ETAG_HEADER })
   @ApiPreconditions()
   @ApiProblems(404, 409, 412, 413, 415)
@@ -117,7 +120,7 @@ export class UsersController {
  * serializer leaves them out (see PRIVATE_USER_FIELDS). The answer then depends on who asks: `Vary`.
  */
 function hidePrivateFields(res: FastifyReply, caller: Caller | undefined, users: User[]): User[] {
-  void res.header('Vary', 'Authorization');
+  vary(res, 'Authorization');
   for (const user of users) {
     if (mayReadPrivateFields(caller, user.id)) continue;
     // Assigned undefined rather than deleted: `delete` would turn each row into a slow dictionary object.

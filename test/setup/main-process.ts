@@ -30,7 +30,7 @@ export async function startMain(
     );
     if (ready) break;
     if (child.exitCode !== null || waited > readyWithinMs) {
-      child.kill('SIGKILL');
+      child.kill('SIGKILL'); // a process left running would keep the test run from ending
       throw new Error(`app did not start:\n${output}`);
     }
     await new Promise((resolve) => setTimeout(resolve, 100));

@@ -1,8 +1,7 @@
 import { ApiPropertyOptional } from '@nestjs/swagger';
-import { Type } from 'class-transformer';
-import { IsIn, IsInt, IsOptional, IsString, Max, MaxLength, Min, MinLength } from 'class-validator';
+import { IsIn, IsOptional, IsString, Max, MaxLength, Min, MinLength } from 'class-validator';
 import { PaginationQuery } from '../../http/pagination.query';
-import { NormalizeNfc } from '../../http/validation';
+import { IsDecimalInteger, NormalizeNfc } from '../../http/validation';
 
 export const POST_SORTS = ['createdAt', '-createdAt', 'title', '-title'] as const;
 export type PostSort = (typeof POST_SORTS)[number];
@@ -10,9 +9,10 @@ export type PostSort = (typeof POST_SORTS)[number];
 export const Q_MIN_LENGTH = 3;
 
 export class ListPostsQuery extends PaginationQuery {
+  /** Only posts by this user. */
+  @ApiPropertyOptional({ type: 'integer', minimum: 1, maximum: 2_147_483_647 })
   @IsOptional()
-  @Type(() => Number)
-  @IsInt()
+  @IsDecimalInteger()
   @Min(1)
   @Max(2_147_483_647)
   authorId?: number;

@@ -54,3 +54,20 @@ export class UpdateUserDto {
   @Type(() => ProfileDto)
   profile?: ProfileDto | null;
 }
+
+/**
+ * The request examples of PATCH /users/{id}, first the one Swagger UI's "Try it out" pre-fills: what a
+ * signed-in user may change on their own account (the field examples together would include `role`,
+ * which only admins may send: 403).
+ */
+export const UPDATE_USER_EXAMPLES = {
+  'own account': {
+    summary: 'A user renames themself',
+    value: { name: 'Ada King', profile: { bio: 'Mathematician; wrote the first published program.' } },
+  },
+  'new password': {
+    summary: 'A user changes their password (the current one is needed; admins may omit it)',
+    value: { password: 'a new passphrase, long enough', currentPassword: 'correct horse battery staple' },
+  },
+  'role (admins only)': { summary: 'An admin makes a user an admin', value: { role: 'admin' } },
+};

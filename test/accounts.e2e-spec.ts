@@ -1,12 +1,13 @@
 import { once } from 'node:events';
-import { createHash } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Response } from 'supertest';
 import { PasswordReset } from '../src/auth/password-reset';
+import { AccessTokens } from '../src/auth/tokens';
 import { MailWorker } from '../src/mail/mail-worker';
-import { bearer, login, PASSWORD, signUp, tokenFor } from './setup/accounts';
+import { bearer, login, PASSWORD, signUp } from './setup/accounts';
 import { startMain } from './setup/main-process';
 import { TestSmtpServer, tokenIn } from './setup/smtp';
 import { startTestApp, type TestApp } from './setup/test-app';
@@ -353,13 +354,23 @@ describe('account lifecycle (issue #31)', () => {
 
     it('records "last used" at most once per interval, not on every request', async () => {
       const user = await c.t.db.user('Gus');
-      const token = await tokenFor(c.t.app, user.id); // a session this process has not seen used
+      // A session this process did not create (another instance's, or from before a restart).
+      const sessionId = randomUUID();
+      await c.t.query(`INSERT INTO sessions (id, user_id, expires_at) VALUES ($1, $2, '2099-01-01 00:00:00.000')`, [
+        sessionId,
+        user.id,
+      ]);
+      const token = c.t.app.get(AccessTokens).sign({ userId: user.id, sessionId });
       const first = await c.t.queriesDuring(() => c.t.api.get('/auth/me').set(bearer({ token })).expect(200));
       expect(first.filter((sql) => /UPDATE sessions SET last_used_at/.test(sql))).toHaveLength(1);
       const [row] = await c.t.query('SELECT last_used_at FROM sessions WHERE user_id = $1', [user.id]);
       expect(row.last_used_at).not.toBeNull();
       const again = await c.t.queriesDuring(() => c.t.api.get('/auth/me').set(bearer({ token })).expect(200));
       expect(again.filter((sql) => /UPDATE sessions/.test(sql))).toEqual([]);
+      // A session created here (login) counts as used at creation: its first requests write nothing.
+      const fresh = await signUp(c.t.api, 'Hal', { email: address('hal') });
+      const first2 = await c.t.queriesDuring(() => c.t.api.get('/auth/me').set(bearer(fresh)).expect(200));
+      expect(first2.filter((sql) => /UPDATE sessions/.test(sql))).toEqual([]);
     });
   });
 

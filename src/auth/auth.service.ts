@@ -56,7 +56,6 @@ export class AuthService {
       refresh.hash,
       userAgent,
     );
-    this.activity.created(sessionId);
     return this.pair(account.id, sessionId, refresh.token);
   }
 

@@ -8,6 +8,7 @@ import { inTransaction } from '../db/transactions';
 import { boundFor, nowWithMilliseconds, sqlDialectOf, sqlFlavourOf } from '../db/sql-dialect';
 import type { Role } from '../users/entities/user.entity';
 import { RefreshToken } from './entities/refresh-token.entity';
+import { sessionCreated } from './session-times';
 import { Session } from './entities/session.entity';
 
 /** The live session behind an access token, with its user's current role. */
@@ -49,6 +50,7 @@ export class SessionsRepository {
    */
   async create(userId: number, ttlSeconds: number, refreshTokenHash: Buffer, userAgent?: string): Promise<string> {
     const id = randomUUID();
+    sessionCreated(id); // "last used" is its creation time: no write for its first requests (SessionActivity)
     const agent = userAgent?.slice(0, 255) ?? null;
     if (this.portable) {
       const expiresAt = new Date(Date.now() + ttlSeconds * 1000);

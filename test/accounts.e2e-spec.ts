@@ -190,7 +190,8 @@ describe('account lifecycle (issue #31)', () => {
       await c.t.api.post('/auth/verify-email/resend').set(bearer(erin)).expect(202);
       await c.app().get(MailWorker).deliverDue();
       expect(c.smtp.to(email)).toHaveLength(2);
-      expect(await c.t.query('SELECT id FROM mail_outbox')).toHaveLength(0);
+      // The worker deletes a row once the server accepted it, a moment after the server has it.
+      await eventually(async () => (await c.t.query('SELECT id FROM mail_outbox')).length === 0, 'outbox emptied');
     });
   });
 
@@ -247,7 +248,8 @@ describe('account lifecycle (issue #31)', () => {
       expect(tokens).toEqual([{ email }]);
       await c.app().get(MailWorker).deliverDue();
       expect(c.smtp.received.filter((mail) => mail.to.some((to) => to.startsWith('nobody')))).toEqual([]);
-      expect(await c.t.query('SELECT id FROM mail_outbox')).toHaveLength(0);
+      // The worker deletes a row once the server accepted it, a moment after the server has it.
+      await eventually(async () => (await c.t.query('SELECT id FROM mail_outbox')).length === 0, 'outbox emptied');
     });
 
     it('expired and forged reset tokens get 400 naming token; the password stays', async () => {

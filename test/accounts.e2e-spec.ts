@@ -489,8 +489,9 @@ describe('account lifecycle (issue #31)', () => {
         });
         expect(created.status).toBe(201);
         const emlFiles = async (count: number) => {
-          await eventually(() => readdirSync(dir).length >= count, `${count} .eml files in ${dir}`);
-          return readdirSync(dir).sort();
+          const emls = () => readdirSync(dir).filter((file) => file.endsWith('.eml'));
+          await eventually(() => emls().length >= count, `${count} .eml files in ${dir}`);
+          return emls().sort();
         };
         const [first] = await emlFiles(1);
         const eml = readFileSync(join(dir, first), 'utf8');

@@ -1,6 +1,6 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { createHash } from 'node:crypto';
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createTransport, type Transporter } from 'nodemailer';
 import { APP_CONFIG, type AppConfig } from '../config/app.config';
@@ -48,8 +48,11 @@ export class MailTransport {
     if (this.smtp) return;
     await mkdir(this.config.mail.dir, { recursive: true, mode: 0o700 });
     const stamp = new Date().toISOString().replace(/[:.]/g, '-');
-    // 0600: the file holds a live token, like the database does.
-    await writeFile(join(this.config.mail.dir, `${stamp}-${mail.id}.eml`), info.message!, { mode: 0o600 });
+    const file = join(this.config.mail.dir, `${stamp}-${mail.id}.eml`);
+    // 0600: the file holds a live token, like the database does. Written aside, then renamed: an .eml
+    // file is never seen half-written (by a reader, or after a crash).
+    await writeFile(`${file}.partial`, info.message!, { mode: 0o600 });
+    await rename(`${file}.partial`, file);
   }
 }
 

@@ -5,13 +5,16 @@
  * and the same response bytes, built by hand. No validation, no error handling beyond 401/403/404/500: it is
  * a yardstick. The keyset cursors are checked as the app checks them (src/http/cursor.ts). Identity
  * is the app's work too: argon2id with the app's parameters on sign-up, and for a bearer token the
- * JWT checks (same secret, algorithm, issuer, audience), the app's session lookup and access policy.
+ * JWT checks (same secret, algorithm, issuer, audience), the app's session lookup and access policy,
+ * and its "last used" write (once a minute per session). A sign-up also queues its verification mail
+ * (the token and the outbox row) in its transaction, as the app does (docs/accounts.md).
  */
 import * as argon2 from 'argon2';
 import { verify } from 'jsonwebtoken';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import { createSecretKey } from 'node:crypto';
+import { createHash, createSecretKey, randomBytes } from 'node:crypto';
 import { Pool, type PoolClient } from 'pg';
+import { verificationMail } from '../src/auth/account-mails';
 import { ARGON2_OPTIONS } from '../src/auth/passwords';
 import { TOKEN_ALGORITHM, TOKEN_AUDIENCE, TOKEN_ISSUER } from '../src/auth/tokens';
 import { CursorCodec } from '../src/http/cursor';
@@ -34,13 +37,21 @@ const query = (sql: string, params: unknown[] = []) => run(pool, sql, params);
 
 // UsersRepository
 const USER_COLUMNS =
-  'u.id, u.name, u.email, u.role, u.created_at AS "createdAt", u.updated_at AS "updatedAt", u.version';
+  'u.id, u.name, u.email, u.email_verified AS "emailVerified", u.role, u.created_at AS "createdAt", u.updated_at AS "updatedAt", u.version';
 const USER_WITH_PROFILE =
   `SELECT ${USER_COLUMNS}, CASE WHEN p.user_id IS NULL THEN NULL ELSE ` +
   `json_build_object('userId', p.user_id, 'bio', p.bio, 'avatarUrl', p.avatar_url) END AS profile ` +
   'FROM users u LEFT JOIN profiles p ON p.user_id = u.id';
 const INSERT_USER =
-  'INSERT INTO users (name, email, password_hash) VALUES ($1, $2, $3) RETURNING id, name, email, role, created_at AS "createdAt", updated_at AS "updatedAt", version';
+  'INSERT INTO users (name, email, password_hash) VALUES ($1, $2, $3) RETURNING id, name, email, email_verified AS "emailVerified", role, created_at AS "createdAt", updated_at AS "updatedAt", version';
+// AccountTokensRepository.issue, MailOutboxRepository.insert: sign-up queues its verification mail
+const INSERT_ACCOUNT_TOKEN =
+  'INSERT INTO account_tokens (token_hash, user_id, purpose, email, expires_at) VALUES ($1, $2, $3, $4, now() + make_interval(secs => $5))';
+const INSERT_MAIL = 'INSERT INTO mail_outbox (recipient, subject, body, next_attempt_at) VALUES ($1, $2, $3, now())';
+// SessionActivity: "last used", written at most once a minute per session and process
+const TOUCH_SESSION =
+  'UPDATE sessions SET last_used_at = now() WHERE id = $1 AND (last_used_at IS NULL OR last_used_at < now() - make_interval(secs => $2))';
+const touched = new Map<string, number>();
 const LOCK_COMMENTS_OF_USER =
   'SELECT 1 FROM comments WHERE author_id = $1 OR post_id = ANY(ARRAY(SELECT id FROM posts WHERE author_id = $1)) ORDER BY id FOR UPDATE';
 // SessionsRepository.findActive, AccountsRepository.assertAnotherAdminRemains
@@ -101,7 +112,11 @@ const userJson = (u: Row, caller: Caller | undefined) => ({
   createdAt: u.createdAt,
   updatedAt: u.updatedAt,
   // After the timestamps, where the app's serializer puts them.
-  ...((caller?.role === 'admin' || caller?.id === u.id) && { email: u.email, role: u.role }),
+  ...((caller?.role === 'admin' || caller?.id === u.id) && {
+    email: u.email,
+    emailVerified: u.emailVerified,
+    role: u.role,
+  }),
   profile: u.profile && { bio: u.profile.bio, avatarUrl: u.profile.avatarUrl },
 });
 const postJson = (p: Row) => ({
@@ -141,7 +156,13 @@ async function authenticate(req: IncomingMessage): Promise<Caller | undefined | 
     return 'invalid';
   }
   const [session] = await query(ACTIVE_SESSION, [claims.sid]);
-  return session && String(session.userId) === claims.sub ? { id: session.userId, role: session.role } : 'invalid';
+  if (!session || String(session.userId) !== claims.sub) return 'invalid';
+  const last = touched.get(claims.sid!);
+  if (last === undefined || Date.now() - last >= 60_000) {
+    touched.set(claims.sid!, Date.now());
+    await query(TOUCH_SESSION, [claims.sid, 60]);
+  }
+  return { id: session.userId, role: session.role };
 }
 
 async function inTransaction<T>(work: (client: PoolClient) => Promise<T>): Promise<T> {
@@ -210,7 +231,15 @@ async function handle(req: IncomingMessage, res: ServerResponse) {
     // sent after COMMIT (no read-back), private fields included (it is the new user's own).
     const body = await readJson(req);
     const hash = await argon2.hash(String(body.password).normalize('NFKC'), ARGON2_OPTIONS);
-    const [user] = await inTransaction((tx) => run(tx, INSERT_USER, [body.name, body.email, hash]));
+    const [user] = await inTransaction(async (tx) => {
+      const [inserted] = await run(tx, INSERT_USER, [body.name, body.email, hash]);
+      const token = randomBytes(32).toString('base64url');
+      const tokenHash = createHash('sha256').update(token).digest();
+      await run(tx, INSERT_ACCOUNT_TOKEN, [tokenHash, inserted.id, 'verify_email', inserted.email, 172_800]);
+      const mail = verificationMail(inserted.email, 'http://localhost:3000', token, 172_800);
+      await run(tx, INSERT_MAIL, [mail.to, mail.subject, mail.text]);
+      return [inserted];
+    });
     const json = { ...userJson({ ...user, profile: null }, { id: user.id, role: user.role }), posts: [] };
     return send(res, 201, json, { Location: `/users/${user.id}` });
   }

@@ -255,6 +255,9 @@ function startApp(
       JWT_SECRET,
       ACCESS_TOKEN_TTL_SECONDS: '86400', // the longest allowed: the admin's one token outlasts any run
       METRICS_ENABLED: METRICS === 'off' ? 'false' : 'true',
+      // Sign-ups queue their verification mail (two INSERTs in their transaction, measured); delivering
+      // it would write an .eml file per sign-up into ./.data/mail, which the floor has no twin of.
+      MAIL_WORKER_ENABLED: 'false',
       ...extraEnv,
     },
     quiet,

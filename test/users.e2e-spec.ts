@@ -26,6 +26,7 @@ describe('users', () => {
         id: expect.any(Number),
         name: 'Ada Lovelace',
         email: 'Ada@Example.com',
+        emailVerified: false, // until the mailed link is used (test/accounts.e2e-spec.ts)
         role: 'user',
         createdAt: expect.stringMatching(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/),
         updatedAt: expect.stringMatching(/Z$/),

@@ -6,7 +6,7 @@ import { ApiProblems, ETAG_HEADER } from '../http/openapi';
 import { vary } from '../http/vary';
 import { UserResponse } from '../users/dto/user.response';
 import { UsersService } from '../users/users.service';
-import { CurrentUser, Public, SignedIn } from './auth.decorators';
+import { AllowUnverified, CurrentUser, Public, SignedIn } from './auth.decorators';
 import { AuthService } from './auth.service';
 import type { Caller } from './caller';
 import { LoginDto, RefreshDto } from './dto/login.dto';
@@ -32,7 +32,7 @@ export class AuthController {
     @Res({ passthrough: true }) res: FastifyReply,
   ): Promise<TokenResponse> {
     noStore(res);
-    return this.auth.login(dto.email, dto.password, req.ip);
+    return this.auth.login(dto.email, dto.password, req.ip, req.headers['user-agent']);
   }
 
   /** Exchanges a refresh token for a new pair; the old one stops working. Reusing one ends its session. */
@@ -49,6 +49,7 @@ export class AuthController {
   /** Ends this session: its refresh token and access tokens stop working with the next request. */
   @Post('logout')
   @SignedIn()
+  @AllowUnverified()
   @HttpCode(204)
   @ApiNoContentResponse({ description: 'Signed out' })
   async logout(@CurrentUser() caller: Caller): Promise<void> {

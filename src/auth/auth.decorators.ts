@@ -24,6 +24,15 @@ export function SignedIn() {
   return applyDecorators(ApiBearerAuth(BEARER_SCHEME), ApiProblems(401, 403));
 }
 
+/** Metadata key of AllowUnverified. */
+export const ALLOW_UNVERIFIED = 'auth:allow-unverified';
+
+/**
+ * A write an account with an unverified email may make even with UNVERIFIED_MAY_WRITE=false (see
+ * AuthGuard): managing its own account and sessions, so it can fix a mistyped address.
+ */
+export const AllowUnverified = () => SetMetadata(ALLOW_UNVERIFIED, true);
+
 /** The authenticated caller (set by AuthGuard); undefined on a public route called anonymously. */
 export const CurrentUser = createParamDecorator(
   (_data: unknown, context: ExecutionContext): Caller | undefined =>

@@ -3,14 +3,21 @@ import { APP_GUARD } from '@nestjs/core';
 import { JwtModule } from '@nestjs/jwt';
 import { createSecretKey, randomBytes } from 'node:crypto';
 import { APP_CONFIG, type AppConfig } from '../config/app.config';
+import { MailModule } from '../mail/mail.module';
 import { AccessPolicy } from './access-policy';
+import { AccountMailThrottle } from './account-mail-throttle';
+import { AccountSessions } from './account-sessions';
+import { AccountTokensRepository } from './account-tokens.repository';
 import { AccountsRepository } from './accounts.repository';
 import { AdminBootstrap } from './admin-bootstrap';
 import { AuthGuard } from './auth.guard';
 import { AuthService } from './auth.service';
+import { EmailVerification } from './email-verification';
 import { LoginThrottle } from './login-throttle';
 import { OwnershipRepository } from './ownership.repository';
+import { PasswordReset } from './password-reset';
 import { PasswordHasher } from './passwords';
+import { SessionActivity } from './session-activity';
 import { SessionsRepository } from './sessions.repository';
 import { AccessTokens, TOKEN_ALGORITHM, TOKEN_AUDIENCE, TOKEN_ISSUER } from './tokens';
 
@@ -20,6 +27,7 @@ import { AccessTokens, TOKEN_ALGORITHM, TOKEN_AUDIENCE, TOKEN_ISSUER } from './t
  */
 @Module({
   imports: [
+    MailModule,
     JwtModule.registerAsync({
       inject: [APP_CONFIG],
       useFactory: ({ auth }: AppConfig) => {
@@ -47,15 +55,30 @@ import { AccessTokens, TOKEN_ALGORITHM, TOKEN_AUDIENCE, TOKEN_ISSUER } from './t
   providers: [
     AccessPolicy,
     AccessTokens,
+    AccountMailThrottle,
+    AccountSessions,
     AccountsRepository,
+    AccountTokensRepository,
     AdminBootstrap,
     AuthService,
+    EmailVerification,
     LoginThrottle,
     OwnershipRepository,
     PasswordHasher,
+    PasswordReset,
+    SessionActivity,
     SessionsRepository,
     { provide: APP_GUARD, useClass: AuthGuard },
   ],
-  exports: [AccessPolicy, AccountsRepository, AuthService, PasswordHasher, SessionsRepository],
+  exports: [
+    AccessPolicy,
+    AccountSessions,
+    AccountsRepository,
+    AuthService,
+    EmailVerification,
+    PasswordHasher,
+    PasswordReset,
+    SessionsRepository,
+  ],
 })
 export class AuthModule {}

@@ -7,6 +7,7 @@ import { type Caller, isAdmin } from './caller';
 import { accountKey, LoginThrottle, unknownAccountKey } from './login-throttle';
 import { PasswordHasher } from './passwords';
 import { forbidden, invalidCredentials, invalidToken } from './problems';
+import { SessionActivity } from './session-activity';
 import { SessionsRepository } from './sessions.repository';
 import { AccessTokens, newRefreshToken, refreshTokenHash, type TokenPair } from './tokens';
 
@@ -32,22 +33,29 @@ export class AuthService {
     private readonly passwords: PasswordHasher,
     private readonly tokens: AccessTokens,
     private readonly throttle: LoginThrottle,
+    private readonly activity: SessionActivity,
     @Inject(APP_CONFIG) private readonly config: AppConfig,
   ) {}
 
   /**
    * A new session for the account, or 401 — the same answer after the same work whether the email
    * is unknown or the password wrong (an unknown email is verified against a dummy hash). 429 while
-   * the account or the client (`client`: its IP) has too many recent failures.
+   * the account or the client (`client`: its IP) has too many recent failures. `userAgent`: the
+   * request's User-Agent, kept with the session (GET /auth/sessions).
    */
-  async login(email: string, password: string, client: string): Promise<TokenPair> {
+  async login(email: string, password: string, client: string, userAgent?: string): Promise<TokenPair> {
     const account = await this.accounts.findByEmail(email);
     const key = account ? accountKey(account.id) : unknownAccountKey(email);
     await this.throttle.reserve(key, client);
     if (!(await this.passwords.verify(account?.passwordHash, password)) || !account) throw invalidCredentials();
     await this.throttle.refund(key, client);
     const refresh = newRefreshToken();
-    const sessionId = await this.sessions.create(account.id, this.config.auth.sessionTtlSeconds, refresh.hash);
+    const sessionId = await this.sessions.create(
+      account.id,
+      this.config.auth.sessionTtlSeconds,
+      refresh.hash,
+      userAgent,
+    );
     return this.pair(account.id, sessionId, refresh.token);
   }
 
@@ -87,6 +95,7 @@ export class AuthService {
     const claims = this.tokens.verify(accessToken);
     const session = await this.sessions.findActive(claims.sessionId);
     if (!session || session.userId !== claims.userId) throw invalidToken('The session has ended: sign in again');
+    await this.activity.used(claims.sessionId); // a write at most once a minute per session (SessionActivity)
     return { id: session.userId, role: session.role, sessionId: claims.sessionId };
   }
 

@@ -8,12 +8,27 @@ import { inTransaction } from '../db/transactions';
 import { boundFor, nowWithMilliseconds, sqlDialectOf, sqlFlavourOf } from '../db/sql-dialect';
 import type { Role } from '../users/entities/user.entity';
 import { RefreshToken } from './entities/refresh-token.entity';
+import { sessionCreated } from './session-times';
 import { Session } from './entities/session.entity';
 
 /** The live session behind an access token, with its user's current role. */
 export interface ActiveSession {
   userId: number;
   role: Role;
+}
+
+/** A live session as GET /auth/sessions lists it. */
+export interface LiveSession {
+  id: string;
+  createdAt: Date;
+  lastUsedAt: Date;
+  expiresAt: Date;
+  userAgent: string | null;
+}
+
+/** A timestamp as a Date: SQLite's UTC text (`YYYY-MM-DD HH:MM:SS.SSS`) included. */
+function asDate(value: Date | string): Date {
+  return value instanceof Date ? value : new Date(`${value.replace(' ', 'T')}Z`);
 }
 
 /**
@@ -29,21 +44,26 @@ export interface ActiveSession {
 export class SessionsRepository {
   constructor(private readonly txHost: TransactionHost<TransactionalAdapterTypeOrm>) {}
 
-  /** A new session with its first refresh token, in one statement. Returns the session id. */
-  async create(userId: number, ttlSeconds: number, refreshTokenHash: Buffer): Promise<string> {
+  /**
+   * A new session with its first refresh token, in one statement. Returns the session id.
+   * `userAgent`: the login's User-Agent header (cut to 255 characters), shown in GET /auth/sessions.
+   */
+  async create(userId: number, ttlSeconds: number, refreshTokenHash: Buffer, userAgent?: string): Promise<string> {
     const id = randomUUID();
+    sessionCreated(id); // "last used" is its creation time: no write for its first requests (SessionActivity)
+    const agent = userAgent?.slice(0, 255) ?? null;
     if (this.portable) {
       const expiresAt = new Date(Date.now() + ttlSeconds * 1000);
       await inTransaction(this.txHost, async () => {
-        await this.txHost.tx.insert(Session, { id, userId, expiresAt });
+        await this.txHost.tx.insert(Session, { id, userId, expiresAt, userAgent: agent });
         await this.txHost.tx.insert(RefreshToken, { tokenHash: refreshTokenHash, sessionId: id });
       });
       return id;
     }
     await this.txHost.tx.query(
-      'WITH session AS (INSERT INTO sessions (id, user_id, expires_at) VALUES ($1, $2, now() + make_interval(secs => $3)) RETURNING id) ' +
+      'WITH session AS (INSERT INTO sessions (id, user_id, expires_at, user_agent) VALUES ($1, $2, now() + make_interval(secs => $3), $5) RETURNING id) ' +
         'INSERT INTO refresh_tokens (token_hash, session_id) SELECT $4, id FROM session',
-      [id, userId, ttlSeconds, refreshTokenHash],
+      [id, userId, ttlSeconds, refreshTokenHash, agent],
     );
     return id;
   }
@@ -177,6 +197,59 @@ export class SessionsRepository {
     await this.query(
       'UPDATE sessions SET revoked_at = NOW WHERE user_id = $1 AND revoked_at IS NULL AND id IS DISTINCT FROM $2::uuid',
       [userId, keep ?? null],
+    );
+  }
+
+  /**
+   * The user's live sessions (not revoked, not expired), most recently used first; `lastUsedAt` is
+   * the creation time until an access token of the session was used. At most `limit` rows.
+   */
+  async listLive(userId: number, limit: number): Promise<LiveSession[]> {
+    const rows = await this.query<LiveSession>(
+      'SELECT id, created_at AS "createdAt", COALESCE(last_used_at, created_at) AS "lastUsedAt", expires_at AS "expiresAt", user_agent AS "userAgent" ' +
+        'FROM sessions WHERE user_id = $1 AND revoked_at IS NULL AND expires_at > NOW ORDER BY 3 DESC, id LIMIT $2',
+      [userId, limit],
+    );
+    // SQLite hands COALESCE's result back as text (it has no declared type): as a Date like the others.
+    return rows.map((row) => ({ ...row, lastUsedAt: asDate(row.lastUsedAt) }));
+  }
+
+  /** Ends the session `sessionId` if it is a live one of `userId`'s. True when it did. */
+  async revokeOwn(userId: number, sessionId: string): Promise<boolean> {
+    if (this.portable) {
+      const tx = this.txHost.tx;
+      const { affected } = await tx
+        .createQueryBuilder()
+        .update(Session)
+        .set({ revokedAt: () => this.now(tx) })
+        .where(`id = :sessionId AND user_id = :userId AND revoked_at IS NULL AND expires_at > ${this.now(tx)}`, {
+          sessionId,
+          userId,
+        })
+        .execute();
+      return Boolean(affected);
+    }
+    const rows = await this.txHost.tx.query<unknown[]>(
+      'WITH revoked AS (UPDATE sessions SET revoked_at = now() WHERE id = $1 AND user_id = $2 AND revoked_at IS NULL AND expires_at > now() RETURNING id) SELECT id FROM revoked',
+      [sessionId, userId],
+    );
+    return rows.length > 0;
+  }
+
+  /**
+   * Records that the session was used now, unless it was recorded less than `resolutionSeconds`
+   * ago (the WHERE re-checks, so instances sharing the database write at most once per interval too).
+   */
+  async touch(sessionId: string, resolutionSeconds: number): Promise<void> {
+    const tx = this.txHost.tx;
+    const cutoff = {
+      postgres: 'now() - make_interval(secs => $2)',
+      mysql: 'DATE_SUB(CURRENT_TIMESTAMP(3), INTERVAL $2 SECOND)',
+      sqlite: "strftime('%Y-%m-%d %H:%M:%f', 'now', '-' || $2 || ' seconds')",
+    }[sqlDialectOf(tx)];
+    await this.query(
+      `UPDATE sessions SET last_used_at = NOW WHERE id = $1 AND (last_used_at IS NULL OR last_used_at < ${cutoff})`,
+      [sessionId, resolutionSeconds],
     );
   }
 

@@ -137,3 +137,30 @@ describe('configuration for several instances', () => {
     expect(() => loadConfig(env)).toThrow(reason);
   });
 });
+
+describe('loadConfig: mail and accounts', () => {
+  it('writes mail beside the embedded database by default, links to localhost, and verifies nothing to write', () => {
+    const config = loadConfig({ EMBEDDED_PG_DATA_DIR: '/srv/app/data/postgres', PORT: '8080' });
+    expect(config.mail).toEqual(
+      expect.objectContaining({ smtpUrl: undefined, dir: '/srv/app/data/mail', publicUrl: 'http://localhost:8080' }),
+    );
+    expect(config.auth.accounts.unverifiedMayWrite).toBe(true);
+    expect(loadConfig({ MAIL_DIR: '/var/mail/app', PUBLIC_URL: 'https://app.example.com/' }).mail).toEqual(
+      expect.objectContaining({ dir: '/var/mail/app', publicUrl: 'https://app.example.com' }),
+    );
+  });
+
+  it.each([
+    [{ PUBLIC_URL: 'app.example.com' }, 'PUBLIC_URL must be an http(s):// URL'],
+    [{ PUBLIC_URL: 'https://app.example.com/?next=x' }, 'PUBLIC_URL must be an http(s):// URL'],
+    [{ PASSWORD_RESET_TTL_SECONDS: '10' }, 'PASSWORD_RESET_TTL_SECONDS'],
+  ])('rejects %j in one line', (env, reason) => {
+    expect(() => loadConfig(env)).toThrow(reason);
+  });
+
+  it('never repeats SMTP_URL (it holds the SMTP password) in an error message', () => {
+    expect(() => loadConfig({ SMTP_URL: 'http://user:hunter2hunter2@mail.example.com' })).toThrow(
+      'SMTP_URL=***: SMTP_URL must be an smtp:// or smtps:// URL',
+    );
+  });
+});

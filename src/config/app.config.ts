@@ -12,6 +12,7 @@ import {
   Min,
   validateSync,
 } from 'class-validator';
+import { dirname, join, resolve } from 'node:path';
 
 /**
  * Environment variables the service reads, with their defaults. Every property needs a docstring:
@@ -368,6 +369,92 @@ class Environment {
   /** `true` turns tracing off whatever the endpoints say (standard variable). */
   @IsBoolean()
   OTEL_SDK_DISABLED = false;
+
+  /**
+   * Where mail goes: an smtp:// or smtps:// URL (user and password in it, e.g.
+   * smtps://user:pass@mail.example.com:465). Unset: every mail is written as an .eml file to MAIL_DIR.
+   */
+  @IsOptional()
+  @Matches(/^smtps?:\/\//, { message: 'SMTP_URL must be an smtp:// or smtps:// URL' })
+  SMTP_URL?: string;
+
+  /** The From of every mail (RFC 5322 mailbox). */
+  @IsString()
+  @Length(3, 254)
+  MAIL_FROM = 'nest-typeorm-users <no-reply@localhost>';
+
+  /** Without SMTP_URL, mails are written here as .eml files. Unset: `mail/` beside EMBEDDED_PG_DATA_DIR (.data/mail). */
+  @IsOptional()
+  @IsString()
+  MAIL_DIR?: string;
+
+  /**
+   * Base URL of the site the links in mails point to (`<PUBLIC_URL>/verify-email#token=…`); never taken
+   * from a request's Host header. Unset: http://localhost:<PORT>.
+   */
+  @IsOptional()
+  @Matches(/^https?:\/\/[^/?#\s]+(\/[^?#\s]*)?$/, {
+    message: 'PUBLIC_URL must be an http(s):// URL without query or fragment',
+  })
+  PUBLIC_URL?: string;
+
+  /** false: this instance only queues mail (the outbox); another instance delivers it. */
+  @IsBoolean()
+  MAIL_WORKER_ENABLED = true;
+
+  /** How often the mail worker looks for due mail when nothing woke it (a commit in this process wakes it at once). */
+  @IsInt()
+  @Min(50)
+  MAIL_POLL_INTERVAL_MS = 5_000;
+
+  /** Delay before the first retry of a failed delivery; it doubles with every further failure (up to 1 hour). */
+  @IsInt()
+  @Min(10)
+  MAIL_RETRY_BASE_MS = 10_000;
+
+  /** Deliveries tried per mail before it is given up (kept in the outbox with failed_at set). */
+  @IsInt()
+  @Min(1)
+  @Max(100)
+  MAIL_MAX_ATTEMPTS = 12;
+
+  /** How long an email verification link works, in seconds. */
+  @IsInt()
+  @Min(60)
+  EMAIL_VERIFICATION_TTL_SECONDS = 2 * 86_400;
+
+  /** How long a password reset link works, in seconds: short, since the mail may sit in an inbox. */
+  @IsInt()
+  @Min(60)
+  @Max(86_400)
+  PASSWORD_RESET_TTL_SECONDS = 1_800;
+
+  /** Password reset (and verification resend) requests per email address per PASSWORD_RESET_WINDOW_MS. */
+  @IsInt()
+  @Min(1)
+  PASSWORD_RESET_MAX_PER_ADDRESS = 5;
+
+  /** Password reset requests per client IP per PASSWORD_RESET_WINDOW_MS, whatever the addresses. */
+  @IsInt()
+  @Min(1)
+  PASSWORD_RESET_MAX_PER_CLIENT = 20;
+
+  /** The window the password reset limits count requests in; a blocked address or client is free again when it ends. */
+  @IsInt()
+  @Min(1_000)
+  PASSWORD_RESET_WINDOW_MS = 60 * 60_000;
+
+  /**
+   * true: accounts whose email is not verified may write like any other. false: their POST, PATCH and
+   * DELETE get 403, except on their own account (PATCH/DELETE /users/{id}) and under /auth.
+   */
+  @IsBoolean()
+  UNVERIFIED_MAY_WRITE = true;
+
+  /** How stale a session's "last used" time may be: it is written at most once per this many seconds. */
+  @IsInt()
+  @Min(1)
+  SESSION_LAST_USED_RESOLUTION_SECONDS = 60;
 }
 
 type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
@@ -420,6 +507,21 @@ export interface AppConfig {
   auth: AuthConfig;
   metrics: MetricsConfig;
   tracing: { enabled: boolean };
+  mail: MailConfig;
+}
+
+export interface MailConfig {
+  /** Undefined: mails are written as .eml files to `dir`. */
+  smtpUrl?: string;
+  from: string;
+  /** Absolute path of the .eml directory (used without `smtpUrl`). */
+  dir: string;
+  /** Base URL of links in mails, no trailing slash. */
+  publicUrl: string;
+  workerEnabled: boolean;
+  pollIntervalMs: number;
+  retryBaseMs: number;
+  maxAttempts: number;
 }
 
 export interface MetricsConfig {
@@ -442,10 +544,22 @@ export interface AuthConfig {
   login: { maxFailuresPerAccount: number; maxFailuresPerClient: number; failureWindowMs: number };
   /** Both set: the admin account ensured at startup. */
   admin?: { email: string; password: string; name: string };
+  /** Email verification, password reset, session activity (docs/accounts.md). */
+  accounts: AccountsConfig;
+}
+
+export interface AccountsConfig {
+  verificationTtlSeconds: number;
+  resetTtlSeconds: number;
+  resetMaxPerAddress: number;
+  resetMaxPerClient: number;
+  resetWindowMs: number;
+  unverifiedMayWrite: boolean;
+  lastUsedResolutionSeconds: number;
 }
 
 /** Variables whose values never appear in an error message. */
-const SECRETS = new Set(['CURSOR_SECRET', 'JWT_SECRET', 'ADMIN_PASSWORD', 'METRICS_TOKEN']);
+const SECRETS = new Set(['CURSOR_SECRET', 'JWT_SECRET', 'ADMIN_PASSWORD', 'METRICS_TOKEN', 'SMTP_URL']);
 
 /** Thrown for invalid configuration; main.ts prints its message alone, without a stack. */
 export class ConfigError extends Error {}
@@ -571,6 +685,15 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
         vars.ADMIN_EMAIL && vars.ADMIN_PASSWORD
           ? { email: vars.ADMIN_EMAIL, password: vars.ADMIN_PASSWORD, name: vars.ADMIN_NAME }
           : undefined,
+      accounts: {
+        verificationTtlSeconds: vars.EMAIL_VERIFICATION_TTL_SECONDS,
+        resetTtlSeconds: vars.PASSWORD_RESET_TTL_SECONDS,
+        resetMaxPerAddress: vars.PASSWORD_RESET_MAX_PER_ADDRESS,
+        resetMaxPerClient: vars.PASSWORD_RESET_MAX_PER_CLIENT,
+        resetWindowMs: vars.PASSWORD_RESET_WINDOW_MS,
+        unverifiedMayWrite: vars.UNVERIFIED_MAY_WRITE,
+        lastUsedResolutionSeconds: vars.SESSION_LAST_USED_RESOLUTION_SECONDS,
+      },
     },
     metrics: {
       enabled: vars.METRICS_ENABLED,
@@ -581,6 +704,16 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
     tracing: {
       enabled:
         !vars.OTEL_SDK_DISABLED && Boolean(vars.OTEL_EXPORTER_OTLP_ENDPOINT || vars.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT),
+    },
+    mail: {
+      smtpUrl: vars.SMTP_URL,
+      from: vars.MAIL_FROM,
+      dir: resolve(vars.MAIL_DIR ?? join(dirname(vars.EMBEDDED_PG_DATA_DIR), 'mail')),
+      publicUrl: (vars.PUBLIC_URL ?? `http://localhost:${vars.PORT}`).replace(/\/+$/, ''),
+      workerEnabled: vars.MAIL_WORKER_ENABLED,
+      pollIntervalMs: vars.MAIL_POLL_INTERVAL_MS,
+      retryBaseMs: vars.MAIL_RETRY_BASE_MS,
+      maxAttempts: vars.MAIL_MAX_ATTEMPTS,
     },
   };
 }

@@ -2,7 +2,7 @@ import { Body, Controller, Delete, Get, Patch, Post, Query, Req, Res } from '@ne
 import { ApiBody, ApiCreatedResponse, ApiNotModifiedResponse, ApiOkResponse, ApiTags } from '@nestjs/swagger';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { AccessPolicy, mayReadPrivateFields } from '../auth/access-policy';
-import { CurrentUser, Public, SignedIn } from '../auth/auth.decorators';
+import { AllowUnverified, CurrentUser, Public, SignedIn } from '../auth/auth.decorators';
 import { AuthService } from '../auth/auth.service';
 import type { Caller } from '../auth/caller';
 import { PasswordHasher } from '../auth/passwords';
@@ -81,6 +81,7 @@ export class UsersController {
   @SignedIn()
   // Swagger UI pre-fills "Try it out" with the first example: one a user may send for themself.
   @ApiBody({ type: UpdateUserDto, examples: UPDATE_USER_EXAMPLES })
+  @AllowUnverified() // e.g. to fix a mistyped address (UNVERIFIED_MAY_WRITE=false)
   @ApiOkResponse({ type: UserResponse, headers: ETAG_HEADER })
   @ApiPreconditions()
   @ApiProblems(404, 409, 412, 413, 415)
@@ -101,6 +102,7 @@ export class UsersController {
   /** Deletes the user with their profile, posts and every comment they wrote or received. */
   @Delete(':id')
   @SignedIn()
+  @AllowUnverified()
   @ApiOkResponse({ type: MessageResponse })
   @ApiPreconditions()
   @ApiProblems(404, 409, 412)

@@ -26,7 +26,7 @@ export type ProfileValues = Partial<Pick<Profile, 'bio' | 'avatarUrl'>>;
  * the profile's columns flat and withProfile() nests them.
  */
 const USER_COLUMNS =
-  'u.id, u.name, u.email, u.role, u.created_at AS "createdAt", u.updated_at AS "updatedAt", u.version';
+  'u.id, u.name, u.email, u.email_verified AS "emailVerified", u.role, u.created_at AS "createdAt", u.updated_at AS "updatedAt", u.version';
 
 /** Which statements each dialect takes (see db/sql-dialect.ts). */
 const SQL: Record<
@@ -113,11 +113,11 @@ export class UsersRepository {
     if (this.flavour === 'portable') {
       const { identifiers } = await users.insert({ name, email, passwordHash });
       const [user] = await users.query<User[]>(`${this.sql.users} ${this.sql.byId}`, [identifiers[0].id]);
-      return user;
+      return withBooleans(user);
     }
     // The hash goes in, never back out: RETURNING leaves password_hash out.
     const [user] = await users.query<User[]>(
-      'INSERT INTO users (name, email, password_hash) VALUES ($1, $2, $3) RETURNING id, name, email, role, created_at AS "createdAt", updated_at AS "updatedAt", version',
+      'INSERT INTO users (name, email, password_hash) VALUES ($1, $2, $3) RETURNING id, name, email, email_verified AS "emailVerified", role, created_at AS "createdAt", updated_at AS "updatedAt", version',
       [name, email, passwordHash],
     );
     return user;
@@ -197,9 +197,10 @@ export class UsersRepository {
    */
   private async read(sql: string, parameters: unknown[], withProfile: boolean): Promise<User[]> {
     const rows = await this.reads.query<FlatUserRow>(sql, parameters);
-    if (this.flavour === 'postgres' || !withProfile) return rows;
+    if (this.flavour === 'postgres') return rows;
+    if (!withProfile) return rows.map(withBooleans);
     return rows.map(({ profileUserId, profileBio, profileAvatarUrl, ...user }) =>
-      Object.assign(user, {
+      Object.assign(withBooleans(user), {
         profile:
           profileUserId == null
             ? null
@@ -207,4 +208,10 @@ export class UsersRepository {
       }),
     );
   }
+}
+
+/** MySQL and SQLite answer a boolean column as 0/1 in plain SQL: as the entity holds it. */
+function withBooleans<T extends User>(user: T): T {
+  user.emailVerified = Boolean(user.emailVerified);
+  return user;
 }

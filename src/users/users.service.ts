@@ -2,6 +2,7 @@ import { Injectable, NotFoundException } from '@nestjs/common';
 import { TransactionHost } from '@nestjs-cls/transactional';
 import type { TransactionalAdapterTypeOrm } from '@nestjs-cls/transactional-adapter-typeorm';
 import { AccountsRepository } from '../auth/accounts.repository';
+import { EmailVerification } from '../auth/email-verification';
 import type { AccountChange } from '../auth/auth.service';
 import { SessionsRepository } from '../auth/sessions.repository';
 import { type Preconditions, requireUntaggedPreconditions } from '../http/conditional-requests';
@@ -29,6 +30,7 @@ export class UsersService {
     private readonly accounts: AccountsRepository,
     private readonly sessions: SessionsRepository,
     private readonly cursors: CursorCodec,
+    private readonly verification: EmailVerification,
   ) {}
 
   /** At most 3 queries: the user with its profile (JOIN), its posts (IN), their comments (IN). */
@@ -55,7 +57,8 @@ export class UsersService {
    * One transaction: the user, its profile and any initial posts are stored together or not at all.
    * The result is what the transaction's own INSERT … RETURNING statements gave back — the rows as
    * stored, defaults and timestamps included — in the shape findOne() reads (posts newest first,
-   * no comments yet), and it is returned only once COMMIT has succeeded: no read-back needed.
+   * no comments yet), and it is returned only once COMMIT has succeeded: no read-back needed. The
+   * verification mail is queued in the same transaction (mail outbox), never sent while it is open.
    * `passwordHash`: the argon2id hash of `dto.password` (auth/passwords.ts); `conditions`: the collection
    * has no ETag (see requireUntaggedPreconditions).
    */
@@ -65,6 +68,7 @@ export class UsersService {
       user.profile = dto.profile ? await this.users.insertProfile(user.id, dto.profile) : null;
       const posts = await this.posts.createMany(user.id, dto.posts ?? []); // joins this transaction
       requireUntaggedPreconditions(conditions);
+      await this.verification.start(user.id, user.email); // the token and its mail commit with the user
       user.posts = posts
         .map((post) => Object.assign(post, { comments: [] }))
         .sort((a, b) => b.createdAt.getTime() - a.createdAt.getTime() || b.id - a.id);
@@ -75,17 +79,21 @@ export class UsersService {
   /**
    * `conditions`: the client's If-Match / If-None-Match, evaluated by the UPDATE (see updateIfMatch).
    * `account`: the checked identity change (AuthService.accountChange): a new password ends the user's
-   * other sessions in the same transaction; demoting the last admin is refused (409).
+   * other sessions in the same transaction; demoting the last admin is refused (409). A new `email`
+   * is unverified: its verification mail and a notice to the old address are queued in the transaction.
    */
   async update(id: number, dto: UpdateUserDto, conditions?: Preconditions, account: AccountChange = {}): Promise<User> {
     await inTransaction(this.txHost, async () => {
       const { name, email, profile } = dto;
       const { passwordHash, role } = account;
       if (role === 'user') await this.accounts.assertAnotherAdminRemains(id);
+      // The address before the change (the row locked from here on): it is told, the new one verified anew.
+      const previous = email === undefined ? undefined : await this.accounts.findEmailForUpdate(id);
       // Always touch the user row, even for a profile-only change: it bumps the version (so the ETag
       // changes) and locks the user for the rest of the transaction.
       await this.users.update(id, { name, email, passwordHash, role }, conditions);
       if (passwordHash) await this.sessions.revokeAllOf(id, account.keepSessionId);
+      if (previous && email !== undefined) await this.verification.emailChanged(id, previous.email, email);
       if (profile === null) await this.users.deleteProfile(id);
       else if (profile) await this.users.upsertProfile(id, profile);
     });

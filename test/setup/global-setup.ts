@@ -42,6 +42,10 @@ export default async function globalSetup(): Promise<void> {
   process.env.DB_MIGRATIONS_RUN = 'false';
   process.env.LOG_LEVEL ??= 'silent';
   process.env.RATE_LIMIT_MAX = '0'; // the rate limit has its own test; elsewhere it would only get in the way
+  // Mail is queued but not delivered (its own suite, test/accounts.e2e-spec.ts, runs the worker against
+  // an SMTP server): a worker's background statements would blur the specs' query counts.
+  process.env.MAIL_WORKER_ENABLED = 'false';
+  process.env.MAIL_DIR = join(tmpdir(), `nest-typeorm-users-mail-${randomUUID()}`); // never ./.data
 
   // The OpenAPI document of the code under test, for the specs that check or derive requests from it.
   // A path given in the environment keeps it after the run (CI compares it with openapi.json).

@@ -22,6 +22,17 @@ export class Session {
   @Column({ name: 'expires_at', type: 'timestamptz', precision: 3 })
   expiresAt!: Date;
 
+  /**
+   * When an access token of the session was last used, to SESSION_LAST_USED_RESOLUTION_SECONDS (it is
+   * written at most that often); null: not since it was created.
+   */
+  @Column({ name: 'last_used_at', type: 'timestamptz', precision: 3, nullable: true })
+  lastUsedAt!: Date | null;
+
+  /** The User-Agent of the login that created it (first 255 characters), for the user to tell sessions apart. */
+  @Column({ name: 'user_agent', type: 'varchar', length: 255, nullable: true })
+  userAgent!: string | null;
+
   /** Set by logout, a password change, or a reused refresh token. */
   @Column({ name: 'revoked_at', type: 'timestamptz', precision: 3, nullable: true })
   revokedAt!: Date | null;

@@ -16,13 +16,17 @@ export class ProfileResponse {
  * They are optional in the schema, and the schema is the serializer: a property left undefined is
  * not written at all. So a controller hides them by unsetting them (hidePrivateFields), one place.
  */
-export const PRIVATE_USER_FIELDS = ['email', 'role'] as const;
+export const PRIVATE_USER_FIELDS = ['email', 'emailVerified', 'role'] as const;
 const PRIVATE = 'Present only when the caller is this user or an admin.';
 
 export class UserResponse {
   @ApiProperty() id!: number;
   @ApiProperty() name!: string;
   @ApiPropertyOptional({ description: PRIVATE }) email?: string;
+  @ApiPropertyOptional({
+    description: `Whether the user proved they read mail at \`email\` (POST /auth/verify-email). ${PRIVATE}`,
+  })
+  emailVerified?: boolean;
   @ApiPropertyOptional({ enum: ROLES, description: PRIVATE }) role?: Role;
   @ApiProperty() createdAt!: Date;
   @ApiProperty() updatedAt!: Date;

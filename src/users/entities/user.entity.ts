@@ -41,6 +41,10 @@ export class User {
   @Column({ name: 'password_hash', type: 'varchar', length: 255, nullable: true, select: false })
   passwordHash?: string | null;
 
+  /** True once the user proved they read mail at `email` (POST /auth/verify-email); a new email resets it. */
+  @Column({ name: 'email_verified', type: 'boolean', default: false })
+  emailVerified!: boolean;
+
   @Column({ type: 'enum', enum: ROLES, enumName: 'user_role', default: 'user' })
   role!: Role;
 

@@ -566,5 +566,5 @@ describe('admin bootstrap', () => {
     } finally {
       await t.close();
     }
-  });
+  }, 120_000); // two ts-node processes, one after the other: slow on a loaded machine, never the thing measured
 });

@@ -160,5 +160,16 @@ const unavailableResponses = new Counter({
   registers: [registry],
 });
 
+const UNAVAILABLE_CAUSES: UnavailableCause[] = [
+  'database_unavailable',
+  'database_read_only',
+  'database_pool_exhausted',
+  'database_statement_timeout',
+  'rate_limiter',
+  'shutting_down',
+  'other',
+];
+for (const cause of UNAVAILABLE_CAUSES) unavailableResponses.inc({ cause }, 0);
+
 /** Counts one 503 answer (http/problem-details.filter.ts). */
 export const countUnavailableResponse = (cause: UnavailableCause): void => unavailableResponses.inc({ cause });

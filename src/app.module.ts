@@ -15,6 +15,7 @@ import { AppConfigModule } from './config/app-config.module';
 import { dataSourceOptions } from './database/data-source.options';
 import { sqliteGate } from './database/sqlite';
 import { HealthModule } from './health/health.module';
+import { IdempotencyModule } from './idempotency/idempotency.module';
 import { MetricsModule } from './metrics/metrics.module';
 import { HandlerSpanInterceptor } from './tracing/request-tracing';
 import { PostsModule } from './posts/posts.module';
@@ -46,6 +47,7 @@ export class AppModule {
         transactionsModule(),
         ReadRoutingModule,
         RateLimitModule.forRoot(config.rateLimit),
+        IdempotencyModule,
         AuthApiModule,
         HealthModule,
         UsersModule,

@@ -9,6 +9,7 @@ import { PasswordHasher } from '../auth/passwords';
 import { nextPageLink } from '../http/pagination';
 import { Conditions, type Preconditions, withETag } from '../http/conditional-requests';
 import { IdParam } from '../http/id-param';
+import { Idempotent } from '../idempotency/idempotent.decorator';
 import { MessageResponse } from '../http/message.response';
 import { ApiPreconditions, ApiProblems, ETAG_HEADER, LINK_HEADER, LOCATION_HEADER } from '../http/openapi';
 import { CreateUserDto } from './dto/create-user.dto';
@@ -31,6 +32,7 @@ export class UsersController {
   /** Sign-up: creates a user with a password, an optional profile and initial posts, in one transaction. */
   @Post()
   @Public()
+  @Idempotent()
   @ApiCreatedResponse({ type: UserResponse, headers: { ...LOCATION_HEADER, ...ETAG_HEADER } })
   @ApiProblems(409, 413, 415)
   async create(
@@ -78,6 +80,7 @@ export class UsersController {
   /** Updates the given fields; profile fields are merged, `profile: null` removes it. With If-Match, a stale ETag gets 412 and changes nothing. */
   @Patch(':id')
   @SignedIn()
+  @Idempotent()
   @ApiOkResponse({ type: UserResponse, headers: ETAG_HEADER })
   @ApiPreconditions()
   @ApiProblems(404, 409, 412, 413, 415)
@@ -98,6 +101,7 @@ export class UsersController {
   /** Deletes the user with their profile, posts and every comment they wrote or received. */
   @Delete(':id')
   @SignedIn()
+  @Idempotent()
   @ApiOkResponse({ type: MessageResponse })
   @ApiPreconditions()
   @ApiProblems(404, 409, 412)

@@ -13,7 +13,8 @@
  * AB_USERS (1000), AB_LOG_LEVEL (silent), AB_NODE_ARGS (extra node flags for both apps, e.g.
  * `--cpu-prof --cpu-prof-dir=/tmp/prof`), AB_A_NODE_ARGS / AB_B_NODE_ARGS (for one of them: A/B of a flag),
  * AB_SEQUENTIAL=yes (load A and B one after the other: for changes in how many threads an app keeps busy),
- * AB_A_ENV / AB_B_ENV (`NAME=value …` for one of them: A/B of a setting, e.g. `AB_B_ENV=METRICS_ENABLED=false`).
+ * AB_A_ENV / AB_B_ENV (`NAME=value …` for one of them: A/B of a setting, e.g. `AB_B_ENV=METRICS_ENABLED=false`),
+ * AB_B_IDEMPOTENCY_KEY=yes (B's writes each carry a fresh Idempotency-Key: its cost, with AB_A=AB_B=this build).
  */
 import 'reflect-metadata';
 import { type ChildProcess, spawn } from 'node:child_process';
@@ -177,6 +178,17 @@ async function main(): Promise<void> {
         }),
       },
       {
+        name: 'POST /users/{id}/posts',
+        connections: 16,
+        template: () => ({
+          method: 'POST',
+          path: '/users/{u}/posts',
+          body: '{"title":"AB {n}","body":"Written by the A/B benchmark","comments":[{"body":"first"}]}',
+          tokens: { u: [1, USERS, 1], n: [1, 0, 0] },
+          authorization,
+        }),
+      },
+      {
         name: 'PATCH /users/{id}',
         connections: 16,
         template: () => ({
@@ -223,6 +235,10 @@ async function main(): Promise<void> {
       // a change in how many threads an app runs (e.g. password hashing), which share one core unequally.
       const both = async (seconds: number, swap: boolean) => {
         const templates = [await endpoint.template(), await endpoint.template()]; // one after the other: own victims
+        if (env.AB_B_IDEMPOTENCY_KEY === 'yes' && templates[1].method !== 'GET') {
+          templates[1] = { ...templates[1], idempotencyKey: `"ab-${randomUUID()}-{n}"` };
+          templates[1].tokens = { n: [1, 0, 0], ...templates[1].tokens };
+        }
         const run = (i: number) => load(apps[i], templates[i], endpoint.connections, seconds);
         if (env.AB_SEQUENTIAL !== 'yes') return Promise.all([run(0), run(1)]);
         const [first, second] = swap ? [await run(1), await run(0)] : [await run(0), await run(1)];

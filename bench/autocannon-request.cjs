@@ -28,6 +28,7 @@ function setupRequest(request) {
   const headers = {
     ...(spec.body && { 'content-type': 'application/json' }),
     ...(spec.authorization && { authorization: spec.authorization }),
+    ...(spec.idempotencyKey && { 'idempotency-key': expand(spec.idempotencyKey, n, spec.tokens, listed) }),
   };
   const path = expand(spec.path, n, spec.tokens, listed);
   if (!spec.body) return { ...request, method: spec.method, path, headers };

@@ -23,6 +23,8 @@ export interface RequestTemplate {
   listFile?: string;
   /** The Authorization header of every request (`Bearer <access token>`), if any. */
   authorization?: string;
+  /** A template (tokens expanded per request, like `path`) for each request's Idempotency-Key header, if any. */
+  idempotencyKey?: string;
 }
 
 /** What one load measured: throughput and latency (ms) from the generator, CPU from /proc. */
@@ -51,6 +53,7 @@ export function nthRequest(
   const headers: Record<string, string> = {
     ...(template.body && { 'content-type': 'application/json' }),
     ...(template.authorization && { authorization: template.authorization }),
+    ...(template.idempotencyKey && { 'idempotency-key': expand(template.idempotencyKey) }),
   };
   return {
     method: template.method,
@@ -92,7 +95,7 @@ async function runWrk(base: string, t: RequestTemplate, connections: number, sec
   const args = [
     ...['-t', String(threads), '-c', String(connections), '-d', `${seconds}s`, '--timeout', '10s'],
     ...['-s', join(__dirname, 'wrk.lua'), base, '--', String(threads), t.method, t.path, t.body ?? '-'],
-    ...[t.listFile ?? '-', t.authorization ?? '-', ...tokens],
+    ...[t.listFile ?? '-', t.authorization ?? '-', t.idempotencyKey ?? '-', ...tokens],
   ];
   // bash's `times` prints the CPU time of its finished children: wrk's own cost, exactly.
   const child = spawn('bash', ['-c', 'wrk "$@"; rc=$?; times; exit $rc', 'wrk', ...args], {

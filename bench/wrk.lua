@@ -1,7 +1,8 @@
 -- wrk script for bench/run.ts: the n-th request of an endpoint from its template (bench/load.ts,
 -- expandTemplate, is the same rule in JavaScript). Arguments, after `--`:
---   threads method pathTemplate bodyTemplate listFile authorization token=mul:mod:add ...
--- (authorization: the Authorization header of every request, `-` for none)
+--   threads method pathTemplate bodyTemplate listFile authorization idempotencyKey token=mul:mod:add ...
+-- (authorization: the Authorization header of every request, `-` for none; idempotencyKey: a template
+-- for each request's Idempotency-Key header, `-` for none)
 -- `{name}` in a template becomes add + (n * mul) % mod (mod 0: no modulo), `{listed}` the
 -- (n % lines)-th line of listFile. n counts all requests of the run: thread i of t sends n = i, i + t, …
 -- so a value such as a user to delete is used exactly once. The result is one JSON line on stdout.
@@ -12,7 +13,7 @@ function setup(thread)
   table.insert(threads, thread)
 end
 
-local method, pathTemplate, bodyTemplate, listed, headers, tokens, stride, counter
+local method, pathTemplate, bodyTemplate, listed, headers, keyTemplate, tokens, stride, counter
 function init(args)
   stride = tonumber(args[1])
   method, pathTemplate, bodyTemplate = args[2], args[3], args[4]
@@ -22,8 +23,9 @@ function init(args)
   end
   headers = {}
   if args[6] ~= "-" then headers["Authorization"] = args[6] end
+  if args[7] ~= "-" then keyTemplate = args[7] end
   tokens = {}
-  for i = 7, #args do
+  for i = 8, #args do
     local name, mul, mod, add = args[i]:match("^(%w+)=(%d+):(%d+):(%d+)$")
     tokens[name] = { tonumber(mul), tonumber(mod), tonumber(add) }
   end
@@ -43,6 +45,7 @@ end
 function request()
   local n = counter * stride + index
   counter = counter + 1
+  if keyTemplate then headers["Idempotency-Key"] = expand(keyTemplate, n) end
   if bodyTemplate == "-" then return wrk.format(method, expand(pathTemplate, n), headers) end
   local withBody = { ["Content-Type"] = "application/json" }
   for name, value in pairs(headers) do withBody[name] = value end

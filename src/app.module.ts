@@ -17,6 +17,7 @@ import { sqliteGate } from './database/sqlite';
 import { runMigrationsExclusively } from './database/migration-lock';
 import { ensureSessionStatementTimeout } from './database/statement-timeout';
 import { HealthModule } from './health/health.module';
+import { IdempotencyModule } from './idempotency/idempotency.module';
 import { MetricsModule } from './metrics/metrics.module';
 import { HandlerSpanInterceptor } from './tracing/request-tracing';
 import { PostsModule } from './posts/posts.module';
@@ -58,6 +59,7 @@ export class AppModule {
         transactionsModule(),
         ReadRoutingModule,
         RateLimitModule.forRoot(config.rateLimit),
+        IdempotencyModule,
         AuthApiModule,
         HealthModule,
         UsersModule,

@@ -19,6 +19,9 @@ import { ReplicaSet } from './db/replicas';
 import { CONSISTENCY_TOKEN, consistencyTokens } from './http/consistency-token';
 import { traceRequests } from './tracing/request-tracing';
 import { vary } from './http/vary';
+import { IDEMPOTENCY_KEY, IDEMPOTENT_REPLAYED } from './idempotency/idempotency-key';
+import { idempotentResponses } from './idempotency/idempotency.interceptor';
+import { IdempotencyRepository } from './idempotency/idempotency.repository';
 
 /** Builds the configured application, not yet listening. main.ts and the e2e tests both use it. */
 export async function createApp(config: AppConfig): Promise<NestFastifyApplication> {
@@ -94,7 +97,15 @@ export function configureApp(
     app.enableCors({
       origin: anyOrigin ? '*' : config.corsOrigins,
       methods: ['GET', 'HEAD', 'POST', 'PATCH', 'DELETE'],
-      allowedHeaders: ['Authorization', 'Content-Type', 'If-Match', 'If-None-Match', 'X-Request-Id', CONSISTENCY_TOKEN],
+      allowedHeaders: [
+        'Authorization',
+        'Content-Type',
+        'If-Match',
+        'If-None-Match',
+        'X-Request-Id',
+        CONSISTENCY_TOKEN,
+        IDEMPOTENCY_KEY,
+      ],
       exposedHeaders: [
         'Location',
         'Link',
@@ -103,6 +114,7 @@ export function configureApp(
         'WWW-Authenticate',
         'X-Request-Id',
         CONSISTENCY_TOKEN,
+        IDEMPOTENT_REPLAYED,
       ],
       maxAge: 600,
     });
@@ -112,6 +124,7 @@ export function configureApp(
   entityTags(fastify);
   const replicas = app.get(ReplicaSet);
   if (replicas.enabled) consistencyTokens(fastify, replicas, problems);
+  idempotentResponses(fastify, app.get(IdempotencyRepository)); // after entityTags and consistencyTokens: a replay's headers win
   closeConnectionsWhileDraining(fastify, app.get(Draining));
   echoRequestId(fastify);
   answerUnsupportedMethods(fastify, problems);

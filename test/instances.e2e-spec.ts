@@ -95,6 +95,36 @@ describe('three instances behind a load balancer', () => {
     expect(row.name).toBe(winner);
   });
 
+  it('Idempotency-Key (draft-ietf-httpapi-idempotency-key-header-07 §2.6): a retry on another instance replays the stored 201; six at once over three instances make one row', async () => {
+    const ada = await t.db.user('Ada');
+    const lb = roundRobin(instances);
+    const auth = await authAs(t.app, ada.id);
+    const post = (key: string, title: string) =>
+      lb.request(`/users/${ada.id}/posts`, {
+        method: 'POST',
+        headers: { 'Idempotency-Key': key, ...auth },
+        body: JSON.stringify({ title, body: 'b' }),
+      });
+    const first = await post('"retry-elsewhere"', 'Once');
+    const retry = await post('"retry-elsewhere"', 'Once');
+    expect(retry.instance).not.toBe(first.instance);
+    expect([first.status, retry.status]).toEqual([201, 201]);
+    expect(await retry.text()).toBe(await first.text());
+    expect(retry.headers.get('idempotent-replayed')).toBe('true');
+    expect(retry.headers.get('location')).toBe(first.headers.get('location'));
+
+    const racing = await Promise.all(Array.from({ length: 6 }, () => post('"racing"', 'Raced')));
+    expect(new Set(racing.map((res) => res.instance)).size).toBe(3);
+    expect(racing.every((res) => res.status === 201 || res.status === 409)).toBe(true);
+    const bodies = await Promise.all(racing.filter((res) => res.status === 201).map((res) => res.text()));
+    expect(bodies.length).toBeGreaterThanOrEqual(1);
+    expect(new Set(bodies).size).toBe(1);
+    const rows = await t.query<{ title: string }[]>('SELECT title FROM posts WHERE author_id = $1 ORDER BY id', [
+      ada.id,
+    ]);
+    expect(rows.map((row) => row.title)).toEqual(['Once', 'Raced']);
+  });
+
   it('a comment walk whose pages come from different instances returns every comment once', async () => {
     const ada = await t.db.user('Ada');
     const post = await t.db.post(ada.id);

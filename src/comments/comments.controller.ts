@@ -6,6 +6,7 @@ import { CurrentUser, Public, SignedIn } from '../auth/auth.decorators';
 import type { Caller } from '../auth/caller';
 import { Conditions, type Preconditions } from '../http/conditional-requests';
 import { IdParam } from '../http/id-param';
+import { Idempotent } from '../idempotency/idempotent.decorator';
 import { MessageResponse } from '../http/message.response';
 import { ApiProblems, LINK_HEADER, LOCATION_HEADER } from '../http/openapi';
 import { nextPageLink } from '../http/pagination';
@@ -28,6 +29,7 @@ export class CommentsController {
    */
   @Post('posts/:postId/comments')
   @SignedIn()
+  @Idempotent()
   @ApiCreatedResponse({ type: CommentResponse, headers: LOCATION_HEADER })
   @ApiProblems(404, 413, 415, 422)
   async create(
@@ -70,6 +72,7 @@ export class CommentsController {
   /** The comment's author, the post's author, or an admin. */
   @Delete('comments/:id')
   @SignedIn()
+  @Idempotent()
   @ApiOkResponse({ type: MessageResponse })
   @ApiProblems(404, 412)
   async remove(

@@ -329,6 +329,29 @@ class Environment {
   @IsString()
   REDIS_KEY_PREFIX = 'nest-typeorm-users:';
 
+  /**
+   * How long an Idempotency-Key and its stored response are kept (docs/idempotency.md): a retry within
+   * it gets the stored response, after it the key is forgotten and a request with it runs anew.
+   * Published in the OpenAPI description of the header.
+   */
+  @IsInt()
+  @Min(60)
+  @Max(30 * 86_400)
+  IDEMPOTENCY_KEY_TTL_SECONDS = 86_400;
+
+  /**
+   * Live Idempotency-Keys one signed-in caller may hold: a request with a new key past it gets 429
+   * (Retry-After) until older keys expire, so no client can fill the table.
+   */
+  @IsInt()
+  @Min(1)
+  IDEMPOTENCY_MAX_KEYS_PER_CALLER = 10_000;
+
+  /** How often each instance deletes expired keys (at most 10 batches of 1,000 per run); 0: never (another instance does). */
+  @IsInt()
+  @Min(0)
+  IDEMPOTENCY_PURGE_INTERVAL_MS = 60_000;
+
   /** Prometheus metrics: recorded and served at GET /metrics (see metrics/metrics-exposure.ts). */
   @IsBoolean()
   METRICS_ENABLED = true;
@@ -506,6 +529,7 @@ export interface AppConfig {
   trustProxyHops: number;
   auth: AuthConfig;
   metrics: MetricsConfig;
+  idempotency: IdempotencyConfig;
   tracing: { enabled: boolean };
   mail: MailConfig;
 }
@@ -522,6 +546,14 @@ export interface MailConfig {
   pollIntervalMs: number;
   retryBaseMs: number;
   maxAttempts: number;
+}
+
+/** The Idempotency-Key header's settings (see idempotency/). */
+export interface IdempotencyConfig {
+  keyTtlSeconds: number;
+  maxKeysPerCaller: number;
+  /** 0: this instance does not purge expired keys. */
+  purgeIntervalMs: number;
 }
 
 export interface MetricsConfig {
@@ -700,6 +732,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
       token: vars.METRICS_TOKEN,
       port: vars.METRICS_PORT || undefined,
       host: vars.HOST ?? (vars.DATABASE_URL ? '0.0.0.0' : '127.0.0.1'),
+    },
+    idempotency: {
+      keyTtlSeconds: vars.IDEMPOTENCY_KEY_TTL_SECONDS,
+      maxKeysPerCaller: vars.IDEMPOTENCY_MAX_KEYS_PER_CALLER,
+      purgeIntervalMs: vars.IDEMPOTENCY_PURGE_INTERVAL_MS,
     },
     tracing: {
       enabled:

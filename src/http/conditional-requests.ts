@@ -20,6 +20,20 @@ export function withETag<T>(res: FastifyReply, version: number, body: T): T {
 }
 
 /**
+ * The ETag withETag() asked for, for a body serialized before sending (idempotency/ stores it with the
+ * response): computed from `payload` as entityTags would, set on the reply, and the mark taken off so
+ * entityTags does not hash the payload again. Undefined when the response is not a tagged row.
+ */
+export function takeEntityTag(res: FastifyReply, payload: string): string | undefined {
+  const version = (res as VersionedReply)[ROW_VERSION];
+  if (version === undefined) return undefined;
+  (res as VersionedReply)[ROW_VERSION] = undefined;
+  const tag = `"${entityTagOpaque(version, payload)}"`;
+  void res.header('ETag', tag);
+  return tag;
+}
+
+/**
  * Strong ETag of a representation, without its quotes (the opaque-tag that If-Match / If-None-Match
  * members are compared with): the row's version, which If-Match is checked against in SQL, and a
  * hash of the bytes sent, so the tag also changes when included relations (posts, comments) change.

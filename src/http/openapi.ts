@@ -13,6 +13,8 @@ import { problem, type ProblemDetails } from './problem';
 import { documentConsistencyTokens } from './consistency-token';
 import { FieldErrorSchema, ProblemDetailsSchema } from './problem.schema';
 import { RATE_LIMITED_DETAIL } from './rate-limit.module';
+import { APP_CONFIG, type AppConfig } from '../config/app.config';
+import { documentIdempotencyKeys } from '../idempotency/idempotent.decorator';
 
 /** Each documented error status: what it means, and an example body as the API sends it for that status. */
 const PROBLEMS: Record<number, { description: string; example: ProblemDetails }> = {
@@ -144,6 +146,7 @@ export function buildOpenApiDocument(app: INestApplication): OpenAPIObject {
     .build();
   const document = toOpenApi31(SwaggerModule.createDocument(app, config));
   documentConsistencyTokens(document);
+  documentIdempotencyKeys(document, app.get<AppConfig>(APP_CONFIG).idempotency.keyTtlSeconds);
   return document;
 }
 

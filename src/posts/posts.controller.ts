@@ -6,6 +6,7 @@ import { CurrentUser, Public, SignedIn } from '../auth/auth.decorators';
 import type { Caller } from '../auth/caller';
 import { Conditions, type Preconditions, withETag } from '../http/conditional-requests';
 import { IdParam } from '../http/id-param';
+import { Idempotent } from '../idempotency/idempotent.decorator';
 import { MessageResponse } from '../http/message.response';
 import { ApiPreconditions, ApiProblems, ETAG_HEADER, LINK_HEADER, LOCATION_HEADER } from '../http/openapi';
 import { nextPageLink } from '../http/pagination';
@@ -30,6 +31,7 @@ export class PostsController {
    */
   @Post('users/:userId/posts')
   @SignedIn()
+  @Idempotent()
   @ApiCreatedResponse({ type: PostResponse, headers: { ...LOCATION_HEADER, ...ETAG_HEADER } })
   @ApiProblems(404, 413, 415, 422)
   async create(
@@ -91,6 +93,7 @@ export class PostsController {
   /** Updates title and/or body (the author or an admin); with If-Match, a stale ETag gets 412. */
   @Patch('posts/:id')
   @SignedIn()
+  @Idempotent()
   @ApiOkResponse({ type: PostResponse, headers: ETAG_HEADER })
   @ApiPreconditions()
   @ApiProblems(404, 412, 413, 415)
@@ -109,6 +112,7 @@ export class PostsController {
   /** Deletes the post and its comments (the author or an admin). */
   @Delete('posts/:id')
   @SignedIn()
+  @Idempotent()
   @ApiOkResponse({ type: MessageResponse })
   @ApiPreconditions()
   @ApiProblems(404, 412)

@@ -9,6 +9,7 @@ import { PasswordHasher } from '../auth/passwords';
 import { nextPageLink } from '../http/pagination';
 import { Conditions, type Preconditions, withETag } from '../http/conditional-requests';
 import { IdParam } from '../http/id-param';
+import { Idempotent } from '../idempotency/idempotent.decorator';
 import { MessageResponse } from '../http/message.response';
 import { vary } from '../http/vary';
 import { ApiPreconditions, ApiProblems, ETAG_HEADER, LINK_HEADER, LOCATION_HEADER } from '../http/openapi';
@@ -32,6 +33,7 @@ export class UsersController {
   /** Sign-up: creates a user with a password, an optional profile and initial posts, in one transaction. */
   @Post()
   @Public()
+  @Idempotent()
   @ApiCreatedResponse({ type: UserResponse, headers: { ...LOCATION_HEADER, ...ETAG_HEADER } })
   @ApiProblems(409, 413, 415)
   async create(
@@ -82,6 +84,7 @@ export class UsersController {
   // Swagger UI pre-fills "Try it out" with the first example: one a user may send for themself.
   @ApiBody({ type: UpdateUserDto, examples: UPDATE_USER_EXAMPLES })
   @AllowUnverified() // e.g. to fix a mistyped address (UNVERIFIED_MAY_WRITE=false)
+  @Idempotent()
   @ApiOkResponse({ type: UserResponse, headers: ETAG_HEADER })
   @ApiPreconditions()
   @ApiProblems(404, 409, 412, 413, 415)
@@ -103,6 +106,7 @@ export class UsersController {
   @Delete(':id')
   @SignedIn()
   @AllowUnverified()
+  @Idempotent()
   @ApiOkResponse({ type: MessageResponse })
   @ApiPreconditions()
   @ApiProblems(404, 409, 412)

@@ -1,0 +1,209 @@
+import {
+  type CallHandler,
+  type ExecutionContext,
+  HttpStatus,
+  Inject,
+  Injectable,
+  Logger,
+  type NestInterceptor,
+} from '@nestjs/common';
+import { TransactionHost } from '@nestjs-cls/transactional';
+import type { TransactionalAdapterTypeOrm } from '@nestjs-cls/transactional-adapter-typeorm';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { createHmac, randomBytes } from 'node:crypto';
+import { from, lastValueFrom, type Observable } from 'rxjs';
+import type { Caller } from '../auth/caller';
+import { APP_CONFIG, type AppConfig } from '../config/app.config';
+import { inTransaction } from '../db/transactions';
+import { takeEntityTag } from '../http/conditional-requests';
+import { CONSISTENCY_TOKEN } from '../http/consistency-token';
+import { ProblemException } from '../http/problem';
+import { countIdempotency } from '../metrics/idempotency-metrics';
+import { fingerprintOf, hashKey, IDEMPOTENT_REPLAYED, parseIdempotencyKey } from './idempotency-key';
+import { IdempotencyRepository, type NewKey, type StoredKey } from './idempotency.repository';
+
+/** A stored response: status, the headers that matter (content-type, location, etag) and the body sent. */
+interface StoredResponse {
+  status: number;
+  headers: Record<string, string>;
+  body: string;
+}
+
+const REPLAY = Symbol('idempotencyReplay');
+const OUTCOME_TO_STORE = Symbol('idempotencyOutcomeToStore');
+type KeyedRequest = FastifyRequest & { caller?: Caller; [OUTCOME_TO_STORE]?: NewKey };
+type KeyedReply = FastifyReply & { [REPLAY]?: StoredResponse };
+
+const JSON_TYPE = 'application/json; charset=utf-8';
+
+/**
+ * The Idempotency-Key header (draft-ietf-httpapi-idempotency-key-header-07), on the routes marked
+ * @Idempotent(). A request without the header runs as before. With it:
+ * 1. the key is parsed (§2.1: an sf-string, 1–255 characters; else 400 naming the header) and the
+ *    request fingerprinted (§2.4: method, route, canonical body, If-Match/If-None-Match);
+ * 2. one transaction is opened around the whole handler (the services' own inTransaction() calls join
+ *    it), and its first statement claims the key: inserts the key's row (IdempotencyRepository.claim);
+ * 3. the handler runs; its result is serialized here, by the route's schema, with its ETag, and the
+ *    response (status, Content-Type, Location, ETag, body) is written into the key's row — all before
+ *    COMMIT. So a committed write always has its key and stored response; a rollback, a 5xx or a crash
+ *    before COMMIT leaves no key, and the retry runs normally;
+ * 4. a key that is already stored (§2.6 "Retry"): the same fingerprint gets the stored response again,
+ *    byte for byte, with `Idempotent-Replayed: true` (and a fresh Consistency-Token, a later position
+ *    than the original's, which reads the write all the same); another fingerprint gets 422 (§2.7);
+ *    a key another request holds right now gets 409 with Retry-After (§2.6 "Concurrent Request");
+ * 5. a 4xx, whose write rolled back, is stored after it has been rendered, in a small transaction of
+ *    its own (idempotentResponses), unless it says to retry (Retry-After, 408); the key is free in
+ *    between, so a concurrent retry may run instead: then its outcome is the one stored.
+ * Scope (§5 "composite key"): a signed-in caller's keys are theirs (`user:<id>`); anonymous sign-up
+ * keys share one scope, where only the same fingerprint — the same body, password included — replays.
+ */
+@Injectable()
+export class IdempotencyInterceptor implements NestInterceptor {
+  private readonly secret: Buffer;
+  private readonly ttlMs: number;
+  private readonly maxLive: number;
+
+  constructor(
+    private readonly keys: IdempotencyRepository,
+    private readonly txHost: TransactionHost<TransactionalAdapterTypeOrm>,
+    @Inject(APP_CONFIG) config: AppConfig,
+  ) {
+    // A key of its own, derived from the JWT secret every instance shares (so all compute one fingerprint).
+    this.secret = createHmac('sha256', config.auth.jwtSecret ?? randomBytes(32))
+      .update('idempotency-fingerprint')
+      .digest();
+    this.ttlMs = config.idempotency.keyTtlSeconds * 1000;
+    this.maxLive = config.idempotency.maxKeysPerCaller;
+  }
+
+  intercept(context: ExecutionContext, next: CallHandler): Observable<unknown> {
+    const http = context.switchToHttp();
+    const request = http.getRequest<KeyedRequest>();
+    const field = request.headers['idempotency-key'];
+    if (field === undefined) return next.handle();
+    const key = parseIdempotencyKey(Array.isArray(field) ? field.join(', ') : field);
+    const now = new Date();
+    const attempt: NewKey = {
+      scope: request.caller ? `user:${request.caller.id}` : 'anonymous',
+      keyHash: hashKey(key),
+      fingerprint: fingerprintOf(request, this.secret),
+      createdAt: now,
+      expiresAt: new Date(now.getTime() + this.ttlMs),
+      maxLive: request.caller ? this.maxLive : undefined,
+    };
+    return from(this.run(attempt, request, http.getResponse<KeyedReply>(), next));
+  }
+
+  private async run(attempt: NewKey, request: KeyedRequest, reply: KeyedReply, next: CallHandler): Promise<unknown> {
+    let outcome: { ran: StoredResponse } | { found: StoredKey } | { busy: true } | { full: true };
+    try {
+      outcome = await inTransaction(this.txHost, async () => {
+        let claim = await this.keys.claim(attempt);
+        if (claim.state === 'taken' && claim.stored.expiresAt <= attempt.createdAt) {
+          await this.keys.deleteExpired(attempt.scope, attempt.keyHash, attempt.createdAt);
+          claim = await this.keys.claim(attempt);
+        }
+        if (claim.state === 'taken') return { found: claim.stored };
+        if (claim.state === 'busy') return { busy: true as const };
+        if (claim.state === 'full') return { full: true as const };
+        const response = responseOf(reply, await lastValueFrom(next.handle(), { defaultValue: undefined }));
+        await this.keys.complete(attempt.scope, attempt.keyHash, {
+          status: response.status,
+          headers: JSON.stringify(response.headers),
+          body: response.body,
+        });
+        return { ran: response };
+      });
+    } catch (error) {
+      request[OUTCOME_TO_STORE] = attempt; // idempotentResponses stores it if it is rendered as a lasting 4xx
+      throw error;
+    }
+    if ('ran' in outcome) {
+      countIdempotency('stored');
+      void reply.type(JSON_TYPE);
+      return outcome.ran.body;
+    }
+    if ('busy' in outcome) {
+      countIdempotency('conflict');
+      throw new ProblemException(
+        HttpStatus.CONFLICT,
+        'A request with this Idempotency-Key is still being processed; retry after Retry-After',
+        { type: '/problems/idempotency-key-in-use', retryAfterSeconds: 1 },
+      );
+    }
+    if ('full' in outcome) {
+      countIdempotency('limit');
+      throw new ProblemException(
+        HttpStatus.TOO_MANY_REQUESTS,
+        `Too many live Idempotency-Keys (${this.maxLive}); retry later, when older ones have expired`,
+        { type: '/problems/idempotency-key-limit', retryAfterSeconds: 60 },
+      );
+    }
+    const { found } = outcome;
+    if (found.fingerprint !== attempt.fingerprint || found.responseStatus === null) {
+      countIdempotency('mismatch');
+      throw new ProblemException(
+        HttpStatus.UNPROCESSABLE_ENTITY,
+        'This Idempotency-Key was already used for a different request (method, path, body or preconditions); use a new key',
+        { type: '/problems/idempotency-key-reused' },
+      );
+    }
+    countIdempotency('replayed');
+    reply[REPLAY] = {
+      status: found.responseStatus,
+      headers: JSON.parse(found.responseHeaders ?? '{}') as Record<string, string>,
+      body: found.responseBody ?? '',
+    };
+    return reply[REPLAY].body;
+  }
+}
+
+/**
+ * The handler's result as it will be sent: serialized now by the route's response schema (what
+ * Fastify would do after us), with its ETag (takeEntityTag), so the stored bytes are the sent bytes.
+ */
+function responseOf(reply: FastifyReply, result: unknown): StoredResponse {
+  const body = result === undefined ? '' : typeof result === 'string' ? result : (reply.serialize(result) as string);
+  const headers: Record<string, string> = { 'content-type': JSON_TYPE };
+  const location = reply.getHeader('location');
+  if (location !== undefined) headers.location = String(location);
+  const etag = takeEntityTag(reply, body);
+  if (etag) headers.etag = etag;
+  return { status: reply.statusCode, headers, body };
+}
+
+/**
+ * The response half of IdempotencyInterceptor, as the last onSend hook (after entityTags and
+ * consistencyTokens): a replay gets the stored status, headers and body, and `Idempotent-Replayed:
+ * true`; a keyed request that failed with a lasting 4xx has that response stored (a 5xx, a 408, or a
+ * 4xx with Retry-After is not: the retry should run). Storing is awaited before the response goes out,
+ * so a client's next retry sees it; if storing fails, the 4xx is sent all the same (the retry then runs).
+ */
+export function idempotentResponses(fastify: FastifyInstance, keys: IdempotencyRepository): void {
+  const logger = new Logger('Idempotency');
+  fastify.addHook('onSend', async (request: KeyedRequest, reply: KeyedReply, payload) => {
+    const replay = reply[REPLAY];
+    if (replay) {
+      void reply.code(replay.status).headers(replay.headers).header(IDEMPOTENT_REPLAYED, 'true');
+      if (replay.status >= 300) reply.removeHeader(CONSISTENCY_TOKEN);
+      return replay.body;
+    }
+    const attempt = request[OUTCOME_TO_STORE];
+    const status = reply.statusCode;
+    if (!attempt || status < 400 || status > 499 || status === 408 || reply.hasHeader('retry-after')) return payload;
+    if (typeof payload !== 'string') return payload;
+    try {
+      const contentType = String(reply.getHeader('content-type') ?? JSON_TYPE);
+      const stored = await keys.insertOutcome({
+        ...attempt,
+        response: { status, headers: JSON.stringify({ 'content-type': contentType }), body: payload },
+      });
+      if (stored) countIdempotency('stored');
+    } catch (error) {
+      logger.warn(
+        `The ${status} of ${request.method} ${request.url} was not stored for its Idempotency-Key: ${(error as Error).message}`,
+      );
+    }
+    return payload;
+  });
+}

@@ -1,0 +1,110 @@
+import { applyDecorators, UseInterceptors } from '@nestjs/common';
+import { ApiHeader, type OpenAPIObject } from '@nestjs/swagger';
+import { problem } from '../http/problem';
+import { IDEMPOTENCY_KEY, IDEMPOTENT_REPLAYED, MAX_KEY_LENGTH } from './idempotency-key';
+import { IdempotencyInterceptor } from './idempotency.interceptor';
+
+/**
+ * Marks a write (POST, PATCH, DELETE) as taking an `Idempotency-Key` header: IdempotencyInterceptor
+ * runs around it, and the OpenAPI document lists the header (documentIdempotencyKeys adds the 409,
+ * 422 and 429 answers and the replay header, with the key lifetime in force).
+ */
+export const Idempotent = () =>
+  applyDecorators(
+    UseInterceptors(IdempotencyInterceptor),
+    ApiHeader({
+      name: IDEMPOTENCY_KEY,
+      required: false,
+      description:
+        'Makes this write safe to retry (draft-ietf-httpapi-idempotency-key-header-07): a unique value per ' +
+        `operation, e.g. a UUID, as a quoted string of 1-${MAX_KEY_LENGTH} printable ASCII characters ` +
+        '(RFC 8941 sf-string): `"8e03978e-40d5-43e8-bc93-6894a57f9324"`. A retry with the same key and the same ' +
+        `request gets the first response again, byte for byte, marked \`${IDEMPOTENT_REPLAYED}: true\`, and changes ` +
+        'nothing; see the API description for how long keys are kept.',
+      schema: { type: 'string', minLength: 3, maxLength: 2 * MAX_KEY_LENGTH + 2, pattern: '^ *".*" *$' },
+    }),
+  );
+
+const PROBLEM_REF = { $ref: '#/components/schemas/ProblemDetailsSchema' };
+
+const KEY_PROBLEMS = {
+  409: {
+    description: `A request with this ${IDEMPOTENCY_KEY} is still being processed; retry after \`Retry-After\` seconds`,
+    example: problem(409, 'A request with this Idempotency-Key is still being processed; retry after Retry-After', {
+      type: '/problems/idempotency-key-in-use',
+    }),
+    retryAfter: true,
+  },
+  422: {
+    description: `This ${IDEMPOTENCY_KEY} was already used for a different request (method, path, body or preconditions)`,
+    example: problem(422, 'This Idempotency-Key was already used for a different request; use a new key', {
+      type: '/problems/idempotency-key-reused',
+    }),
+    retryAfter: false,
+  },
+  429: {
+    description: `The caller holds too many live ${IDEMPOTENCY_KEY}s (IDEMPOTENCY_MAX_KEYS_PER_CALLER)`,
+    example: problem(429, 'Too many live Idempotency-Keys; retry later, when older ones have expired', {
+      type: '/problems/idempotency-key-limit',
+    }),
+    retryAfter: true,
+  },
+} as const;
+
+interface OperationLike {
+  parameters?: { name?: string; in?: string }[];
+  responses?: Record<string, ResponseLike>;
+}
+interface ResponseLike {
+  description?: string;
+  headers?: Record<string, object>;
+  content?: Record<string, { schema?: object; example?: unknown }>;
+}
+
+/**
+ * On every operation taking the header: its 409, 422 and 429 answers (merged into the ones the
+ * operation already documents: the description extended, the example kept), `Idempotent-Replayed` on
+ * its 2xx; and the key lifetime (`ttlSeconds`, IDEMPOTENCY_KEY_TTL_SECONDS) in the API description.
+ */
+export function documentIdempotencyKeys(document: OpenAPIObject, ttlSeconds: number): void {
+  let any = false;
+  for (const operations of Object.values(document.paths)) {
+    for (const operation of Object.values(operations as Record<string, OperationLike>)) {
+      const takesKey = operation.parameters?.some((p) => p.in === 'header' && p.name === IDEMPOTENCY_KEY);
+      if (!takesKey || !operation.responses) continue;
+      any = true;
+      for (const [status, documented] of Object.entries(operation.responses)) {
+        if (!status.startsWith('2')) continue;
+        documented.headers = {
+          ...documented.headers,
+          [IDEMPOTENT_REPLAYED]: {
+            description: `\`true\` when this is the stored response to an earlier request with the same ${IDEMPOTENCY_KEY}`,
+            schema: { type: 'string', enum: ['true'] },
+          },
+        };
+      }
+      for (const [status, added] of Object.entries(KEY_PROBLEMS)) {
+        const existing = operation.responses[status];
+        operation.responses[status] = {
+          ...existing,
+          description: existing?.description ? `${existing.description}; or: ${added.description}` : added.description,
+          ...(added.retryAfter && {
+            headers: {
+              ...existing?.headers,
+              'Retry-After': { description: 'Seconds to wait', schema: { type: 'integer' } },
+            },
+          }),
+          // The operation's own example stays (one per status); a status it did not document gets the key's.
+          content: existing?.content ?? { 'application/problem+json': { schema: PROBLEM_REF, example: added.example } },
+        };
+      }
+    }
+  }
+  if (any) {
+    const hours = ttlSeconds % 3600 === 0 ? `${ttlSeconds / 3600} h` : `${ttlSeconds} s`;
+    document.info.description =
+      `${document.info.description ?? ''} Writes take an optional \`${IDEMPOTENCY_KEY}\` header ` +
+      `(draft-ietf-httpapi-idempotency-key-header-07): keys and their stored responses are kept for ${hours}, ` +
+      'per signed-in user (per request fingerprint for anonymous sign-up).';
+  }
+}

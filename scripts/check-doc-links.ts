@@ -9,15 +9,6 @@ import { dirname, join, relative, resolve } from 'node:path';
 
 const ROOT = join(__dirname, '..');
 const SKIP = new Set(['node_modules', 'dist', 'coverage', '.data', '.git', 'results']);
-/**
- * Pages other branches of this round add (linked from docs/README.md ahead of the merge): a missing one is
- * a note, not a failure. Once a page exists it must leave this list (the check fails until it does).
- */
-const COMING_FROM_OTHER_BRANCHES = new Set(
-  ['failures.md', 'http.md', 'idempotency.md', 'accounts.md', 'scale.md', 'operations.md'].map((page) =>
-    join(ROOT, 'docs', page),
-  ),
-);
 
 /** Markdown files under `dir`, recursively, minus build output and dependencies. */
 function markdownFiles(dir: string): string[] {
@@ -64,14 +55,7 @@ export function anchorsOf(markdown: string): Set<string> {
 
 function main(): void {
   const broken: string[] = [];
-  const notes = new Set<string>();
   const files = markdownFiles(ROOT);
-  for (const page of COMING_FROM_OTHER_BRANCHES) {
-    if (existsSync(page))
-      broken.push(
-        `${relative(ROOT, page)} exists now: remove it from COMING_FROM_OTHER_BRANCHES in ${relative(ROOT, __filename)}`,
-      );
-  }
   for (const file of files) {
     const lines = proseLines(readFileSync(file, 'utf8'));
     lines.forEach((line, index) => {
@@ -86,8 +70,7 @@ function main(): void {
         const resolved = path ? resolve(dirname(file), decodeURIComponent(path)) : file;
         const where = `${relative(ROOT, file)}:${index + 1}: ${target}`;
         if (!existsSync(resolved)) {
-          if (COMING_FROM_OTHER_BRANCHES.has(resolved)) notes.add(relative(ROOT, resolved));
-          else broken.push(`${where} (no such file)`);
+          broken.push(`${where} (no such file)`);
           continue;
         }
         if (fragment && resolved.endsWith('.md') && statSync(resolved).isFile()) {
@@ -100,7 +83,6 @@ function main(): void {
     console.error(`Broken relative links in the docs:\n${broken.join('\n')}`);
     process.exit(1);
   }
-  if (notes.size > 0) console.log(`not there yet (other branches add them): ${[...notes].join(', ')}`);
   console.log(`relative links in ${files.length} markdown files resolve`);
 }
 

@@ -12,7 +12,12 @@ export interface Instance {
 
 /** The same `src/main.ts` started `count` times on the test database, with `env` shared by all. */
 export async function startInstances(count: number, env: Record<string, string>): Promise<Instance[]> {
-  return Promise.all(Array.from({ length: count }, () => startMain(env)));
+  const started = await Promise.allSettled(Array.from({ length: count }, () => startMain(env)));
+  const failed = started.find((result) => result.status === 'rejected');
+  if (!failed) return started.map((result) => (result as PromiseFulfilledResult<Instance>).value);
+  // The ones that did start would keep the test run from ending.
+  await stopInstances(started.flatMap((result) => (result.status === 'fulfilled' ? [result.value] : [])));
+  throw failed.reason;
 }
 
 /** Stops every instance still running (SIGTERM) and waits for it to exit. */

@@ -1,5 +1,5 @@
 import { TransactionHost } from '@nestjs-cls/transactional';
-import { rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { TransactionalAdapterTypeOrm } from '@nestjs-cls/transactional-adapter-typeorm';
@@ -11,7 +11,7 @@ import { sqliteDatabasePath } from '../src/database/sqlite';
 import { inTransaction } from '../src/db/transactions';
 import { bearer, PASSWORD, signUp } from './setup/accounts';
 import { describeOn } from './setup/dialect';
-import { useTestApp, type TestApp } from './setup/test-app';
+import { startTestApp, useTestApp, type TestApp } from './setup/test-app';
 
 const PROBLEM = /application\/problem\+json/;
 
@@ -135,6 +135,32 @@ describeOn(['sqlite'], 'these tests are about SQLite’s single connection and t
     const res = await t.api.post('/posts/987654/comments').set(bearer(writer)).send({ body: 'hello' });
     expect(res.status).toBe(404);
     expect(res.headers['content-type']).toMatch(PROBLEM);
+  });
+});
+
+describeOn(['sqlite'], 'only a SQLite file can be removed under the app')('SQLite file removed while open', () => {
+  it('reads and writes answer 503 problem+json + Retry-After instead of being acknowledged and lost (RFC 9110 §15.6.4)', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'nest-typeorm-users-removed-'));
+    const own = await startTestApp({ DATABASE_URL: `sqlite:${join(dir, 'app.db')}`, DB_MIGRATIONS_RUN: 'true' });
+    try {
+      const before = await own.api
+        .post('/users')
+        .send({ name: 'Before', email: 'before@example.com', password: PASSWORD });
+      expect(before.status).toBe(201);
+      for (const suffix of ['', '-wal', '-shm']) rmSync(join(dir, `app.db${suffix}`), { force: true });
+      const write = await own.api
+        .post('/users')
+        .send({ name: 'After', email: 'after@example.com', password: PASSWORD });
+      const read = await own.api.get(`/users/${before.body.id}`);
+      for (const res of [write, read]) {
+        expect(res.status).toBe(503);
+        expect(res.headers['content-type']).toMatch(PROBLEM);
+        expect(res.headers['retry-after']).toBeDefined();
+      }
+    } finally {
+      await own.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
 

@@ -1,5 +1,6 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { EventEmitter } from 'node:events';
+import { statSync } from 'node:fs';
 import type { DataSource, EntityMetadata, QueryRunner } from 'typeorm';
 import type { DatabaseConfig } from '../config/app.config';
 
@@ -251,8 +252,10 @@ export class SqliteGate {
     this.installed++;
     this.timeoutMs = timeoutMs;
     learnConstraintNames(dataSource);
+    const file = openedFile(dataSource.options.database);
     const query = runner.query.bind(runner) as RawQuery;
     const run = async (sql: string, parameters?: unknown[], structured?: boolean) => {
+      file?.assertStillThere();
       if (sql === 'BEGIN TRANSACTION') return query('BEGIN IMMEDIATE TRANSACTION');
       try {
         return await query(sql, parameters, structured);
@@ -280,6 +283,26 @@ export class SqliteGate {
       return destroy();
     };
   }
+}
+
+/**
+ * The database file the connection opened, by identity (device and inode), or undefined for
+ * `:memory:`. assertStillThere() throws a SQLITE_CANTOPEN error (503, translateSqliteError) once the
+ * file was removed or replaced under the app: SQLite keeps writing to the unlinked file and would
+ * acknowledge writes that vanish at the next start. One stat per statement.
+ */
+function openedFile(path: unknown): { assertStillThere(): void } | undefined {
+  if (typeof path !== 'string' || path === '' || path === ':memory:') return undefined;
+  const opened = statSync(path);
+  return {
+    assertStillThere() {
+      const now = statSync(path, { throwIfNoEntry: false });
+      if (now && now.ino === opened.ino && now.dev === opened.dev) return;
+      throw Object.assign(new Error(`the SQLite database file ${path} was removed or replaced while open: restart`), {
+        code: 'SQLITE_CANTOPEN',
+      });
+    },
+  };
 }
 
 /** The process's gate (see SqliteGate); inTransaction holds it for a transaction's length. */

@@ -48,6 +48,7 @@ import {
   runLoad,
   treeCpuSeconds,
 } from './load';
+import { createVictims } from './victims';
 
 const env = process.env;
 const DURATION = Number(env.BENCH_DURATION ?? 5);
@@ -275,31 +276,11 @@ function peakRssMb(pid: number): number | undefined {
   }
 }
 
-/**
- * `count` fresh users to delete, each with a profile, a post and a comment on it (so the delete
- * cascades), with consecutive ids; returns the first id.
- */
-async function createVictims(db: DataSource, count: number): Promise<number> {
-  const [{ first, last, created }] = await db.query<{ first: number; last: number; created: number }[]>(
-    `WITH victims AS (
-       INSERT INTO users (name, email)
-       SELECT 'Victim ' || i, 'victim-' || $2 || '-' || i || '@example.com' FROM generate_series(1, $1::int) AS i
-       RETURNING id),
-     profiles AS (INSERT INTO profiles (user_id, bio) SELECT id, 'soon gone' FROM victims),
-     posts AS (INSERT INTO posts (author_id, title, body) SELECT id, 'Last post', 'Bye' FROM victims RETURNING id, author_id),
-     comments AS (INSERT INTO comments (post_id, author_id, body) SELECT id, author_id, 'Bye' FROM posts)
-     SELECT min(id)::int AS first, max(id)::int AS last, count(*)::int AS created FROM victims`,
-    [count, randomUUID()],
-  );
-  if (last - first + 1 !== created) throw new Error('victim ids are not consecutive');
-  if (env.BENCH_DEBUG) console.log(`  created ${created} users to delete`);
-  return first;
-}
-
 let runCounter = 0;
 /** The template of one load (or sample) of an endpoint, with its own run id and fresh victims. */
 async function templateFor(endpoint: Endpoint, db: DataSource, seconds: number): Promise<RequestTemplate> {
   const victims = endpoint.deletes ? await createVictims(db, Math.ceil(victimsPerSecond * seconds)) : 0;
+  if (endpoint.deletes && env.BENCH_DEBUG) console.log(`  created users to delete from id ${victims}`);
   return endpoint.template(++runCounter, victims);
 }
 

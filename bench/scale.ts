@@ -34,6 +34,7 @@ import { CursorCodec } from '../src/http/cursor';
 import { MAX_OFFSET } from '../src/http/pagination.query';
 import { postsList } from '../src/posts/posts.service';
 import { USERS_LIST } from '../src/users/users.service';
+import { createVictims } from './victims';
 import { cpuSeconds, type LoadResult, loadGenerator, type RequestTemplate, runLoad } from './load';
 
 const env = process.env;
@@ -287,23 +288,6 @@ const ENDPOINTS: Endpoint[] = [
     }),
   },
 ];
-
-/** `count` fresh users with consecutive ids, each with a profile, a post and a comment; the first id. */
-async function createVictims(db: DataSource, count: number): Promise<number> {
-  const [{ first, last, created }] = await db.query<{ first: number; last: number; created: number }[]>(
-    `WITH victims AS (
-       INSERT INTO users (name, email)
-       SELECT 'Victim ' || i, 'victim-' || $2 || '-' || i || '@example.com' FROM generate_series(1, $1::int) AS i
-       RETURNING id),
-     profiles AS (INSERT INTO profiles (user_id, bio) SELECT id, 'soon gone' FROM victims),
-     posts AS (INSERT INTO posts (author_id, title, body) SELECT id, 'Last post', 'Bye' FROM victims RETURNING id, author_id),
-     comments AS (INSERT INTO comments (post_id, author_id, body) SELECT id, author_id, 'Bye' FROM posts)
-     SELECT min(id)::int AS first, max(id)::int AS last, count(*)::int AS created FROM victims`,
-    [count, randomUUID()],
-  );
-  if (last - first + 1 !== created) throw new Error('victim ids are not consecutive');
-  return first;
-}
 
 /**
  * A user with BIG_POSTS posts, 2 comments on each (by others) and BIG_POSTS comments on others'

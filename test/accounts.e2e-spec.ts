@@ -64,7 +64,7 @@ function useMailApp(extra: Record<string, string> = {}) {
 }
 
 /** Waits (generously) until `check` holds; for state a background worker reaches. */
-async function eventually(check: () => boolean | Promise<boolean>, what: string, timeoutMs = 20_000): Promise<void> {
+async function eventually(check: () => boolean | Promise<boolean>, what: string, timeoutMs = 60_000): Promise<void> {
   for (const started = Date.now(); !(await check());) {
     if (Date.now() - started > timeoutMs) throw new Error(`not within ${timeoutMs} ms: ${what}`);
     await new Promise((resolve) => setTimeout(resolve, 50));

@@ -48,6 +48,7 @@ export class AppValidationPipe extends ValidationPipe {
     const { type, metatype } = metadata;
     // Nest would validate a null or absent body as `{}` and hand the route null (PATCH then bumped the
     // version); a class-validator pass over an array or a string says nothing clear either.
+    if (type === 'body' && value === undefined && metatype && BODY_MAY_BE_ABSENT.has(metatype)) value = {};
     if (type === 'body' && this.toValidate(metadata) && !isJsonObject(value)) throw notAnObject(value);
     if (type !== 'query' || !metatype || !this.toValidate(metadata) || !isEmptyObject(value)) {
       return super.transform(value, metadata);
@@ -61,6 +62,18 @@ export class AppValidationPipe extends ValidationPipe {
 
 function isJsonObject(value: unknown): boolean {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+/** Body classes marked with @BodyMayBeAbsent(). */
+const BODY_MAY_BE_ABSENT = new WeakSet<object>();
+
+/**
+ * Class decorator for a body DTO whose every field is optional: a request with no body at all is
+ * validated as `{}` (the route gets the DTO's defaults) instead of the 400 "must be a JSON object"
+ * every other route answers. A body that is there must still be a JSON object.
+ */
+export function BodyMayBeAbsent(): ClassDecorator {
+  return (target) => void BODY_MAY_BE_ABSENT.add(target);
 }
 
 /** 400 for a body that is not a JSON object (every DTO is one), saying what came instead. */

@@ -69,7 +69,7 @@ export class TestSmtpServer {
   }
 
   /** Waits (up to `timeoutMs`, generous) until `count` mails to `address` arrived, and returns them. */
-  async waitFor(address: string, count = 1, timeoutMs = 20_000): Promise<ReceivedMail[]> {
+  async waitFor(address: string, count = 1, timeoutMs = 60_000): Promise<ReceivedMail[]> {
     for (const started = Date.now(); ;) {
       const mails = this.to(address);
       if (mails.length >= count) return mails;

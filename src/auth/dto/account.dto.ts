@@ -1,5 +1,5 @@
 import { IsBoolean, IsEmail, IsOptional, IsString, MaxLength } from 'class-validator';
-import { NormalizeNfc } from '../../http/validation';
+import { BodyMayBeAbsent, NormalizeNfc } from '../../http/validation';
 import { IsPassword } from '../passwords';
 
 /** `POST /auth/verify-email`. */
@@ -42,6 +42,7 @@ export class PasswordResetConfirmDto {
 }
 
 /** `POST /auth/logout-all`; the body may be left out. */
+@BodyMayBeAbsent()
 export class LogoutAllDto {
   /**
    * true: the session making this request stays signed in. Default false: it ends too.

@@ -16,6 +16,12 @@ interface World {
 }
 
 /**
+ * Lists that are not paged, each bounded by design and documented as such: the caller's live sessions
+ * (at most 100, most recently used first: docs/accounts.md).
+ */
+const UNPAGED_LISTS = ['GET /auth/sessions'];
+
+/**
  * Every list of the API, each with a path template (`{ada}`, `{busyPost}` … filled from World). A
  * test below checks this table against the OpenAPI document: a new list fails it until it is here.
  */
@@ -95,7 +101,8 @@ describe('cursors on every list (RFC 8288 §3 Link rel="next")', () => {
         .map(() => `GET ${path}`),
     );
     expect(lists.length).toBeGreaterThan(0);
-    expect([...new Set(LISTS.map((list) => list.operation))].sort()).toEqual([...new Set(lists)].sort());
+    const paged = lists.filter((operation) => !UNPAGED_LISTS.includes(operation));
+    expect([...new Set(LISTS.map((list) => list.operation))].sort()).toEqual([...new Set(paged)].sort());
   });
 
   it('walks every list by its cursors: each row once, in the order of one big page, from the first page or an offset', async () => {

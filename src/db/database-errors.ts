@@ -24,6 +24,7 @@ const unavailableCodes = new Set([
 ]);
 const unavailableMessages = [
   /timeout exceeded when trying to connect/i,
+  /^timeout expired$/i, // pg's Client: connectionTimeoutMillis passed before the server answered
   /connection terminated/i,
   /Client has encountered a connection error/i,
   /Pool is closed/i,

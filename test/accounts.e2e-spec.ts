@@ -4,7 +4,10 @@ import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Response } from 'supertest';
+import { DataSource } from 'typeorm';
 import { PasswordReset } from '../src/auth/password-reset';
+import { loadConfig } from '../src/config/app.config';
+import { dataSourceOptions } from '../src/database/data-source.options';
 import { AccessTokens } from '../src/auth/tokens';
 import { MailWorker } from '../src/mail/mail-worker';
 import { bearer, login, PASSWORD, signUp } from './setup/accounts';
@@ -44,12 +47,27 @@ function tokenLine(eml: string): string {
 let counter = 0;
 const address = (name: string) => `${name}-${process.pid}-${++counter}@example.com`;
 
+/**
+ * Deletes the mail earlier suites queued (their apps deliver none). Left there, this suite's worker
+ * would be delivering them when a test's reset restarts the ids, and mark a new mail with an old id sent.
+ */
+async function clearOutbox(): Promise<void> {
+  const options = dataSourceOptions({ ...loadConfig({}).database, url: process.env.DATABASE_URL });
+  const db = await new DataSource({ ...options, logging: false, logger: undefined }).initialize();
+  try {
+    await db.query('DELETE FROM mail_outbox');
+  } finally {
+    await db.destroy();
+  }
+}
+
 /** One app and one SMTP server for a describe block, tables emptied before each test. */
 function useMailApp(extra: Record<string, string> = {}) {
   const context = {} as { t: TestApp; smtp: TestSmtpServer; app: () => TestApp['app'] };
   context.app = () => context.t.app;
   beforeAll(async () => {
     context.smtp = await TestSmtpServer.create();
+    await clearOutbox();
     context.t = await startTestApp(mailEnv(context.smtp, extra));
   });
   beforeEach(async () => {
@@ -380,6 +398,7 @@ describe('account lifecycle (issue #31)', () => {
     const context = {} as { t: TestApp; smtp: TestSmtpServer };
     beforeAll(async () => {
       context.smtp = await TestSmtpServer.create({ listening: false });
+      await clearOutbox();
       context.t = await startTestApp(mailEnv(context.smtp));
       await context.t.reset();
     });
@@ -414,6 +433,7 @@ describe('account lifecycle (issue #31)', () => {
     const context = {} as { apps: TestApp[]; smtp: TestSmtpServer };
     beforeAll(async () => {
       context.smtp = await TestSmtpServer.create();
+      await clearOutbox();
       context.apps = [await startTestApp(mailEnv(context.smtp)), await startTestApp(mailEnv(context.smtp))];
       await context.apps[0].reset();
     });

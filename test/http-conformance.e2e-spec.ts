@@ -18,7 +18,7 @@ interface Parameter {
 }
 interface Operation {
   parameters?: Parameter[];
-  requestBody?: unknown;
+  requestBody?: { required?: boolean };
   security?: unknown[];
   responses: Record<string, { headers?: Record<string, unknown> }>;
 }
@@ -295,7 +295,11 @@ describe('A write body is a JSON object (RFC 8259 §4; the schema of every reque
             '(SELECT count(*) FROM refresh_tokens WHERE rotated_at IS NULL)::int AS "liveRefreshTokens"',
         );
       const before = await snapshot();
-      for (const body of NOT_OBJECTS) {
+      // Where the body may be left out (requestBody.required false), an empty one is no body: accepted.
+      const optional =
+        operations.find((o) => o.method === method && o.template === template)?.operation.requestBody?.required ===
+        false;
+      for (const body of NOT_OBJECTS.filter((text) => !(optional && text === ''))) {
         const res = await admin[method as 'post'](fill(template, world))
           .set('Content-Type', 'application/json')
           .send(body);

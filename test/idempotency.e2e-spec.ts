@@ -182,6 +182,23 @@ describe(`Idempotency-Key (${DRAFT})`, () => {
       await t.api.delete(`/posts/${post.id}`).set(headers).set('Idempotency-Key', key).expect(422);
       expect(await t.db.count('posts')).toBe(1);
     });
+
+    it('the same key on the same route for another resource is another request: 422, and that one is not touched', async () => {
+      const { user, headers } = await author();
+      const [first, second] = [await t.db.post(user.id), await t.db.post(user.id)];
+      const key = newKey();
+      await t.api.delete(`/posts/${first.id}`).set(headers).set('Idempotency-Key', key).expect(200);
+      const other = await t.api.delete(`/posts/${second.id}`).set(headers).set('Idempotency-Key', key).expect(422);
+      expect(other.headers['content-type']).toMatch(PROBLEM);
+      await t.api.get(`/posts/${second.id}`).expect(200);
+      const bob = await author('Bob');
+      await t.api
+        .post(`/users/${bob.user.id}/posts`)
+        .set(headers)
+        .set('Idempotency-Key', key)
+        .send({ title: 'T', body: 'B' })
+        .expect(422);
+    });
   });
 
   describe('§2.1 the key is a Structured Field String (RFC 8941 §3.3.3) of 1-255 characters', () => {
@@ -276,18 +293,33 @@ describe(`Idempotency-Key (${DRAFT})`, () => {
   });
 
   describe('4xx outcomes are stored and replayed; 5xx never stick', () => {
-    it('a 409 (email taken) replays as the same 409 even once the email is free, and the retry creates nobody', async () => {
+    it('a signed-in caller’s 409 (PATCH to a taken email) replays as the same 409 even once the email is free', async () => {
+      const { user, headers } = await author();
+      const email = `taken-${randomUUID()}@example.com`;
+      const holder = await t.db.user('Holder', email);
+      const key = newKey();
+      const send = () => t.api.patch(`/users/${user.id}`).set(headers).set('Idempotency-Key', key).send({ email });
+      const first = await send().expect(409);
+      await t.query('DELETE FROM users WHERE id = $1', [holder.id]);
+      const retry = await send().expect(409);
+      expect(retry.text).toBe(first.text);
+      expect(retry.headers['content-type']).toBe(first.headers['content-type']);
+      expect(retry.headers['idempotent-replayed']).toBe('true');
+      expect(await t.db.count('users')).toBe(1);
+    });
+
+    it('an anonymous caller’s 4xx is not kept (nothing would bound how many rows one client leaves): the retry runs', async () => {
       const email = `taken-${randomUUID()}@example.com`;
       const holder = await t.db.user('Holder', email);
       const key = newKey();
       const body = { name: 'Late', email, password: PASSWORD };
-      const first = await t.api.post('/users').set('Idempotency-Key', key).send(body).expect(409);
+      await t.api.post('/users').set('Idempotency-Key', key).send(body).expect(409);
+      await t.api.post('/users').set('Idempotency-Key', newKey()).send({}).expect(400);
+      expect(await keyRows(t)).toEqual([]);
       await t.query('DELETE FROM users WHERE id = $1', [holder.id]);
-      const retry = await t.api.post('/users').set('Idempotency-Key', key).send(body).expect(409);
-      expect(retry.text).toBe(first.text);
-      expect(retry.headers['content-type']).toBe(first.headers['content-type']);
-      expect(retry.headers['idempotent-replayed']).toBe('true');
-      expect(await t.db.count('users')).toBe(0);
+      const retry = await t.api.post('/users').set('Idempotency-Key', key).send(body).expect(201);
+      expect(retry.headers['idempotent-replayed']).toBeUndefined();
+      expect(await t.db.count('users')).toBe(1);
     });
 
     it('a 404 (comment on a missing post) replays as the same 404', async () => {

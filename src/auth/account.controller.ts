@@ -1,5 +1,5 @@
 import { Body, Controller, Delete, Get, HttpCode, Param, Post, Req, Res } from '@nestjs/common';
-import { ApiAcceptedResponse, ApiNoContentResponse, ApiOkResponse, ApiParam, ApiTags } from '@nestjs/swagger';
+import { ApiAcceptedResponse, ApiBody, ApiNoContentResponse, ApiOkResponse, ApiParam, ApiTags } from '@nestjs/swagger';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { MessageResponse } from '../http/message.response';
 import { ApiProblems } from '../http/openapi';
@@ -108,6 +108,7 @@ export class AccountController {
   @SignedIn()
   @AllowUnverified()
   @HttpCode(204)
+  @ApiBody({ type: LogoutAllDto, required: false }) // @BodyMayBeAbsent: no body is `{}`
   @ApiNoContentResponse({ description: 'The sessions have ended' })
   @ApiProblems(413, 415)
   async logoutAll(@CurrentUser() caller: Caller, @Body() dto: LogoutAllDto = {}): Promise<void> {

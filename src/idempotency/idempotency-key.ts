@@ -40,8 +40,8 @@ export function hashKey(key: string): string {
 
 /**
  * The request's fingerprint (draft §2.4, "checksum of the entire request payload"): HMAC-SHA256 under
- * `secret` of the method, the route pattern (not the URL: `/users/1` and `/users/01` are one
- * target), the body as canonical JSON (keys sorted, so a client re-serializing it differently still
+ * `secret` of the method, the route pattern and its parameters (the target: a key used on
+ * `DELETE /posts/7` is another request on `DELETE /posts/8`), the body as canonical JSON (keys sorted, so a client re-serializing it differently still
  * matches) and the If-Match / If-None-Match fields as sent. Keyed, because a sign-up body holds a
  * password: a plain hash of it in the table would be a fast password hash. Base64url, 43 characters.
  */
@@ -52,6 +52,7 @@ export function fingerprintOf(request: FastifyRequest, secret: Buffer): string {
       JSON.stringify([
         method,
         routeOptions.url ?? '',
+        canonicalJson(request.params ?? {}),
         canonicalJson(body),
         headers['if-match'],
         headers['if-none-match'],

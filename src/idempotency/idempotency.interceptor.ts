@@ -22,6 +22,8 @@ import { countIdempotency } from '../metrics/idempotency-metrics';
 import { fingerprintOf, hashKey, IDEMPOTENT_REPLAYED, parseIdempotencyKey } from './idempotency-key';
 import { IdempotencyRepository, type NewKey, type StoredKey } from './idempotency.repository';
 
+/** The scope of keys sent without a bearer token (sign-up). */
+const ANONYMOUS_SCOPE = 'anonymous';
 /** A stored response: status, the headers that matter (content-type, location, etag) and the body sent. */
 interface StoredResponse {
   status: number;
@@ -84,7 +86,7 @@ export class IdempotencyInterceptor implements NestInterceptor {
     const key = parseIdempotencyKey(Array.isArray(field) ? field.join(', ') : field);
     const now = new Date();
     const attempt: NewKey = {
-      scope: request.caller ? `user:${request.caller.id}` : 'anonymous',
+      scope: request.caller ? `user:${request.caller.id}` : ANONYMOUS_SCOPE,
       keyHash: hashKey(key),
       fingerprint: fingerprintOf(request, this.secret),
       createdAt: now,
@@ -175,8 +177,8 @@ function responseOf(reply: FastifyReply, result: unknown): StoredResponse {
 /**
  * The response half of IdempotencyInterceptor, as the last onSend hook (after entityTags and
  * consistencyTokens): a replay gets the stored status, headers and body, and `Idempotent-Replayed:
- * true`; a keyed request that failed with a lasting 4xx has that response stored (a 5xx, a 408, or a
- * 4xx with Retry-After is not: the retry should run). Storing is awaited before the response goes out,
+ * true`; a signed-in caller's keyed request that failed with a lasting 4xx has that response stored
+ * (a 5xx, a 408, a 4xx with Retry-After, or an anonymous caller's 4xx is not: the retry runs). Storing is awaited before the response goes out,
  * so a client's next retry sees it; if storing fails, the 4xx is sent all the same (the retry then runs).
  */
 export function idempotentResponses(fastify: FastifyInstance, keys: IdempotencyRepository): void {
@@ -191,6 +193,8 @@ export function idempotentResponses(fastify: FastifyInstance, keys: IdempotencyR
     const attempt = request[OUTCOME_TO_STORE];
     const status = reply.statusCode;
     if (!attempt || status < 400 || status > 499 || status === 408 || reply.hasHeader('retry-after')) return payload;
+    // An anonymous caller's 4xx is not kept: nothing would bound how many such rows one client leaves.
+    if (attempt.scope === ANONYMOUS_SCOPE) return payload;
     if (typeof payload !== 'string') return payload;
     try {
       const contentType = String(reply.getHeader('content-type') ?? JSON_TYPE);

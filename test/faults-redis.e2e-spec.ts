@@ -5,7 +5,11 @@ import { startTestApp, type TestApp } from './setup/test-app';
 
 const REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
 const PROBLEM = /application\/problem\+json/;
-const COMMAND_TIMEOUT_MS = 300;
+/**
+ * Generous: it also bounds the first connect and command, which on a loaded CI machine took > 300 ms
+ * (the warm-up GET answered 503). The assertions only need "bounded", not "fast".
+ */
+const COMMAND_TIMEOUT_MS = 2_000;
 /** The documented bound is REDIS_COMMAND_TIMEOUT_MS; this only proves "no hang" on a loaded machine. */
 const NO_HANG_MS = 10_000;
 
@@ -25,7 +29,7 @@ describe('the rate limit’s Redis fails under a running app (REDIS_COMMAND_TIME
       REDIS_COMMAND_TIMEOUT_MS: String(COMMAND_TIMEOUT_MS),
       RATE_LIMIT_MAX: '1000',
     });
-    await t.api.get('/users').expect(200);
+    await eventually(async () => (await t.api.get('/users')).status === 200);
     await t.api.get('/health/ready').expect(200);
   });
   afterEach(async () => {

@@ -33,7 +33,7 @@ describe('three instances behind a load balancer', () => {
       LOG_LEVEL: 'warn',
       ...(redis === true && { REDIS_URL, REDIS_KEY_PREFIX: keyPrefix }),
     });
-  }, 120_000);
+  }, 400_000); // three processes compile and start at once: see startMain
 
   afterAll(async () => {
     await stopInstances(instances);

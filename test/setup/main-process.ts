@@ -8,8 +8,8 @@ import { findFreePort } from '../../src/database/embedded-postgres';
  */
 export async function startMain(
   env: Record<string, string>,
-  // Generous: ts-node compiles main.ts first, which takes tens of seconds on a busy machine.
-  { readyWithinMs = 90_000 } = {},
+  // Generous: ts-node compiles main.ts first, which can take minutes when several start on a busy machine.
+  { readyWithinMs = 180_000 } = {},
 ): Promise<{ child: ChildProcess; base: string; output: () => string }> {
   const port = await findFreePort();
   const child = spawn(

@@ -70,7 +70,7 @@ const sqlSpans = (node: Node): Node[] => node.children.filter((child) => child.k
 
 describe('tracing (OpenTelemetry, in-memory exporter)', () => {
   let app: Awaited<ReturnType<typeof startTracedApp>>;
-  beforeAll(async () => (app = await startTracedApp()), 60_000);
+  beforeAll(async () => (app = await startTracedApp()), 180_000);
   afterAll(() => app?.stop());
 
   itOn(

@@ -1,25 +1,39 @@
-import { type ChildProcess, spawn } from 'node:child_process';
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { findFreePort } from '../../src/database/embedded-postgres';
 
+const ROOT = join(__dirname, '..', '..');
+let entryPoint: string[] | undefined;
+
 /**
- * The real entry point (src/main.ts) in its own process, on the test database, once /health/ready
- * answers 200. Throws (and kills the process) when it exited or was not ready within `readyWithinMs`.
+ * How to start the app: `dist/main.js` when `npm run build` built it from the current sources (as in CI,
+ * or after `npm start`; scripts/fresh-build.cjs decides), else `src/main.ts` through ts-node. A build
+ * starts in a fraction of the time: several ts-node compilations at once on a busy machine took minutes.
+ */
+function appEntryPoint(): string[] {
+  entryPoint ??=
+    spawnSync(process.execPath, [join(ROOT, 'scripts', 'fresh-build.cjs'), '--check'], { cwd: ROOT, stdio: 'ignore' })
+      .status === 0
+      ? [join(ROOT, 'dist', 'main.js')]
+      : ['-r', 'ts-node/register/transpile-only', join(ROOT, 'src', 'main.ts')];
+  return entryPoint;
+}
+
+/**
+ * The real entry point (src/main.ts, or its fresh build) in its own process, on the test database,
+ * once /health/ready answers 200. Throws (and kills the process) when it exited or was not ready within `readyWithinMs`.
  */
 export async function startMain(
   env: Record<string, string>,
-  // Generous: ts-node compiles main.ts first, which can take minutes when several start on a busy machine.
+  // Generous: without a fresh build, ts-node compiles main.ts first, which can take minutes when
+  // several start at once on a busy machine.
   { readyWithinMs = 180_000 } = {},
 ): Promise<{ child: ChildProcess; base: string; output: () => string }> {
   const port = await findFreePort();
-  const child = spawn(
-    process.execPath,
-    ['-r', 'ts-node/register/transpile-only', join(__dirname, '..', '..', 'src', 'main.ts')],
-    {
-      env: { ...process.env, NODE_OPTIONS: '', PORT: String(port), LOG_LEVEL: 'info', LOG_FORMAT: 'json', ...env },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    },
-  );
+  const child = spawn(process.execPath, appEntryPoint(), {
+    env: { ...process.env, NODE_OPTIONS: '', PORT: String(port), LOG_LEVEL: 'info', LOG_FORMAT: 'json', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let output = '';
   child.stdout.on('data', (chunk) => (output += chunk));
   child.stderr.on('data', (chunk) => (output += chunk));

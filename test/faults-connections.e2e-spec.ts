@@ -1,11 +1,10 @@
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Client } from 'pg';
 import { translateDatabaseError } from '../src/db/database-errors';
 import { proxyFor } from './setup/fault-proxy';
-import { startMain } from './setup/main-process';
+import { appEntryPoint, startMain } from './setup/main-process';
 import { authAs, PASSWORD } from './setup/accounts';
 import { connectionKiller, type ConnectionKiller, killEvery } from './setup/connection-killer';
 import { describeOn, testDialect } from './setup/dialect';
@@ -212,14 +211,10 @@ describeOn(['postgres', 'mysql'], 'a SQLite file is there or not: nothing to wai
     it('a database that never comes: one clear line and a non-zero exit once the deadline passes', async () => {
       const { proxy, url } = await proxyFor(process.env.DATABASE_URL!);
       await proxy.close(); // nothing listens there any more
-      const child = spawn(
-        process.execPath,
-        ['-r', 'ts-node/register/transpile-only', join(__dirname, '..', 'src', 'main.ts')],
-        {
-          env: { ...process.env, NODE_OPTIONS: '', PORT: '0', DATABASE_URL: url, DB_STARTUP_TIMEOUT_MS: '1500' },
-          stdio: ['ignore', 'pipe', 'pipe'],
-        },
-      );
+      const child = spawn(process.execPath, appEntryPoint(), {
+        env: { ...process.env, NODE_OPTIONS: '', PORT: '0', DATABASE_URL: url, DB_STARTUP_TIMEOUT_MS: '1500' },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
       let stderr = '';
       child.stderr.on('data', (chunk) => (stderr += chunk));
       const [code] = (await once(child, 'close')) as [number];

@@ -6,7 +6,14 @@ import type { ExportedSpan } from './setup/traced-app';
 import { PASSWORD } from './setup/accounts';
 import { itOn } from './setup/dialect';
 
-/** The app with tracing on (test/setup/traced-app.ts), its log lines, and a way to read its spans. */
+/** How long the traced app may take to listen (ts-node compiles it first); less than the hook's timeout. */
+const START_WITHIN_MS = 150_000;
+
+/**
+ * The app with tracing on (test/setup/traced-app.ts), its log lines, and a way to read its spans.
+ * Throws, and kills the process, when it exited or did not listen within START_WITHIN_MS: a process
+ * left running keeps the whole test run from ending.
+ */
 async function startTracedApp() {
   const child: ChildProcess = fork(join(__dirname, 'setup', 'traced-app.ts'), {
     execArgv: ['-r', 'ts-node/register/transpile-only'],
@@ -28,7 +35,19 @@ async function startTracedApp() {
     if (child.exitCode !== null) throw new Error(`traced app exited:\n${output}`);
     return message;
   };
-  const { port } = await next<{ port: number }>();
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(
+      () => reject(new Error(`traced app not listening within ${START_WITHIN_MS} ms:\n${output}`)),
+      START_WITHIN_MS,
+    );
+  });
+  const { port } = await Promise.race([next<{ port: number }>(), late])
+    .catch((error: unknown) => {
+      child.kill('SIGKILL');
+      throw error;
+    })
+    .finally(() => clearTimeout(timer));
   return {
     base: `http://127.0.0.1:${port}`,
     logLines: () =>

@@ -11,8 +11,12 @@ export interface Instance {
 }
 
 /** The same `src/main.ts` started `count` times on the test database, with `env` shared by all. */
-export async function startInstances(count: number, env: Record<string, string>): Promise<Instance[]> {
-  const started = await Promise.allSettled(Array.from({ length: count }, () => startMain(env)));
+export async function startInstances(
+  count: number,
+  env: Record<string, string>,
+  { readyWithinMs = 300_000 } = {}, // several start at once: give the caller's hook a longer timeout than this
+): Promise<Instance[]> {
+  const started = await Promise.allSettled(Array.from({ length: count }, () => startMain(env, { readyWithinMs })));
   const failed = started.find((result) => result.status === 'rejected');
   if (!failed) return started.map((result) => (result as PromiseFulfilledResult<Instance>).value);
   // The ones that did start would keep the test run from ending.

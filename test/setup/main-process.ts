@@ -10,7 +10,7 @@ let entryPoint: string[] | undefined;
  * or after `npm start`; scripts/fresh-build.cjs decides), else `src/main.ts` through ts-node. A build
  * starts in a fraction of the time: several ts-node compilations at once on a busy machine took minutes.
  */
-function appEntryPoint(): string[] {
+export function appEntryPoint(): string[] {
   entryPoint ??=
     spawnSync(process.execPath, [join(ROOT, 'scripts', 'fresh-build.cjs'), '--check'], { cwd: ROOT, stdio: 'ignore' })
       .status === 0
@@ -25,9 +25,9 @@ function appEntryPoint(): string[] {
  */
 export async function startMain(
   env: Record<string, string>,
-  // Generous: without a fresh build, ts-node compiles main.ts first, which can take minutes when
-  // several start at once on a busy machine.
-  { readyWithinMs = 180_000 } = {},
+  // Generous (without a fresh build, ts-node compiles main.ts first), yet below Jest's 120 s test
+  // timeout: a start that outlived its test would leave the process running and the test run hanging.
+  { readyWithinMs = 100_000 } = {},
 ): Promise<{ child: ChildProcess; base: string; output: () => string }> {
   const port = await findFreePort();
   const child = spawn(process.execPath, appEntryPoint(), {

@@ -51,6 +51,7 @@ export function resource(options) {
  * Every spelling of the resource's name the templates use, e.g. for `blog-posts`: plural
  * `blog-posts` (folder, route, file names), singular `blog-post`, Plural `BlogPosts`, Singular
  * `BlogPost` (classes), pluralVar `blogPosts`, singularVar `blogPost`, table `blog_posts`,
+ * constantCase `BLOG_POSTS` (the list's cursor scope),
  * label `blog post`, Label `Blog post` (messages).
  *
  * @param {{ name: string, path?: string, type?: string, crud?: boolean, language?: string }} options
@@ -84,6 +85,7 @@ function resourceNames(options) {
     pluralVar: strings.camelize(plural),
     singularVar: isTaken(singularVar) ? `${singularVar}Entity` : singularVar,
     table: strings.underscore(plural),
+    constantCase: strings.underscore(plural).toUpperCase(),
     label,
     Label: label.charAt(0).toUpperCase() + label.slice(1),
   };

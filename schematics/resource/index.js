@@ -15,10 +15,23 @@ import ts from 'typescript';
  * Identifiers the templates declare themselves: a resource whose singular is one of them gets a
  * suffixed local variable name instead (`pages` → `pageEntity`), so the generated code still compiles.
  */
-const TEMPLATE_IDENTIFIERS = new Set(['dto', 'id', 'ifMatch', 'page', 'query', 'req', 'res', 'repository', 'values']);
+const TEMPLATE_IDENTIFIERS = new Set([
+  'conditions',
+  'dto',
+  'id',
+  'ifMatch',
+  'name',
+  'page',
+  'query',
+  'req',
+  'res',
+  'repository',
+  'values',
+]);
 
 /**
- * The rule: validates the options, writes src/<name>/ and test/<name>.e2e-spec.ts, imports the
+ * The rule: validates the options, writes src/<name>/, test/<name>.e2e-spec.ts and
+ * test/<name>.contract.ts (beside the features' own), imports the
  * module into AppModule and the entity into src/database/entities.ts, then runs Prettier over
  * everything it touched (so `npm run lint` passes as generated).
  *

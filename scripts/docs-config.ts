@@ -260,7 +260,7 @@ variable's own check, startup refuses:
 
 Tracing also reads OpenTelemetry's standard variables itself when it is on: \`OTEL_EXPORTER_OTLP_HEADERS\`,
 \`OTEL_EXPORTER_OTLP_TIMEOUT\`, \`OTEL_SERVICE_NAME\` (default \`nest-typeorm-users\`),
-\`OTEL_RESOURCE_ATTRIBUTES\` ([operations-basics.md](operations-basics.md)).
+\`OTEL_RESOURCE_ATTRIBUTES\` ([operations.md](operations.md)).
 
 | variable | type | default | meaning |
 | --- | --- | --- | --- |

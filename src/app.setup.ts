@@ -25,7 +25,7 @@ import { IdempotencyRepository } from './idempotency/idempotency.repository';
 
 /** Builds the configured application, not yet listening. main.ts and the e2e tests both use it. */
 export async function createApp(config: AppConfig): Promise<NestFastifyApplication> {
-  // Fastify rather than Express: measurably faster on the nested reads (BENCHMARKS.md).
+  // Fastify rather than Express: ADR 0001.
   const problems = new ProblemDetailsFilter();
   const adapter = new FastifyAdapter({
     // Malformed URLs and over-long path parameters fail before routing: still problem+json.

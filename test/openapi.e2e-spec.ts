@@ -305,7 +305,7 @@ describe('OpenAPI contract', () => {
     check('post', '/auth/logout', await api.post('/auth/logout').set(asBob));
     check('post', '/auth/logout', await api.post('/auth/logout').set(asBob));
 
-    // Resources written by `nest g resource` bring their part of the session (test/contract/).
+    // Features with a test/<feature>.contract.ts (every resource `nest g resource` writes) bring their part of the session.
     const sample = (schemaName: string) => sampleOf(spec.components.schemas[schemaName]) as object;
     for (const session of await contractSessions()) await session(api, check, sample);
 

@@ -15,10 +15,23 @@ import ts from 'typescript';
  * Identifiers the templates declare themselves: a resource whose singular is one of them gets a
  * suffixed local variable name instead (`pages` → `pageEntity`), so the generated code still compiles.
  */
-const TEMPLATE_IDENTIFIERS = new Set(['dto', 'id', 'ifMatch', 'page', 'query', 'req', 'res', 'repository', 'values']);
+const TEMPLATE_IDENTIFIERS = new Set([
+  'conditions',
+  'dto',
+  'id',
+  'ifMatch',
+  'name',
+  'page',
+  'query',
+  'req',
+  'res',
+  'repository',
+  'values',
+]);
 
 /**
- * The rule: validates the options, writes src/<name>/ and test/<name>.e2e-spec.ts, imports the
+ * The rule: validates the options, writes src/<name>/, test/<name>.e2e-spec.ts and
+ * test/<name>.contract.ts (beside the features' own), imports the
  * module into AppModule and the entity into src/database/entities.ts, then runs Prettier over
  * everything it touched (so `npm run lint` passes as generated).
  *
@@ -51,6 +64,7 @@ export function resource(options) {
  * Every spelling of the resource's name the templates use, e.g. for `blog-posts`: plural
  * `blog-posts` (folder, route, file names), singular `blog-post`, Plural `BlogPosts`, Singular
  * `BlogPost` (classes), pluralVar `blogPosts`, singularVar `blogPost`, table `blog_posts`,
+ * constantCase `BLOG_POSTS` (the list's cursor scope),
  * label `blog post`, Label `Blog post` (messages).
  *
  * @param {{ name: string, path?: string, type?: string, crud?: boolean, language?: string }} options
@@ -84,6 +98,7 @@ function resourceNames(options) {
     pluralVar: strings.camelize(plural),
     singularVar: isTaken(singularVar) ? `${singularVar}Entity` : singularVar,
     table: strings.underscore(plural),
+    constantCase: strings.underscore(plural).toUpperCase(),
     label,
     Label: label.charAt(0).toUpperCase() + label.slice(1),
   };

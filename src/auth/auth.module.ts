@@ -39,7 +39,7 @@ import { AccessTokens, TOKEN_ALGORITHM, TOKEN_AUDIENCE, TOKEN_ISSUER } from './t
         }
         return {
           // A KeyObject made once: given the string, jsonwebtoken makes one per sign and verify
-          // (createSecretKey, ~3–4 % of an authenticated write's CPU). Its docs accept either.
+          // (createSecretKey; its cost: docs/benchmarks/history.md). Its docs accept either.
           secret: createSecretKey(Buffer.from(secret)),
           signOptions: {
             algorithm: TOKEN_ALGORITHM,

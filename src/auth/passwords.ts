@@ -5,8 +5,8 @@ import { randomBytes } from 'node:crypto';
 import { availableParallelism } from 'node:os';
 
 /**
- * argon2id at OWASP's minimum (Password Storage Cheat Sheet: m = 19 MiB, t = 2, p = 1): about 40 ms
- * of one core per hash or verification here. Raising them later is safe: stored hashes carry their
+ * argon2id at OWASP's minimum (Password Storage Cheat Sheet: m = 19 MiB, t = 2, p = 1): tens of ms
+ * of one core per hash or verification (docs/security.md). Raising them later is safe: stored hashes carry their
  * own parameters (PHC string format), so old ones still verify.
  */
 export const ARGON2_OPTIONS = { type: argon2.argon2id, memoryCost: 19_456, timeCost: 2, parallelism: 1 } as const;
@@ -44,8 +44,7 @@ export function IsPassword(options?: ValidationOptions): PropertyDecorator {
 /**
  * Hashes and verifications that run at once, at most: one per core (libuv's pool would run 4). Each
  * holds ARGON2_OPTIONS.memoryCost (19 MiB) until it ends, and past one per core more of them at
- * once only add memory, not throughput: a burst of sign-ups or logins on 2 cores peaked 38 MiB
- * higher in RSS without the limit. The others wait their turn, in order.
+ * once only add memory, not throughput. The others wait their turn, in order.
  */
 export const HASHING_SLOTS = Math.min(4, availableParallelism());
 let hashing = 0;

@@ -16,9 +16,9 @@ const COMMENT_COLUMNS = 'id, post_id AS "postId", author_id AS "authorId", body,
 /**
  * Which statements each dialect takes (see db/sql-dialect.ts).
  * - commentsOfPosts: the batch loader behind every nested read (a page of 20 users carries up to
- *   1,000 comments). Plain SQL because building the statement and hydrating entities was a fifth of
- *   such a request's CPU (BENCHMARKS.md); each column is aliased to its `Comment` property, so the
- *   rows come back as Comments with no mapping (a test checks they equal what the repository loads).
+ *   1,000 comments). Plain SQL for speed (ADR 0002, BENCHMARKS.md); each column is aliased to its
+ *   `Comment` property, so the rows come back as Comments with no mapping (a test checks they equal
+ *   what the repository loads).
  *   PostgreSQL's `= ANY($1)` binds the ids as one array: one statement shape for any batch size;
  *   portable: `IN (…)`, one statement per 1,000 ids.
  * - page / pageAfter: a page of one post's comments in keyset order (findPageAfter); portable spells
@@ -89,8 +89,8 @@ export class CommentsRepository {
   /**
    * At most `limit` comments of a post in (createdAt, id) order, strictly after `after` ([createdAt, id]) when given:
    * one keyset statement, `WHERE (created_at, id) > ($2, $3)` on index comments_post_id_created_at_id_idx.
-   * Plain SQL with commentsOfPosts' columns, like the batch loader (a test checks the rows against
-   * the repository's); the query builder was a sixth of this request's CPU (BENCHMARKS.md).
+   * Plain SQL with commentsOfPosts' columns, like the batch loader, for the same reason (a test checks
+   * the rows against the repository's).
    */
   findPageAfter(postId: number, after: [createdAt: Date, id: number] | undefined, limit: number): Promise<Comment[]> {
     const parameters = !after

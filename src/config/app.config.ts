@@ -58,7 +58,7 @@ class Environment {
   /**
    * Comma-separated postgres:// URLs of read replicas (hot standbys streaming from DATABASE_URL): GETs may
    * read from them, and writes answer with a `Consistency-Token` a GET sends back to read its own writes
-   * (docs/operations-basics.md). Needs a PostgreSQL DATABASE_URL.
+   * (docs/operations.md). Needs a PostgreSQL DATABASE_URL.
    * @example postgres://user:password@replica1:5432/mydb,postgres://user:password@replica2:5432/mydb
    */
   @IsString()

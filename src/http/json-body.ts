@@ -6,7 +6,7 @@ import { ProblemException } from './problem';
 /**
  * Deepest nesting of arrays and objects a request body may have. Our deepest valid body is 3 levels
  * (`{"posts": [{"title": …}]}`); deeper bodies are refused before they are parsed, because
- * transforming and validating them recurses once per level and ~1,800 levels overflow the stack.
+ * transforming and validating them recurses once per level, and deep enough bodies overflow the stack.
  */
 export const MAX_JSON_DEPTH = 32;
 

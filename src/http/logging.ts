@@ -52,9 +52,9 @@ const UNLOGGED_ROUTES = /^\/(health|metrics)(\/|$)/;
  * Health probes and metrics scrapes run in the context but are not logged (they would drown the log);
  * that is decided by the matched route, so `/healthz` (a 404) is logged.
  *
- * Two Fastify hooks and nestjs-pino's PinoLogger.runInContext do what pino-http's middleware did:
- * Nest runs middleware through @fastify/middie, and with pino-http's two child loggers and three
- * response listeners that made logging cost about a third of a short read's CPU (BENCHMARKS.md).
+ * Two Fastify hooks and nestjs-pino's PinoLogger.runInContext do what pino-http's middleware would,
+ * without Nest's middleware layer (@fastify/middie) or pino-http's child loggers and response
+ * listeners on every request (their cost: docs/benchmarks/history.md).
  */
 export function logRequests(fastify: FastifyInstance, logger: PinoLogger): void {
   fastify.addHook('onRequest', (request, _reply, done) => {

@@ -48,18 +48,3 @@ export function nextPageLink(request: FastifyRequest, limit: number, cursor: str
   url.searchParams.set('cursor', cursor);
   return `<${url.pathname}${url.search}>; rel="next"`;
 }
-
-/**
- * The offset form of the next page's Link (`offset` advanced by `limit`), for a list without a keyset
- * cursor yet: what `nest g resource` writes until its template pages by cursor. It stops at
- * MAX_OFFSET (beyond it the query is a 400), so hand-written lists use nextPageLink.
- */
-export function nextOffsetLink(
-  request: FastifyRequest,
-  { limit, offset }: Pick<PaginationQuery, 'limit' | 'offset'>,
-): string {
-  const url = new URL(request.originalUrl, 'http://placeholder');
-  url.searchParams.set('limit', String(limit));
-  url.searchParams.set('offset', String(offset + limit));
-  return `<${url.pathname}${url.search}>; rel="next"`;
-}

@@ -8,7 +8,7 @@ import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom
  */
 export const registry = new Registry();
 
-/** Latency buckets in seconds: the API answers in about a millisecond, a pool wait lasts up to DB_POOL_TIMEOUT_MS. */
+/** Latency buckets in seconds: from sub-millisecond answers up to a pool wait of DB_POOL_TIMEOUT_MS. */
 const LATENCY_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
 
 /** RED per endpoint: `_count` is the request rate, `status_class` the errors, the buckets the duration. */

@@ -18,8 +18,7 @@ export type UserValues = Pick<User, 'name' | 'email'> & Partial<Pick<User, 'pass
 export type ProfileValues = Partial<Pick<Profile, 'bio' | 'avatarUrl'>>;
 
 /**
- * The user row every user read and write starts with, as plain SQL (for speed: building this
- * statement and hydrating the join was the largest share left of GET /users/{id}'s CPU,
+ * The user row every user read and write starts with, as plain SQL (for speed: ADR 0002,
  * BENCHMARKS.md). Columns are aliased to User's properties and PostgreSQL builds `profile` as the
  * object the repository would load (null without one), so rows come back as Users with no mapping;
  * a test checks they equal what the repository loads. The portable variant (MySQL, SQLite) selects

@@ -1,5 +1,5 @@
 import type { Response } from 'supertest';
-import { existsSync, readdirSync } from 'node:fs';
+import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { TestApp } from './test-app';
 
@@ -9,8 +9,8 @@ export type ContractCheck = (method: string, template: string, res: Response) =>
 /**
  * A feature's part of the OpenAPI contract session: sends every status its operations document,
  * each through `check`; `sample(schemaName)` is a request body as Swagger UI's Try-it-out pre-fills it
- * from the examples in the OpenAPI document. `nest g resource` writes one per resource
- * (test/contract/<name>.contract.ts).
+ * from the examples in the OpenAPI document. A feature's session sits beside its e2e spec
+ * (test/<feature>.contract.ts); `nest g resource` writes one per resource.
  */
 export type ContractSession = (
   api: TestApp['api'],
@@ -18,16 +18,15 @@ export type ContractSession = (
   sample: (schemaName: string) => object,
 ) => Promise<void>;
 
-const CONTRACT_DIR = join(__dirname, '..', 'contract');
+const TEST_DIR = join(__dirname, '..');
 
-/** Every `test/contract/*.contract.ts` session, by file name: found on disk, not listed by hand. */
+/** Every `test/*.contract.ts` session, by file name: found on disk, not listed by hand. */
 export async function contractSessions(): Promise<ContractSession[]> {
-  if (!existsSync(CONTRACT_DIR)) return [];
-  const files = readdirSync(CONTRACT_DIR)
+  const files = readdirSync(TEST_DIR)
     .filter((file) => file.endsWith('.contract.ts'))
     .sort();
   const modules = await Promise.all(
-    files.map((file) => import(join(CONTRACT_DIR, file)) as Promise<{ session: ContractSession }>),
+    files.map((file) => import(join(TEST_DIR, file)) as Promise<{ session: ContractSession }>),
   );
   return modules.map(({ session }) => session);
 }

@@ -1,4 +1,4 @@
-import type { ContractSession } from '../setup/contract-sessions';
+import type { ContractSession } from './setup/contract-sessions';
 
 const PASSWORD = 'correct horse battery staple';
 

@@ -45,7 +45,7 @@ export class EmailVerification {
     return this.mailed.redeem(
       token,
       'verify_email',
-      async () => undefined,
+      () => Promise.resolve(undefined),
       (userId) => this.accounts.setEmailVerified(userId, true),
     );
   }

@@ -17,6 +17,7 @@ import { GetUserQuery, ListUsersQuery, toUserInclude } from './dto/user-include.
 import { PRIVATE_USER_FIELDS, UserResponse } from './dto/user.response';
 import type { User } from './entities/user.entity';
 import { UsersService } from './users.service';
+import { NoBody } from '../http/validation';
 
 @ApiTags('users')
 @Controller('users')
@@ -105,6 +106,7 @@ export class UsersController {
   @ApiOkResponse({ type: MessageResponse })
   @ApiPreconditions()
   @ApiProblems(404, 409, 412)
+  @NoBody()
   async remove(
     @CurrentUser() caller: Caller,
     @IdParam() id: number,

@@ -63,7 +63,7 @@ export class AccountsService {
   /**
    * Checks the identity fields of a user update (the caller may act as the user already; run it
    * before the transaction: it may hash and verify passwords). Only admins change roles (403). A user
-   * changing their own `password`, or their `email` to another address, proves who they are with
+   * changing their own `password`, or their `email` to another address (not merely its letter case), proves who they are with
    * `currentPassword` — admins too, on their own account — so a stolen access token alone cannot take
    * an account over: 400 naming `currentPassword` when it is missing, 403 when it is wrong, and wrong
    * guesses count against the account's login limit (429). An admin changing another user's email or
@@ -76,7 +76,7 @@ export class AccountsService {
     let reauthenticated = false;
     if (own && (password !== undefined || email !== undefined)) {
       const stored = await this.accounts.findCredentials(userId);
-      if (password !== undefined || email !== stored?.email) {
+      if (password !== undefined || !sameAddress(email, stored?.email)) {
         if (currentPassword === undefined) throw currentPasswordNeeded(password !== undefined ? 'password' : 'email');
         // A stolen access token must not turn this into an unlimited password oracle: the same
         // per-account guess limit as login.
@@ -105,7 +105,7 @@ export class AccountsService {
     // The address before the change (the row locked from here on): it is told, the new one verified anew.
     const previous = columns.email === undefined ? undefined : await this.accounts.findEmailForUpdate(userId);
     // The address changed since prepareChange found it unchanged: that exemption no longer holds.
-    if (previous && change.own && !change.reauthenticated && previous.email !== columns.email) {
+    if (previous && change.own && !change.reauthenticated && !sameAddress(columns.email, previous.email)) {
       throw currentPasswordNeeded('email');
     }
     await write(columns);
@@ -119,6 +119,11 @@ export class AccountsService {
   assertMayRemove(userId: number): Promise<void> {
     return this.accounts.assertAnotherAdminRemains(userId);
   }
+}
+
+/** One mailbox: the unique index and email verification compare addresses case-insensitively too. */
+function sameAddress(a: string | undefined, b: string | undefined): boolean {
+  return a !== undefined && b !== undefined && a.toLowerCase() === b.toLowerCase();
 }
 
 /** 400 naming `currentPassword` (RFC 9110 §15.5.1): `field` cannot change without it. */

@@ -359,7 +359,7 @@ describe('identity', () => {
   describe('re-authentication for identity changes (a stolen access token is not the account)', () => {
     const newEmail = () => `new-${Math.random().toString(36).slice(2)}@example.com`;
     const emailOf = async (id: number) =>
-      ((await t.query('SELECT email FROM users WHERE id = $1', [id])) as { email: string }[])[0].email;
+      (await t.query<{ email: string }[]>('SELECT email FROM users WHERE id = $1', [id]))[0].email;
 
     it('a new email without currentPassword is 400 naming it (RFC 9110 §15.5.1), and nothing changes', async () => {
       const ada = await signUp(t.api, 'Ada');

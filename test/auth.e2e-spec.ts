@@ -8,7 +8,7 @@ import { TOKEN_AUDIENCE, TOKEN_ISSUER } from '../src/auth/tokens';
 import { bearer, login, PASSWORD, signUp, signUpAdmin } from './setup/accounts';
 import { startTestApp, type TestApp, useTestApp } from './setup/test-app';
 import { testDialect } from './setup/dialect';
-import { type Instance, redisAnswers, roundRobin, startInstances, stopInstances } from './setup/instances';
+import { deleteRedisKeys, type Instance, redisAnswers, roundRobin, startInstances, stopInstances } from './setup/instances';
 
 const PROBLEM = /application\/problem\+json/;
 const SECRET = 'test-secret-that-is-long-enough-for-hs256-0123456789';
@@ -698,10 +698,7 @@ describe('failed-login limits shared by two instances (REDIS_URL)', () => {
 
   afterAll(async () => {
     await stopInstances(instances);
-    const client = new Redis(REDIS_URL);
-    const keys = await client.keys(`${keyPrefix}*`);
-    if (keys.length > 0) await client.del(...keys);
-    client.disconnect();
+    await deleteRedisKeys(REDIS_URL, keyPrefix);
   });
 
   it('4 wrong passwords spread over both instances block the account on both (429), the right one included', async () => {

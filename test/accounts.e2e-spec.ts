@@ -162,7 +162,11 @@ describe('account lifecycle (issue #31)', () => {
       await c.t.api.post('/auth/verify-email').send({ token: firstToken }).expect(204);
 
       const changed = address('carol-new');
-      const patched = await c.t.api.patch(`/users/${carol.id}`).set(bearer(carol)).send({ email: changed, currentPassword: PASSWORD }).expect(200);
+      const patched = await c.t.api
+        .patch(`/users/${carol.id}`)
+        .set(bearer(carol))
+        .send({ email: changed, currentPassword: PASSWORD })
+        .expect(200);
       expect(patched.body).toMatchObject({ email: changed, emailVerified: false });
 
       const [link] = await c.smtp.waitFor(changed);

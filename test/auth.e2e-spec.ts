@@ -8,7 +8,14 @@ import { TOKEN_AUDIENCE, TOKEN_ISSUER } from '../src/auth/tokens';
 import { bearer, login, PASSWORD, signUp, signUpAdmin } from './setup/accounts';
 import { startTestApp, type TestApp, useTestApp } from './setup/test-app';
 import { testDialect } from './setup/dialect';
-import { deleteRedisKeys, type Instance, redisAnswers, roundRobin, startInstances, stopInstances } from './setup/instances';
+import {
+  deleteRedisKeys,
+  type Instance,
+  redisAnswers,
+  roundRobin,
+  startInstances,
+  stopInstances,
+} from './setup/instances';
 
 const PROBLEM = /application\/problem\+json/;
 const SECRET = 'test-secret-that-is-long-enough-for-hs256-0123456789';
@@ -391,11 +398,7 @@ describe('identity', () => {
     it('the right currentPassword changes the email; the account is then reset only through the new address', async () => {
       const ada = await signUp(t.api, 'Ada');
       const email = newEmail();
-      await t.api
-        .patch(`/users/${ada.id}`)
-        .set(bearer(ada))
-        .send({ email, currentPassword: PASSWORD })
-        .expect(200);
+      await t.api.patch(`/users/${ada.id}`).set(bearer(ada)).send({ email, currentPassword: PASSWORD }).expect(200);
       expect(await emailOf(ada.id)).toBe(email);
     });
 
@@ -707,7 +710,8 @@ describe('failed-login limits shared by two instances (REDIS_URL)', () => {
     const json = (body: unknown) => ({ method: 'POST', body: JSON.stringify(body) });
     expect((await lb.request('/users', json({ name: 'Shared', email, password: PASSWORD }))).status).toBe(201);
     const guesses = [];
-    for (let i = 0; i < 4; i++) guesses.push(await lb.request('/auth/login', json({ email, password: `guess ${i} wrong!` })));
+    for (let i = 0; i < 4; i++)
+      guesses.push(await lb.request('/auth/login', json({ email, password: `guess ${i} wrong!` })));
     expect(guesses.map((res) => res.status)).toEqual([401, 401, 401, 401]);
     expect(new Set(guesses.map((res) => res.instance)).size).toBe(2); // each instance saw two of them
     for (let i = 0; i < 2; i++) {

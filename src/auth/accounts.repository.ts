@@ -11,8 +11,7 @@ import type { Role } from '../users/entities/user.entity';
  * so the comparison folds case once, through lower(), and never accents).
  */
 const BY_EMAIL: Record<SqlFlavour, string> = {
-  postgres:
-    'SELECT id, email, role, password_hash AS "passwordHash" FROM users WHERE lower(email) = lower($1)',
+  postgres: 'SELECT id, email, role, password_hash AS "passwordHash" FROM users WHERE lower(email) = lower($1)',
   portable: 'SELECT id, email, role, password_hash AS "passwordHash" FROM users WHERE email_lower = lower(?)',
 };
 
@@ -125,7 +124,15 @@ export class AccountsRepository {
    * with ON CONFLICT … DO NOTHING RETURNING; the other dialects by the unique violation, caught (one
    * statement, no transaction around it, so nothing else is rolled back).
    */
-  async insertAdmin({ email, name, passwordHash }: { email: string; name: string; passwordHash: string }): Promise<boolean> {
+  async insertAdmin({
+    email,
+    name,
+    passwordHash,
+  }: {
+    email: string;
+    name: string;
+    passwordHash: string;
+  }): Promise<boolean> {
     const tx = this.txHost.tx;
     if (sqlFlavourOf(tx) === 'postgres') {
       const created = await tx.query<unknown[]>(

@@ -89,7 +89,12 @@ export class AccountsService {
       }
     }
     const passwordHash = password === undefined ? undefined : await this.passwords.hash(password);
-    return { columns: { email, passwordHash, role }, own, reauthenticated, keepSessionId: own ? caller.sessionId : undefined };
+    return {
+      columns: { email, passwordHash, role },
+      own,
+      reauthenticated,
+      keepSessionId: own ? caller.sessionId : undefined,
+    };
   }
 
   /**
@@ -99,7 +104,11 @@ export class AccountsService {
    * it: a new password ends the user's other sessions; a new address is unverified, its verification
    * mail and a notice to the old address queued in the transaction.
    */
-  async applyChange(userId: number, change: PreparedChange, write: (columns: IdentityColumns) => Promise<void>): Promise<void> {
+  async applyChange(
+    userId: number,
+    change: PreparedChange,
+    write: (columns: IdentityColumns) => Promise<void>,
+  ): Promise<void> {
     const { columns } = change;
     if (columns.role === 'user') await this.accounts.assertAnotherAdminRemains(userId);
     // The address before the change (the row locked from here on): it is told, the new one verified anew.

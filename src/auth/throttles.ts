@@ -79,7 +79,11 @@ export class Throttles implements OnApplicationShutdown {
     }
     const redis = sharedRedis ?? this.ownRedis;
     const limiter = (keyPrefix: string, points: number, windowMs: number): RateLimiterAbstract => {
-      const options: IRateLimiterOptions = { keyPrefix: `throttle:${keyPrefix}`, points, duration: Math.ceil(windowMs / 1000) };
+      const options: IRateLimiterOptions = {
+        keyPrefix: `throttle:${keyPrefix}`,
+        points,
+        duration: Math.ceil(windowMs / 1000),
+      };
       return redis ? new RateLimiterRedis({ ...options, storeClient: redis }) : new RateLimiterMemory(options);
     };
     const { maxFailuresPerAccount, maxFailuresPerClient, failureWindowMs } = config.auth.login;

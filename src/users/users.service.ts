@@ -79,7 +79,13 @@ export class UsersService {
    * the same transaction (sessions ended, verification mails queued, the last admin kept).
    * `caller`: who asks (AccessPolicy has let them act as `id`); `client`: their IP.
    */
-  async update(id: number, dto: UpdateUserDto, conditions: Preconditions | undefined, caller: Caller, client: string): Promise<User> {
+  async update(
+    id: number,
+    dto: UpdateUserDto,
+    conditions: Preconditions | undefined,
+    caller: Caller,
+    client: string,
+  ): Promise<User> {
     const { name, profile, ...identity } = dto;
     const change = await this.accounts.prepareChange(caller, id, identity, client);
     await inTransaction(this.txHost, async () => {

@@ -493,7 +493,8 @@ describe('identity', () => {
 
 describe('failed-login limits', () => {
   it('per account: 429 + Retry-After after the limit, even with the right password, until the window ends', async () => {
-    const t = await startTestApp({ LOGIN_MAX_FAILURES_PER_ACCOUNT: '3', LOGIN_FAILURE_WINDOW_MS: '5000' });
+    // A window long enough for four argon2 logins on a loaded machine (5 s was not): the test waits it out once.
+    const t = await startTestApp({ LOGIN_MAX_FAILURES_PER_ACCOUNT: '3', LOGIN_FAILURE_WINDOW_MS: '20000' });
     try {
       const ada = await signUp(t.api, 'Ada');
       const bob = await signUp(t.api, 'Bob');

@@ -162,7 +162,11 @@ describe('account lifecycle (issue #31)', () => {
       await c.t.api.post('/auth/verify-email').send({ token: firstToken }).expect(204);
 
       const changed = address('carol-new');
-      const patched = await c.t.api.patch(`/users/${carol.id}`).set(bearer(carol)).send({ email: changed }).expect(200);
+      const patched = await c.t.api
+        .patch(`/users/${carol.id}`)
+        .set(bearer(carol))
+        .send({ email: changed, currentPassword: PASSWORD })
+        .expect(200);
       expect(patched.body).toMatchObject({ email: changed, emailVerified: false });
 
       const [link] = await c.smtp.waitFor(changed);
@@ -189,7 +193,7 @@ describe('account lifecycle (issue #31)', () => {
       await c.t.api
         .patch(`/users/${dan.id}`)
         .set(bearer(dan))
-        .send({ email: address('dan-new') })
+        .send({ email: address('dan-new'), currentPassword: PASSWORD })
         .expect(200);
       expectTokenProblem(await c.t.api.post('/auth/verify-email').send({ token: staleToken }));
     });
@@ -293,6 +297,28 @@ describe('account lifecycle (issue #31)', () => {
         .post('/auth/password-reset')
         .send({ email: address('other') })
         .expect(202);
+      await c.app().get(PasswordReset).settled();
+    });
+  });
+
+  describe('resend-verification and password reset are limited on separate counters', () => {
+    const c = useMailApp({ PASSWORD_RESET_MAX_PER_ADDRESS: '2' });
+
+    it('an address that used up its resets can still get a verification link, and the other way round', async () => {
+      const email = address('gil');
+      const gil = await signUp(c.t.api, 'Gil', { email });
+      for (let i = 0; i < 2; i++) await c.t.api.post('/auth/password-reset').send({ email }).expect(202);
+      await c.t.api.post('/auth/password-reset').send({ email }).expect(429);
+      for (let i = 0; i < 2; i++) await c.t.api.post('/auth/verify-email/resend').set(bearer(gil)).expect(202);
+      const limited = await c.t.api.post('/auth/verify-email/resend').set(bearer(gil)).expect(429);
+      expect(limited.headers['content-type']).toMatch(PROBLEM);
+      expect(limited.body.detail).toMatch(/verification/);
+
+      const other = address('hal');
+      const hal = await signUp(c.t.api, 'Hal', { email: other });
+      for (let i = 0; i < 2; i++) await c.t.api.post('/auth/verify-email/resend').set(bearer(hal)).expect(202);
+      await c.t.api.post('/auth/verify-email/resend').set(bearer(hal)).expect(429);
+      await c.t.api.post('/auth/password-reset').send({ email: other }).expect(202);
       await c.app().get(PasswordReset).settled();
     });
   });

@@ -1,11 +1,15 @@
+import Redis from 'ioredis';
 import { sign } from 'jsonwebtoken';
 import { spawnSync } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
 import { join } from 'node:path';
 import type { Response } from 'supertest';
 import { TOKEN_AUDIENCE, TOKEN_ISSUER } from '../src/auth/tokens';
 import { bearer, login, PASSWORD, signUp, signUpAdmin } from './setup/accounts';
 import { startTestApp, type TestApp, useTestApp } from './setup/test-app';
 import { testDialect } from './setup/dialect';
+import { deleteRedisKeys, type Instance, redisAnswers, roundRobin, stopInstances } from './setup/instances';
+import { startMain } from './setup/main-process';
 
 const PROBLEM = /application\/problem\+json/;
 const SECRET = 'test-secret-that-is-long-enough-for-hs256-0123456789';
@@ -353,6 +357,106 @@ describe('identity', () => {
     });
   });
 
+  describe('re-authentication for identity changes (a stolen access token is not the account)', () => {
+    const newEmail = () => `new-${Math.random().toString(36).slice(2)}@example.com`;
+    const emailOf = async (id: number) =>
+      (await t.query<{ email: string }[]>('SELECT email FROM users WHERE id = $1', [id]))[0].email;
+
+    it('a new email without currentPassword is 400 naming it (RFC 9110 §15.5.1), and nothing changes', async () => {
+      const ada = await signUp(t.api, 'Ada');
+      const res = await t.api.patch(`/users/${ada.id}`).set(bearer(ada)).send({ email: newEmail(), name: 'Eve' });
+      expect(res.status).toBe(400);
+      expect(res.headers['content-type']).toMatch(PROBLEM);
+      expect(res.body.errors).toEqual([
+        { field: 'currentPassword', messages: ['currentPassword is needed to change email'] },
+      ]);
+      expect(await emailOf(ada.id)).toBe(ada.email);
+      const [row] = await t.query('SELECT name FROM users WHERE id = $1', [ada.id]);
+      expect(row.name).toBe('Ada');
+    });
+
+    it('a wrong currentPassword is 403 (RFC 9110 §15.5.4), not 401: the bearer token itself is valid (RFC 6750 §3.1)', async () => {
+      const ada = await signUp(t.api, 'Ada');
+      const res = await t.api
+        .patch(`/users/${ada.id}`)
+        .set(bearer(ada))
+        .send({ email: newEmail(), currentPassword: 'wrong wrong wrong' });
+      expect(res.status).toBe(403);
+      expect(res.headers['content-type']).toMatch(PROBLEM);
+      expect(res.headers['www-authenticate']).toBeUndefined();
+      expect(res.body.detail).toMatch(/currentPassword/);
+      expect(await emailOf(ada.id)).toBe(ada.email);
+      await t.api.get('/auth/me').set(bearer(ada)).expect(200); // the session is not ended by a wrong guess
+    });
+
+    it('the right currentPassword changes the email; the account is then reset only through the new address', async () => {
+      const ada = await signUp(t.api, 'Ada');
+      const email = newEmail();
+      await t.api.patch(`/users/${ada.id}`).set(bearer(ada)).send({ email, currentPassword: PASSWORD }).expect(200);
+      expect(await emailOf(ada.id)).toBe(email);
+    });
+
+    it('re-authentication comes before the uniqueness check: a taken address is not confirmed without the password', async () => {
+      const bob = await signUp(t.api, 'Bob');
+      const ada = await signUp(t.api, 'Ada');
+      const res = await t.api.patch(`/users/${ada.id}`).set(bearer(ada)).send({ email: bob.email });
+      expect(res.status).toBe(400);
+      expect(res.body.errors.map((error: { field: string }) => error.field)).toEqual(['currentPassword']);
+    });
+
+    it('the address unchanged, or in another letter case only, needs no currentPassword (a form sending every field)', async () => {
+      const ada = await signUp(t.api, 'Ada');
+      await t.api.patch(`/users/${ada.id}`).set(bearer(ada)).send({ name: 'Ada K', email: ada.email }).expect(200);
+      await t.api.patch(`/users/${ada.id}`).set(bearer(ada)).send({ email: ada.email.toUpperCase() }).expect(200);
+      expect(await emailOf(ada.id)).toBe(ada.email.toUpperCase());
+    });
+
+    it('an admin re-authenticates for their own email and password too; another user’s needs no password of theirs', async () => {
+      const root = await signUpAdmin(t.api, t.dataSource);
+      const ada = await signUp(t.api, 'Ada');
+      for (const change of [{ email: newEmail() }, { password: 'a new admin passphrase, long enough' }]) {
+        const res = await t.api.patch(`/users/${root.id}`).set(bearer(root)).send(change).expect(400);
+        expect(res.body.errors.map((error: { field: string }) => error.field)).toEqual(['currentPassword']);
+      }
+      const email = newEmail();
+      await t.api.patch(`/users/${ada.id}`).set(bearer(root)).send({ email }).expect(200);
+      expect(await emailOf(ada.id)).toBe(email);
+    });
+  });
+
+  describe('routes that read no body refuse one that is not a JSON object (400 problem+json)', () => {
+    const BODIES = ['[]', '"x"', '1', 'null', '[{"keepCurrent":true}]'];
+
+    it('POST /auth/verify-email/resend, POST /auth/logout, DELETE /auth/sessions/{id}, DELETE /users/{id}', async () => {
+      const ada = await signUp(t.api, 'Ada');
+      const [session] = (await t.api.get('/auth/sessions').set(bearer(ada)).expect(200)).body as { id: string }[];
+      const routes: [method: 'post' | 'delete', path: string][] = [
+        ['post', '/auth/verify-email/resend'],
+        ['post', '/auth/logout'],
+        ['delete', `/auth/sessions/${session.id}`],
+        ['delete', `/users/${ada.id}`],
+      ];
+      for (const [method, path] of routes) {
+        for (const body of BODIES) {
+          const res = await t.api[method](path).set(bearer(ada)).set('Content-Type', 'application/json').send(body);
+          expect({ path, body, status: res.status, type: res.headers['content-type'] }).toEqual({
+            path,
+            body,
+            status: 400,
+            type: expect.stringMatching(PROBLEM),
+          });
+          expect(res.body.detail).toMatch(/must be a JSON object/);
+        }
+        const fields = await t.api[method](path).set(bearer(ada)).send({ surprise: 1 }).expect(400);
+        expect(fields.body.errors).toEqual([{ field: 'surprise', messages: ['property surprise should not exist'] }]);
+      }
+      // Nothing happened: the session and the user are still there; `{}` and no body still work.
+      await t.api.get('/auth/me').set(bearer(ada)).expect(200);
+      await t.api.post('/auth/verify-email/resend').set(bearer(ada)).send({}).expect(202);
+      await t.api.delete(`/users/${ada.id}`).set(bearer(ada)).expect(200);
+    });
+  });
+
   describe('roles', () => {
     it('only admins change roles; the last admin cannot demote or delete themself', async () => {
       const root = await signUpAdmin(t.api, t.dataSource);
@@ -389,7 +493,8 @@ describe('identity', () => {
 
 describe('failed-login limits', () => {
   it('per account: 429 + Retry-After after the limit, even with the right password, until the window ends', async () => {
-    const t = await startTestApp({ LOGIN_MAX_FAILURES_PER_ACCOUNT: '3', LOGIN_FAILURE_WINDOW_MS: '5000' });
+    // A window long enough for four argon2 logins on a loaded machine (5 s was not): the test waits it out once.
+    const t = await startTestApp({ LOGIN_MAX_FAILURES_PER_ACCOUNT: '3', LOGIN_FAILURE_WINDOW_MS: '20000' });
     try {
       const ada = await signUp(t.api, 'Ada');
       const bob = await signUp(t.api, 'Bob');
@@ -567,4 +672,56 @@ describe('admin bootstrap', () => {
       await t.close();
     }
   }, 120_000); // two ts-node processes, one after the other: slow on a loaded machine, never the thing measured
+});
+
+describe('failed-login limits shared by two instances (REDIS_URL)', () => {
+  const REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
+  const JWT_SECRET = 'one-jwt-secret-shared-by-every-instance-0123456789';
+  const keyPrefix = `nest-typeorm-users-e2e-${randomUUID()}:`;
+  useTestApp({ JWT_SECRET }); // empties the tables for this block
+  const env = {
+    JWT_SECRET,
+    TRUST_PROXY_HOPS: '1', // X-Forwarded-For names the client: each request a new one (roundRobin)
+    LOGIN_MAX_FAILURES_PER_ACCOUNT: '4',
+    LOG_LEVEL: 'warn',
+    REDIS_URL,
+    REDIS_KEY_PREFIX: keyPrefix,
+  };
+  const instances: Instance[] = [];
+
+  beforeAll(async () => {
+    const answers = await redisAnswers(REDIS_URL);
+    if (answers !== true) throw new Error(`these tests need Redis at ${REDIS_URL} (TEST_REDIS_URL): ${answers}`);
+    // One at a time, each with a generous bound: two compiling at once on a loaded machine took longer
+    // than startInstances' default allows.
+    for (let i = 0; i < 2; i++) instances.push(await startMain(env, { readyWithinMs: 240_000 }));
+  }, 600_000);
+
+  afterAll(async () => {
+    await stopInstances(instances);
+    await deleteRedisKeys(REDIS_URL, keyPrefix);
+  });
+
+  it('4 wrong passwords spread over both instances block the account on both (429), the right one included', async () => {
+    const lb = roundRobin(instances);
+    const email = `shared-${randomUUID()}@example.com`;
+    const json = (body: unknown) => ({ method: 'POST', body: JSON.stringify(body) });
+    expect((await lb.request('/users', json({ name: 'Shared', email, password: PASSWORD }))).status).toBe(201);
+    const guesses = [];
+    for (let i = 0; i < 4; i++)
+      guesses.push(await lb.request('/auth/login', json({ email, password: `guess ${i} wrong!` })));
+    expect(guesses.map((res) => res.status)).toEqual([401, 401, 401, 401]);
+    expect(new Set(guesses.map((res) => res.instance)).size).toBe(2); // each instance saw two of them
+    for (let i = 0; i < 2; i++) {
+      const blocked = await lb.request('/auth/login', json({ email, password: PASSWORD }));
+      expect({ status: blocked.status, type: blocked.headers.get('content-type') }).toEqual({
+        status: 429,
+        type: expect.stringMatching(PROBLEM),
+      });
+      expect(Number(blocked.headers.get('retry-after'))).toBeGreaterThan(0);
+    }
+    const client = new Redis(REDIS_URL);
+    const keys = await client.keys(`${keyPrefix}throttle:login-account*`).finally(() => client.disconnect());
+    expect(keys.length).toBeGreaterThan(0); // the counters are in Redis, under the configured prefix
+  });
 });

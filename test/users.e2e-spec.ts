@@ -1,5 +1,5 @@
 import { PostsService } from '../src/posts/posts.service';
-import { authAs, PASSWORD } from './setup/accounts';
+import { authAs, bearer, PASSWORD, signUp } from './setup/accounts';
 import { User } from '../src/users/entities/user.entity';
 import { UsersRepository } from '../src/users/users.repository';
 import { useTestApp } from './setup/test-app';
@@ -111,7 +111,7 @@ describe('users', () => {
       await t.api
         .patch(`/users/${other.body.id}`)
         .set(await authAs(t.app, other.body.id))
-        .send({ email: decomposed })
+        .send({ email: decomposed, currentPassword: PASSWORD })
         .expect(409);
       const rows = await t.query('SELECT name, email FROM users ORDER BY id');
       expect(rows).toEqual([
@@ -393,11 +393,11 @@ describe('users', () => {
 
     it('answers 409 naming email when it belongs to another user, changing nothing', async () => {
       await t.db.user('Ada', 'ada@example.com');
-      const bob = await t.db.user('Bob', 'bob@example.com');
+      const bob = await signUp(t.api, 'Bob', { email: 'bob@example.com' });
       const res = await t.api
         .patch(`/users/${bob.id}`)
-        .set(await authAs(t.app, bob.id))
-        .send({ name: 'Robert', email: 'ADA@example.com' })
+        .set(bearer(bob))
+        .send({ name: 'Robert', email: 'ADA@example.com', currentPassword: PASSWORD })
         .expect(409);
       expect(res.body.errors).toEqual([expect.objectContaining({ field: 'email' })]);
       const [row] = await t.query('SELECT name, email FROM users WHERE id = $1', [bob.id]);

@@ -1,5 +1,6 @@
 import { Injectable, NotFoundException } from '@nestjs/common';
 import { validationProblem } from '../http/problem';
+import { AccountsRepository } from './accounts.repository';
 import { type Caller, isAdmin } from './caller';
 import { OwnershipRepository } from './ownership.repository';
 import { forbidden } from './problems';
@@ -11,12 +12,15 @@ import { forbidden } from './problems';
  */
 @Injectable()
 export class AccessPolicy {
-  constructor(private readonly owners: OwnershipRepository) {}
+  constructor(
+    private readonly owners: OwnershipRepository,
+    private readonly accounts: AccountsRepository,
+  ) {}
 
   /** `PATCH`/`DELETE /users/{id}`, `POST /users/{id}/posts`: the user themself, or an admin. */
   async assertMayActAs(caller: Caller, userId: number): Promise<void> {
     if (isAdmin(caller) || caller.id === userId) return;
-    if (!(await this.owners.userExists(userId))) throw new NotFoundException(`User ${userId} not found`);
+    if (!(await this.accounts.exists(userId))) throw new NotFoundException(`User ${userId} not found`);
     throw forbidden(`Only user ${userId} or an admin may do this`);
   }
 

@@ -10,6 +10,7 @@ import { LogoutAllDto, PasswordResetConfirmDto, PasswordResetRequestDto, VerifyE
 import { SessionResponse } from './dto/session.response';
 import { EmailVerification } from './email-verification';
 import { PasswordReset } from './password-reset';
+import { NoBody } from '../http/validation';
 
 /** The one answer to every password reset request, known address or not. */
 const RESET_REQUESTED = 'If an account has this email address, a link to reset its password is on its way';
@@ -41,6 +42,7 @@ export class AccountController {
   @HttpCode(202)
   @ApiAcceptedResponse({ type: MessageResponse })
   @ApiProblems()
+  @NoBody()
   async resendVerification(@CurrentUser() caller: Caller, @Req() req: FastifyRequest): Promise<MessageResponse> {
     await this.verification.resend(caller, req.ip);
     return { message: 'Unless your address is verified already, a new link is on its way' };
@@ -99,6 +101,7 @@ export class AccountController {
   @ApiParam({ name: 'id', format: 'uuid', description: 'A session id from GET /auth/sessions' })
   @ApiNoContentResponse({ description: 'The session has ended' })
   @ApiProblems(404)
+  @NoBody()
   async endSession(@CurrentUser() caller: Caller, @Param('id') id: string): Promise<void> {
     await this.sessions.end(caller, id);
   }

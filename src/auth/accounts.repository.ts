@@ -1,46 +1,63 @@
-import { ConflictException, Injectable } from '@nestjs/common';
+import { ConflictException, Inject, Injectable } from '@nestjs/common';
 import { TransactionHost } from '@nestjs-cls/transactional';
-import type { TransactionalAdapterTypeOrm } from '@nestjs-cls/transactional-adapter-typeorm';
+import type { DataSource, EntityManager } from 'typeorm';
+import { sqlStateOf } from '../db/database-errors';
 import { boundFor, forUpdate, nowWithMilliseconds, type SqlFlavour, sqlFlavourOf } from '../db/sql-dialect';
+import type { Role } from '../users/entities/user.entity';
 
 /**
- * The account a login names. PostgreSQL: its unique expression index on lower(email); portable: the
+ * The account an email names. PostgreSQL: its unique expression index on lower(email); portable: the
  * stored generated column email_lower behind the same unique index name (binary collation on MySQL,
  * so the comparison folds case once, through lower(), and never accents).
  */
-const ADDRESS_BY_EMAIL: Record<SqlFlavour, string> = {
-  postgres: 'SELECT id, email FROM users WHERE lower(email) = lower($1)',
-  portable: 'SELECT id, email FROM users WHERE email_lower = lower(?)',
+const BY_EMAIL: Record<SqlFlavour, string> = {
+  postgres: 'SELECT id, email, role, password_hash AS "passwordHash" FROM users WHERE lower(email) = lower($1)',
+  portable: 'SELECT id, email, role, password_hash AS "passwordHash" FROM users WHERE email_lower = lower(?)',
 };
 
-const BY_EMAIL: Record<SqlFlavour, string> = {
-  postgres: 'SELECT id, password_hash AS "passwordHash" FROM users WHERE lower(email) = lower($1)',
-  portable: 'SELECT id, password_hash AS "passwordHash" FROM users WHERE email_lower = lower(?)',
-};
+/** An account as identity sees it: who it is, where its mail goes, its role and credentials. */
+export interface Account {
+  id: number;
+  email: string;
+  role: Role;
+  passwordHash: string | null;
+}
 
 /**
- * The SQL identity needs on `users`: credentials by email, and the admins' lock. Statements are
- * PostgreSQL's; the other dialects take them with `?` placeholders (withQuestionMarks), except BY_EMAIL.
+ * The SQL identity runs on the `users` table's identity columns — email, password_hash, role,
+ * email_verified — for login, password reset, email verification, identity changes, the admins' lock
+ * and the admin bootstrap (ADR 0016). The users feature keeps the row as a resource (UsersRepository);
+ * this is the only other file that writes to `users`. Statements are PostgreSQL's; the other dialects
+ * take them with `?` placeholders (withQuestionMarks), except BY_EMAIL. They run in the caller's
+ * transaction when one is open (`txHost.tx`), else on the pool.
  */
 @Injectable()
 export class AccountsRepository {
-  constructor(private readonly txHost: TransactionHost<TransactionalAdapterTypeOrm>) {}
+  constructor(@Inject(TransactionHost) private readonly txHost: { readonly tx: EntityManager }) {}
 
-  /** The account a login names, found by the case-insensitive unique index users_email_lower_key. */
-  async findByEmail(email: string): Promise<{ id: number; passwordHash: string | null } | undefined> {
-    const rows = await this.txHost.tx.query<{ id: number; passwordHash: string | null }[]>(
-      BY_EMAIL[sqlFlavourOf(this.txHost.tx)],
-      [email],
+  /** The same statements outside dependency injection (startup's admin bootstrap, `npm run user:admin`). */
+  static on(dataSource: DataSource): AccountsRepository {
+    return new AccountsRepository({ tx: dataSource.manager });
+  }
+
+  /** The account an email names (case-insensitively, as the unique index users_email_lower_key compares). */
+  async findByEmail(email: string): Promise<Account | undefined> {
+    const rows = await this.txHost.tx.query<Account[]>(BY_EMAIL[sqlFlavourOf(this.txHost.tx)], [email]);
+    return rows[0];
+  }
+
+  /** The user's address and password hash (undefined for a user that does not exist). */
+  async findCredentials(userId: number): Promise<Pick<Account, 'email' | 'passwordHash'> | undefined> {
+    const rows = await this.query<Pick<Account, 'email' | 'passwordHash'>>(
+      'SELECT email, password_hash AS "passwordHash" FROM users WHERE id = $1',
+      [userId],
     );
     return rows[0];
   }
 
-  async findPasswordHash(userId: number): Promise<string | null | undefined> {
-    const rows = await this.query<{ passwordHash: string | null }>(
-      'SELECT password_hash AS "passwordHash" FROM users WHERE id = $1',
-      [userId],
-    );
-    return rows[0]?.passwordHash;
+  /** Whether the user exists (a primary-key lookup: the access policy's 404). */
+  async exists(userId: number): Promise<boolean> {
+    return (await this.query('SELECT 1 FROM users WHERE id = $1', [userId])).length > 0;
   }
 
   /**
@@ -58,15 +75,6 @@ export class AccountsRepository {
     if (admins.length === 1 && admins[0].id === userId) {
       throw new ConflictException('The last admin cannot stop being one: make another user an admin first');
     }
-  }
-
-  /** The account an email names (case-insensitively, as login) with the address as stored: where its mail goes. */
-  async findAddress(email: string): Promise<{ id: number; email: string } | undefined> {
-    const rows = await this.txHost.tx.query<{ id: number; email: string }[]>(
-      ADDRESS_BY_EMAIL[sqlFlavourOf(this.txHost.tx)],
-      [email],
-    );
-    return rows[0];
   }
 
   /** The user's email and whether it is verified, locking the row for the rest of the transaction (none on SQLite). */
@@ -101,6 +109,50 @@ export class AccountsRepository {
       `UPDATE users SET password_hash = $2, version = version + 1, updated_at = ${nowWithMilliseconds(this.txHost.tx)} WHERE id = $1`,
       [userId, passwordHash],
     );
+  }
+
+  /** Makes the user an admin (the admin bootstrap), bumping the version; nothing when it is one already. */
+  async promoteToAdmin(userId: number): Promise<void> {
+    await this.query(
+      `UPDATE users SET role = 'admin', version = version + 1, updated_at = ${nowWithMilliseconds(this.txHost.tx)} WHERE id = $1 AND role <> 'admin'`,
+      [userId],
+    );
+  }
+
+  /**
+   * Inserts an admin account; false when its email is taken (users_email_lower_key). PostgreSQL says so
+   * with ON CONFLICT … DO NOTHING RETURNING; the other dialects by the unique violation, caught (one
+   * statement, no transaction around it, so nothing else is rolled back).
+   */
+  async insertAdmin({
+    email,
+    name,
+    passwordHash,
+  }: {
+    email: string;
+    name: string;
+    passwordHash: string;
+  }): Promise<boolean> {
+    const tx = this.txHost.tx;
+    if (sqlFlavourOf(tx) === 'postgres') {
+      const created = await tx.query<unknown[]>(
+        `INSERT INTO users (name, email, password_hash, role) VALUES ($1, $2, $3, 'admin')
+         ON CONFLICT ((lower(email))) DO NOTHING RETURNING id`,
+        [name, email, passwordHash],
+      );
+      return created.length > 0;
+    }
+    try {
+      await tx.query(`INSERT INTO users (name, email, password_hash, role) VALUES (?, ?, ?, 'admin')`, [
+        name,
+        email,
+        passwordHash,
+      ]);
+      return true;
+    } catch (error) {
+      if (sqlStateOf(error) === '23505') return false;
+      throw error;
+    }
   }
 
   private query<T>(sql: string, parameters: unknown[]): Promise<T[]> {

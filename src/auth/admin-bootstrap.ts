@@ -2,8 +2,7 @@ import { Inject, Injectable, Logger, type OnApplicationBootstrap } from '@nestjs
 import { InjectDataSource } from '@nestjs/typeorm';
 import type { DataSource } from 'typeorm';
 import { APP_CONFIG, type AppConfig } from '../config/app.config';
-import { sqlStateOf } from '../db/database-errors';
-import { boundFor, nowWithMilliseconds, sqlFlavourOf } from '../db/sql-dialect';
+import { AccountsRepository } from './accounts.repository';
 import { PasswordHasher, PASSWORD_MAX_LENGTH, PASSWORD_MIN_LENGTH } from './passwords';
 
 export interface AdminAccount {
@@ -37,12 +36,13 @@ export async function ensureAdmin(
   if (length < PASSWORD_MIN_LENGTH || length > PASSWORD_MAX_LENGTH) {
     throw new Error(`the admin password must be ${PASSWORD_MIN_LENGTH} to ${PASSWORD_MAX_LENGTH} characters long`);
   }
-  if (await insertAdmin(dataSource, { email, name, passwordHash: await hasher.hash(password) })) return 'created';
-  const existing = await findAccount(dataSource, email);
+  const accounts = AccountsRepository.on(dataSource);
+  if (await accounts.insertAdmin({ email, name, passwordHash: await hasher.hash(password) })) return 'created';
+  const existing = await accounts.findByEmail(email);
   if (!existing) return ensureAdmin(dataSource, hasher, { email, name, password }, promote); // deleted meanwhile
   if (existing.role === 'admin') return 'unchanged';
   if (promote === 'if-password-matches' && !(await hasher.verify(existing.passwordHash, password))) return 'refused';
-  await makeAdmin(dataSource, existing.id);
+  await accounts.promoteToAdmin(existing.id);
   return 'promoted';
 }
 
@@ -54,66 +54,12 @@ export async function promoteExisting(
   dataSource: DataSource,
   email: string,
 ): Promise<'promoted' | 'unchanged' | 'missing'> {
-  const existing = await findAccount(dataSource, email);
+  const accounts = AccountsRepository.on(dataSource);
+  const existing = await accounts.findByEmail(email);
   if (!existing) return 'missing';
   if (existing.role === 'admin') return 'unchanged';
-  await makeAdmin(dataSource, existing.id);
+  await accounts.promoteToAdmin(existing.id);
   return 'promoted';
-}
-
-/** The account with this email (compared as the unique index does, lower-cased), if any. */
-async function findAccount(
-  dataSource: DataSource,
-  email: string,
-): Promise<{ id: number; role: string; passwordHash: string | null } | undefined> {
-  const byEmail =
-    sqlFlavourOf(dataSource) === 'postgres'
-      ? 'SELECT id, role, password_hash AS "passwordHash" FROM users WHERE lower(email) = lower($1)'
-      : 'SELECT id, role, password_hash AS "passwordHash" FROM users WHERE email_lower = lower(?)';
-  const [existing] = await dataSource.query<{ id: number; role: string; passwordHash: string | null }[]>(byEmail, [
-    email,
-  ]);
-  return existing;
-}
-
-async function makeAdmin(dataSource: DataSource, id: number): Promise<void> {
-  await dataSource.query(
-    ...boundFor(
-      dataSource,
-      `UPDATE users SET role = 'admin', version = version + 1, updated_at = ${nowWithMilliseconds(dataSource)} WHERE id = $1 AND role <> 'admin'`,
-      [id],
-    ),
-  );
-}
-
-/**
- * Inserts the admin account; false when its email is taken (users_email_lower_key). PostgreSQL says so
- * with ON CONFLICT … DO NOTHING RETURNING; the other dialects by the unique violation, caught (one
- * statement, no transaction around it, so nothing else is rolled back).
- */
-async function insertAdmin(
-  dataSource: DataSource,
-  { email, name, passwordHash }: { email: string; name: string; passwordHash: string },
-): Promise<boolean> {
-  if (sqlFlavourOf(dataSource) === 'postgres') {
-    const created = await dataSource.query<unknown[]>(
-      `INSERT INTO users (name, email, password_hash, role) VALUES ($1, $2, $3, 'admin')
-       ON CONFLICT ((lower(email))) DO NOTHING RETURNING id`,
-      [name, email, passwordHash],
-    );
-    return created.length > 0;
-  }
-  try {
-    await dataSource.query(`INSERT INTO users (name, email, password_hash, role) VALUES (?, ?, ?, 'admin')`, [
-      name,
-      email,
-      passwordHash,
-    ]);
-    return true;
-  } catch (error) {
-    if (sqlStateOf(error) === '23505') return false;
-    throw error;
-  }
 }
 
 /** ADMIN_EMAIL + ADMIN_PASSWORD at startup: that account exists as an admin before requests are served. */

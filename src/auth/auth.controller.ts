@@ -11,6 +11,7 @@ import { AuthService } from './auth.service';
 import type { Caller } from './caller';
 import { LoginDto, RefreshDto } from './dto/login.dto';
 import { TokenResponse } from './dto/token.response';
+import { NoBody } from '../http/validation';
 
 @ApiTags('auth')
 @Controller('auth')
@@ -52,6 +53,7 @@ export class AuthController {
   @AllowUnverified()
   @HttpCode(204)
   @ApiNoContentResponse({ description: 'Signed out' })
+  @NoBody()
   async logout(@CurrentUser() caller: Caller): Promise<void> {
     await this.auth.logout(caller);
   }

@@ -5,25 +5,27 @@ import { createSecretKey, randomBytes } from 'node:crypto';
 import { APP_CONFIG, type AppConfig } from '../config/app.config';
 import { MailModule } from '../mail/mail.module';
 import { AccessPolicy } from './access-policy';
-import { AccountMailThrottle } from './account-mail-throttle';
 import { AccountSessions } from './account-sessions';
 import { AccountTokensRepository } from './account-tokens.repository';
 import { AccountsRepository } from './accounts.repository';
+import { AccountsService } from './accounts.service';
 import { AdminBootstrap } from './admin-bootstrap';
 import { AuthGuard } from './auth.guard';
 import { AuthService } from './auth.service';
 import { EmailVerification } from './email-verification';
-import { LoginThrottle } from './login-throttle';
+import { MailedTokens } from './mailed-tokens';
 import { OwnershipRepository } from './ownership.repository';
 import { PasswordReset } from './password-reset';
 import { PasswordHasher } from './passwords';
 import { SessionActivity } from './session-activity';
 import { SessionsRepository } from './sessions.repository';
+import { Throttles } from './throttles';
 import { AccessTokens, TOKEN_ALGORITHM, TOKEN_AUDIENCE, TOKEN_ISSUER } from './tokens';
 
 /**
- * Identity: passwords, sessions, tokens, the global AuthGuard and the access policy. Feature modules
- * import it for the policy and the hasher; AuthApiModule adds the /auth routes.
+ * Identity: accounts, passwords, sessions, tokens, the global AuthGuard and the access policy. Feature
+ * modules import it for the policy and AccountsService (the one entry point for identity changes,
+ * ADR 0016); AuthApiModule adds the /auth routes.
  */
 @Module({
   imports: [
@@ -55,30 +57,24 @@ import { AccessTokens, TOKEN_ALGORITHM, TOKEN_AUDIENCE, TOKEN_ISSUER } from './t
   providers: [
     AccessPolicy,
     AccessTokens,
-    AccountMailThrottle,
     AccountSessions,
     AccountsRepository,
+    AccountsService,
     AccountTokensRepository,
     AdminBootstrap,
     AuthService,
     EmailVerification,
-    LoginThrottle,
+    MailedTokens,
     OwnershipRepository,
     PasswordHasher,
     PasswordReset,
     SessionActivity,
     SessionsRepository,
+    Throttles,
     { provide: APP_GUARD, useClass: AuthGuard },
   ],
-  exports: [
-    AccessPolicy,
-    AccountSessions,
-    AccountsRepository,
-    AuthService,
-    EmailVerification,
-    PasswordHasher,
-    PasswordReset,
-    SessionsRepository,
-  ],
+  // What features use: the access policy, and AccountsService for every identity change. The rest is
+  // for the /auth routes (AuthApiModule).
+  exports: [AccessPolicy, AccountSessions, AccountsService, AuthService, EmailVerification, PasswordReset],
 })
 export class AuthModule {}

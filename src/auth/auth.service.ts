@@ -1,26 +1,16 @@
 import { Inject, Injectable, Logger } from '@nestjs/common';
-import { validationProblem } from '../http/problem';
-import type { Role } from '../users/entities/user.entity';
 import { APP_CONFIG, type AppConfig } from '../config/app.config';
 import { AccountsRepository } from './accounts.repository';
-import { type Caller, isAdmin } from './caller';
-import { accountKey, LoginThrottle, unknownAccountKey } from './login-throttle';
+import type { Caller } from './caller';
 import { PasswordHasher } from './passwords';
-import { forbidden, invalidCredentials, invalidToken } from './problems';
+import { invalidCredentials, invalidToken } from './problems';
 import { SessionActivity } from './session-activity';
 import { SessionsRepository } from './sessions.repository';
+import { accountKey, addressKey, Throttles } from './throttles';
 import { AccessTokens, newRefreshToken, refreshTokenHash, type TokenPair } from './tokens';
 
 /** Refresh tokens as issued: 32 random bytes in base64url. Anything else is not worth a query. */
 const REFRESH_TOKEN = /^[\w-]{43}$/;
-
-/** The identity part of a user update, checked and ready to store (see AuthService.accountChange). */
-export interface AccountChange {
-  passwordHash?: string;
-  role?: Role;
-  /** After a password change every session of the user ends but this one (the caller's own). */
-  keepSessionId?: string;
-}
 
 /** Login, refresh rotation, logout, and turning an access token into a Caller. */
 @Injectable()
@@ -32,7 +22,7 @@ export class AuthService {
     private readonly sessions: SessionsRepository,
     private readonly passwords: PasswordHasher,
     private readonly tokens: AccessTokens,
-    private readonly throttle: LoginThrottle,
+    private readonly throttles: Throttles,
     private readonly activity: SessionActivity,
     @Inject(APP_CONFIG) private readonly config: AppConfig,
   ) {}
@@ -45,10 +35,10 @@ export class AuthService {
    */
   async login(email: string, password: string, client: string, userAgent?: string): Promise<TokenPair> {
     const account = await this.accounts.findByEmail(email);
-    const key = account ? accountKey(account.id) : unknownAccountKey(email);
-    await this.throttle.reserve(key, client);
+    const key = account ? accountKey(account.id) : addressKey(email);
+    await this.throttles.login.reserve(key, client);
     if (!(await this.passwords.verify(account?.passwordHash, password)) || !account) throw invalidCredentials();
-    await this.throttle.refund(key, client);
+    await this.throttles.login.refund(key, client);
     const refresh = newRefreshToken();
     const sessionId = await this.sessions.create(
       account.id,
@@ -97,40 +87,6 @@ export class AuthService {
     if (!session || session.userId !== claims.userId) throw invalidToken('The session has ended: sign in again');
     await this.activity.used(claims.sessionId); // a write at most once a minute per session (SessionActivity)
     return { id: session.userId, role: session.role, sessionId: claims.sessionId };
-  }
-
-  /**
-   * Checks the identity fields of `PATCH /users/{id}` (the caller may act as the user already):
-   * a new `password` needs the `currentPassword` (400 when missing, 403 when wrong) unless an admin
-   * sets it, and only admins change roles (403); wrong guesses count against the account's login limit
-   * (429). `client`: the caller's IP. Returns what to store, the new password hashed.
-   */
-  async accountChange(
-    caller: Caller,
-    userId: number,
-    change: { password?: string; currentPassword?: string; role?: Role },
-    client: string,
-  ): Promise<AccountChange> {
-    if (change.role !== undefined && !isAdmin(caller)) throw forbidden('Only admins can change roles');
-    if (change.password === undefined) return { role: change.role };
-    if (!isAdmin(caller)) {
-      if (change.currentPassword === undefined) {
-        throw validationProblem([
-          { field: 'currentPassword', messages: ['currentPassword is needed to change password'] },
-        ]);
-      }
-      // A stolen access token must not turn this into an unlimited password oracle: the same
-      // per-account guess limit as login (`client`: the caller's IP).
-      await this.throttle.reserve(accountKey(userId), client);
-      const current = await this.accounts.findPasswordHash(userId);
-      if (!(await this.passwords.verify(current, change.currentPassword))) throw forbidden('currentPassword is wrong');
-      await this.throttle.refund(accountKey(userId), client);
-    }
-    return {
-      passwordHash: await this.passwords.hash(change.password),
-      role: change.role,
-      keepSessionId: caller.id === userId ? caller.sessionId : undefined,
-    };
   }
 
   private pair(userId: number, sessionId: string, refreshToken: string): TokenPair {

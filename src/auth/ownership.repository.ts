@@ -3,15 +3,10 @@ import { InjectDataSource } from '@nestjs/typeorm';
 import type { DataSource } from 'typeorm';
 import { boundFor } from '../db/sql-dialect';
 
-/** Who owns what: the lookups the access policy makes before a write. Primary-key lookups only. */
+/** Who wrote what: the lookups the access policy makes before a write to a post or comment. Primary-key lookups only. */
 @Injectable()
 export class OwnershipRepository {
   constructor(@InjectDataSource() private readonly dataSource: DataSource) {}
-
-  async userExists(id: number): Promise<boolean> {
-    const rows = await this.query<unknown>('SELECT 1 FROM users WHERE id = $1', [id]);
-    return rows.length > 0;
-  }
 
   /** The post's author, or undefined when there is no such post. */
   async postAuthor(postId: number): Promise<number | undefined> {

@@ -1,17 +1,13 @@
-import { Inject, Injectable, Logger, type BeforeApplicationShutdown } from '@nestjs/common';
+import { Injectable, Logger, type BeforeApplicationShutdown } from '@nestjs/common';
 import { TransactionHost } from '@nestjs-cls/transactional';
 import type { TransactionalAdapterTypeOrm } from '@nestjs-cls/transactional-adapter-typeorm';
 import { setImmediate } from 'node:timers/promises';
-import { APP_CONFIG, type AppConfig } from '../config/app.config';
 import { inTransaction } from '../db/transactions';
-import { MailOutbox } from '../mail/mail-outbox';
-import { AccountMailThrottle } from './account-mail-throttle';
-import { passwordResetMail } from './account-mails';
-import { ACCOUNT_TOKEN, accountTokenHash, AccountTokensRepository } from './account-tokens.repository';
 import { AccountsRepository } from './accounts.repository';
-import { unusableToken } from './email-verification';
+import { MailedTokens } from './mailed-tokens';
 import { PasswordHasher } from './passwords';
 import { SessionsRepository } from './sessions.repository';
+import { addressKey, Throttles } from './throttles';
 
 /**
  * Password reset by mail (OWASP Forgot Password Cheat Sheet): the request always gets the same
@@ -29,22 +25,21 @@ export class PasswordReset implements BeforeApplicationShutdown {
   private readonly pending = new Set<Promise<void>>();
 
   constructor(
-    private readonly tokens: AccountTokensRepository,
+    private readonly mailed: MailedTokens,
     private readonly accounts: AccountsRepository,
     private readonly sessions: SessionsRepository,
     private readonly passwords: PasswordHasher,
-    private readonly mail: MailOutbox,
-    private readonly throttle: AccountMailThrottle,
+    private readonly throttles: Throttles,
     private readonly txHost: TransactionHost<TransactionalAdapterTypeOrm>,
-    @Inject(APP_CONFIG) private readonly config: AppConfig,
   ) {}
 
   /**
-   * POST /auth/password-reset: 429 when `email` or `client` (the IP) asked too often, else returns
-   * at once and mails a reset link in the background if `email` names an account.
+   * POST /auth/password-reset: 429 when `email` (as typed, known or not) or `client` (the IP) asked
+   * too often (Throttles.passwordReset), else returns at once and mails a reset link in the
+   * background if `email` names an account.
    */
   async request(email: string, client: string): Promise<void> {
-    await this.throttle.spend(email, client);
+    await this.throttles.passwordReset.reserve(addressKey(email), client);
     const work = this.mailResetLink(email)
       .catch((error: Error) => this.logger.error(`Password reset mail not queued: ${error.message}`))
       .finally(() => this.pending.delete(work));
@@ -57,19 +52,18 @@ export class PasswordReset implements BeforeApplicationShutdown {
    * token was read there). 400 naming `token` when it is unusable; the password is hashed only for
    * a token that looks usable, so forged tokens cost no argon2 time.
    */
-  async confirm(token: string, password: string): Promise<void> {
-    if (!ACCOUNT_TOKEN.test(token)) throw unusableToken();
-    const hash = accountTokenHash(token);
-    if (!(await this.tokens.isUsable(hash, 'password_reset'))) throw unusableToken();
-    const passwordHash = await this.passwords.hash(password);
-    await inTransaction(this.txHost, async () => {
-      const userId = await this.tokens.consume(hash, 'password_reset');
-      if (userId === undefined) throw unusableToken();
-      await this.accounts.setPasswordHash(userId, passwordHash);
-      await this.accounts.setEmailVerified(userId, true);
-      await this.tokens.retireAll(userId, 'password_reset');
-      await this.sessions.revokeAllOf(userId);
-    });
+  confirm(token: string, password: string): Promise<void> {
+    return this.mailed.redeem(
+      token,
+      'password_reset',
+      () => this.passwords.hash(password),
+      async (userId, passwordHash) => {
+        await this.accounts.setPasswordHash(userId, passwordHash);
+        await this.accounts.setEmailVerified(userId, true);
+        await this.mailed.retireAll(userId, 'password_reset');
+        await this.sessions.revokeAllOf(userId);
+      },
+    );
   }
 
   async beforeApplicationShutdown(): Promise<void> {
@@ -83,12 +77,8 @@ export class PasswordReset implements BeforeApplicationShutdown {
 
   private async mailResetLink(email: string): Promise<void> {
     await setImmediate(); // after the answer is on its way: none of this work may delay (or time) it
-    const account = await this.accounts.findAddress(email);
+    const account = await this.accounts.findByEmail(email);
     if (!account) return;
-    const ttl = this.config.auth.accounts.resetTtlSeconds;
-    await inTransaction(this.txHost, async () => {
-      const token = await this.tokens.issue(account.id, 'password_reset', account.email, ttl);
-      await this.mail.queue(passwordResetMail(account.email, this.config.mail.publicUrl, token, ttl));
-    });
+    await inTransaction(this.txHost, () => this.mailed.send(account.id, 'password_reset', account.email));
   }
 }

@@ -21,6 +21,8 @@ describe('IsPassword (NIST SP 800-63B-4 §3.1.1.2)', () => {
 
 describe('PasswordHasher', () => {
   const hasher = new PasswordHasher();
+  // Real argon2id hashes: on a loaded machine four of them take longer than Jest's 5 s default. A bound, not a measure.
+  jest.setTimeout(60_000);
 
   it('stores argon2id with at least the OWASP minimum parameters, salted', async () => {
     const hash = await hasher.hash('correct horse battery staple');

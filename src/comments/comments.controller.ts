@@ -14,6 +14,7 @@ import { CommentResponse } from './dto/comment.response';
 import { CreateCommentDto } from './dto/create-comment.dto';
 import { ListCommentsQuery } from './dto/list-comments.query';
 import { CommentsService } from './comments.service';
+import { NoBody } from '../http/validation';
 
 @ApiTags('comments')
 @Controller()
@@ -75,6 +76,7 @@ export class CommentsController {
   @Idempotent()
   @ApiOkResponse({ type: MessageResponse })
   @ApiProblems(404, 412)
+  @NoBody()
   async remove(
     @CurrentUser() caller: Caller,
     @IdParam() id: number,

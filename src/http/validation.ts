@@ -1,7 +1,10 @@
 import {
   applyDecorators,
   type ArgumentMetadata,
+  type CanActivate,
+  type ExecutionContext,
   HttpStatus,
+  UseGuards,
   ValidationPipe,
   type ValidationError,
   type ValidationPipeOptions,
@@ -82,6 +85,29 @@ function notAnObject(value: unknown): ProblemException {
     value === undefined ? 'no body' : value === null ? 'null' : Array.isArray(value) ? 'an array' : `a ${typeof value}`;
   return new ProblemException(HttpStatus.BAD_REQUEST, `The request body must be a JSON object (got ${got})`);
 }
+
+/**
+ * Checks the body of a route that takes none (@NoBody()): absent or `{}` passes; anything else is a
+ * 400 problem, as on routes with a body DTO — "must be a JSON object" for an array, a string, a number
+ * or null, and one field error per field for an object with fields (none is allowed).
+ */
+class NoBodyGuard implements CanActivate {
+  canActivate(context: ExecutionContext): boolean {
+    const { body } = context.switchToHttp().getRequest<{ body?: unknown }>();
+    if (body === undefined) return true;
+    if (!isJsonObject(body)) throw notAnObject(body);
+    const fields = Object.keys(body as object);
+    if (fields.length === 0) return true;
+    throw validationProblem(fields.map((field) => ({ field, messages: [`property ${field} should not exist`] })));
+  }
+}
+
+/**
+ * For a route that reads no body (logout, DELETE, a resend): a body sent anyway must be absent or `{}`
+ * (NoBodyGuard), so `[]`, `"x"` or `1` get the same 400 as on every route with a body DTO instead of
+ * being ignored. Leaves the OpenAPI document as it is (no requestBody).
+ */
+export const NoBody = () => UseGuards(NoBodyGuard);
 
 function isEmptyObject(value: unknown): boolean {
   if (typeof value !== 'object' || value === null) return false;

@@ -16,6 +16,7 @@ import { ListPostsQuery } from './dto/list-posts.query';
 import { PostResponse } from './dto/post.response';
 import { UpdatePostDto } from './dto/update-post.dto';
 import { PostsService } from './posts.service';
+import { NoBody } from '../http/validation';
 
 @ApiTags('posts')
 @Controller()
@@ -116,6 +117,7 @@ export class PostsController {
   @ApiOkResponse({ type: MessageResponse })
   @ApiPreconditions()
   @ApiProblems(404, 412)
+  @NoBody()
   async remove(
     @CurrentUser() caller: Caller,
     @IdParam() id: number,

@@ -3,9 +3,7 @@ import { ApiBody, ApiCreatedResponse, ApiNotModifiedResponse, ApiOkResponse, Api
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { AccessPolicy, mayReadPrivateFields } from '../auth/access-policy';
 import { AllowUnverified, CurrentUser, Public, SignedIn } from '../auth/auth.decorators';
-import { AuthService } from '../auth/auth.service';
 import type { Caller } from '../auth/caller';
-import { PasswordHasher } from '../auth/passwords';
 import { nextPageLink } from '../http/pagination';
 import { Conditions, type Preconditions, withETag } from '../http/conditional-requests';
 import { IdParam } from '../http/id-param';
@@ -19,6 +17,7 @@ import { GetUserQuery, ListUsersQuery, toUserInclude } from './dto/user-include.
 import { PRIVATE_USER_FIELDS, UserResponse } from './dto/user.response';
 import type { User } from './entities/user.entity';
 import { UsersService } from './users.service';
+import { NoBody } from '../http/validation';
 
 @ApiTags('users')
 @Controller('users')
@@ -26,8 +25,6 @@ export class UsersController {
   constructor(
     private readonly users: UsersService,
     private readonly access: AccessPolicy,
-    private readonly auth: AuthService,
-    private readonly passwords: PasswordHasher,
   ) {}
 
   /** Sign-up: creates a user with a password, an optional profile and initial posts, in one transaction. */
@@ -41,7 +38,7 @@ export class UsersController {
     @Conditions() conditions: Preconditions,
     @Res({ passthrough: true }) res: FastifyReply,
   ): Promise<UserResponse> {
-    const user = await this.users.create(dto, await this.passwords.hash(dto.password), conditions);
+    const user = await this.users.create(dto, conditions);
     res.header('Location', `/users/${user.id}`);
     return withETag(res, user.version, user);
   }
@@ -97,8 +94,7 @@ export class UsersController {
     @Res({ passthrough: true }) res: FastifyReply,
   ): Promise<UserResponse> {
     await this.access.assertMayActAs(caller, id);
-    const account = await this.auth.accountChange(caller, id, dto, req.ip);
-    const user = await this.users.update(id, dto, conditions, account);
+    const user = await this.users.update(id, dto, conditions, caller, req.ip);
     return withETag(res, user.version, user);
   }
 
@@ -110,6 +106,7 @@ export class UsersController {
   @ApiOkResponse({ type: MessageResponse })
   @ApiPreconditions()
   @ApiProblems(404, 409, 412)
+  @NoBody()
   async remove(
     @CurrentUser() caller: Caller,
     @IdParam() id: number,

@@ -1,10 +1,8 @@
 import { Injectable, NotFoundException } from '@nestjs/common';
 import { TransactionHost } from '@nestjs-cls/transactional';
 import type { TransactionalAdapterTypeOrm } from '@nestjs-cls/transactional-adapter-typeorm';
-import { AccountsRepository } from '../auth/accounts.repository';
-import { EmailVerification } from '../auth/email-verification';
-import type { AccountChange } from '../auth/auth.service';
-import { SessionsRepository } from '../auth/sessions.repository';
+import { AccountsService } from '../auth/accounts.service';
+import type { Caller } from '../auth/caller';
 import { type Preconditions, requireUntaggedPreconditions } from '../http/conditional-requests';
 import { CursorCodec, type CursorScope } from '../http/cursor';
 import { type Page, pageStart, toPage } from '../http/pagination';
@@ -27,10 +25,8 @@ export class UsersService {
     private readonly users: UsersRepository,
     private readonly txHost: TransactionHost<TransactionalAdapterTypeOrm>,
     private readonly posts: PostsService,
-    private readonly accounts: AccountsRepository,
-    private readonly sessions: SessionsRepository,
+    private readonly accounts: AccountsService,
     private readonly cursors: CursorCodec,
-    private readonly verification: EmailVerification,
   ) {}
 
   /** At most 3 queries: the user with its profile (JOIN), its posts (IN), their comments (IN). */
@@ -58,17 +54,17 @@ export class UsersService {
    * The result is what the transaction's own INSERT … RETURNING statements gave back — the rows as
    * stored, defaults and timestamps included — in the shape findOne() reads (posts newest first,
    * no comments yet), and it is returned only once COMMIT has succeeded: no read-back needed. The
-   * verification mail is queued in the same transaction (mail outbox), never sent while it is open.
-   * `passwordHash`: the argon2id hash of `dto.password` (auth/passwords.ts); `conditions`: the collection
-   * has no ETag (see requireUntaggedPreconditions).
+   * password is hashed before the transaction opens; the verification mail is queued in it (mail
+   * outbox), never sent while it is open. `conditions`: the collection has no ETag (see requireUntaggedPreconditions).
    */
-  async create(dto: CreateUserDto, passwordHash: string, conditions: Preconditions = {}): Promise<User> {
+  async create(dto: CreateUserDto, conditions: Preconditions = {}): Promise<User> {
+    const passwordHash = await this.accounts.hashNewPassword(dto.password);
     return inTransaction(this.txHost, async () => {
       const user = await this.users.insert({ name: dto.name, email: dto.email, passwordHash });
       user.profile = dto.profile ? await this.users.insertProfile(user.id, dto.profile) : null;
       const posts = await this.posts.createMany(user.id, dto.posts ?? []); // joins this transaction
       requireUntaggedPreconditions(conditions);
-      await this.verification.start(user.id, user.email); // the token and its mail commit with the user
+      await this.accounts.created(user.id, user.email); // the token and its mail commit with the user
       user.posts = posts
         .map((post) => Object.assign(post, { comments: [] }))
         .sort((a, b) => b.createdAt.getTime() - a.createdAt.getTime() || b.id - a.id);
@@ -78,22 +74,24 @@ export class UsersService {
 
   /**
    * `conditions`: the client's If-Match / If-None-Match, evaluated by the UPDATE (see updateIfMatch).
-   * `account`: the checked identity change (AuthService.accountChange): a new password ends the user's
-   * other sessions in the same transaction; demoting the last admin is refused (409). A new `email`
-   * is unverified: its verification mail and a notice to the old address are queued in the transaction.
+   * The identity fields (email, password, role) go through AccountsService: checked first (who may
+   * change what, `currentPassword` — 400/403/429), then applied around this feature's one UPDATE in
+   * the same transaction (sessions ended, verification mails queued, the last admin kept).
+   * `caller`: who asks (AccessPolicy has let them act as `id`); `client`: their IP.
    */
-  async update(id: number, dto: UpdateUserDto, conditions?: Preconditions, account: AccountChange = {}): Promise<User> {
+  async update(
+    id: number,
+    dto: UpdateUserDto,
+    conditions: Preconditions | undefined,
+    caller: Caller,
+    client: string,
+  ): Promise<User> {
+    const { name, profile, ...identity } = dto;
+    const change = await this.accounts.prepareChange(caller, id, identity, client);
     await inTransaction(this.txHost, async () => {
-      const { name, email, profile } = dto;
-      const { passwordHash, role } = account;
-      if (role === 'user') await this.accounts.assertAnotherAdminRemains(id);
-      // The address before the change (the row locked from here on): it is told, the new one verified anew.
-      const previous = email === undefined ? undefined : await this.accounts.findEmailForUpdate(id);
       // Always touch the user row, even for a profile-only change: it bumps the version (so the ETag
       // changes) and locks the user for the rest of the transaction.
-      await this.users.update(id, { name, email, passwordHash, role }, conditions);
-      if (passwordHash) await this.sessions.revokeAllOf(id, account.keepSessionId);
-      if (previous && email !== undefined) await this.verification.emailChanged(id, previous.email, email);
+      await this.accounts.applyChange(id, change, (columns) => this.users.update(id, { name, ...columns }, conditions));
       if (profile === null) await this.users.deleteProfile(id);
       else if (profile) await this.users.upsertProfile(id, profile);
     });
@@ -107,7 +105,7 @@ export class UsersService {
   async remove(id: number, conditions?: Preconditions): Promise<void> {
     // A transaction of its own: the repository's lock ordering and the admins' lock only hold while it is open.
     await inTransaction(this.txHost, async () => {
-      await this.accounts.assertAnotherAdminRemains(id);
+      await this.accounts.assertMayRemove(id);
       await this.users.delete(id, conditions);
     });
   }

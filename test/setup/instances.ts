@@ -75,3 +75,14 @@ export async function redisAnswers(url: string): Promise<true | string> {
     redis.disconnect();
   }
 }
+
+/** Deletes the keys under `prefix` in the Redis at `url` (what a test's instances counted there). */
+export async function deleteRedisKeys(url: string, prefix: string): Promise<void> {
+  const client = new Redis(url);
+  try {
+    const keys = await client.keys(`${prefix}*`);
+    if (keys.length > 0) await client.del(...keys);
+  } finally {
+    client.disconnect();
+  }
+}

@@ -15,7 +15,11 @@ export class UpdateUserDto {
   @Matches(/\S/, { message: 'name must not be blank' })
   name?: string;
 
-  /** @example "ada.king@example.com" */
+  /**
+   * A new address: on one's own account it needs `currentPassword` (a change of letter case only does
+   * not); it is unverified until the link mailed there is used.
+   * @example "ada.king@example.com"
+   */
   @IsOptionalNonNull()
   @NormalizeNfc()
   @IsString()
@@ -24,7 +28,7 @@ export class UpdateUserDto {
   email?: string;
 
   /**
-   * A new password: needs `currentPassword` (admins excepted); ends the user's other sessions.
+   * A new password: on one's own account it needs `currentPassword` (admins too); ends the user's other sessions.
    * @example "a new passphrase, long enough"
    */
   @IsOptionalNonNull()
@@ -32,7 +36,8 @@ export class UpdateUserDto {
   password?: string;
 
   /**
-   * The password being replaced, when `password` is sent (admins need not).
+   * The caller's current password, when they change their own `password` or `email` (400 when missing,
+   * 403 when wrong; an admin changing another user's needs none).
    * @example "correct horse battery staple"
    */
   @IsOptionalNonNull()
@@ -66,7 +71,7 @@ export const UPDATE_USER_EXAMPLES = {
     value: { name: 'Ada King', profile: { bio: 'Mathematician; wrote the first published program.' } },
   },
   'new password': {
-    summary: 'A user changes their password (the current one is needed; admins may omit it)',
+    summary: 'A user changes their password (the current one is needed; an admin changing another user’s may omit it)',
     value: { password: 'a new passphrase, long enough', currentPassword: 'correct horse battery staple' },
   },
   'role (admins only)': { summary: 'An admin makes a user an admin', value: { role: 'admin' } },

@@ -3,6 +3,7 @@ import { TransactionHost } from '@nestjs-cls/transactional';
 import type { TransactionalAdapterTypeOrm } from '@nestjs-cls/transactional-adapter-typeorm';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { DataSource, type EntityManager, QueryFailedError } from 'typeorm';
+import { queryInTransaction } from '../db/pool-queries';
 import { sqlDialectOf, withQuestionMarks } from '../db/sql-dialect';
 
 /** A key's row as the interceptor needs it. */
@@ -175,7 +176,7 @@ export class IdempotencyRepository {
         /\$(\d)(?!::)/g,
         (_, n: string) => `$${n}::${PG_TYPES[Number(n) - 1]}`,
       );
-      const rows = await db.query<unknown[]>(sql, key.maxLive === undefined ? parameters.slice(0, 8) : parameters); // $9: the cap
+      const rows = await this.pg(db, sql, key.maxLive === undefined ? parameters.slice(0, 8) : parameters); // $9: the cap
       return rows.length === 1;
     }
     if (dialect === 'mysql') {
@@ -197,6 +198,11 @@ export class IdempotencyRepository {
     return rows.length === 1;
   }
 
+  /** A PostgreSQL statement's rows: in the open transaction on its own connection (queryInTransaction), else on the pool. */
+  private pg<T>(db: EntityManager, sql: string, parameters: unknown[]): Promise<T[]> {
+    return db.queryRunner ? queryInTransaction<T>(db, sql, parameters) : db.query<T[]>(sql, parameters);
+  }
+
   private async countLive(db: EntityManager, scope: string, now: Date): Promise<number> {
     const [row] = await this.run<{ live: number | string }>(
       db,
@@ -208,7 +214,7 @@ export class IdempotencyRepository {
 
   /** A statement written for PostgreSQL, with `?` placeholders on the other dialects. */
   private run<T>(db: EntityManager, sql: string, parameters: unknown[]): Promise<T[]> {
-    if (sqlDialectOf(db) === 'postgres') return db.query<T[]>(sql, parameters);
+    if (sqlDialectOf(db) === 'postgres') return this.pg<T>(db, sql, parameters);
     const [text, bound] = withQuestionMarks(sql, parameters);
     return db.query<T[]>(text, bound);
   }

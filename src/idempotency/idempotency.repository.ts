@@ -49,6 +49,9 @@ const MYSQL_LOCK_WAIT_TIMEOUT = 1205;
  */
 @Injectable()
 export class IdempotencyRepository {
+  /** insert()'s PostgreSQL statement by shape (`lock:capped`). */
+  private readonly pgInserts = new Map<string, string>();
+
   constructor(
     private readonly txHost: TransactionHost<TransactionalAdapterTypeOrm>,
     @InjectDataSource() private readonly dataSource: DataSource,
@@ -172,10 +175,16 @@ export class IdempotencyRepository {
     const where = conditions.length > 0 ? ` WHERE ${conditions.join(' AND ')}` : '';
     if (dialect === 'postgres') {
       // Each parameter cast alike wherever it appears: PostgreSQL refuses one deduced as text here and varchar there.
-      const sql = `${columns} SELECT $1, $2, $3, $4, $5, $6, $7, $8${where} ON CONFLICT DO NOTHING RETURNING 1`.replace(
-        /\$(\d)(?!::)/g,
-        (_, n: string) => `$${n}::${PG_TYPES[Number(n) - 1]}`,
-      );
+      // Written once per shape (lock, cap): a keyed write sends it on every request.
+      const shape = `${lock}:${key.maxLive !== undefined}`;
+      let sql = this.pgInserts.get(shape);
+      if (sql === undefined) {
+        sql = `${columns} SELECT $1, $2, $3, $4, $5, $6, $7, $8${where} ON CONFLICT DO NOTHING RETURNING 1`.replace(
+          /\$(\d)(?!::)/g,
+          (_, n: string) => `$${n}::${PG_TYPES[Number(n) - 1]}`,
+        );
+        this.pgInserts.set(shape, sql);
+      }
       const rows = await this.pg(db, sql, key.maxLive === undefined ? parameters.slice(0, 8) : parameters); // $9: the cap
       return rows.length === 1;
     }

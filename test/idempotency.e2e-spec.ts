@@ -67,6 +67,25 @@ describe(`Idempotency-Key (${DRAFT})`, () => {
       expect(rows).toEqual([{ scope: `user:${user.id}`, response_status: 201, response_body: first.text }]);
     });
 
+    it('a keyed write costs two statements more than the same write without a key (claim, store), and a replay none of the write', async () => {
+      const { user, headers } = await author();
+      const post = (key?: string) => {
+        const req = t.api.post(`/users/${user.id}/posts`).set(headers);
+        if (key) void req.set('Idempotency-Key', key);
+        return req.send({ title: 'Counted', body: 'b', comments: [{ body: 'c' }] });
+      };
+      // The request's own statements: not the mail worker's polls nor the purge of expired keys, which may fall in between.
+      const statements = async (send: () => Promise<unknown>) =>
+        (await t.queriesDuring(send)).filter((sql) => !/outbox|ORDER BY expires_at/i.test(sql));
+      const plain = await statements(() => post().expect(201));
+      const key = newKey();
+      const keyed = await statements(() => post(key).expect(201));
+      const replayed = await statements(() => post(key).expect(201));
+      expect(keyed.length - plain.length).toBe(2);
+      expect(keyed.filter((sql) => /idempotency_keys/.test(sql))).toHaveLength(2);
+      expect(replayed.filter((sql) => /INSERT INTO\W+(posts|comments)\b/i.test(sql))).toEqual([]);
+    });
+
     it('the replay is the stored response, not a new read: a later change to the post does not show', async () => {
       const { user, headers } = await author();
       const key = newKey();

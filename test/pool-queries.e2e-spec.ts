@@ -1,7 +1,7 @@
 import type { Pool } from 'pg';
 import { QueryFailedError } from 'typeorm';
 import { driverErrorOf } from '../src/db/database-errors';
-import { queryPool, queryRows } from '../src/db/pool-queries';
+import { queryInTransaction, queryPool, queryRows } from '../src/db/pool-queries';
 import { describeOn } from './setup/dialect';
 import { startTestApp, type TestApp } from './setup/test-app';
 
@@ -65,11 +65,42 @@ describeOn(['postgres'], 'MySQL and SQLite reads go through TypeORM')('reads on 
     }
   });
 
-  it('leaves a statement inside a transaction to its QueryRunner', async () => {
+  it("runs a statement inside a transaction on the transaction's own connection (queryInTransaction), logged", async () => {
     await t.dataSource.transaction(async (manager) => {
       await manager.query('CREATE TEMPORARY TABLE only_here (n int) ON COMMIT DROP');
       // On the pool, another connection, the temporary table would not exist.
-      expect(await queryRows(manager, 'SELECT count(*)::int AS "n" FROM only_here', [])).toEqual([{ n: 0 }]);
+      const sent = await t.queriesDuring(async () => {
+        expect(await queryRows(manager, 'SELECT count(*)::int AS "n" FROM only_here', [])).toEqual([{ n: 0 }]);
+        expect(await queryInTransaction(manager, 'INSERT INTO only_here VALUES ($1) RETURNING n', [7])).toEqual([
+          { n: 7 },
+        ]);
+      });
+      expect(sent).toEqual([
+        'SELECT count(*)::int AS "n" FROM only_here',
+        'INSERT INTO only_here VALUES ($1) RETURNING n',
+      ]);
+      expect(await manager.query('SELECT n FROM only_here')).toEqual([{ n: 7 }]);
+    });
+  });
+
+  it('fails inside a transaction as the QueryRunner would: a QueryFailedError, logged, and the transaction rolls back', async () => {
+    const logged = jest.spyOn(t.dataSource.logger, 'logQueryError');
+    const failure = await t.dataSource
+      .transaction(async (manager) => {
+        await manager.query('CREATE TEMPORARY TABLE gone_after (n int)');
+        await queryInTransaction(manager, 'SELECT 1 / $1::int', [0]);
+      })
+      .catch((error: unknown) => error);
+    expect(failure).toBeInstanceOf(QueryFailedError);
+    expect(driverErrorOf(failure)?.code).toBe('22012');
+    expect(logged).toHaveBeenCalledTimes(1);
+    logged.mockRestore();
+    expect(pool().idleCount).toBe(pool().totalCount);
+    // Rolled back: the table created in it is gone on every connection.
+    await t.dataSource.transaction(async (manager) => {
+      expect(await queryInTransaction(manager, "SELECT to_regclass('pg_temp.gone_after') AS t", [])).toEqual([
+        { t: null },
+      ]);
     });
   });
 });

@@ -1,6 +1,7 @@
-import { DatabaseError, type Pool, type QueryResult } from 'pg';
+import { DatabaseError, type Pool, type PoolClient, type QueryResult } from 'pg';
 import { type DataSource, type EntityManager, QueryFailedError } from 'typeorm';
 import { countStatementRetried } from '../metrics/metrics';
+import { discardConnection } from './connection-faults';
 import { isConnectionLost, mustDiscardConnection } from './database-errors';
 import { sqlDialectOf } from './sql-dialect';
 
@@ -48,6 +49,26 @@ export async function queryPool<T>(dataSource: DataSource, sql: string, paramete
 async function queryPoolOnce<T>(dataSource: DataSource, sql: string, parameters: unknown[]): Promise<T[]> {
   const pool = (dataSource.driver as unknown as { master: Pool }).master;
   const client = await pool.connect();
+  let rows: T[];
+  try {
+    rows = await sendStatement<T>(dataSource, client, sql, parameters);
+  } catch (error) {
+    // A statement's failure: keep the connection unless it must not serve again; else it broke.
+    const cause = error instanceof QueryFailedError ? (error.driverError as Error) : (error as Error);
+    client.release(error instanceof QueryFailedError && !mustDiscardConnection(cause) ? undefined : cause);
+    throw error;
+  }
+  client.release();
+  return rows;
+}
+
+/**
+ * One statement on `client` with the callback form of pg's `client.query()`, as TypeORM's QueryRunner
+ * would have sent it otherwise: logged, timed for the PoolQueryObservers, slow-query warned; an error
+ * the server reported becomes a QueryFailedError around pg's DatabaseError. Any other error (the
+ * connection broke) is thrown as it came. Returns the result's rows.
+ */
+async function sendStatement<T>(dataSource: DataSource, client: PoolClient, sql: string, parameters: unknown[]) {
   dataSource.logger.logQuery(sql, parameters);
   const started = performance.now();
   let result: QueryResult;
@@ -56,16 +77,11 @@ async function queryPoolOnce<T>(dataSource: DataSource, sql: string, parameters:
       client.query(sql, parameters, (error, rows) => (error ? reject(error) : resolve(rows))),
     );
   } catch (error) {
-    if (!(error instanceof DatabaseError)) {
-      client.release(error as Error); // the connection broke: not a statement's failure
-      throw error;
-    }
-    client.release(mustDiscardConnection(error) ? error : undefined);
+    if (!(error instanceof DatabaseError)) throw error;
     observe(dataSource, sql, started, error);
     dataSource.logger.logQueryError(error, sql, parameters);
     throw new QueryFailedError(sql, parameters, error);
   }
-  client.release();
   const milliseconds = observe(dataSource, sql, started);
   const slowAfter = dataSource.options.maxQueryExecutionTime;
   if (slowAfter && milliseconds > slowAfter) dataSource.logger.logQuerySlow(Math.round(milliseconds), sql, parameters);
@@ -73,13 +89,36 @@ async function queryPoolOnce<T>(dataSource: DataSource, sql: string, parameters:
 }
 
 /**
+ * The rows of one statement in the transaction `db` belongs to (an EntityManager with a QueryRunner).
+ * On PostgreSQL it is sent on the transaction's own connection as queryPool sends a read (sendStatement:
+ * the QueryRunner's promise path costs more CPU, ADR 0010), with what the QueryRunner did kept — logging,
+ * the query metrics, a QueryFailedError for any failure, the connection discarded after an error that
+ * says so (mustDiscardConnection). Rows only: an UPDATE or DELETE that must count says RETURNING.
+ * Elsewhere, and on a released QueryRunner (whose error wasNeverSent recognizes), `db.query()`. Never
+ * re-run: a lost connection takes the transaction with it (inTransaction re-runs the whole of it).
+ */
+export async function queryInTransaction<T>(db: EntityManager, sql: string, parameters: unknown[]): Promise<T[]> {
+  const runner = db.queryRunner;
+  // TypeORM's PostgresQueryRunner holds its pg client here while connected (not in the QueryRunner interface).
+  const client = (runner as { databaseConnection?: PoolClient } | undefined)?.databaseConnection;
+  if (!runner || runner.isReleased || !client || sqlDialectOf(db) !== 'postgres') return db.query<T[]>(sql, parameters);
+  try {
+    return await sendStatement<T>(db.dataSource, client, sql, parameters);
+  } catch (error) {
+    const failed = error instanceof QueryFailedError ? error : new QueryFailedError(sql, parameters, error as Error);
+    if (mustDiscardConnection(failed)) discardConnection(client, failed.driverError as Error);
+    throw failed;
+  }
+}
+
+/**
  * The rows of one plain-SQL statement on `db`: inside a transaction (an EntityManager with a
- * QueryRunner) and on MySQL/SQLite through TypeORM, `db.query()`; otherwise, on PostgreSQL, on the
- * pool with queryPool. For statements that read (a pooled connection per statement, no transaction);
+ * QueryRunner) with queryInTransaction; otherwise on MySQL/SQLite through TypeORM, `db.query()`, and
+ * on PostgreSQL on the pool with queryPool. For statements that read (a pooled connection per statement, no transaction);
  * outside a transaction, one whose connection was lost runs once more, on every dialect.
  */
 export async function queryRows<T>(db: EntityManager, sql: string, parameters: unknown[]): Promise<T[]> {
-  if (db.queryRunner) return db.query<T[]>(sql, parameters);
+  if (db.queryRunner) return queryInTransaction<T>(db, sql, parameters);
   if (sqlDialectOf(db) === 'postgres') return queryPool<T>(db.dataSource, sql, parameters);
   try {
     return await db.query<T[]>(sql, parameters);

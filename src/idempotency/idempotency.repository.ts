@@ -3,6 +3,7 @@ import { TransactionHost } from '@nestjs-cls/transactional';
 import type { TransactionalAdapterTypeOrm } from '@nestjs-cls/transactional-adapter-typeorm';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { DataSource, type EntityManager, QueryFailedError } from 'typeorm';
+import { queryInTransaction } from '../db/pool-queries';
 import { sqlDialectOf, withQuestionMarks } from '../db/sql-dialect';
 
 /** A key's row as the interceptor needs it. */
@@ -48,6 +49,9 @@ const MYSQL_LOCK_WAIT_TIMEOUT = 1205;
  */
 @Injectable()
 export class IdempotencyRepository {
+  /** insert()'s PostgreSQL statement by shape (`lock:capped`). */
+  private readonly pgInserts = new Map<string, string>();
+
   constructor(
     private readonly txHost: TransactionHost<TransactionalAdapterTypeOrm>,
     @InjectDataSource() private readonly dataSource: DataSource,
@@ -171,11 +175,17 @@ export class IdempotencyRepository {
     const where = conditions.length > 0 ? ` WHERE ${conditions.join(' AND ')}` : '';
     if (dialect === 'postgres') {
       // Each parameter cast alike wherever it appears: PostgreSQL refuses one deduced as text here and varchar there.
-      const sql = `${columns} SELECT $1, $2, $3, $4, $5, $6, $7, $8${where} ON CONFLICT DO NOTHING RETURNING 1`.replace(
-        /\$(\d)(?!::)/g,
-        (_, n: string) => `$${n}::${PG_TYPES[Number(n) - 1]}`,
-      );
-      const rows = await db.query<unknown[]>(sql, key.maxLive === undefined ? parameters.slice(0, 8) : parameters); // $9: the cap
+      // Written once per shape (lock, cap): a keyed write sends it on every request.
+      const shape = `${lock}:${key.maxLive !== undefined}`;
+      let sql = this.pgInserts.get(shape);
+      if (sql === undefined) {
+        sql = `${columns} SELECT $1, $2, $3, $4, $5, $6, $7, $8${where} ON CONFLICT DO NOTHING RETURNING 1`.replace(
+          /\$(\d)(?!::)/g,
+          (_, n: string) => `$${n}::${PG_TYPES[Number(n) - 1]}`,
+        );
+        this.pgInserts.set(shape, sql);
+      }
+      const rows = await this.pg(db, sql, key.maxLive === undefined ? parameters.slice(0, 8) : parameters); // $9: the cap
       return rows.length === 1;
     }
     if (dialect === 'mysql') {
@@ -197,6 +207,11 @@ export class IdempotencyRepository {
     return rows.length === 1;
   }
 
+  /** A PostgreSQL statement's rows: in the open transaction on its own connection (queryInTransaction), else on the pool. */
+  private pg<T>(db: EntityManager, sql: string, parameters: unknown[]): Promise<T[]> {
+    return db.queryRunner ? queryInTransaction<T>(db, sql, parameters) : db.query<T[]>(sql, parameters);
+  }
+
   private async countLive(db: EntityManager, scope: string, now: Date): Promise<number> {
     const [row] = await this.run<{ live: number | string }>(
       db,
@@ -208,7 +223,7 @@ export class IdempotencyRepository {
 
   /** A statement written for PostgreSQL, with `?` placeholders on the other dialects. */
   private run<T>(db: EntityManager, sql: string, parameters: unknown[]): Promise<T[]> {
-    if (sqlDialectOf(db) === 'postgres') return db.query<T[]>(sql, parameters);
+    if (sqlDialectOf(db) === 'postgres') return this.pg<T>(db, sql, parameters);
     const [text, bound] = withQuestionMarks(sql, parameters);
     return db.query<T[]>(text, bound);
   }

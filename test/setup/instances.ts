@@ -10,13 +10,18 @@ export interface Instance {
   output: () => string;
 }
 
+/**
+ * How long the instances may take to answer /health/ready, together: without a fresh build each
+ * compiles src/ with ts-node first, all at once, which on a machine shared with other test runs took
+ * longer than one startMain's default. A bound on a hang, not a timing.
+ */
+export const INSTANCES_READY_MS = 300_000;
+
 /** The same `src/main.ts` started `count` times on the test database, with `env` shared by all. */
-export async function startInstances(
-  count: number,
-  env: Record<string, string>,
-  { readyWithinMs = 300_000 } = {}, // several start at once: give the caller's hook a longer timeout than this
-): Promise<Instance[]> {
-  const started = await Promise.allSettled(Array.from({ length: count }, () => startMain(env, { readyWithinMs })));
+export async function startInstances(count: number, env: Record<string, string>): Promise<Instance[]> {
+  const started = await Promise.allSettled(
+    Array.from({ length: count }, () => startMain(env, { readyWithinMs: INSTANCES_READY_MS })),
+  );
   const failed = started.find((result) => result.status === 'rejected');
   if (!failed) return started.map((result) => (result as PromiseFulfilledResult<Instance>).value);
   // The ones that did start would keep the test run from ending.

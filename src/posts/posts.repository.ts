@@ -18,11 +18,19 @@ import { Post } from './entities/post.entity';
 type PostRow = Post & { authorName?: string };
 
 /**
- * Characters whose case SQLite's FTS5 trigram tokenizer folds as JavaScript's toLowerCase does (the
- * exact check's lower(), see database/sqlite.ts): ASCII, Latin-1 to Cyrillic, Latin Extended
- * Additional and Greek Extended, but İ (U+0130).
+ * Characters of `q` for which SQLite's FTS5 trigram tokenizer (which folds case by SQLite's own
+ * table) finds every title that JavaScript's toLowerCase (the exact check's lower(), see
+ * database/sqlite.ts) matches: printable ASCII, Latin-1 to Cyrillic, Latin Extended Additional and
+ * Greek Extended, but the lower cases of capitals SQLite does not fold (İ's combining dot, Ϳ, Ԩ…Ԯ and
+ * the Latin Extended-D capitals of IPA letters), and İ. posts-title-fts.spec.ts checks it against
+ * the bundled SQLite, every code point.
  */
-const FTS5_FOLDS_AS_JS = /^[\u0000-\u012f\u0131-\u052f\u1e00-\u1fff]$/u;
+export function fts5FoldsAsJs(q: string): boolean {
+  return [...q].every((char) => FTS5_RANGES.test(char) && !FTS5_UNFOLDED.includes(char));
+}
+const FTS5_RANGES = /^[ -\u052f\u1e00-\u1fff]$/u;
+const FTS5_UNFOLDED =
+  '\u0130\u0307\u03f3\u0529\u052b\u052d\u052f\u025c\u0261\u026c\u026a\u029e\u0287\u029d\u0282\u0264\u019b';
 
 /** The columns a client may set on a post row. */
 export type PostValues = Pick<Post, 'title' | 'body'>;
@@ -172,16 +180,15 @@ export class PostsRepository {
 
   /**
    * Which index serves `q` on this database, if any: PostgreSQL's pg_trgm GIN and SQLite's FTS5
-   * trigram table need 3 characters. SQLite's trigram tokenizer folds case by its own (older) Unicode
-   * table, while the exact check folds as JavaScript: only for Latin, Greek and Cyrillic (and
-   * without İ, whose lower case is two characters) are its candidates known to hold every match.
+   * trigram table need 3 characters; SQLite's only for a `q` whose case it folds as the exact check
+   * does (fts5FoldsAsJs), else its candidates could miss a match.
    */
   private titleIndexServes(q: string): 'trgm' | 'fts5' | undefined {
     const characters = [...q];
     if (characters.length < 3) return undefined;
     if (this.flavour === 'postgres') return 'trgm';
     if (this.mysql) return undefined;
-    return characters.every((char) => FTS5_FOLDS_AS_JS.test(char)) ? 'fts5' : undefined;
+    return fts5FoldsAsJs(q) ? 'fts5' : undefined;
   }
 
   /**

@@ -254,6 +254,8 @@ describe('posts', () => {
       const first = await t.api.get('/posts?sort=title&q=ne&limit=5').expect(200);
       expect(first.body.map((p: PostBody) => p.title)).toEqual(['a Needle first']);
       expect(first.headers.link).toMatch(/cursor=/);
+      const newest = await walk('/posts?q=ne&limit=5', 5); // -createdAt: the window's cursor holds a time
+      expect(newest.titles).toEqual(['c needle last', 'a Needle first']);
 
       // 3+ characters: PostgreSQL and SQLite continue from their title index, so one page has both.
       const long = await walk('/posts?sort=-title&q=NEEDLE&limit=5', 5);

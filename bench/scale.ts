@@ -181,6 +181,14 @@ const ENDPOINTS: Endpoint[] = [
     template: () => ({ method: 'GET', path: '/posts?limit=20&sort=title&q=haystack', tokens: {} }),
   },
   {
+    name: 'GET /posts?limit=20&q=s (1 character: a 1,000-post window per request)',
+    template: () => ({ method: 'GET', path: '/posts?limit=20&q=s', tokens: {} }),
+  },
+  {
+    name: 'GET /posts?limit=20&sort=title&q=es%20%233 (many matches, clustered late in title order)',
+    template: () => ({ method: 'GET', path: '/posts?limit=20&sort=title&q=es%20%233', tokens: {} }),
+  },
+  {
     name: 'GET /posts?limit=20&authorId=',
     template: (s) =>
       listed(

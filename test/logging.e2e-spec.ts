@@ -161,7 +161,7 @@ describe('structured logs', () => {
         });
       }
       for (let i = 0; i < 5; i++) await fetch(`${base}/users?limit=100`);
-      for (let i = 0; i < 5; i++) await fetch(`${base}/posts?q=nothing-matches`); // scans every title
+      for (let i = 0; i < 5; i++) await fetch(`${base}/posts?q=nothing-matches&offset=1`); // an offset search scans every title
     } finally {
       child.kill('SIGTERM');
       await once(child, 'close'); // after its stdout has been read to the end

@@ -8,10 +8,29 @@ import { forUpdate, selectInChunks, sqlDialectOf, type SqlFlavour, sqlFlavourOf 
 import { inCurrentTransaction } from '../db/transactions';
 import { deleteIfMatch, updateIfMatch } from '../db/versioned-writes';
 import type { Preconditions } from '../http/conditional-requests';
+import type { KeysetValue } from '../http/cursor';
 import type { PageStart } from '../http/pagination';
 import { User } from '../users/entities/user.entity';
 import type { PostSort } from './dto/list-posts.query';
 import { Post } from './entities/post.entity';
+
+/** A page row as the drivers return it (portable: the author's name flat). */
+type PostRow = Post & { authorName?: string };
+
+/**
+ * Characters of `q` for which SQLite's FTS5 trigram tokenizer (which folds case by SQLite's own
+ * table) finds every title that JavaScript's toLowerCase (the exact check's lower(), see
+ * database/sqlite.ts) matches: printable ASCII, Latin-1 to Cyrillic, Latin Extended Additional and
+ * Greek Extended, but the lower cases of capitals SQLite does not fold (İ's combining dot, Ϳ, Ԩ…Ԯ and
+ * the Latin Extended-D capitals of IPA letters), and İ. posts-title-fts.spec.ts checks it against
+ * the bundled SQLite, every code point.
+ */
+export function fts5FoldsAsJs(q: string): boolean {
+  return [...q].every((char) => FTS5_RANGES.test(char) && !FTS5_UNFOLDED.includes(char));
+}
+const FTS5_RANGES = /^[ -\u052f\u1e00-\u1fff]$/u;
+const FTS5_UNFOLDED =
+  '\u0130\u0307\u03f3\u0529\u052b\u052d\u052f\u025c\u0261\u026c\u026a\u029e\u0287\u029d\u0282\u0264\u019b';
 
 /** The columns a client may set on a post row. */
 export type PostValues = Pick<Post, 'title' | 'body'>;
@@ -109,42 +128,145 @@ export class PostsRepository {
    * At most `limit` posts from `start` (an offset, or strictly after a `[sort value, id]` keyset
    * position), with `author` as `{ id, name }`, in `sort` order then id in the same direction, in
    * one plain statement (its plan at 1M rows: docs/scale.md). The only join is many-to-one, so LIMIT
-   * counts posts, never joined rows. `q` matches case-insensitively with LIKE's wildcards escaped.
+   * counts posts, never joined rows. `q` matches case-insensitively with LIKE's wildcards escaped;
+   * with `q` and a keyset start (or the first page) use findSearchPage, which bounds the rows read.
    */
-  async findPage({ authorId, q, sort }: PostFilter, limit: number, start: PageStart): Promise<Post[]> {
+  async findPage(filter: PostFilter, limit: number, start: PageStart): Promise<Post[]> {
+    const statement = this.pageStatement(filter, start, limit);
+    return this.shaped(await this.reads.query<PostRow>(statement.sql, statement.parameters));
+  }
+
+  /**
+   * A page of posts matching `q` (case-insensitive title substring) read in bounded work, from the
+   * first row or strictly after a keyset position (ADR 0017, docs/scale.md):
+   * 1. walk the sort's index over at most `scanRows` posts after `after`, keeping those that match —
+   *    one statement; enough when matches are common (an unselective `q` costs O(page));
+   * 2. when that window held fewer than `wanted` matches and the list goes on past it: with a title
+   *    index for this `q` (PostgreSQL pg_trgm for 3+ characters, SQLite FTS5 trigram for 3+
+   *    characters of the scripts its case folding agrees on), the rest of the page from the index,
+   *    after the window; without one (MariaDB/MySQL, a shorter `q`), the page ends at the window:
+   *    fewer than `wanted` posts (maybe none) and `resumeAfter`, the window's last position.
+   * Returns up to `wanted` posts (the caller asks for one past its page, to know another exists)
+   * and, when the page ended at the window, `resumeAfter` (`[sort value, id]`, the next page's start).
+   */
+  async findSearchPage(
+    filter: PostFilter & { q: string },
+    wanted: number,
+    after: KeysetValue[] | undefined,
+    scanRows: number,
+  ): Promise<{ rows: Post[]; resumeAfter?: KeysetValue[] }> {
+    const [column] = ORDER_BY[filter.sort];
+    const start: PageStart = after ? { after } : { offset: 0 };
+    const window = this.pageStatement(filter, start, wanted, scanRows);
+    const rows = this.shaped(await this.reads.query<PostRow>(window.sql, window.parameters));
+    if (rows.length >= wanted) return { rows };
+    const end = this.pageStatement({ ...filter, q: undefined }, start, 1, undefined, scanRows - 1, true);
+    const [last] = await this.reads.query<PostRow>(end.sql, end.parameters);
+    if (!last) return { rows }; // the list ends inside the window: this is the last page
+    const resumeAfter: KeysetValue[] = [column === 'title' ? last.title : last.createdAt, last.id];
+    const viaIndex = this.titleIndexServes(filter.q);
+    if (!viaIndex) return { rows, resumeAfter };
+    const rest = this.pageStatement(
+      filter,
+      { after: resumeAfter },
+      wanted - rows.length,
+      undefined,
+      0,
+      false,
+      viaIndex,
+    );
+    return { rows: rows.concat(this.shaped(await this.reads.query<PostRow>(rest.sql, rest.parameters))) };
+  }
+
+  /**
+   * Which index serves `q` on this database, if any: PostgreSQL's pg_trgm GIN and SQLite's FTS5
+   * trigram table need 3 characters; SQLite's only for a `q` whose case it folds as the exact check
+   * does (fts5FoldsAsJs), else its candidates could miss a match.
+   */
+  private titleIndexServes(q: string): 'trgm' | 'fts5' | undefined {
+    const characters = [...q];
+    if (characters.length < 3) return undefined;
+    if (this.flavour === 'postgres') return 'trgm';
+    if (this.mysql) return undefined;
+    return fts5FoldsAsJs(q) ? 'fts5' : undefined;
+  }
+
+  /**
+   * One page statement. `window`: walk at most that many rows of the list (sort order, filters but
+   * `q`) and keep those matching `q`. `skip` + `positionOnly`: the position of the row `skip` rows
+   * into the list (the window's last row). `index` 'fts5': candidates from posts_title_fts first.
+   */
+  private pageStatement(
+    { authorId, q, sort }: PostFilter,
+    start: PageStart,
+    limit: number,
+    window?: number,
+    skip = 0,
+    positionOnly = false,
+    index?: 'trgm' | 'fts5',
+  ): { sql: string; parameters: unknown[] } {
     const [column, direction] = ORDER_BY[sort];
     const parameters: unknown[] = [];
+    // Placeholders are bound as the text is written: portable `?` take their values in text order.
     const bind = (value: unknown) => {
       parameters.push(value);
       return this.flavour === 'postgres' ? `$${parameters.length}` : '?';
     };
-    const where: string[] = [];
-    if (authorId !== undefined) where.push(`p.author_id = ${bind(authorId)}`);
-    if (q) {
+    const listConditions = (): string[] => {
+      const where: string[] = [];
+      if (authorId !== undefined) where.push(`p.author_id = ${bind(authorId)}`);
+      if ('after' in start) {
+        const [value, id] = start.after;
+        const op = direction === 'ASC' ? '>' : '<';
+        // Portable spells the row comparison out, which MySQL's optimizer turns into a range on the index.
+        where.push(
+          this.flavour === 'postgres'
+            ? `(p.${column}, p.id) ${op} (${bind(value)}, ${bind(id)})`
+            : `(p.${column} ${op} ${bind(value)} OR (p.${column} = ${bind(value)} AND p.id ${op} ${bind(id)}))`,
+        );
+      }
+      return where;
+    };
+    const matchConditions = (): string[] => {
+      if (!q) return [];
+      const matches: string[] = [];
+      if (index === 'fts5') matches.push(`posts_title_fts MATCH ${bind(`"${q.replaceAll('"', '""')}"`)}`);
       const pattern = bind(`%${escapeLike(q, this.flavour)}%`);
       // MySQL's collation would also fold accents (ü = u); compared binary after LOWER(), it matches as PostgreSQL's ILIKE.
-      where.push(
+      matches.push(
         this.mysql
           ? `LOWER(p.title) COLLATE utf8mb4_bin LIKE LOWER(${pattern}) ESCAPE '!'`
           : this.sql.titleContains(pattern),
       );
+      return matches;
+    };
+    const whereOf = (conditions: string[]) => (conditions.length ? ` WHERE ${conditions.join(' AND ')}` : '');
+    const order = ` ORDER BY p.${column} ${direction}, p.id ${direction}`;
+    const offset = skip || ('offset' in start ? start.offset : 0);
+    if (positionOnly) {
+      const sql = `SELECT p.id, p.title, p.created_at AS "createdAt" FROM posts p${whereOf(listConditions())}${order}`;
+      return { sql: `${sql} LIMIT ${bind(limit)} OFFSET ${bind(offset)}`, parameters };
     }
-    if ('after' in start) {
-      const [value, id] = start.after;
-      const op = direction === 'ASC' ? '>' : '<';
-      // Portable spells the row comparison out, which MySQL's optimizer turns into a range on the index.
-      where.push(
-        this.flavour === 'postgres'
-          ? `(p.${column}, p.id) ${op} (${bind(value)}, ${bind(id)})`
-          : `(p.${column} ${op} ${bind(value)} OR (p.${column} = ${bind(value)} AND p.id ${op} ${bind(id)}))`,
-      );
+    let from = 'posts p';
+    let conditions: string[];
+    if (window !== undefined) {
+      // The window: the list's next `window` rows by its own index, then the match test on those only.
+      from = `(SELECT * FROM posts p${whereOf(listConditions())}${order} LIMIT ${bind(window)}) p`;
+      conditions = matchConditions();
+    } else {
+      // CROSS JOIN makes SQLite read the trigram table first: candidates, then their posts by id.
+      if (index === 'fts5') from = 'posts_title_fts CROSS JOIN posts p ON p.id = posts_title_fts.rowid';
+      conditions = matchConditions();
+      conditions.push(...listConditions());
     }
-    const sql =
-      `SELECT ${this.sql.pageColumns} FROM posts p JOIN users a ON a.id = p.author_id` +
-      (where.length ? ` WHERE ${where.join(' AND ')}` : '') +
-      ` ORDER BY p.${column} ${direction}, p.id ${direction} LIMIT ${bind(limit)}` +
-      ('offset' in start && start.offset > 0 ? ` OFFSET ${bind(start.offset)}` : '');
-    const rows = await this.reads.query<Post & { authorName?: string }>(sql, parameters);
+    const select = `SELECT ${this.sql.pageColumns} FROM ${from} JOIN users a ON a.id = p.author_id`;
+    let sql = `${select}${whereOf(conditions)}${order} LIMIT ${bind(limit)}`;
+    if (window === undefined && offset > 0) sql += ` OFFSET ${bind(offset)}`;
+    return { sql, parameters };
+  }
+
+  /** Rows as Posts: portable rows carry `authorName`, nested here as PostgreSQL's json_build_object does. */
+  private shaped(rows: PostRow[]): Post[] {
     if (this.flavour === 'postgres') return rows;
     return rows.map(({ authorName, ...post }) =>
       Object.assign(post, { author: { id: post.authorId, name: authorName } }),

@@ -10,7 +10,7 @@ import { inRequestArray } from '../db/database-errors';
 import { inTransaction } from '../db/transactions';
 import type { CommentValues } from '../comments/comments.repository';
 import type { CreatePostDto } from './dto/create-post.dto';
-import type { ListPostsQuery } from './dto/list-posts.query';
+import { type ListPostsQuery, Q_SCAN_ROWS } from './dto/list-posts.query';
 import type { UpdatePostDto } from './dto/update-post.dto';
 import type { Post } from './entities/post.entity';
 import { type PostFilter, PostsRepository } from './posts.repository';
@@ -53,10 +53,23 @@ export class PostsService {
   private async page(scope: CursorScope, query: PaginationQuery & PostFilter): Promise<Page<Post>> {
     const { limit, authorId, q, sort } = query;
     const start = pageStart(query, (cursor) => this.cursors.decode(scope, cursor));
-    const rows = await this.posts.findPage({ authorId, q, sort }, limit + 1, start);
-    const page = toPage(rows, limit, (last) =>
-      this.cursors.encode(scope, [sort.endsWith('title') ? last.title : last.createdAt, last.id]),
-    );
+    const cursorOf = (last: Post) =>
+      this.cursors.encode(scope, [sort.endsWith('title') ? last.title : last.createdAt, last.id]);
+    let page: Page<Post>;
+    if (q && !('offset' in start && start.offset > 0)) {
+      // A search reads boundedly (ADR 0017): its page may end early, with a cursor to go on.
+      const after = 'after' in start ? start.after : undefined;
+      const { rows, resumeAfter } = await this.posts.findSearchPage(
+        { authorId, q, sort },
+        limit + 1,
+        after,
+        Q_SCAN_ROWS,
+      );
+      page = toPage(rows, limit, cursorOf);
+      if (!page.nextCursor && resumeAfter) page.nextCursor = this.cursors.encode(scope, resumeAfter);
+    } else {
+      page = toPage(await this.posts.findPage({ authorId, q, sort }, limit + 1, start), limit, cursorOf);
+    }
     await this.attachComments(page.items);
     return page;
   }

@@ -5,8 +5,11 @@ import { IsDecimalInteger, NormalizeNfc } from '../../http/validation';
 
 export const POST_SORTS = ['createdAt', '-createdAt', 'title', '-title'] as const;
 export type PostSort = (typeof POST_SORTS)[number];
-/** The shortest `q`: a trigram index serves substrings of three characters or more. */
-export const Q_MIN_LENGTH = 3;
+/**
+ * How many posts of the list one request with `q` walks (in the list's order, past the cursor) before
+ * it answers with what it found and a cursor to go on, when no title index serves `q` (ADR 0017).
+ */
+export const Q_SCAN_ROWS = 1000;
 
 export class ListPostsQuery extends PaginationQuery {
   /** Only posts by this user. */
@@ -17,14 +20,21 @@ export class ListPostsQuery extends PaginationQuery {
   @Max(2_147_483_647)
   authorId?: number;
 
-  /**
-   * Case-insensitive substring of the title (NFC, as titles are stored), at least 3 characters:
-   * PostgreSQL answers it from a trigram index, which a shorter substring cannot use (docs/scale.md).
-   */
+  /** Case-insensitive substring of the title; its bounded reads: ADR 0017, docs/scale.md. */
+  @ApiPropertyOptional({
+    minLength: 1,
+    maxLength: 200,
+    description:
+      "Case-insensitive substring of the title (NFC, as titles are stored; LIKE's wildcards match themselves). " +
+      `A request reads at most ${Q_SCAN_ROWS} posts of the list past its start, then continues from a title ` +
+      'index when one serves `q` (PostgreSQL and SQLite, for 3 characters or more). Where none does ' +
+      '(MariaDB/MySQL; a 1- or 2-character `q`), **a page may hold fewer than `limit` posts, even none, and ' +
+      'still have a `next` link**: follow it until there is none.',
+  })
   @IsOptional()
   @NormalizeNfc()
   @IsString()
-  @MinLength(Q_MIN_LENGTH, { message: `q must be at least ${Q_MIN_LENGTH} characters (a substring of the title)` })
+  @MinLength(1, { message: 'q must not be empty (a substring of the title)' })
   @MaxLength(200)
   q?: string;
 

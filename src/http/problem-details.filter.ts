@@ -44,6 +44,16 @@ export class ProblemDetailsFilter implements ExceptionFilter {
 
   /** Also called for errors Fastify raises before routing (see createApp's frameworkErrors). */
   render(exception: unknown, request: FastifyRequest, response: FastifyReply): void {
+    const payload = this.prepare(exception, request, response);
+    if (payload !== undefined) void response.send(payload);
+  }
+
+  /**
+   * Logs `exception` as render does and readies `response` for it (status, problem+json type, its
+   * headers such as Retry-After or Allow); returns the body to send, or undefined if a response was
+   * already sent. For hooks that replace a payload (onSend), where sending is not allowed.
+   */
+  prepare(exception: unknown, request: FastifyRequest, response: FastifyReply): string | undefined {
     const exceptionToRender = translateDatabaseError(exception) ?? exception;
     const body = {
       ...this.toProblem(exceptionToRender),
@@ -65,11 +75,13 @@ export class ProblemDetailsFilter implements ExceptionFilter {
       const cause = exception instanceof Error ? exception.message : String(exception);
       this.logger.warn(`${request.method} ${request.originalUrl} -> ${body.status}: ${cause}`);
     }
-    if (response.sent) return;
+    if (response.sent) return undefined;
     const extras = exceptionToRender instanceof ProblemException ? exceptionToRender.extras : {};
     if (extras.retryAfterSeconds) response.header('Retry-After', String(extras.retryAfterSeconds));
     for (const [name, value] of Object.entries(extras.headers ?? {})) response.header(name, value);
-    void response.status(body.status).type('application/problem+json').send(JSON.stringify(body));
+    // A payload replaced in onSend must not keep the length measured for the one it replaces.
+    void response.status(body.status).type('application/problem+json').removeHeader('content-length');
+    return JSON.stringify(body);
   }
 
   private toProblem(exception: unknown): ProblemDetails {
@@ -107,6 +119,26 @@ function isRequestReadError(error: unknown): error is RequestReadError {
     candidate.statusCode >= 400 &&
     candidate.statusCode < 500
   );
+}
+
+const hookProblems = new ProblemDetailsFilter();
+
+/**
+ * The one way a Fastify hook answers with a problem (RFC 9457), rendered exactly as the global filter
+ * renders a thrown error. In an onRequest/preParsing/preValidation/preHandler hook it sends the
+ * response (the route handler does not run; the hook must not call `done()` afterwards) and returns
+ * undefined. In an onSend hook pass `{ replacePayload: true }`: nothing is sent, the reply's status
+ * and headers are set and the problem body is returned, to be passed on as the new payload.
+ */
+export function answerWithProblem(
+  request: FastifyRequest,
+  reply: FastifyReply,
+  exception: unknown,
+  { replacePayload = false } = {},
+): string | undefined {
+  if (replacePayload) return hookProblems.prepare(exception, request, reply);
+  hookProblems.render(exception, request, reply);
+  return undefined;
 }
 
 /**

@@ -56,6 +56,8 @@ function httpTimeouts(http: AppConfig['http']) {
     connectionTimeout: http.connectionTimeoutMs,
     keepAliveTimeout: http.keepAliveTimeoutMs,
     http: {
+      // Answered as problem+json by the pipeline instead of Node's empty 400 (request-pipeline.ts).
+      requireHostHeader: false,
       headersTimeout: http.headersTimeoutMs,
       connectionsCheckingInterval: Math.max(50, Math.min(1_000, Math.floor(shortest / 10))),
     },

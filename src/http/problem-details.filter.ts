@@ -1,6 +1,6 @@
 import { type ArgumentsHost, Catch, type ExceptionFilter, HttpException, HttpStatus, Logger } from '@nestjs/common';
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import { STATUS_CODES } from 'node:http';
+import { type IncomingMessage, STATUS_CODES } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { isConnectionLost, translateDatabaseError } from '../db/database-errors';
 import { countUnavailableResponse } from '../metrics/metrics';
@@ -151,7 +151,21 @@ export function answerClientError(error: Error & { code?: string }, socket: Dupl
     return;
   }
   const status = error.code === 'HPE_HEADER_OVERFLOW' ? 431 : error.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : 400;
-  const body = JSON.stringify(problem(status, 'The request could not be read'));
+  endWithProblem(socket, status, 'The request could not be read');
+}
+
+/**
+ * A CONNECT request (RFC 9110 §9.3.6) asks for a tunnel, which only a proxy opens; Node hands it to
+ * the server's 'connect' event instead of routing it, and without a listener closes the connection
+ * without a word. Answered 501 problem+json (§15.6.2) on the raw socket, connection closed.
+ */
+export function refuseConnect(_request: IncomingMessage, socket: Duplex): void {
+  endWithProblem(socket, 501, 'CONNECT is not supported: this server is not a proxy');
+}
+
+/** Writes a complete problem+json response on a raw socket and ends the connection. */
+function endWithProblem(socket: Duplex, status: number, detail: string): void {
+  const body = JSON.stringify(problem(status, detail));
   socket.end(
     `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nContent-Type: application/problem+json\r\n` +
       `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,

@@ -18,8 +18,8 @@ import { parseJsonBodies } from './json-body';
 import { logRequests } from './logging';
 import { answerUnsupportedMethods } from './method-not-allowed';
 import { buildOpenApiDocument, setupOpenApi } from './openapi';
-import { ProblemException } from './problem';
-import { answerWithProblem, type ProblemDetailsFilter } from './problem-details.filter';
+import { ProblemException, validationProblem } from './problem';
+import { answerWithProblem, type ProblemDetailsFilter, refuseConnect } from './problem-details.filter';
 import { serializeResponsesAsDocumented } from './response-serialization';
 import { createValidationPipe } from './validation';
 import { vary } from './vary';
@@ -51,6 +51,7 @@ export async function installRequestPipeline(
   problems: ProblemDetailsFilter,
 ): Promise<void> {
   const fastify: FastifyInstance = app.getHttpAdapter().getInstance();
+  fastify.server.on('connect', refuseConnect);
   securityHeaders(fastify);
   const anyOrigin = config.corsOrigins.includes('*');
   if (config.corsOrigins.length > 0) {
@@ -91,6 +92,7 @@ export async function installRequestPipeline(
   const draining = app.get(Draining);
   closeConnectionsWhileDraining(fastify, draining);
   echoRequestId(fastify);
+  requireOneHost(fastify);
   answerUnsupportedMethods(fastify);
   if (config.tracing.enabled) traceRequests(fastify);
   app.useGlobalPipes(createValidationPipe());
@@ -169,6 +171,24 @@ function echoRequestId(fastify: FastifyInstance): void {
   fastify.addHook('onRequest', (request, reply, done) => {
     reply.header('X-Request-Id', request.id);
     done();
+  });
+}
+
+/**
+ * RFC 9112 §3.2: an HTTP/1.1 request without a Host header, or with more than one, is a 400. Node
+ * would answer the first itself with an empty 400 (its `requireHostHeader`, turned off in createApp)
+ * and serve the second with the first Host; here both get a problem+json naming the header.
+ * HTTP/1.0 requests may omit Host.
+ */
+function requireOneHost(fastify: FastifyInstance): void {
+  fastify.addHook('onRequest', (request, reply, done) => {
+    const raw = request.raw.rawHeaders;
+    let hosts = 0;
+    for (let i = 0; i < raw.length; i += 2) if (raw[i].length === 4 && raw[i].toLowerCase() === 'host') hosts++;
+    if (hosts === 1 || (hosts === 0 && request.raw.httpVersion === '1.0')) return done();
+    const message = hosts === 0 ? 'An HTTP/1.1 request must have a Host header' : 'A request must have one Host header';
+    void reply.header('Connection', 'close'); // which authority the client meant is unknown: no further requests
+    answerWithProblem(request, reply, validationProblem([{ field: 'Host', messages: [message] }]));
   });
 }
 

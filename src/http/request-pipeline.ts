@@ -25,22 +25,24 @@ import { createValidationPipe } from './validation';
 import { vary } from './vary';
 
 /**
- * The request pipeline, every stage of it, installed here and in this order. Fastify runs the hooks
- * of one kind in the order they were added, so the order of the calls below is the order of the
- * stages listed (ADR 0018 says why each is where it is):
+ * The request pipeline, installed here in this order. Fastify runs the hooks of one kind in the order
+ * they were added (a plugin's hooks, CORS's too, count from where it was registered), so the calls
+ * below are the stages, in order; ADR 0018 says why each is where it is.
  *
- * | phase          | stage (function, file)                                                        |
- * |----------------|-------------------------------------------------------------------------------|
- * | before routing | Node's parser: malformed request line/headers, header and body timeouts → 400/408/431 (answerClientError, problem-details.filter.ts); a bad URL, an over-long parameter → 400 (createApp's frameworkErrors) |
- * | onRequest      | 1 securityHeaders (helmet's headers, here) · 2 CORS (@fastify/cors via app.enableCors; a preflight ends here) · 3 logRequests' context (logging.ts, added last but see below) · 4 the Draining close header is on onSend · 5 echoRequestId (here) · 6 answerUnsupportedMethods → 405 (method-not-allowed.ts) · 7 traceRequests (tracing) · 8 /docs/index.html → /docs/ (openapi.ts) · 9 trackBodiesForShutdown (here) · 10 logRequests (logging.ts) · 11 recordHttpMetrics (metrics/http-metrics.ts, added at init) |
- * | preParsing     | refuseContentEncodings → 415 + Accept-Encoding (content-encoding.ts)          |
- * | parsing        | parseJsonBodies: JSON only, UTF-8 only, depth, NUL, forbidden keys → 400/413/415 (json-body.ts) |
- * | preHandler     | consistencyTokens → 400 or replica routing (consistency-token.ts; with replicas only) |
- * | handler        | Nest: guards, the ValidationPipe (validation.ts) → 400, interceptors (idempotency), the controller; errors → ProblemDetailsFilter |
- * | serialization  | serializeResponsesAsDocumented: the documented schema is the serializer (response-serialization.ts) |
- * | onSend         | 1 varyByOrigin (here; with a CORS allow-list) · 2 entityTags: ETag, 412, 304 (conditional-requests.ts) · 3 consistencyTokens' header · 4 idempotentResponses: replay or store (idempotency) · 5 closeConnectionsWhileDraining (here) |
- * | onResponse     | trackBodiesForShutdown · logRequests' line · recordHttpMetrics                  |
- * | preClose       | trackBodiesForShutdown: a body still arriving when shutdown closes the server → 408 |
+ * | phase          | stages, in order (file)                                                         |
+ * |----------------|---------------------------------------------------------------------------------|
+ * | Node's parser  | malformed request line or headers, header/body timeouts → 400/408/431 (answerClientError); CONNECT → 501 (refuseConnect; both problem-details.filter.ts) |
+ * | routing        | bad URL, over-long path parameter → 400/414 (createApp's frameworkErrors)       |
+ * | onRequest      | 1 securityHeaders · 2 CORS (@fastify/cors; a preflight ends here) · 3 echoRequestId · 4 requireOneHost → 400 · 5 answerUnsupportedMethods → 405 (method-not-allowed.ts) · 6 traceRequests (tracing/) · 7 /docs/index.html → /docs/ (openapi.ts) · 8 endStuckBodiesOnClose: tracks the request · 9 logRequests: the log context (logging.ts) · 10 recordHttpMetrics (metrics/, added at init) |
+ * | preParsing     | refuseContentEncodings → 415 (content-encoding.ts)                              |
+ * | parsing        | parseJsonBodies → 400/413/415 (json-body.ts)                                    |
+ * | preHandler     | consistencyTokens → 400, else replica routing (consistency-token.ts; with replicas) |
+ * | handler        | Nest: guards (auth, rate limit), ValidationPipe → 400 (validation.ts), interceptors (idempotency), the controller; every error → ProblemDetailsFilter |
+ * | serialization  | the documented schema serializes 2xx bodies (response-serialization.ts)         |
+ * | onSend         | 1 varyByOrigin (with a CORS allow-list) · 2 entityTags: ETag, 412, 304 (conditional-requests.ts) · 3 consistencyTokens' header · 4 idempotentResponses: replay or store (idempotency/) · 5 closeConnectionsWhileDraining |
+ * | onResponse     | endStuckBodiesOnClose forgets it · logRequests' line · recordHttpMetrics        |
+ * | onRequestAbort | the same three, for a client that left first                                    |
+ * | preClose       | endStuckBodiesOnClose: a body still arriving during shutdown → 408              |
  *
  * A hook that answers with a problem does it through answerWithProblem (problem-details.filter.ts),
  * so every problem has the filter's shape, headers, logging and metrics.

@@ -2,6 +2,8 @@ import { adminAgent } from './setup/accounts';
 import { useTestApp } from './setup/test-app';
 
 const PROBLEM = /application\/problem\+json/;
+/** superagent's serializer for a Buffer: the bytes as they are (it would send `{"type":"Buffer",…}`). */
+const asBytes = (bytes: unknown) => bytes as string;
 
 /** Issue #13, kind 3 (ordinary request headers) and issue #19 (Fastify's secure JSON parser). */
 describe('request bodies and media types', () => {
@@ -142,5 +144,112 @@ describe('request bodies and media types', () => {
       .send('{"body":"\\u0000"}')
       .expect(400);
     expect(await t.db.count('comments')).toBe(0);
+  });
+
+  it('bytes that are not UTF-8 in a JSON body are a 400, not U+FFFD stored (RFC 8259 §8.1)', async () => {
+    const ada = await t.db.user('Ada');
+    for (const bad of [[0xff], [0xc3, 0x28], [0xed, 0xa0, 0x80], [0xe2, 0x82]]) {
+      const body = Buffer.concat([Buffer.from('{"name":"A'), Buffer.from(bad), Buffer.from('"}')]);
+      const res = await api
+        .patch(`/users/${ada.id}`)
+        .set('Content-Type', 'application/json')
+        .serialize(asBytes)
+        .send(body)
+        .expect(400);
+      expect(res.headers['content-type']).toMatch(PROBLEM);
+      expect(res.body.detail).toMatch(/UTF-8/);
+    }
+    const [row] = await t.query('SELECT name FROM users WHERE id = $1', [ada.id]);
+    expect(row.name).toBe('Ada');
+    // Valid UTF-8 beyond ASCII, and a leading byte order mark (RFC 8259 §8.1 lets a parser ignore it), still pass.
+    const bom = Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), Buffer.from('{"name":"Zoë 😀"}')]);
+    const ok = await api
+      .patch(`/users/${ada.id}`)
+      .set('Content-Type', 'application/json')
+      .serialize(asBytes)
+      .send(bom)
+      .expect(200);
+    expect(ok.body.name).toBe('Zoë 😀');
+  });
+
+  it.each(['gzip', 'deflate', 'br', 'identity, gzip', 'x-unknown'])(
+    'a body with Content-Encoding: %s is 415 with Accept-Encoding: identity (RFC 9110 §15.5.16, §12.5.3), nothing stored',
+    async (coding) => {
+      const ada = await t.db.user('Ada');
+      const res = await api
+        .patch(`/users/${ada.id}`)
+        .set('Content-Type', 'application/json')
+        .set('Content-Encoding', coding)
+        .send('{"name":"Ada K"}')
+        .expect(415);
+      expect(res.headers['content-type']).toMatch(PROBLEM);
+      expect(res.headers['accept-encoding']).toBe('identity');
+      expect(res.body).toMatchObject({ status: 415, instance: `/users/${ada.id}` });
+      const [row] = await t.query('SELECT name FROM users WHERE id = $1', [ada.id]);
+      expect(row.name).toBe('Ada');
+    },
+  );
+
+  it('Content-Encoding: identity, or on a request without a body, changes nothing (RFC 9110 §8.4.1)', async () => {
+    const ada = await t.db.user('Ada');
+    await api
+      .patch(`/users/${ada.id}`)
+      .set('Content-Type', 'application/json')
+      .set('Content-Encoding', 'identity')
+      .send('{"name":"Ada K"}')
+      .expect(200);
+    await api.get(`/users/${ada.id}`).set('Content-Encoding', 'gzip').expect(200);
+  });
+
+  it.each([
+    'constructor',
+    'hasOwnProperty',
+    'isPrototypeOf',
+    'propertyIsEnumerable',
+    '__defineGetter__',
+    'toString',
+    'valueOf',
+  ])(
+    'a body key named %s (an inherited member) is a 400 naming it, at the top and nested, nothing stored',
+    async (key) => {
+      const ada = await t.db.user('Ada');
+      const top = await api
+        .patch(`/users/${ada.id}`)
+        .set('Content-Type', 'application/json')
+        .send(`{"name":"Ada K","${key}":"x"}`)
+        .expect(400);
+      expect(top.headers['content-type']).toMatch(PROBLEM);
+      expect(top.body.errors).toEqual([{ field: key, messages: [`property ${key} should not exist`] }]);
+      const nested = await api
+        .patch(`/users/${ada.id}`)
+        .set('Content-Type', 'application/json')
+        .send(`{"profile":{"bio":"b","${key}":1}}`)
+        .expect(400);
+      expect(nested.body.errors).toEqual([
+        { field: `profile.${key}`, messages: [`property profile.${key} should not exist`] },
+      ]);
+      const [row] = await t.query('SELECT name FROM users WHERE id = $1', [ada.id]);
+      expect(row.name).toBe('Ada');
+    },
+  );
+
+  it.each(['constructor', 'hasOwnProperty', '__proto__', 'toString', '__lookupGetter__'])(
+    'a query key named %s is a 400 naming it',
+    async (key) => {
+      const res = await api.get(`/users?${key}=1`).expect(400);
+      expect(res.headers['content-type']).toMatch(PROBLEM);
+      expect(res.body.errors).toEqual([{ field: key, messages: [`property ${key} should not exist`] }]);
+    },
+  );
+
+  it('a body with thousands of unknown fields: 400 listing the first 20, the detail saying how many (RFC 9457 §3)', async () => {
+    const ada = await t.db.user('Ada');
+    const body = Object.fromEntries(Array.from({ length: 3_000 }, (_, i) => [`f${i}`, i]));
+    const res = await api.patch(`/users/${ada.id}`).send(body).expect(400);
+    expect(res.headers['content-type']).toMatch(PROBLEM);
+    expect(res.body.errors).toHaveLength(20);
+    expect(res.body.errors[0]).toEqual({ field: 'f0', messages: ['property f0 should not exist'] });
+    expect(res.body.detail).toMatch(/the first 20 of 3000 invalid fields/);
+    expect(res.text.length).toBeLessThan(4_000);
   });
 });

@@ -1,7 +1,8 @@
-import { createParamDecorator, type ExecutionContext, PreconditionFailedException } from '@nestjs/common';
+import { createParamDecorator, type ExecutionContext, HttpStatus, PreconditionFailedException } from '@nestjs/common';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { hash } from 'node:crypto';
-import { problem } from './problem';
+import { ProblemException } from './problem';
+import { answerWithProblem } from './problem-details.filter';
 
 const ROW_VERSION = Symbol('rowVersion');
 type VersionedReply = FastifyReply & { [ROW_VERSION]?: number };
@@ -136,11 +137,8 @@ export function entityTags(fastify: FastifyInstance): void {
       const tags = parseEntityTags(ifMatch);
       const holds = tags === '*' || tags.some((tag) => !tag.weak && tag.opaque === currentOpaque);
       if (!holds) {
-        const body = problem(412, 'If-Match did not match the current ETag', {
-          instance: request.originalUrl.split('?')[0],
-        });
-        void reply.code(412).type('application/problem+json').removeHeader('content-length');
-        return done(null, JSON.stringify(body));
+        const failed = new ProblemException(HttpStatus.PRECONDITION_FAILED, 'If-Match did not match the current ETag');
+        return done(null, answerWithProblem(request, reply, failed, { replacePayload: true }));
       }
     }
     const ifNoneMatch = request.headers['if-none-match'];

@@ -3,7 +3,7 @@ import type { OpenAPIObject } from '@nestjs/swagger';
 import { Logger } from '@nestjs/common';
 import { allowReplicaReads } from '../db/read-routing';
 import { parseLsn, type ReplicaSet } from '../db/replicas';
-import type { ProblemDetailsFilter } from './problem-details.filter';
+import { answerWithProblem } from './problem-details.filter';
 import { validationProblem } from './problem';
 
 /** Request and response header carrying a write's WAL position (no `X-` prefix: RFC 6648). */
@@ -19,18 +19,14 @@ const logger = new Logger('ConsistencyToken');
  * replayed this position, otherwise by the primary: it always sees the write. A GET without it may be
  * served by any healthy replica (eventually consistent). A malformed token is a 400 naming the header.
  */
-export function consistencyTokens(
-  fastify: FastifyInstance,
-  replicas: ReplicaSet,
-  problems: ProblemDetailsFilter,
-): void {
+export function consistencyTokens(fastify: FastifyInstance, replicas: ReplicaSet): void {
   fastify.addHook('preHandler', (request, reply, done) => {
     if (!SAFE.has(request.method)) return done();
     const header = request.headers[HEADER];
     const token = typeof header === 'string' ? parseLsn(header.trim()) : undefined;
     if (header !== undefined && token === undefined) {
       const message = `${CONSISTENCY_TOKEN} must be a token from a previous response, e.g. 0/3000148`;
-      return problems.render(validationProblem([{ field: CONSISTENCY_TOKEN, messages: [message] }]), request, reply);
+      return answerWithProblem(request, reply, validationProblem([{ field: CONSISTENCY_TOKEN, messages: [message] }]));
     }
     allowReplicaReads(token, done); // the handler runs inside: done() calls it synchronously
   });

@@ -18,7 +18,8 @@ const JSON_MEDIA_TYPE = /^application\/(?:[\w.+-]+\+)?json(?:;|$)/;
  * - other media types: 415 (Fastify answers that for types no parser is registered for);
  *   media-type parameters are accepted (RFC 9110 §8.3.1), but a `charset` other than UTF-8 is 415;
  * - no content (`Content-Length: 0`) with a JSON type: no body, exactly as without the header;
- * - malformed JSON, nesting deeper than MAX_JSON_DEPTH, strings with lone UTF-16 surrogates (not
+ * - bytes that are not UTF-8 (RFC 8259 §8.1; decoding them would silently turn them into U+FFFD),
+ *   malformed JSON, nesting deeper than MAX_JSON_DEPTH, strings with lone UTF-16 surrogates (not
  *   text: validators choke on them and PostgreSQL cannot store them), strings with NUL (U+0000:
  *   PostgreSQL's text cannot hold it, MariaDB and SQLite would store it, so every dialect refuses it
  *   here, naming the key) and prototype-poisoning keys (`__proto__`, `constructor.prototype`;
@@ -27,19 +28,28 @@ const JSON_MEDIA_TYPE = /^application\/(?:[\w.+-]+\+)?json(?:;|$)/;
  */
 export function parseJsonBodies(fastify: FastifyInstance): void {
   fastify.removeAllContentTypeParsers();
-  fastify.addContentTypeParser(JSON_MEDIA_TYPE, { parseAs: 'string' }, (request, body, done) => {
+  fastify.addContentTypeParser(JSON_MEDIA_TYPE, { parseAs: 'buffer' }, (request, body, done) => {
     try {
-      done(null, parseJsonBody(request, body as string));
+      done(null, parseJsonBody(request, body as Buffer));
     } catch (error) {
       done(error as Error, undefined);
     }
   });
 }
 
-function parseJsonBody(request: FastifyRequest, text: string): unknown {
+/** Strict UTF-8: a malformed byte sequence throws instead of becoming U+FFFD. A leading BOM is dropped. */
+const utf8 = new TextDecoder('utf-8', { fatal: true });
+
+function parseJsonBody(request: FastifyRequest, bytes: Buffer): unknown {
   const charset = /;\s*charset\s*=\s*"?([^";\s]*)/i.exec(request.headers['content-type'] ?? '')?.[1];
   if (charset !== undefined && !/^utf-?8$/i.test(charset)) {
     throw new ProblemException(HttpStatus.UNSUPPORTED_MEDIA_TYPE, 'JSON bodies must be UTF-8 (charset=utf-8)');
+  }
+  let text: string;
+  try {
+    text = utf8.decode(bytes);
+  } catch {
+    throw new ProblemException(HttpStatus.BAD_REQUEST, 'The request body is not valid UTF-8 (RFC 8259 §8.1)');
   }
   if (text === '') return undefined;
   if (nestingExceeds(text, MAX_JSON_DEPTH)) {

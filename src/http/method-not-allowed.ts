@@ -1,7 +1,7 @@
 import { HttpStatus } from '@nestjs/common';
 import type { FastifyInstance } from 'fastify';
 import { ProblemException } from './problem';
-import type { ProblemDetailsFilter } from './problem-details.filter';
+import { answerWithProblem } from './problem-details.filter';
 
 /**
  * A request whose path names a resource we serve, with a method that resource does not support
@@ -15,7 +15,7 @@ import type { ProblemDetailsFilter } from './problem-details.filter';
  * to whoever may not scrape) are left out: any other method there is a 404 like an unknown path
  * (RFC 9110 §15.5.5), not a 405 whose Allow would reveal them.
  */
-export function answerUnsupportedMethods(fastify: FastifyInstance, problems: ProblemDetailsFilter): void {
+export function answerUnsupportedMethods(fastify: FastifyInstance): void {
   const routes = new Map<string, { pattern: RegExp; methods: Set<string> }>();
   fastify.addHook('onRoute', (route) => {
     if (Object.hasOwn(route.config ?? {}, 'hiddenRoute')) return;
@@ -35,12 +35,12 @@ export function answerUnsupportedMethods(fastify: FastifyInstance, problems: Pro
     // would make every unknown path a 405.
     for (const url of CATCH_ALL) for (const method of routes.get(url)?.methods ?? []) allowed.add(method);
     const allow = [...allowed].sort().join(', ');
-    problems.render(
+    answerWithProblem(
+      request,
+      reply,
       new ProblemException(HttpStatus.METHOD_NOT_ALLOWED, `${request.method} is not supported here; use ${allow}`, {
         headers: { Allow: allow },
       }),
-      request,
-      reply,
     );
   });
 }

@@ -1,6 +1,6 @@
 import { type ArgumentsHost, Catch, type ExceptionFilter, HttpException, HttpStatus, Logger } from '@nestjs/common';
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import { STATUS_CODES } from 'node:http';
+import { type IncomingMessage, STATUS_CODES } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { isConnectionLost, translateDatabaseError } from '../db/database-errors';
 import { countUnavailableResponse } from '../metrics/metrics';
@@ -44,6 +44,16 @@ export class ProblemDetailsFilter implements ExceptionFilter {
 
   /** Also called for errors Fastify raises before routing (see createApp's frameworkErrors). */
   render(exception: unknown, request: FastifyRequest, response: FastifyReply): void {
+    const payload = this.prepare(exception, request, response);
+    if (payload !== undefined) void response.send(payload);
+  }
+
+  /**
+   * Logs `exception` as render does and readies `response` for it (status, problem+json type, its
+   * headers such as Retry-After or Allow); returns the body to send, or undefined if a response was
+   * already sent. For hooks that replace a payload (onSend), where sending is not allowed.
+   */
+  prepare(exception: unknown, request: FastifyRequest, response: FastifyReply): string | undefined {
     const exceptionToRender = translateDatabaseError(exception) ?? exception;
     const body = {
       ...this.toProblem(exceptionToRender),
@@ -65,11 +75,13 @@ export class ProblemDetailsFilter implements ExceptionFilter {
       const cause = exception instanceof Error ? exception.message : String(exception);
       this.logger.warn(`${request.method} ${request.originalUrl} -> ${body.status}: ${cause}`);
     }
-    if (response.sent) return;
+    if (response.sent) return undefined;
     const extras = exceptionToRender instanceof ProblemException ? exceptionToRender.extras : {};
     if (extras.retryAfterSeconds) response.header('Retry-After', String(extras.retryAfterSeconds));
     for (const [name, value] of Object.entries(extras.headers ?? {})) response.header(name, value);
-    void response.status(body.status).type('application/problem+json').send(JSON.stringify(body));
+    // A payload replaced in onSend must not keep the length measured for the one it replaces.
+    void response.status(body.status).type('application/problem+json').removeHeader('content-length');
+    return JSON.stringify(body);
   }
 
   private toProblem(exception: unknown): ProblemDetails {
@@ -109,6 +121,26 @@ function isRequestReadError(error: unknown): error is RequestReadError {
   );
 }
 
+const hookProblems = new ProblemDetailsFilter();
+
+/**
+ * The one way a Fastify hook answers with a problem (RFC 9457), rendered exactly as the global filter
+ * renders a thrown error. In an onRequest/preParsing/preValidation/preHandler hook it sends the
+ * response (the route handler does not run; the hook must not call `done()` afterwards) and returns
+ * undefined. In an onSend hook pass `{ replacePayload: true }`: nothing is sent, the reply's status
+ * and headers are set and the problem body is returned, to be passed on as the new payload.
+ */
+export function answerWithProblem(
+  request: FastifyRequest,
+  reply: FastifyReply,
+  exception: unknown,
+  { replacePayload = false } = {},
+): string | undefined {
+  if (replacePayload) return hookProblems.prepare(exception, request, reply);
+  hookProblems.render(exception, request, reply);
+  return undefined;
+}
+
 /**
  * Requests Node's HTTP parser rejects (headers too large, malformed) never reach Fastify or Nest:
  * this answers them on the raw socket, still as problem+json.
@@ -119,7 +151,21 @@ export function answerClientError(error: Error & { code?: string }, socket: Dupl
     return;
   }
   const status = error.code === 'HPE_HEADER_OVERFLOW' ? 431 : error.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : 400;
-  const body = JSON.stringify(problem(status, 'The request could not be read'));
+  endWithProblem(socket, status, 'The request could not be read');
+}
+
+/**
+ * A CONNECT request (RFC 9110 §9.3.6) asks for a tunnel, which only a proxy opens; Node hands it to
+ * the server's 'connect' event instead of routing it, and without a listener closes the connection
+ * without a word. Answered 501 problem+json (§15.6.2) on the raw socket, connection closed.
+ */
+export function refuseConnect(_request: IncomingMessage, socket: Duplex): void {
+  endWithProblem(socket, 501, 'CONNECT is not supported: this server is not a proxy');
+}
+
+/** Writes a complete problem+json response on a raw socket and ends the connection. */
+function endWithProblem(socket: Duplex, status: number, detail: string): void {
+  const body = JSON.stringify(problem(status, detail));
   socket.end(
     `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nContent-Type: application/problem+json\r\n` +
       `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,

@@ -51,11 +51,19 @@ export function problem(status: number, detail: string, extras: Partial<ProblemD
   };
 }
 
-/** 400 with field-level errors. */
+/**
+ * Most field errors one problem lists: a body with thousands of unknown fields gets a bounded answer
+ * (the first MAX_LISTED_ERRORS, and the detail says how many there were).
+ */
+export const MAX_LISTED_ERRORS = 20;
+
+/** 400 with field-level errors: at most MAX_LISTED_ERRORS of them, the detail names their fields. */
 export function validationProblem(errors: FieldError[]): ProblemException {
-  const fields = errors.map((e) => e.field).join(', ');
-  return new ProblemException(HttpStatus.BAD_REQUEST, `Invalid request: ${fields}`, {
-    errors,
+  const listed = errors.slice(0, MAX_LISTED_ERRORS);
+  const fields = listed.map((e) => e.field).join(', ');
+  const more = errors.length > listed.length ? ` (the first ${listed.length} of ${errors.length} invalid fields)` : '';
+  return new ProblemException(HttpStatus.BAD_REQUEST, `Invalid request: ${fields}${more}`, {
+    errors: listed,
     type: '/problems/validation',
   });
 }

@@ -53,6 +53,7 @@ export class AppValidationPipe extends ValidationPipe {
     // version); a class-validator pass over an array or a string says nothing clear either.
     if (type === 'body' && value === undefined && metatype && BODY_MAY_BE_ABSENT.has(metatype)) value = {};
     if (type === 'body' && this.toValidate(metadata) && !isJsonObject(value)) throw notAnObject(value);
+    if ((type === 'body' || type === 'query') && this.toValidate(metadata)) refuseInheritedNames(value);
     if (type !== 'query' || !metatype || !this.toValidate(metadata) || !isEmptyObject(value)) {
       return super.transform(value, metadata);
     }
@@ -61,6 +62,32 @@ export class AppValidationPipe extends ValidationPipe {
     this.emptyQueryPasses.add(metatype);
     return validated;
   }
+}
+
+/**
+ * Names every object inherits (`constructor`, `__proto__`, `hasOwnProperty`, `toString`, …). A client's
+ * key with one of these names would pass class-validator's whitelist, which looks fields up in a plain
+ * object (where `constructor` is always "declared"), and then shadow the member on the DTO.
+ */
+const INHERITED_NAMES = new Set(Object.getOwnPropertyNames(Object.prototype));
+
+/**
+ * 400 naming each key of `value` (nested objects and arrays included) that is one of INHERITED_NAMES,
+ * with the whitelist's own message: no DTO declares such a field.
+ * @throws ProblemException (400, `/problems/validation`)
+ */
+function refuseInheritedNames(value: unknown): void {
+  const found: FieldError[] = [];
+  const visit = (node: unknown, prefix: string) => {
+    if (typeof node !== 'object' || node === null) return;
+    for (const key of Object.keys(node)) {
+      const field = prefix ? `${prefix}.${key}` : key;
+      if (INHERITED_NAMES.has(key)) found.push({ field, messages: [`property ${field} should not exist`] });
+      else visit((node as Record<string, unknown>)[key], field);
+    }
+  };
+  visit(value, '');
+  if (found.length > 0) throw validationProblem(found);
 }
 
 function isJsonObject(value: unknown): boolean {

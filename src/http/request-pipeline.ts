@@ -1,0 +1,234 @@
+import { HttpStatus } from '@nestjs/common';
+import type { NestFastifyApplication } from '@nestjs/platform-fastify';
+import type { FastifyInstance, FastifyReply } from 'fastify';
+import helmet from 'helmet';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { PinoLogger } from 'nestjs-pino';
+import type { AppConfig } from '../config/app.config';
+import { ReplicaSet } from '../db/replicas';
+import { Draining } from '../health/draining';
+import { IDEMPOTENCY_KEY, IDEMPOTENT_REPLAYED } from '../idempotency/idempotency-key';
+import { idempotentResponses } from '../idempotency/idempotency.interceptor';
+import { IdempotencyRepository } from '../idempotency/idempotency.repository';
+import { traceRequests } from '../tracing/request-tracing';
+import { entityTags } from './conditional-requests';
+import { CONSISTENCY_TOKEN, consistencyTokens } from './consistency-token';
+import { refuseContentEncodings } from './content-encoding';
+import { parseJsonBodies } from './json-body';
+import { logRequests } from './logging';
+import { answerUnsupportedMethods } from './method-not-allowed';
+import { buildOpenApiDocument, setupOpenApi } from './openapi';
+import { ProblemException, validationProblem } from './problem';
+import { answerWithProblem, type ProblemDetailsFilter, refuseConnect } from './problem-details.filter';
+import { serializeResponsesAsDocumented } from './response-serialization';
+import { createValidationPipe } from './validation';
+import { vary } from './vary';
+
+/**
+ * The request pipeline, installed here in this order. Fastify runs the hooks of one kind in the order
+ * they were added (a plugin's hooks, CORS's too, count from where it was registered), so the calls
+ * below are the stages, in order; ADR 0018 says why each is where it is.
+ *
+ * | phase          | stages, in order (file)                                                         |
+ * |----------------|---------------------------------------------------------------------------------|
+ * | Node's parser  | malformed request line or headers, header/body timeouts → 400/408/431 (answerClientError); CONNECT → 501 (refuseConnect; both problem-details.filter.ts) |
+ * | routing        | bad URL, over-long path parameter → 400/414 (createApp's frameworkErrors)       |
+ * | onRequest      | 1 securityHeaders · 2 CORS (@fastify/cors; a preflight ends here) · 3 echoRequestId · 4 requireOneHost → 400 · 5 answerUnsupportedMethods → 405 (method-not-allowed.ts) · 6 traceRequests (tracing/) · 7 /docs/index.html → /docs/ (openapi.ts) · 8 endStuckBodiesOnClose: tracks the request · 9 logRequests: the log context (logging.ts) · 10 recordHttpMetrics (metrics/, added at init) |
+ * | preParsing     | refuseContentEncodings → 415 (content-encoding.ts)                              |
+ * | parsing        | parseJsonBodies → 400/413/415 (json-body.ts)                                    |
+ * | preHandler     | consistencyTokens → 400, else replica routing (consistency-token.ts; with replicas) |
+ * | handler        | Nest: guards (auth, rate limit), ValidationPipe → 400 (validation.ts), interceptors (idempotency), the controller; every error → ProblemDetailsFilter |
+ * | serialization  | the documented schema serializes 2xx bodies (response-serialization.ts)         |
+ * | onSend         | 1 varyByOrigin (with a CORS allow-list) · 2 entityTags: ETag, 412, 304 (conditional-requests.ts) · 3 consistencyTokens' header · 4 idempotentResponses: replay or store (idempotency/) · 5 closeConnectionsWhileDraining |
+ * | onResponse     | endStuckBodiesOnClose forgets it · logRequests' line · recordHttpMetrics        |
+ * | onRequestAbort | the same three, for a client that left first                                    |
+ * | preClose       | endStuckBodiesOnClose: a body still arriving during shutdown → 408              |
+ *
+ * A hook that answers with a problem does it through answerWithProblem (problem-details.filter.ts),
+ * so every problem has the filter's shape, headers, logging and metrics.
+ */
+export async function installRequestPipeline(
+  app: NestFastifyApplication,
+  config: AppConfig,
+  problems: ProblemDetailsFilter,
+): Promise<void> {
+  const fastify: FastifyInstance = app.getHttpAdapter().getInstance();
+  fastify.server.on('connect', refuseConnect);
+  securityHeaders(fastify);
+  const anyOrigin = config.corsOrigins.includes('*');
+  if (config.corsOrigins.length > 0) {
+    // Everything the API uses (Fetch standard, CORS protocol): without PATCH/DELETE and If-Match in
+    // the preflight answer, browsers block every edit.
+    app.enableCors({
+      origin: anyOrigin ? '*' : config.corsOrigins,
+      methods: ['GET', 'HEAD', 'POST', 'PATCH', 'DELETE'],
+      allowedHeaders: [
+        'Authorization',
+        'Content-Type',
+        'If-Match',
+        'If-None-Match',
+        'X-Request-Id',
+        CONSISTENCY_TOKEN,
+        IDEMPOTENCY_KEY,
+      ],
+      exposedHeaders: [
+        'Location',
+        'Link',
+        'ETag',
+        'Retry-After',
+        'WWW-Authenticate',
+        'X-Request-Id',
+        CONSISTENCY_TOKEN,
+        IDEMPOTENT_REPLAYED,
+      ],
+      maxAge: 600,
+    });
+    if (!anyOrigin) varyByOrigin(fastify);
+  }
+  refuseContentEncodings(fastify);
+  parseJsonBodies(fastify);
+  entityTags(fastify);
+  const replicas = app.get(ReplicaSet);
+  if (replicas.enabled) consistencyTokens(fastify, replicas);
+  idempotentResponses(fastify, app.get(IdempotencyRepository)); // after entityTags and consistencyTokens: a replay's headers win
+  const draining = app.get(Draining);
+  closeConnectionsWhileDraining(fastify, draining);
+  echoRequestId(fastify);
+  requireOneHost(fastify);
+  answerUnsupportedMethods(fastify);
+  if (config.tracing.enabled) traceRequests(fastify);
+  app.useGlobalPipes(createValidationPipe());
+  app.useGlobalFilters(problems);
+  const document = buildOpenApiDocument(app);
+  serializeResponsesAsDocumented(fastify, document);
+  setupOpenApi(app, document);
+  endStuckBodiesOnClose(fastify, config.shutdownTimeoutMs);
+  // It needs nestjs-pino's PinoLogger, a transient provider (resolve()).
+  if (config.log.level !== 'silent') logRequests(fastify, await app.resolve(PinoLogger));
+}
+
+/**
+ * Helmet's default security headers on every response, set as Fastify reply headers. Helmet's
+ * defaults depend on nothing in the request (no CSP nonce), so its middleware runs once, at startup,
+ * against a recorder, and each request gets the recorded headers in one `reply.headers()` call.
+ * Running helmet per request cost more: a dozen `setHeader` calls on the raw response, which also
+ * make Node merge every other header one by one when the reply is written.
+ *
+ * Two recordings: over HTTPS (TLS here, or `X-Forwarded-Proto: https` from a trusted proxy, see
+ * TRUST_PROXY_HOPS) all of helmet's defaults; over plain HTTP neither CSP `upgrade-insecure-requests`
+ * (the browser would fetch Swagger UI's assets over https, which a plain-HTTP server does not serve)
+ * nor `Strict-Transport-Security` (RFC 6797 §7.2: not sent over non-secure transport).
+ */
+function securityHeaders(fastify: FastifyInstance): void {
+  const overHttps = helmetHeaders();
+  const overHttp = helmetHeaders({
+    strictTransportSecurity: false,
+    contentSecurityPolicy: { directives: { upgradeInsecureRequests: null } },
+  });
+  fastify.addHook('onRequest', (request, reply, done) => {
+    void reply.headers(request.protocol === 'https' ? overHttps : overHttp);
+    done();
+  });
+}
+
+/** The headers `helmet(options)` sets on a response (names lower-cased), recorded from one dry run. */
+export function helmetHeaders(options?: Parameters<typeof helmet>[0]): Record<string, string> {
+  const headers: Record<string, string> = {};
+  const recorder = {
+    setHeader: (name: string, value: string) => (headers[name.toLowerCase()] = value),
+    removeHeader: (name: string) => delete headers[name.toLowerCase()],
+  };
+  let ran = false;
+  helmet(options)({} as IncomingMessage, recorder as unknown as ServerResponse, () => (ran = true));
+  if (!ran) throw new Error('helmet did not finish synchronously: its headers cannot be recorded once');
+  return headers;
+}
+
+/**
+ * With a list of allowed origins, whether a response carries `Access-Control-Allow-Origin` depends on
+ * the request's `Origin`: every response says so in `Vary` (Fetch standard, "CORS protocol and HTTP
+ * caches"), errors and 304s included, merged with the route's own `Vary` (which it would otherwise
+ * replace), so a shared cache never serves one origin's answer to another.
+ */
+function varyByOrigin(fastify: FastifyInstance): void {
+  fastify.addHook('onSend', (_request, reply, payload, done) => {
+    vary(reply, 'Origin');
+    done(null, payload);
+  });
+}
+
+/**
+ * Once shutdown has begun, every response closes its keep-alive connection: busy clients then
+ * reconnect (elsewhere) instead of holding this server open, so draining always finishes.
+ */
+function closeConnectionsWhileDraining(fastify: FastifyInstance, draining: Draining): void {
+  fastify.addHook('onSend', (_request, reply, payload, done) => {
+    if (draining.active) reply.header('Connection', 'close');
+    done(null, payload);
+  });
+}
+
+/** Every response names its request id (see http/logging.ts), so a client can quote it. */
+function echoRequestId(fastify: FastifyInstance): void {
+  fastify.addHook('onRequest', (request, reply, done) => {
+    reply.header('X-Request-Id', request.id);
+    done();
+  });
+}
+
+/**
+ * RFC 9112 §3.2: an HTTP/1.1 request without a Host header, or with more than one, is a 400. Node
+ * would answer the first itself with an empty 400 (its `requireHostHeader`, turned off in createApp)
+ * and serve the second with the first Host; here both get a problem+json naming the header.
+ * HTTP/1.0 requests may omit Host.
+ */
+function requireOneHost(fastify: FastifyInstance): void {
+  fastify.addHook('onRequest', (request, reply, done) => {
+    const raw = request.raw.rawHeaders;
+    let hosts = 0;
+    for (let i = 0; i < raw.length; i += 2) if (raw[i].length === 4 && raw[i].toLowerCase() === 'host') hosts++;
+    if (hosts === 1 || (hosts === 0 && request.raw.httpVersion === '1.0')) return done();
+    const message = hosts === 0 ? 'An HTTP/1.1 request must have a Host header' : 'A request must have one Host header';
+    void reply.header('Connection', 'close'); // which authority the client meant is unknown: no further requests
+    answerWithProblem(request, reply, validationProblem([{ field: 'Host', messages: [message] }]));
+  });
+}
+
+/**
+ * Shutdown ends a request whose body is still arriving. Closing the server stops Node's checks of
+ * HTTP_REQUEST_TIMEOUT_MS, so a client that sent its headers and part of its body, then nothing,
+ * would otherwise hold the server open until SHUTDOWN_TIMEOUT_MS and the process would exit 1.
+ * When the server starts closing, such a request has half of SHUTDOWN_TIMEOUT_MS to complete its
+ * body; then it is answered 408 problem+json (RFC 9110 §15.5.9) with `Connection: close` (RFC 9112
+ * §9.6), logged as a 408, and its connection closed. Requests whose body has arrived are left to finish.
+ */
+function endStuckBodiesOnClose(fastify: FastifyInstance, shutdownTimeoutMs: number): void {
+  const inFlight = new Set<FastifyReply>();
+  fastify.addHook('onRequest', (_request, reply, done) => {
+    inFlight.add(reply);
+    done();
+  });
+  fastify.addHook('onResponse', (_request, reply, done) => {
+    inFlight.delete(reply);
+    done();
+  });
+  fastify.addHook('onRequestAbort', (request, done) => {
+    for (const reply of inFlight) if (reply.request === request) inFlight.delete(reply);
+    done();
+  });
+  fastify.addHook('preClose', (done) => {
+    const timer = setTimeout(() => {
+      for (const reply of inFlight) {
+        if (reply.sent || reply.request.raw.complete) continue;
+        void reply.header('Connection', 'close');
+        const timedOut = new ProblemException(
+          HttpStatus.REQUEST_TIMEOUT,
+          'The server is shutting down and the request body did not arrive in time',
+        );
+        answerWithProblem(reply.request, reply, timedOut);
+      }
+    }, shutdownTimeoutMs / 2);
+    timer.unref();
+    done();
+  });
+}

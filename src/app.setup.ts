@@ -15,7 +15,7 @@ import { createValidationPipe } from './http/validation';
 import { parseJsonBodies } from './http/json-body';
 import { answerUnsupportedMethods } from './http/method-not-allowed';
 import { Draining } from './health/draining';
-import { ReplicaSet } from './db/replicas';
+import { ReplicaSet } from './database/reads/replicas';
 import { CONSISTENCY_TOKEN, consistencyTokens } from './http/consistency-token';
 import { traceRequests } from './tracing/request-tracing';
 import { vary } from './http/vary';

@@ -6,8 +6,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { loadOrCreateSecret } from './auth/jwt-secret';
 import { DataSource } from 'typeorm';
 import { loadConfig, loadDotEnv } from './config/app.config';
-import { type RunningPostgres, startEmbeddedPostgres } from './database/embedded-postgres';
-import { describeMigrations } from './database/migration-status';
+import { type RunningPostgres, startEmbeddedPostgres } from './database/dialects/embedded-postgres';
+import { describeMigrations } from './database/migrations/migration-status';
 import { Draining } from './health/draining';
 
 const logger = new Logger('Bootstrap');

@@ -3,7 +3,7 @@ import { once } from 'node:events';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Client } from 'pg';
-import { translateDatabaseError } from '../src/db/database-errors';
+import { translateDatabaseError } from '../src/database/errors/database-errors';
 import { proxyFor } from './setup/fault-proxy';
 import { startMain } from './setup/main-process';
 import { authAs, PASSWORD } from './setup/accounts';
@@ -113,7 +113,7 @@ describeOn(
 
 describeOn(
   ['postgres'],
-  'MariaDB’s read_only is server-wide (it would stop every database on the shared server) and spares root; its read-only errors (1290, 1836, 1792) → 503 are unit-tested in src/db/database-errors.spec.ts',
+  'MariaDB’s read_only is server-wide (it would stop every database on the shared server) and spares root; its read-only errors (1290, 1836, 1792) → 503 are unit-tested in src/database/errors/database-errors.spec.ts',
 )('a server that turns read-only under the app (a failover, a demoted primary)', () => {
   const t = useTestApp();
   let admin: Client;

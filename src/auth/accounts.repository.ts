@@ -1,7 +1,13 @@
 import { ConflictException, Injectable } from '@nestjs/common';
 import { TransactionHost } from '@nestjs-cls/transactional';
 import type { TransactionalAdapterTypeOrm } from '@nestjs-cls/transactional-adapter-typeorm';
-import { boundFor, forUpdate, nowWithMilliseconds, type SqlFlavour, sqlFlavourOf } from '../db/sql-dialect';
+import {
+  boundFor,
+  forUpdate,
+  nowWithMilliseconds,
+  type SqlFlavour,
+  sqlFlavourOf,
+} from '../database/dialects/sql-dialect';
 
 /**
  * The account a login names. PostgreSQL: its unique expression index on lower(email); portable: the

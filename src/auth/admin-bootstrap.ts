@@ -2,8 +2,8 @@ import { Inject, Injectable, Logger, type OnApplicationBootstrap } from '@nestjs
 import { InjectDataSource } from '@nestjs/typeorm';
 import type { DataSource } from 'typeorm';
 import { APP_CONFIG, type AppConfig } from '../config/app.config';
-import { sqlStateOf } from '../db/database-errors';
-import { boundFor, nowWithMilliseconds, sqlFlavourOf } from '../db/sql-dialect';
+import { sqlStateOf } from '../database/errors/database-errors';
+import { boundFor, nowWithMilliseconds, sqlFlavourOf } from '../database/dialects/sql-dialect';
 import { PasswordHasher, PASSWORD_MAX_LENGTH, PASSWORD_MIN_LENGTH } from './passwords';
 
 export interface AdminAccount {

@@ -3,7 +3,7 @@ import { TransactionHost } from '@nestjs-cls/transactional';
 import type { TransactionalAdapterTypeOrm } from '@nestjs-cls/transactional-adapter-typeorm';
 import { setImmediate } from 'node:timers/promises';
 import { APP_CONFIG, type AppConfig } from '../config/app.config';
-import { inTransaction } from '../db/transactions';
+import { inTransaction } from '../database/transactions/transactions';
 import { MailOutbox } from '../mail/mail-outbox';
 import { AccountMailThrottle } from './account-mail-throttle';
 import { passwordResetMail } from './account-mails';

@@ -1,5 +1,5 @@
 import { HttpStatus } from '@nestjs/common';
-import type { ConstraintProblems } from '../db/constraint-problems';
+import type { ConstraintProblems } from '../database/errors/constraint-problems';
 
 /**
  * What the comments table's named constraints mean to a client (registered by CommentsModule).

@@ -64,7 +64,7 @@ export function parseEntityTags(field: string): '*' | EntityTag[] {
 
 /**
  * What If-Match / If-None-Match ask of a write (PATCH, DELETE), in terms of row versions, so the
- * UPDATE/DELETE statement evaluates them itself (see db/versioned-writes.ts).
+ * UPDATE/DELETE statement evaluates them itself (see database/transactions/versioned-writes.ts).
  */
 export interface Preconditions {
   /** If-Match, strong comparison: the versions its strong tags name; undefined when absent or `*`. */

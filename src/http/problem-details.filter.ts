@@ -2,7 +2,7 @@ import { type ArgumentsHost, Catch, type ExceptionFilter, HttpException, HttpSta
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { STATUS_CODES } from 'node:http';
 import type { Duplex } from 'node:stream';
-import { isConnectionLost, translateDatabaseError } from '../db/database-errors';
+import { isConnectionLost, translateDatabaseError } from '../database/errors/database-errors';
 import { countUnavailableResponse } from '../metrics/metrics';
 import { problem, ProblemException, type ProblemDetails } from './problem';
 

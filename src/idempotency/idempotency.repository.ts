@@ -3,7 +3,7 @@ import { TransactionHost } from '@nestjs-cls/transactional';
 import type { TransactionalAdapterTypeOrm } from '@nestjs-cls/transactional-adapter-typeorm';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { DataSource, type EntityManager, QueryFailedError } from 'typeorm';
-import { sqlDialectOf, withQuestionMarks } from '../db/sql-dialect';
+import { sqlDialectOf, withQuestionMarks } from '../database/dialects/sql-dialect';
 
 /** A key's row as the interceptor needs it. */
 export interface StoredKey {

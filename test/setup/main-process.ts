@@ -1,6 +1,6 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { join } from 'node:path';
-import { findFreePort } from '../../src/database/embedded-postgres';
+import { findFreePort } from '../../src/database/dialects/embedded-postgres';
 
 /**
  * The real entry point (src/main.ts) in its own process, on the test database, once /health/ready

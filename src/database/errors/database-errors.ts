@@ -1,8 +1,8 @@
 import { HttpStatus } from '@nestjs/common';
 import { QueryFailedError } from 'typeorm';
-import { ProblemException } from '../http/problem';
-import type { UnavailableCause } from '../metrics/metrics';
-import { translateSqliteError } from '../database/sqlite';
+import { ProblemException } from '../../http/problem';
+import type { UnavailableCause } from '../../metrics/metrics';
+import { translateSqliteError } from '../dialects/sqlite';
 import { constraintProblem } from './constraint-problems';
 
 /** Errors that mean "the database is unavailable or overloaded right now": 503, try again. */
@@ -18,7 +18,7 @@ const unavailableCodes = new Set([
   'ECONNRESET',
   'ETIMEDOUT',
   'EPIPE',
-  // mysql2: the server went away; the wait for a pooled connection ran out (database/mysql-driver.ts)
+  // mysql2: the server went away; the wait for a pooled connection ran out (database/dialects/mysql-driver.ts)
   'PROTOCOL_CONNECTION_LOST',
   'POOL_ACQUIRE_TIMEOUT',
 ]);

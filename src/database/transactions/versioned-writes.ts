@@ -1,7 +1,7 @@
 import { NotFoundException, PreconditionFailedException } from '@nestjs/common';
 import type { FindOptionsWhere, ObjectLiteral, Repository } from 'typeorm';
-import type { Preconditions } from '../http/conditional-requests';
-import { boundFor, nowWithMilliseconds } from './sql-dialect';
+import type { Preconditions } from '../../http/conditional-requests';
+import { boundFor, nowWithMilliseconds } from '../dialects/sql-dialect';
 
 /** The rows a conditional write may touch: `id`, and one of the If-Match versions when there are any. */
 interface Versioned {

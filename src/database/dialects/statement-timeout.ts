@@ -1,7 +1,7 @@
 import type { Logger } from '@nestjs/common';
 import { Client } from 'pg';
 import { type EntitySubscriberInterface, EventSubscriber, type TransactionStartEvent } from 'typeorm';
-import type { DatabaseConfig } from '../config/app.config';
+import type { DatabaseConfig } from '../../config/app.config';
 import { dialectOf } from './dialect';
 
 /**

@@ -1,8 +1,8 @@
 import { DatabaseError, type Pool, type QueryResult } from 'pg';
 import { type DataSource, type EntityManager, QueryFailedError } from 'typeorm';
-import { countStatementRetried } from '../metrics/metrics';
-import { isConnectionLost, mustDiscardConnection } from './database-errors';
-import { sqlDialectOf } from './sql-dialect';
+import { countStatementRetried } from '../../metrics/metrics';
+import { isConnectionLost, mustDiscardConnection } from '../errors/database-errors';
+import { sqlDialectOf } from '../dialects/sql-dialect';
 
 /**
  * A DataSource subscriber that also wants the statements queryPool sends past TypeORM's

@@ -1,8 +1,8 @@
 import { DataSource, QueryFailedError } from 'typeorm';
-import { commentsConstraints } from '../comments/comments.constraints';
-import { entities } from '../database/entities';
-import { postsConstraints } from '../posts/posts.constraints';
-import { usersConstraints } from '../users/users.constraints';
+import { commentsConstraints } from '../../comments/comments.constraints';
+import { entities } from '../entities';
+import { postsConstraints } from '../../posts/posts.constraints';
+import { usersConstraints } from '../../users/users.constraints';
 import { registerConstraintProblems, registerForeignKeys } from './constraint-problems';
 import { QueryRunnerAlreadyReleasedError, QueryRunnerProviderAlreadyReleasedError } from 'typeorm';
 import {

@@ -6,10 +6,10 @@ import { getDataSourceToken, TypeOrmModule } from '@nestjs/typeorm';
 import { ClsModule } from 'nestjs-cls';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { type ObjectLiteral, QueryFailedError, type Repository } from 'typeorm';
-import { sqliteGate } from '../database/sqlite';
-import { countStatementRetried, countTransaction } from '../metrics/metrics';
-import { isConnectionLost, sqlStateOf, wasNeverSent } from './database-errors';
-import { inSpan } from '../tracing/request-tracing';
+import { sqliteGate } from '../dialects/sqlite';
+import { countStatementRetried, countTransaction } from '../../metrics/metrics';
+import { isConnectionLost, sqlStateOf, wasNeverSent } from '../errors/database-errors';
+import { inSpan } from '../../tracing/request-tracing';
 
 /**
  * The guide's `async with session.begin()` (docs/from-sqlalchemy.md), as a module: TransactionHost.withTransaction() runs a

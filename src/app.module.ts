@@ -19,7 +19,7 @@ import { ensureSessionStatementTimeout } from './database/dialects/statement-tim
 import { HealthModule } from './health/health.module';
 import { IdempotencyModule } from './idempotency/idempotency.module';
 import { MetricsModule } from './metrics/metrics.module';
-import { HandlerSpanInterceptor } from './tracing/request-tracing';
+import { HandlerSpanInterceptor } from './http/handler-span.interceptor';
 import { PostsModule } from './posts/posts.module';
 import { UsersModule } from './users/users.module';
 

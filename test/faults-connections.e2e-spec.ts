@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Client } from 'pg';
 import { translateDatabaseError } from '../src/database/errors/database-errors';
+import { UnavailableError } from '../src/database/errors/persistence-errors';
 import { proxyFor } from './setup/fault-proxy';
 import { startMain } from './setup/main-process';
 import { authAs, PASSWORD } from './setup/accounts';
@@ -176,10 +177,9 @@ describeOn(
       (failure: unknown) => failure,
     );
     expect(Date.now() - started).toBeLessThan(4_500);
-    expect(translateDatabaseError(error)).toMatchObject({
-      extras: expect.objectContaining({ unavailableCause: 'database_statement_timeout' }),
-    });
-    expect(translateDatabaseError(error)?.getStatus()).toBe(503);
+    const unavailable = translateDatabaseError(error);
+    expect(unavailable).toBeInstanceOf(UnavailableError);
+    expect(unavailable).toMatchObject({ unavailableCause: 'database_statement_timeout' });
   });
 });
 

@@ -1,4 +1,3 @@
-import { HttpStatus } from '@nestjs/common';
 import type { ConstraintProblems } from '../database/errors/constraint-problems';
 
 /**
@@ -8,5 +7,5 @@ import type { ConstraintProblems } from '../database/errors/constraint-problems'
  */
 export const commentsConstraints: ConstraintProblems = {
   // The post comes from the path (`/posts/{postId}/comments`): a missing one is 404, not 422.
-  comments_post_id_fkey: { field: 'postId', detail: 'The post does not exist', status: HttpStatus.NOT_FOUND },
+  comments_post_id_fkey: { field: 'postId', detail: 'The post does not exist', notFound: true },
 };

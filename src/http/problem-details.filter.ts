@@ -3,7 +3,9 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import { STATUS_CODES } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { isConnectionLost, translateDatabaseError } from '../database/errors/database-errors';
+import { PersistenceError } from '../database/errors/persistence-errors';
 import { countUnavailableResponse } from '../metrics/metrics';
+import { persistenceProblemOf } from './persistence-problems';
 import { problem, ProblemException, type ProblemDetails } from './problem';
 
 /** Errors Fastify raises while reading a request, before any route runs; they carry their own status. */
@@ -44,7 +46,8 @@ export class ProblemDetailsFilter implements ExceptionFilter {
 
   /** Also called for errors Fastify raises before routing (see createApp's frameworkErrors). */
   render(exception: unknown, request: FastifyRequest, response: FastifyReply): void {
-    const exceptionToRender = translateDatabaseError(exception) ?? exception;
+    const translated = translateDatabaseError(exception) ?? exception;
+    const exceptionToRender = translated instanceof PersistenceError ? persistenceProblemOf(translated) : translated;
     const body = {
       ...this.toProblem(exceptionToRender),
       instance: request.originalUrl?.split('?')[0],

@@ -44,7 +44,7 @@ export class ReadRouter {
   /**
    * The rows of one plain-SQL read statement, run where read() runs it: in the open transaction
    * through its QueryRunner; elsewhere, on PostgreSQL, straight on the chosen server's pool
-   * (queryRows: 30 % less CPU on GET /users/{id} than a QueryRunner per statement); on the other
+   * (queryRows, cheaper than a QueryRunner per statement: ADR 0010); on the other
    * dialects through TypeORM. Errors: the statement's QueryFailedError, or the pool's when no
    * connection could be had (see read() for a replica that fails).
    */

@@ -34,8 +34,7 @@ export function transactionsModule(): DynamicModule {
 /**
  * ClsModule.forRoot() always registers a global guard and a global interceptor, which do nothing
  * when not mounted, as here. The interceptor still costs: any global interceptor makes Nest run
- * its rxjs interceptor chain on every request, ~10 % of the app's CPU on GET /posts/{id}
- * (BENCHMARKS.md). Removing the two providers changes nothing else.
+ * its rxjs interceptor chain on every request. Removing the two providers changes nothing else.
  */
 function withoutIdleEnhancers(module: DynamicModule): DynamicModule {
   const idle = (provider: Provider) =>

@@ -30,7 +30,7 @@ interface Versioned {
  * transaction (see inCurrentTransaction); the feature repositories are the only callers.
  *
  * Plain SQL built from the entity's metadata (column names, the driver's quoting and value
- * conversion) rather than the query builder, which was ~8 % of PATCH's CPU (BENCHMARKS.md); the
+ * conversion) rather than the query builder, which costs CPU on every PATCH (BENCHMARKS.md); the
  * text is what the query builder sent, so the bench floor's statements still match.
  */
 export async function updateIfMatch<T extends Versioned>(

@@ -27,7 +27,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { DataSource } from 'typeorm';
 import { loadConfig } from '../src/config/app.config';
 import { dataSourceOptions } from '../src/database/data-source.options';
-import { findFreePort } from '../src/database/embedded-postgres';
+import { findFreePort } from '../src/database/dialects/embedded-postgres';
 import { seed } from '../src/database/seed';
 import { ensureAdmin } from '../src/auth/admin-bootstrap';
 import { PasswordHasher } from '../src/auth/passwords';

@@ -34,7 +34,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { DataSource } from 'typeorm';
 import { loadConfig } from '../src/config/app.config';
 import { dataSourceOptions } from '../src/database/data-source.options';
-import { findFreePort, startEmbeddedPostgres, type RunningPostgres } from '../src/database/embedded-postgres';
+import { findFreePort, startEmbeddedPostgres, type RunningPostgres } from '../src/database/dialects/embedded-postgres';
 import { seed } from '../src/database/seed';
 import { MAX_OFFSET } from '../src/http/pagination.query';
 import { ensureAdmin } from '../src/auth/admin-bootstrap';

@@ -28,7 +28,7 @@ import { PasswordHasher } from '../src/auth/passwords';
 import { commentsList } from '../src/comments/comments.service';
 import { loadConfig } from '../src/config/app.config';
 import { dataSourceOptions } from '../src/database/data-source.options';
-import { findFreePort, startEmbeddedPostgres, type RunningPostgres } from '../src/database/embedded-postgres';
+import { findFreePort, startEmbeddedPostgres, type RunningPostgres } from '../src/database/dialects/embedded-postgres';
 import { seed } from '../src/database/seed';
 import { CursorCodec } from '../src/http/cursor';
 import { MAX_OFFSET } from '../src/http/pagination.query';

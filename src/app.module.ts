@@ -6,20 +6,20 @@ import { AuthApiModule } from './auth/auth-api.module';
 import { CommentsModule } from './comments/comments.module';
 import { loggerParams } from './http/logging';
 import { RateLimitModule } from './http/rate-limit.module';
-import { ForeignKeyProblems } from './db/constraint-problems';
-import { transactionsModule } from './db/transactions';
-import { ReadRoutingModule } from './db/read-routing';
+import { ForeignKeyProblems } from './database/errors/constraint-problems';
+import { transactionsModule } from './database/transactions/transactions';
+import { ReadRoutingModule } from './database/reads/read-routing';
 import { APP_CONFIG, type AppConfig } from './config/app.config';
 import { AppConfigModule } from './config/app-config.module';
 import { dataSourceOptions } from './database/data-source.options';
 import { initializeWhenAvailable } from './database/startup';
-import { sqliteGate } from './database/sqlite';
-import { runMigrationsExclusively } from './database/migration-lock';
-import { ensureSessionStatementTimeout } from './database/statement-timeout';
+import { sqliteGate } from './database/dialects/sqlite';
+import { runMigrationsExclusively } from './database/migrations/migration-lock';
+import { ensureSessionStatementTimeout } from './database/dialects/statement-timeout';
 import { HealthModule } from './health/health.module';
 import { IdempotencyModule } from './idempotency/idempotency.module';
 import { MetricsModule } from './metrics/metrics.module';
-import { HandlerSpanInterceptor } from './tracing/request-tracing';
+import { HandlerSpanInterceptor } from './http/handler-span.interceptor';
 import { PostsModule } from './posts/posts.module';
 import { UsersModule } from './users/users.module';
 
@@ -67,7 +67,7 @@ export class AppModule {
         CommentsModule,
         ...(config.metrics.enabled ? [MetricsModule.forRoot(config.metrics)] : []),
       ],
-      // Foreign keys no feature mapped still become a 422 naming the field (see db/constraint-problems.ts).
+      // Foreign keys no feature mapped still become a 422 naming the field (see database/errors/constraint-problems.ts).
       providers: [
         ForeignKeyProblems,
         ...(config.tracing.enabled ? [{ provide: APP_INTERCEPTOR, useClass: HandlerSpanInterceptor }] : []),

@@ -6,7 +6,7 @@ import { AppModule } from './app.module';
 import type { AppConfig } from './config/app.config';
 import { requestIdFor, withQuietStartup } from './http/logging';
 import { answerClientError, ProblemDetailsFilter } from './http/problem-details.filter';
-import { installRequestPipeline } from './http/request-pipeline';
+import { installRequestPipeline } from './request-pipeline';
 
 /** Builds the configured application, not yet listening. main.ts and the e2e tests both use it. */
 export async function createApp(config: AppConfig): Promise<NestFastifyApplication> {

@@ -5,9 +5,9 @@ import type { AddressInfo } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { loadOrCreateSecret } from './auth/jwt-secret';
 import { DataSource } from 'typeorm';
-import { loadConfig, loadDotEnv } from './config/app.config';
-import { type RunningPostgres, startEmbeddedPostgres } from './database/embedded-postgres';
-import { describeMigrations } from './database/migration-status';
+import { type AppConfig, loadConfig, loadDotEnv } from './config/app.config';
+import { type RunningPostgres, startEmbeddedPostgres } from './database/dialects/embedded-postgres';
+import { describeMigrations } from './database/migrations/migration-status';
 import { Draining } from './health/draining';
 
 const logger = new Logger('Bootstrap');
@@ -15,29 +15,37 @@ const logger = new Logger('Bootstrap');
 async function bootstrap(): Promise<void> {
   Logger.attachBuffer(); // lines wait for the app's logger (pino), so all come out in one format; a failed start drops them
   loadDotEnv();
-  const config = loadConfig();
+  const loaded = loadConfig();
   // Tracing hooks http, pg and Nest as they load, so the app's modules are required only after it starts.
-  const tracing = config.tracing.enabled ? loadModule<Tracer>('./tracing/tracing-sdk').startTracing() : undefined;
+  const tracing = loaded.tracing.enabled ? loadModule<Tracer>('./tracing/tracing-sdk').startTracing() : undefined;
   const { createApp } = loadModule<typeof import('./app.setup')>('./app.setup');
 
   let embedded: RunningPostgres | undefined;
-  if (!config.database.url) {
-    const { dataDir, port } = config.embeddedPostgres;
+  if (!loaded.database.url) {
+    const { dataDir, port } = loaded.embeddedPostgres;
     embedded = await startEmbeddedPostgres({ dataDir, port });
-    config.database.url = embedded.url;
   }
   logger.log(
     embedded
-      ? `No DATABASE_URL set: started embedded PostgreSQL at ${redact(embedded.url)}, data in ${config.embeddedPostgres.dataDir} (npm run db:psql opens psql on it). Set DATABASE_URL to use your own server.`
-      : `Database: ${redact(config.database.url)}`,
+      ? `No DATABASE_URL set: started embedded PostgreSQL at ${redact(embedded.url)}, data in ${loaded.embeddedPostgres.dataDir} (npm run db:psql opens psql on it). Set DATABASE_URL to use your own server.`
+      : `Database: ${redact(loaded.database.url)}`,
   );
 
   try {
-    if (embedded) {
-      // Tokens survive restarts of an unconfigured `npm start`: the secret lives beside the data directory,
-      // named after it, so two data directories in one parent (e.g. /tmp) never share a signing secret.
-      config.auth.jwtSecret ??= await loadOrCreateSecret(`${config.embeddedPostgres.dataDir}.jwt-secret`);
-    }
+    // The configuration as loaded is never changed: with the embedded server, a copy names its URL and
+    // (unless JWT_SECRET is set) a secret that survives restarts of an unconfigured `npm start`: it lives
+    // beside the data directory, named after it, so two data directories in one parent never share one.
+    const config: AppConfig = embedded
+      ? {
+          ...loaded,
+          database: { ...loaded.database, url: embedded.url },
+          auth: {
+            ...loaded.auth,
+            jwtSecret:
+              loaded.auth.jwtSecret ?? (await loadOrCreateSecret(`${loaded.embeddedPostgres.dataDir}.jwt-secret`)),
+          },
+        }
+      : loaded;
     const app = await createApp(config).catch((error: Error) => {
       throw new Error(`cannot use the database at ${redact(config.database.url)}: ${error.message}`);
     });

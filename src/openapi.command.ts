@@ -6,7 +6,7 @@ import type { OpenAPIObject } from '@nestjs/swagger';
 import { writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { AppModule } from './app.module';
-import { buildOpenApiDocument } from './http/openapi';
+import { buildOpenApiDocument } from './openapi.document';
 import { loadConfig } from './config/app.config';
 
 /**

@@ -3,7 +3,7 @@ import { randomUUID } from 'node:crypto';
 import { rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { startEmbeddedPostgres } from '../src/database/embedded-postgres';
+import { startEmbeddedPostgres } from '../src/database/dialects/embedded-postgres';
 
 /** `npm run db:psql` as a user runs it, with DATABASE_URL unset: it must find the running embedded server. */
 function dbPsql(args: string[], input = '', extraEnv: NodeJS.ProcessEnv = {}) {

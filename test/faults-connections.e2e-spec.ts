@@ -2,7 +2,8 @@ import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Client } from 'pg';
-import { translateDatabaseError } from '../src/db/database-errors';
+import { translateDatabaseError } from '../src/database/errors/database-errors';
+import { UnavailableError } from '../src/database/errors/persistence-errors';
 import { proxyFor } from './setup/fault-proxy';
 import { appEntryPoint, startMain } from './setup/main-process';
 import { authAs, PASSWORD } from './setup/accounts';
@@ -112,7 +113,7 @@ describeOn(
 
 describeOn(
   ['postgres'],
-  'MariaDB’s read_only is server-wide (it would stop every database on the shared server) and spares root; its read-only errors (1290, 1836, 1792) → 503 are unit-tested in src/db/database-errors.spec.ts',
+  'MariaDB’s read_only is server-wide (it would stop every database on the shared server) and spares root; its read-only errors (1290, 1836, 1792) → 503 are unit-tested in src/database/errors/database-errors.spec.ts',
 )('a server that turns read-only under the app (a failover, a demoted primary)', () => {
   const t = useTestApp();
   let admin: Client;
@@ -175,10 +176,9 @@ describeOn(
       (failure: unknown) => failure,
     );
     expect(Date.now() - started).toBeLessThan(4_500);
-    expect(translateDatabaseError(error)).toMatchObject({
-      extras: expect.objectContaining({ unavailableCause: 'database_statement_timeout' }),
-    });
-    expect(translateDatabaseError(error)?.getStatus()).toBe(503);
+    const unavailable = translateDatabaseError(error);
+    expect(unavailable).toBeInstanceOf(UnavailableError);
+    expect(unavailable).toMatchObject({ unavailableCause: 'database_statement_timeout' });
   });
 });
 

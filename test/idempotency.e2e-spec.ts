@@ -5,7 +5,7 @@ import { ExpiredKeysPurger } from '../src/idempotency/idempotency.module';
 import { registry } from '../src/metrics/metrics';
 import { authAs, PASSWORD } from './setup/accounts';
 import { testDialect, testSql } from './setup/dialect';
-import { sqliteGate } from '../src/database/sqlite';
+import { sqliteGate } from '../src/database/dialects/sqlite';
 import { startFaultProxy } from './setup/fault-proxy';
 import { openApiDocument } from './setup/openapi-document';
 import { type TestApp, useTestApp } from './setup/test-app';

@@ -3,8 +3,8 @@ import type { TransactionalAdapterTypeOrm } from '@nestjs-cls/transactional-adap
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { QueryFailedError } from 'typeorm';
-import { findFreePort } from '../src/database/embedded-postgres';
-import { inTransaction } from '../src/db/transactions';
+import { findFreePort } from '../src/database/dialects/embedded-postgres';
+import { inTransaction } from '../src/database/transactions/transactions';
 import { registry } from '../src/metrics/metrics';
 import { PASSWORD } from './setup/accounts';
 import { testDialect } from './setup/dialect';

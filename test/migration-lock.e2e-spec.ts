@@ -1,5 +1,5 @@
 import { readdirSync } from 'node:fs';
-import { migrationsFolder } from '../src/database/dialect';
+import { migrationsFolder } from '../src/database/dialects/dialect';
 import { freshDatabase } from './setup/databases';
 import { testDialect } from './setup/dialect';
 import { type Instance, stopInstances } from './setup/instances';

@@ -4,7 +4,7 @@ import { chmodSync, cpSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from
 import { connect } from 'node:net';
 import { networkInterfaces, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { findFreePort } from '../src/database/embedded-postgres';
+import { findFreePort } from '../src/database/dialects/embedded-postgres';
 import { PASSWORD, signUp } from './setup/accounts';
 import { describeOn, testDialect } from './setup/dialect';
 import { startMain } from './setup/main-process';

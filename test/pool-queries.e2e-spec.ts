@@ -1,12 +1,12 @@
 import type { Pool } from 'pg';
 import { QueryFailedError } from 'typeorm';
-import { driverErrorOf } from '../src/db/database-errors';
-import { queryInTransaction, queryPool, queryRows } from '../src/db/pool-queries';
+import { driverErrorOf } from '../src/database/errors/database-errors';
+import { queryInTransaction, queryPool, queryRows } from '../src/database/reads/pool-queries';
 import { describeOn } from './setup/dialect';
 import { startTestApp, type TestApp } from './setup/test-app';
 
 /**
- * Reads on PostgreSQL skip TypeORM's QueryRunner (src/db/pool-queries.ts). What a QueryRunner did for
+ * Reads on PostgreSQL skip TypeORM's QueryRunner (src/database/reads/pool-queries.ts). What a QueryRunner did for
  * a statement must still happen: these pin it down on the real pool.
  */
 describeOn(['postgres'], 'MySQL and SQLite reads go through TypeORM')('reads on the pool (queryPool)', () => {

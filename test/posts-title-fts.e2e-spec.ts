@@ -1,4 +1,4 @@
-import { loadDriver } from '../src/database/dialect';
+import { loadDriver } from '../src/database/dialects/dialect';
 import { fts5FoldsAsJs } from '../src/posts/posts.repository';
 import { describeOn } from './setup/dialect';
 

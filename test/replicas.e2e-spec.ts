@@ -1,7 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Client } from 'pg';
 import { CONSISTENCY_TOKEN } from '../src/http/consistency-token';
-import { parseLsn } from '../src/db/replicas';
+import { parseLsn } from '../src/database/reads/replicas';
 import { startReplicatedPostgres, type ReplicatedPostgres } from './setup/replication';
 import { authAs, PASSWORD } from './setup/accounts';
 import { startTestApp, type TestApp } from './setup/test-app';

@@ -4,7 +4,7 @@ import { readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { connect } from 'node:net';
 import { join } from 'node:path';
-import { startEmbeddedPostgres } from '../src/database/embedded-postgres';
+import { startEmbeddedPostgres } from '../src/database/dialects/embedded-postgres';
 import { PASSWORD } from './setup/accounts';
 import { startMain } from './setup/main-process';
 import { useTestApp } from './setup/test-app';

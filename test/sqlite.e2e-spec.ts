@@ -7,8 +7,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { DataSource, type MigrationInterface, type QueryRunner } from 'typeorm';
 import { loadConfig } from '../src/config/app.config';
 import { dataSourceOptions } from '../src/database/data-source.options';
-import { sqliteDatabasePath } from '../src/database/sqlite';
-import { inTransaction } from '../src/db/transactions';
+import { sqliteDatabasePath } from '../src/database/dialects/sqlite';
+import { inTransaction } from '../src/database/transactions/transactions';
 import { bearer, PASSWORD, signUp } from './setup/accounts';
 import { describeOn } from './setup/dialect';
 import { startTestApp, useTestApp, type TestApp } from './setup/test-app';
@@ -22,7 +22,7 @@ interface RawConnection {
 const txHostOf = (t: TestApp) => t.app.get<TransactionHost<TransactionalAdapterTypeOrm>>(TransactionHost);
 
 /**
- * What SQLite needs that PostgreSQL and MariaDB give by themselves (database/sqlite.ts): TypeORM runs
+ * What SQLite needs that PostgreSQL and MariaDB give by themselves (database/dialects/sqlite.ts): TypeORM runs
  * every statement on ONE better-sqlite3 connection, so without the gate a request would read inside
  * another's open transaction. The rest of the suite checks the same behaviour on every dialect.
  */

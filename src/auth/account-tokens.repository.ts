@@ -2,8 +2,8 @@ import { Injectable } from '@nestjs/common';
 import { TransactionHost } from '@nestjs-cls/transactional';
 import type { TransactionalAdapterTypeOrm } from '@nestjs-cls/transactional-adapter-typeorm';
 import { createHash, randomBytes } from 'node:crypto';
-import { boundFor, nowWithMilliseconds, sqlDialectOf, sqlFlavourOf } from '../db/sql-dialect';
-import { inTransaction } from '../db/transactions';
+import { boundFor, nowWithMilliseconds, sqlDialectOf, sqlFlavourOf } from '../database/dialects/sql-dialect';
+import { inTransaction } from '../database/transactions/transactions';
 import { AccountToken, type AccountTokenPurpose } from './entities/account-token.entity';
 
 /** A token as mailed: 32 random bytes, base64url (43 characters). */

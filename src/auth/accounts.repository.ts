@@ -1,8 +1,14 @@
 import { ConflictException, Inject, Injectable } from '@nestjs/common';
 import { TransactionHost } from '@nestjs-cls/transactional';
 import type { DataSource, EntityManager } from 'typeorm';
-import { sqlStateOf } from '../db/database-errors';
-import { boundFor, forUpdate, nowWithMilliseconds, type SqlFlavour, sqlFlavourOf } from '../db/sql-dialect';
+import { sqlStateOf } from '../database/errors/database-errors';
+import {
+  boundFor,
+  forUpdate,
+  nowWithMilliseconds,
+  type SqlFlavour,
+  sqlFlavourOf,
+} from '../database/dialects/sql-dialect';
 import type { Role } from '../users/entities/user.entity';
 
 /**

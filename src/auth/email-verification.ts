@@ -1,7 +1,7 @@
 import { HttpStatus, Injectable } from '@nestjs/common';
 import { TransactionHost } from '@nestjs-cls/transactional';
 import type { TransactionalAdapterTypeOrm } from '@nestjs-cls/transactional-adapter-typeorm';
-import { inTransaction } from '../db/transactions';
+import { inTransaction } from '../database/transactions/transactions';
 import { ProblemException } from '../http/problem';
 import { emailChangedNotice } from './account-mails';
 import { AccountsRepository } from './accounts.repository';

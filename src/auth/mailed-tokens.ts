@@ -2,7 +2,7 @@ import { Inject, Injectable } from '@nestjs/common';
 import { TransactionHost } from '@nestjs-cls/transactional';
 import type { TransactionalAdapterTypeOrm } from '@nestjs-cls/transactional-adapter-typeorm';
 import { APP_CONFIG, type AppConfig } from '../config/app.config';
-import { inTransaction } from '../db/transactions';
+import { inTransaction } from '../database/transactions/transactions';
 import { validationProblem, type ProblemException } from '../http/problem';
 import type { MailToSend } from '../mail/mail-outbox.repository';
 import { MailOutbox } from '../mail/mail-outbox';

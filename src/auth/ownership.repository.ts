@@ -1,7 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import type { DataSource } from 'typeorm';
-import { boundFor } from '../db/sql-dialect';
+import { boundFor } from '../database/dialects/sql-dialect';
 
 /** Who wrote what: the lookups the access policy makes before a write to a post or comment. Primary-key lookups only. */
 @Injectable()

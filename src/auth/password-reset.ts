@@ -2,7 +2,7 @@ import { Injectable, Logger, type BeforeApplicationShutdown } from '@nestjs/comm
 import { TransactionHost } from '@nestjs-cls/transactional';
 import type { TransactionalAdapterTypeOrm } from '@nestjs-cls/transactional-adapter-typeorm';
 import { setImmediate } from 'node:timers/promises';
-import { inTransaction } from '../db/transactions';
+import { inTransaction } from '../database/transactions/transactions';
 import { AccountsRepository } from './accounts.repository';
 import { MailedTokens } from './mailed-tokens';
 import { PasswordHasher } from './passwords';

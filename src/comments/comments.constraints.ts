@@ -1,5 +1,4 @@
-import { HttpStatus } from '@nestjs/common';
-import type { ConstraintProblems } from '../db/constraint-problems';
+import type { ConstraintProblems } from '../database/errors/constraint-problems';
 
 /**
  * What the comments table's named constraints mean to a client (registered by CommentsModule).
@@ -8,5 +7,5 @@ import type { ConstraintProblems } from '../db/constraint-problems';
  */
 export const commentsConstraints: ConstraintProblems = {
   // The post comes from the path (`/posts/{postId}/comments`): a missing one is 404, not 422.
-  comments_post_id_fkey: { field: 'postId', detail: 'The post does not exist', status: HttpStatus.NOT_FOUND },
+  comments_post_id_fkey: { field: 'postId', detail: 'The post does not exist', notFound: true },
 };

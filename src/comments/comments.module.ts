@@ -1,7 +1,7 @@
 import { Module } from '@nestjs/common';
 import { TypeOrmModule } from '@nestjs/typeorm';
 import { AuthModule } from '../auth/auth.module';
-import { registerConstraintProblems } from '../db/constraint-problems';
+import { registerConstraintProblems } from '../database/errors/constraint-problems';
 import { CursorModule } from '../http/cursor';
 import { Post } from '../posts/entities/post.entity';
 import { commentsConstraints } from './comments.constraints';

@@ -3,9 +3,9 @@ import { TransactionHost } from '@nestjs-cls/transactional';
 import type { TransactionalAdapterTypeOrm } from '@nestjs-cls/transactional-adapter-typeorm';
 import { InjectRepository } from '@nestjs/typeorm';
 import type { Repository } from 'typeorm';
-import { ReadRouter } from '../db/read-routing';
-import { selectInChunks, type SqlFlavour, sqlFlavourOf } from '../db/sql-dialect';
-import { inCurrentTransaction } from '../db/transactions';
+import { ReadRouter } from '../database/reads/read-routing';
+import { selectInChunks, type SqlFlavour, sqlFlavourOf } from '../database/dialects/sql-dialect';
+import { inCurrentTransaction } from '../database/transactions/transactions';
 import { Comment } from './entities/comment.entity';
 
 /** The columns a client may set on a comment row (its post comes from the path). */
@@ -14,7 +14,7 @@ export type CommentValues = Pick<Comment, 'authorId' | 'body'>;
 const COMMENT_COLUMNS = 'id, post_id AS "postId", author_id AS "authorId", body, created_at AS "createdAt"';
 
 /**
- * Which statements each dialect takes (see db/sql-dialect.ts).
+ * Which statements each dialect takes (see database/dialects/sql-dialect.ts).
  * - commentsOfPosts: the batch loader behind every nested read (a page of 20 users carries up to
  *   1,000 comments). Plain SQL for speed (ADR 0002, BENCHMARKS.md); each column is aliased to its
  *   `Comment` property, so the rows come back as Comments with no mapping (a test checks they equal
@@ -115,7 +115,7 @@ export class CommentsRepository {
   insertMany(postId: number, comments: CommentValues[]): Promise<Comment[]> {
     const repository = inCurrentTransaction(this.txHost, this.comments);
     // Portable: one INSERT per comment. MySQL's foreign-key error does not say which author is
-    // missing; with one row per statement the translation names it (db/database-errors.ts).
+    // missing; with one row per statement the translation names it (database/errors/database-errors.ts).
     const chunk = this.flavour === 'portable' ? 1 : undefined;
     return repository.save(
       comments.map((comment) => repository.create({ ...comment, postId })),

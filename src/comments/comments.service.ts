@@ -4,7 +4,7 @@ import type { TransactionalAdapterTypeOrm } from '@nestjs-cls/transactional-adap
 import { type Preconditions, requireUntaggedPreconditions } from '../http/conditional-requests';
 import { CursorCodec, type CursorScope } from '../http/cursor';
 import { type Page, toPage } from '../http/pagination';
-import { inTransaction } from '../db/transactions';
+import { inTransaction } from '../database/transactions/transactions';
 import type { CommentValues } from './comments.repository';
 import type { ListCommentsQuery } from './dto/list-comments.query';
 import { CommentsRepository } from './comments.repository';

@@ -639,7 +639,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
       'Invalid configuration: DATABASE_REPLICA_URLS needs DATABASE_URL (the primary they replicate)',
     );
   }
-  // Replica routing reads PostgreSQL's WAL positions (db/replicas.ts): there is no twin elsewhere.
+  // Replica routing reads PostgreSQL's WAL positions (database/reads/replicas.ts): there is no twin elsewhere.
   if (replicaUrls.length > 0 && !/^postgres(ql)?:\/\//.test(vars.DATABASE_URL ?? '')) {
     throw new ConfigError(
       'Invalid configuration: DATABASE_REPLICA_URLS works with a PostgreSQL DATABASE_URL only: unset it for MariaDB, MySQL or SQLite',

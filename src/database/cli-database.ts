@@ -1,7 +1,7 @@
 import { DataSource } from 'typeorm';
 import { loadConfig, loadDotEnv } from '../config/app.config';
 import { dataSourceOptions } from './data-source.options';
-import { startEmbeddedPostgres, type RunningPostgres } from './embedded-postgres';
+import { startEmbeddedPostgres, type RunningPostgres } from './dialects/embedded-postgres';
 
 /**
  * The database for command-line tools (TypeORM CLI, seed): the app's configuration and options, and

@@ -1,16 +1,16 @@
 import type { DataSourceOptions } from 'typeorm';
 import type { DatabaseConfig } from '../config/app.config';
 import { DatabaseLogger } from './database.logger';
-import { type Dialect, dialectOf, loadDriver, migrationsFolder, useColumnTypesOf } from './dialect';
+import { type Dialect, dialectOf, loadDriver, migrationsFolder, useColumnTypesOf } from './dialects/dialect';
 import { entities } from './entities';
-import { ConnectionDiscardSubscriber, GuardedPgClient } from '../db/connection-faults';
-import { boundedMysqlDriver } from './mysql-driver';
-import { sqliteOptions } from './sqlite';
-import { statementTimeoutSubscriber } from './statement-timeout';
+import { ConnectionDiscardSubscriber, GuardedPgClient } from './errors/connection-faults';
+import { boundedMysqlDriver } from './dialects/mysql-driver';
+import { sqliteOptions } from './dialects/sqlite';
+import { statementTimeoutSubscriber } from './dialects/statement-timeout';
 
 /**
  * The one place that turns configuration into TypeORM DataSource options, for the dialect the URL
- * names (database/dialect.ts). Used by the app (TypeOrmModule), the TypeORM CLI (ormconfig.ts) and
+ * names (database/dialects/dialect.ts). Used by the app (TypeOrmModule), the TypeORM CLI (ormconfig.ts) and
  * the test setup. Throws DialectError (one line) for an unknown scheme or a driver not installed.
  */
 export function dataSourceOptions(config: DatabaseConfig): DataSourceOptions {
@@ -26,11 +26,11 @@ export function dataSourceOptions(config: DatabaseConfig): DataSourceOptions {
     synchronize: false,
     logger: new DatabaseLogger(config.logging),
     maxQueryExecutionTime: config.slowQueryMs,
-    // A connection that answered "read-only" or "terminating" is not reused (db/connection-faults.ts).
+    // A connection that answered "read-only" or "terminating" is not reused (database/errors/connection-faults.ts).
     subscribers: [
       ConnectionDiscardSubscriber,
       // PostgreSQL's statement timeout is not in the connection's startup packet (PgBouncer refuses it):
-      // SET LOCAL in each transaction, and the role's default outside them (database/statement-timeout.ts).
+      // SET LOCAL in each transaction, and the role's default outside them (database/dialects/statement-timeout.ts).
       ...(dialect === 'postgres' && config.statementTimeoutMs > 0
         ? [statementTimeoutSubscriber(config.url, config.statementTimeoutMs)]
         : []),
@@ -86,7 +86,7 @@ const dialectOptions: Record<Dialect, (config: DatabaseConfig & { url: string })
     ]),
   }),
 
-  // One connection, one writer: see database/sqlite.ts (and README, Databases, for the pool settings).
+  // One connection, one writer: see database/dialects/sqlite.ts (and README, Databases, for the pool settings).
   sqlite: (config) => {
     loadDriver('sqlite'); // the one-line startup error when better-sqlite3 is not installed
     return sqliteOptions(config);

@@ -2,8 +2,8 @@ import { spawnSync } from 'node:child_process';
 import { parseArgs } from 'node:util';
 import { loadConfig, loadDotEnv } from '../config/app.config';
 import { resolve } from 'node:path';
-import { dialectOf } from './dialect';
-import { runningEmbeddedPostgres, startEmbeddedPostgres, type RunningPostgres } from './embedded-postgres';
+import { dialectOf } from './dialects/dialect';
+import { runningEmbeddedPostgres, startEmbeddedPostgres, type RunningPostgres } from './dialects/embedded-postgres';
 
 /**
  * `npm run db:psql`: psql on the app's database — DATABASE_URL when set, else the embedded PostgreSQL:

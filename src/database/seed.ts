@@ -1,5 +1,5 @@
 import type { DataSource } from 'typeorm';
-import { sqlDialectOf } from '../db/sql-dialect';
+import { sqlDialectOf } from './dialects/sql-dialect';
 
 export interface SeedSize {
   users: number;

@@ -1,6 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { DataSource, type DataSourceOptions } from 'typeorm';
-import { isDatabaseUnavailable } from '../db/database-errors';
+import { isDatabaseUnavailable } from './errors/database-errors';
 
 /** The first retry's delay; each next one doubles, up to MAX_BACKOFF_MS. */
 const FIRST_BACKOFF_MS = 250;

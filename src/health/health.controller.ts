@@ -10,7 +10,7 @@ import { ApiExcludeController } from '@nestjs/swagger';
 import { SkipThrottle } from '@nestjs/throttler';
 import { Public } from '../auth/auth.decorators';
 import { APP_CONFIG, type AppConfig } from '../config/app.config';
-import { ReplicaSet } from '../db/replicas';
+import { ReplicaSet } from '../database/reads/replicas';
 import { ProblemException } from '../http/problem';
 import { RATE_LIMIT_REDIS, type RateLimitRedis } from '../http/rate-limit.module';
 import { Draining } from './draining';

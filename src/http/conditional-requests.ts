@@ -1,6 +1,7 @@
 import { createParamDecorator, type ExecutionContext, HttpStatus, PreconditionFailedException } from '@nestjs/common';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { hash } from 'node:crypto';
+import type { Preconditions } from '../database/transactions/versioned-writes';
 import { ProblemException } from './problem';
 import { answerWithProblem } from './problem-details.filter';
 
@@ -63,16 +64,8 @@ export function parseEntityTags(field: string): '*' | EntityTag[] {
   return tags;
 }
 
-/**
- * What If-Match / If-None-Match ask of a write (PATCH, DELETE), in terms of row versions, so the
- * UPDATE/DELETE statement evaluates them itself (see db/versioned-writes.ts).
- */
-export interface Preconditions {
-  /** If-Match, strong comparison: the versions its strong tags name; undefined when absent or `*`. */
-  ifMatch?: number[];
-  /** If-None-Match, weak comparison: the versions its tags name, `'*'` for any; undefined when absent. */
-  ifNoneMatch?: number[] | '*';
-}
+/** What If-Match / If-None-Match ask of a write (PATCH, DELETE), as the database layer evaluates it. */
+export type { Preconditions };
 
 /** Reads Preconditions from the request headers (RFC 9110 §13.1.1, §13.1.2). */
 export function preconditionsOf(headers: FastifyRequest['headers']): Preconditions {

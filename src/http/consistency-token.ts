@@ -1,8 +1,8 @@
 import type { FastifyInstance } from 'fastify';
 import type { OpenAPIObject } from '@nestjs/swagger';
 import { Logger } from '@nestjs/common';
-import { allowReplicaReads } from '../db/read-routing';
-import { parseLsn, type ReplicaSet } from '../db/replicas';
+import { allowReplicaReads } from '../database/reads/read-routing';
+import { parseLsn, type ReplicaSet } from '../database/reads/replicas';
 import { answerWithProblem } from './problem-details.filter';
 import { validationProblem } from './problem';
 

@@ -3,18 +3,14 @@ import {
   ApiExtraModels,
   ApiHeader,
   ApiResponse,
-  DocumentBuilder,
   getSchemaPath,
   SwaggerModule,
   type OpenAPIObject,
 } from '@nestjs/swagger';
 import type { FastifyInstance } from 'fastify';
 import { problem, type ProblemDetails } from './problem';
-import { documentConsistencyTokens } from './consistency-token';
 import { FieldErrorSchema, ProblemDetailsSchema } from './problem.schema';
 import { RATE_LIMITED_DETAIL } from './rate-limit.module';
-import { APP_CONFIG, type AppConfig } from '../config/app.config';
-import { documentIdempotencyKeys } from '../idempotency/idempotent.decorator';
 
 /** Each documented error status: what it means, and an example body as the API sends it for that status. */
 const PROBLEMS: Record<number, { description: string; example: ProblemDetails }> = {
@@ -132,26 +128,8 @@ export const LOCATION_HEADER = {
   Location: { description: 'Path of the created resource', schema: { type: 'string' } },
 };
 
-/** The OpenAPI 3.1 document, generated from controllers and DTOs (the Swagger CLI plugin reads them at build time). */
-export function buildOpenApiDocument(app: INestApplication): OpenAPIObject {
-  const config = new DocumentBuilder()
-    .setTitle('Users, posts and comments API')
-    .setDescription('NestJS 12 + TypeORM 1.x on PostgreSQL. Every error is application/problem+json (RFC 9457).')
-    .setVersion('1.0')
-    .setOpenAPIVersion('3.1.0')
-    .addBearerAuth(
-      { type: 'http', scheme: 'bearer', bearerFormat: 'JWT', description: 'The `accessToken` from POST /auth/login' },
-      BEARER_SCHEME,
-    )
-    .build();
-  const document = toOpenApi31(SwaggerModule.createDocument(app, config));
-  documentConsistencyTokens(document);
-  documentIdempotencyKeys(document, app.get<AppConfig>(APP_CONFIG).idempotency.keyTtlSeconds);
-  return document;
-}
-
 /** @nestjs/swagger emits 3.0-style `nullable: true`; 3.1 (JSON Schema 2020-12) spells it as a type union. */
-function toOpenApi31<T>(node: T): T {
+export function toOpenApi31<T>(node: T): T {
   if (Array.isArray(node)) return node.map((item) => toOpenApi31(item)) as T;
   if (!node || typeof node !== 'object') return node;
   const { nullable, ...rest } = node as Record<string, unknown>;

@@ -2,8 +2,10 @@ import { type ArgumentsHost, Catch, type ExceptionFilter, HttpException, HttpSta
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { type IncomingMessage, STATUS_CODES } from 'node:http';
 import type { Duplex } from 'node:stream';
-import { isConnectionLost, translateDatabaseError } from '../db/database-errors';
+import { isConnectionLost, translateDatabaseError } from '../database/errors/database-errors';
+import { PersistenceError } from '../database/errors/persistence-errors';
 import { countUnavailableResponse } from '../metrics/metrics';
+import { persistenceProblemOf } from './persistence-problems';
 import { problem, ProblemException, type ProblemDetails } from './problem';
 
 /** Errors Fastify raises while reading a request, before any route runs; they carry their own status. */
@@ -54,7 +56,8 @@ export class ProblemDetailsFilter implements ExceptionFilter {
    * already sent. For hooks that replace a payload (onSend), where sending is not allowed.
    */
   prepare(exception: unknown, request: FastifyRequest, response: FastifyReply): string | undefined {
-    const exceptionToRender = translateDatabaseError(exception) ?? exception;
+    const translated = translateDatabaseError(exception) ?? exception;
+    const exceptionToRender = translated instanceof PersistenceError ? persistenceProblemOf(translated) : translated;
     const body = {
       ...this.toProblem(exceptionToRender),
       instance: request.originalUrl?.split('?')[0],

@@ -14,7 +14,7 @@ import { createHmac, randomBytes } from 'node:crypto';
 import { from, lastValueFrom, type Observable } from 'rxjs';
 import type { Caller } from '../auth/caller';
 import { APP_CONFIG, type AppConfig } from '../config/app.config';
-import { inTransaction } from '../db/transactions';
+import { inTransaction } from '../database/transactions/transactions';
 import { takeEntityTag } from '../http/conditional-requests';
 import { CONSISTENCY_TOKEN } from '../http/consistency-token';
 import { ProblemException } from '../http/problem';

@@ -3,8 +3,8 @@ import { TransactionHost } from '@nestjs-cls/transactional';
 import type { TransactionalAdapterTypeOrm } from '@nestjs-cls/transactional-adapter-typeorm';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { DataSource, type EntityManager, QueryFailedError } from 'typeorm';
-import { queryInTransaction } from '../db/pool-queries';
-import { sqlDialectOf, withQuestionMarks } from '../db/sql-dialect';
+import { queryInTransaction } from '../database/reads/pool-queries';
+import { sqlDialectOf, withQuestionMarks } from '../database/dialects/sql-dialect';
 
 /** A key's row as the interceptor needs it. */
 export interface StoredKey {

@@ -1,8 +1,8 @@
 import { Injectable } from '@nestjs/common';
 import { TransactionHost } from '@nestjs-cls/transactional';
 import type { TransactionalAdapterTypeOrm } from '@nestjs-cls/transactional-adapter-typeorm';
-import { boundFor, nowWithMilliseconds, sqlDialectOf } from '../db/sql-dialect';
-import { inTransaction } from '../db/transactions';
+import { boundFor, nowWithMilliseconds, sqlDialectOf } from '../database/dialects/sql-dialect';
+import { inTransaction } from '../database/transactions/transactions';
 
 /** A mail as the worker sends it. `attempts` counts this one. */
 export interface ClaimedMail {

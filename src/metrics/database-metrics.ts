@@ -1,10 +1,10 @@
 import type { Pool, PoolClient } from 'pg';
 import type { AfterQueryEvent, BeforeQueryEvent, DataSource, EntitySubscriberInterface, QueryRunner } from 'typeorm';
-import { type MysqlPool, mysqlPoolEvents } from '../database/mysql-driver';
-import { sqliteGate } from '../database/sqlite';
-import { sqlStateOf } from '../db/database-errors';
-import type { PoolQueryObserver } from '../db/pool-queries';
-import { sqlDialectOf } from '../db/sql-dialect';
+import { type MysqlPool, mysqlPoolEvents } from '../database/dialects/mysql-driver';
+import { sqliteGate } from '../database/dialects/sqlite';
+import { sqlStateOf } from '../database/errors/database-errors';
+import type { PoolQueryObserver } from '../database/reads/pool-queries';
+import { sqlDialectOf } from '../database/dialects/sql-dialect';
 import { type PoolStats, poolAcquireDuration, poolAcquireTimeouts, queryDuration, queryErrors } from './metrics';
 
 const OPERATIONS = new Set(['select', 'insert', 'update', 'delete']);
@@ -50,7 +50,7 @@ export class QueryMetricsSubscriber implements EntitySubscriberInterface, PoolQu
     if (!event.success) queryErrors.inc({ sqlstate_class: sqlStateClassOf(event.error) });
   }
 
-  /** The reads sent past TypeORM's QueryRunner (db/pool-queries.ts), timed and counted the same way. */
+  /** The reads sent past TypeORM's QueryRunner (database/reads/pool-queries.ts), timed and counted the same way. */
   observePoolQuery(sql: string, seconds: number, error?: unknown): void {
     queryDuration.observe({ operation: operationOf(sql) }, seconds);
     if (error !== undefined) queryErrors.inc({ sqlstate_class: sqlStateClassOf(error) });

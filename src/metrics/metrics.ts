@@ -110,7 +110,7 @@ const transactions = new Counter({
 });
 for (const outcome of ['committed', 'rolled_back', 'retried']) transactions.inc({ outcome }, 0);
 
-/** Counts one transaction attempt (db/transactions.ts). */
+/** Counts one transaction attempt (database/transactions/transactions.ts). */
 export const countTransaction = (outcome: 'committed' | 'rolled_back' | 'retried'): void =>
   transactions.inc({ outcome });
 
@@ -129,7 +129,7 @@ const connectionsLost = new Counter({
 });
 connectionsLost.inc(0);
 
-/** Counts one pooled connection that reported an error and was dropped (db/connection-faults.ts). */
+/** Counts one pooled connection that reported an error and was dropped (database/errors/connection-faults.ts). */
 export const countConnectionLost = (): void => connectionsLost.inc();
 
 const statementsRetried = new Counter({
@@ -140,7 +140,7 @@ const statementsRetried = new Counter({
 });
 for (const kind of ['read', 'transaction']) statementsRetried.inc({ kind }, 0);
 
-/** Counts one read or transaction re-run on a fresh connection (db/pool-queries.ts, db/transactions.ts). */
+/** Counts one read or transaction re-run on a fresh connection (database/reads/pool-queries.ts, database/transactions/transactions.ts). */
 export const countStatementRetried = (kind: 'read' | 'transaction'): void => statementsRetried.inc({ kind });
 
 /** Why a request was answered 503: the `cause` label of http_server_unavailable_responses_total. */

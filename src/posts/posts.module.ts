@@ -1,7 +1,7 @@
 import { Module } from '@nestjs/common';
 import { TypeOrmModule } from '@nestjs/typeorm';
 import { AuthModule } from '../auth/auth.module';
-import { registerConstraintProblems } from '../db/constraint-problems';
+import { registerConstraintProblems } from '../database/errors/constraint-problems';
 import { CommentsModule } from '../comments/comments.module';
 import { CursorModule } from '../http/cursor';
 import { User } from '../users/entities/user.entity';

@@ -3,10 +3,16 @@ import { TransactionHost } from '@nestjs-cls/transactional';
 import type { TransactionalAdapterTypeOrm } from '@nestjs-cls/transactional-adapter-typeorm';
 import { InjectRepository } from '@nestjs/typeorm';
 import type { Repository } from 'typeorm';
-import { ReadRouter } from '../db/read-routing';
-import { forUpdate, selectInChunks, sqlDialectOf, type SqlFlavour, sqlFlavourOf } from '../db/sql-dialect';
-import { inCurrentTransaction } from '../db/transactions';
-import { deleteIfMatch, updateIfMatch } from '../db/versioned-writes';
+import { ReadRouter } from '../database/reads/read-routing';
+import {
+  forUpdate,
+  selectInChunks,
+  sqlDialectOf,
+  type SqlFlavour,
+  sqlFlavourOf,
+} from '../database/dialects/sql-dialect';
+import { inCurrentTransaction } from '../database/transactions/transactions';
+import { deleteIfMatch, updateIfMatch } from '../database/transactions/versioned-writes';
 import type { Preconditions } from '../http/conditional-requests';
 import type { KeysetValue } from '../http/cursor';
 import type { PageStart } from '../http/pagination';
@@ -54,7 +60,7 @@ const POST_COLUMNS =
   'p.id, p.author_id AS "authorId", p.title, p.body, p.created_at AS "createdAt", p.updated_at AS "updatedAt", p.version';
 
 /**
- * Which statements each dialect takes (see db/sql-dialect.ts).
+ * Which statements each dialect takes (see database/dialects/sql-dialect.ts).
  * - postsOfAuthors: the batch loader behind every nested user read. Plain SQL for speed (see
  *   COMMENTS_OF_POSTS in CommentsRepository); the aliases make each row a Post as the repository
  *   would load it. PostgreSQL binds the ids as one array; portable: chunked `IN (…)` lists.

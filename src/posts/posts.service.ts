@@ -6,8 +6,8 @@ import { type Preconditions, requireUntaggedPreconditions } from '../http/condit
 import { CursorCodec, type CursorScope } from '../http/cursor';
 import { type Page, pageStart, toPage } from '../http/pagination';
 import type { PaginationQuery } from '../http/pagination.query';
-import { inRequestArray } from '../db/database-errors';
-import { inTransaction } from '../db/transactions';
+import { inRequestArray } from '../database/errors/database-errors';
+import { inTransaction } from '../database/transactions/transactions';
 import type { CommentValues } from '../comments/comments.repository';
 import type { CreatePostDto } from './dto/create-post.dto';
 import { type ListPostsQuery, Q_SCAN_ROWS } from './dto/list-posts.query';

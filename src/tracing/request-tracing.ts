@@ -1,19 +1,12 @@
 import { context, SpanStatusCode, trace } from '@opentelemetry/api';
 import { getRPCMetadata, RPCType } from '@opentelemetry/core';
 import type { FastifyInstance } from 'fastify';
-import {
-  type CallHandler,
-  type ExecutionContext,
-  HttpException,
-  Injectable,
-  type NestInterceptor,
-} from '@nestjs/common';
-import { finalize, Observable, tap } from 'rxjs';
 
 /** Span attribute carrying the request id that the logs and the X-Request-Id header show. */
 export const REQUEST_ID_ATTRIBUTE = 'http.request.id';
 
-const tracer = trace.getTracer('nest-typeorm-users');
+/** The service's tracer: its spans are the ones this app adds to the instrumentations'. */
+export const tracer = trace.getTracer('nest-typeorm-users');
 
 /**
  * Runs `work` in a child span of the current one. Without an active span — tracing off, or outside
@@ -58,35 +51,4 @@ export function traceRequests(fastify: FastifyInstance): void {
     }
     done();
   });
-}
-
-/**
- * A span around each Nest handler, named `Controller.method`, in whose context the handler runs (so
- * its SQL spans are its children). Registered as a global interceptor only when tracing is on:
- * any global interceptor makes every request pay for Nest's interceptor chain.
- */
-@Injectable()
-export class HandlerSpanInterceptor implements NestInterceptor {
-  intercept(execution: ExecutionContext, next: CallHandler): Observable<unknown> {
-    const name = `${execution.getClass().name}.${execution.getHandler().name}`;
-    const span = tracer.startSpan(name, { attributes: { 'code.function.name': name } });
-    const spanContext = trace.setSpan(context.active(), span);
-    return new Observable((subscriber) =>
-      context.with(spanContext, () =>
-        next
-          .handle()
-          .pipe(
-            tap({
-              error: (error: unknown) => {
-                if (error instanceof HttpException && error.getStatus() < 500) return; // the client's mistake
-                span.recordException(error as Error);
-                span.setStatus({ code: SpanStatusCode.ERROR });
-              },
-            }),
-            finalize(() => span.end()),
-          )
-          .subscribe(subscriber),
-      ),
-    );
-  }
 }

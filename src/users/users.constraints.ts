@@ -1,4 +1,4 @@
-import type { ConstraintProblems } from '../db/constraint-problems';
+import type { ConstraintProblems } from '../database/errors/constraint-problems';
 
 /**
  * What the users and profiles tables' named constraints mean to a client (registered by UsersModule).

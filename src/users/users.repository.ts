@@ -3,10 +3,10 @@ import { TransactionHost } from '@nestjs-cls/transactional';
 import type { TransactionalAdapterTypeOrm } from '@nestjs-cls/transactional-adapter-typeorm';
 import { InjectRepository } from '@nestjs/typeorm';
 import type { Repository } from 'typeorm';
-import { ReadRouter } from '../db/read-routing';
-import { forUpdate, type SqlFlavour, sqlFlavourOf } from '../db/sql-dialect';
-import { inCurrentTransaction } from '../db/transactions';
-import { deleteIfMatch, updateIfMatch } from '../db/versioned-writes';
+import { ReadRouter } from '../database/reads/read-routing';
+import { forUpdate, type SqlFlavour, sqlFlavourOf } from '../database/dialects/sql-dialect';
+import { inCurrentTransaction } from '../database/transactions/transactions';
+import { deleteIfMatch, updateIfMatch } from '../database/transactions/versioned-writes';
 import type { Preconditions } from '../http/conditional-requests';
 import type { PageStart } from '../http/pagination';
 import { Profile } from './entities/profile.entity';
@@ -27,7 +27,7 @@ export type ProfileValues = Partial<Pick<Profile, 'bio' | 'avatarUrl'>>;
 const USER_COLUMNS =
   'u.id, u.name, u.email, u.email_verified AS "emailVerified", u.role, u.created_at AS "createdAt", u.updated_at AS "updatedAt", u.version';
 
-/** Which statements each dialect takes (see db/sql-dialect.ts). */
+/** Which statements each dialect takes (see database/dialects/sql-dialect.ts). */
 const SQL: Record<
   SqlFlavour,
   { users: string; usersWithProfiles: string; byId: string; page: string; pageAfter: string }

@@ -7,7 +7,7 @@ import { type Preconditions, requireUntaggedPreconditions } from '../http/condit
 import { CursorCodec, type CursorScope } from '../http/cursor';
 import { type Page, pageStart, toPage } from '../http/pagination';
 import type { PaginationQuery } from '../http/pagination.query';
-import { inTransaction } from '../db/transactions';
+import { inTransaction } from '../database/transactions/transactions';
 import { PostsService } from '../posts/posts.service';
 import type { CreateUserDto } from './dto/create-user.dto';
 import type { UpdateUserDto } from './dto/update-user.dto';

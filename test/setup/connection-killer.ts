@@ -1,6 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Client } from 'pg';
-import { type Dialect, dialectOf, loadDriver } from '../../src/database/dialect';
+import { type Dialect, dialectOf, loadDriver } from '../../src/database/dialects/dialect';
 
 /** What the app's pools name their PostgreSQL connections (data-source.options.ts). */
 const APP_NAME = 'nest-typeorm-users';

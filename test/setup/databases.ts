@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { DataSource } from 'typeorm';
 import { loadConfig } from '../../src/config/app.config';
 import { dataSourceOptions } from '../../src/database/data-source.options';
-import { dialectOf } from '../../src/database/dialect';
+import { dialectOf } from '../../src/database/dialects/dialect';
 
 /** An empty database of its own beside the test database, and how to remove it. */
 export interface FreshDatabase {

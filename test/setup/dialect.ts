@@ -1,4 +1,4 @@
-import { type Dialect, dialectOf } from '../../src/database/dialect';
+import { type Dialect, dialectOf } from '../../src/database/dialects/dialect';
 
 /**
  * The dialect the e2e suite runs on: global-setup.ts hands its database to the workers as

@@ -6,11 +6,11 @@ import { dirname, join } from 'node:path';
 import { DataSource } from 'typeorm';
 import { loadConfig } from '../../src/config/app.config';
 import { dataSourceOptions } from '../../src/database/data-source.options';
-import { dialectOf } from '../../src/database/dialect';
-import { startEmbeddedPostgres, type RunningPostgres } from '../../src/database/embedded-postgres';
+import { dialectOf } from '../../src/database/dialects/dialect';
+import { startEmbeddedPostgres, type RunningPostgres } from '../../src/database/dialects/embedded-postgres';
 import { previewOpenApiDocument, writeOpenApiDocument } from '../../src/openapi.command';
 import { OPENAPI_DOCUMENT_ENV } from './openapi-document';
-import { sqliteDatabasePath } from '../../src/database/sqlite';
+import { sqliteDatabasePath } from '../../src/database/dialects/sqlite';
 
 declare global {
   var testPostgres: RunningPostgres | undefined;

@@ -1,6 +1,6 @@
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { join } from 'node:path';
-import { findFreePort } from '../../src/database/embedded-postgres';
+import { findFreePort } from '../../src/database/dialects/embedded-postgres';
 
 const ROOT = join(__dirname, '..', '..');
 let entryPoint: string[] | undefined;

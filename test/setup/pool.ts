@@ -1,6 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { DataSource } from 'typeorm';
-import { sqliteGate } from '../../src/database/sqlite';
+import { sqliteGate } from '../../src/database/dialects/sqlite';
 import { poolStatsOf } from '../../src/metrics/database-metrics';
 import type { PoolStats } from '../../src/metrics/metrics';
 import { testDialect } from './dialect';

@@ -5,7 +5,7 @@ import { tmpdir, userInfo } from 'node:os';
 import { join, relative } from 'node:path';
 import { promisify } from 'node:util';
 import { Client } from 'pg';
-import { findFreePort, startEmbeddedPostgres } from '../../src/database/embedded-postgres';
+import { findFreePort, startEmbeddedPostgres } from '../../src/database/dialects/embedded-postgres';
 
 const run = promisify(execFile);
 

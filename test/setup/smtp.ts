@@ -1,5 +1,5 @@
 import { SMTPServer } from 'smtp-server';
-import { findFreePort } from '../../src/database/embedded-postgres';
+import { findFreePort } from '../../src/database/dialects/embedded-postgres';
 
 /** A mail as the test SMTP server received it, its text body decoded. */
 export interface ReceivedMail {

@@ -2,7 +2,7 @@ import { MigrationInterface, QueryRunner } from 'typeorm';
 
 /**
  * The schema on MariaDB ≥ 10.6 / MySQL 8, generated from the entities (their PostgreSQL column types
- * mapped by database/dialect.ts), plus what TypeORM cannot generate, as on PostgreSQL:
+ * mapped by database/dialects/dialect.ts), plus what TypeORM cannot generate, as on PostgreSQL:
  * - utf8mb4 tables with one pinned collation, whatever the server's default;
  * - users_email_lower_key: emails unique whatever their case, as a unique index on the stored
  *   generated column email_lower (binary collation: no further case or accent folding);

@@ -16,7 +16,7 @@ import { MigrationInterface, QueryRunner } from 'typeorm';
  *
  * Differences from PostgreSQL, each in its place below: the enum is a CHECK, uuid and bytea are
  * varchar(36) and blob, and users_email_lower_key is on a generated column email_lower (as on MySQL)
- * whose lower() is the app's Unicode one (database/sqlite.ts).
+ * whose lower() is the app's Unicode one (database/dialects/sqlite.ts).
  */
 export class SqliteSchema1796028900000 implements MigrationInterface {
   name = 'SqliteSchema1796028900000';
@@ -37,7 +37,7 @@ export class SqliteSchema1796028900000 implements MigrationInterface {
         `);
     await queryRunner.query(`CREATE INDEX "users_name_id_idx" ON "users" ("name", "id")`);
     // Emails unique whatever their case, stored as given, as on PostgreSQL: a unique index on the
-    // generated column (computed by the app's Unicode lower(), database/sqlite.ts), as on MySQL.
+    // generated column (computed by the app's Unicode lower(), database/dialects/sqlite.ts), as on MySQL.
     await queryRunner.query(`CREATE UNIQUE INDEX "users_email_lower_key" ON "users" ("email_lower")`);
     // TypeORM reads a generated column's expression from here (the drift check compares it).
     await queryRunner.query(

@@ -1,6 +1,6 @@
 import { relative } from 'node:path';
-import { loadConfig, loadDotEnv } from '../config/app.config';
-import { dialectOf, migrationsFolder } from './dialect';
+import { loadConfig, loadDotEnv } from '../../config/app.config';
+import { dialectOf, migrationsFolder } from '../dialects/dialect';
 
 /**
  * Prints the migrations folder of the configured database's dialect, relative to the working

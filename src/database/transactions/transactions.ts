@@ -6,10 +6,10 @@ import { getDataSourceToken, TypeOrmModule } from '@nestjs/typeorm';
 import { ClsModule } from 'nestjs-cls';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { type ObjectLiteral, QueryFailedError, type Repository } from 'typeorm';
-import { sqliteGate } from '../database/sqlite';
-import { countStatementRetried, countTransaction } from '../metrics/metrics';
-import { isConnectionLost, sqlStateOf, wasNeverSent } from './database-errors';
-import { inSpan } from '../tracing/request-tracing';
+import { sqliteGate } from '../dialects/sqlite';
+import { countStatementRetried, countTransaction } from '../../metrics/metrics';
+import { isConnectionLost, sqlStateOf, wasNeverSent } from '../errors/database-errors';
+import { inSpan } from '../../tracing/request-tracing';
 
 /**
  * The guide's `async with session.begin()` (docs/from-sqlalchemy.md), as a module: TransactionHost.withTransaction() runs a
@@ -34,8 +34,7 @@ export function transactionsModule(): DynamicModule {
 /**
  * ClsModule.forRoot() always registers a global guard and a global interceptor, which do nothing
  * when not mounted, as here. The interceptor still costs: any global interceptor makes Nest run
- * its rxjs interceptor chain on every request, ~10 % of the app's CPU on GET /posts/{id}
- * (BENCHMARKS.md). Removing the two providers changes nothing else.
+ * its rxjs interceptor chain on every request. Removing the two providers changes nothing else.
  */
 function withoutIdleEnhancers(module: DynamicModule): DynamicModule {
   const idle = (provider: Provider) =>

@@ -1,6 +1,6 @@
 import { DataSource } from 'typeorm';
 import { DialectError, dialectOf, useColumnTypesOf } from './dialect';
-import { entities } from './entities';
+import { entities } from '../entities';
 
 /** The entity metadata TypeORM builds for `type`, without connecting. */
 async function metadataFor(type: 'postgres' | 'mysql' | 'better-sqlite3') {

@@ -1,14 +1,16 @@
-import { HttpStatus, Injectable, type OnModuleInit } from '@nestjs/common';
+import { Injectable, type OnModuleInit } from '@nestjs/common';
 import { DataSource, type EntityMetadata } from 'typeorm';
 
 /**
- * What a violated constraint means to a client: the request field it concerns, the problem's
- * detail, and its status (default 409 for a unique violation, 422 for a missing reference).
+ * What a violated constraint means to a client: the input field it concerns and the error's message.
+ * A unique violation is a ConflictError, a missing reference a MissingReferenceError, or a
+ * NotFoundError when `notFound` is set: the referenced row is the one the request addresses (the
+ * parent named by the path, e.g. the post of `/posts/{postId}/comments`), not a value of its input.
  */
 export interface ConstraintProblem {
   field: string;
   detail: string;
-  status?: HttpStatus;
+  notFound?: boolean;
 }
 
 /** A feature's map from constraint name (as named in its entity and migration) to problem. */
@@ -31,7 +33,7 @@ export function registerConstraintProblems(problems: ConstraintProblems): void {
 }
 
 /**
- * Derives a problem for every foreign key the entities declare: 422 naming the referencing property
+ * Derives a problem for every foreign key the entities declare: a missing reference naming the referencing property
  * (e.g. `authorId`) and the referenced entity. A feature's declared entry for the same name wins.
  */
 export function registerForeignKeys(metadatas: readonly EntityMetadata[]): void {

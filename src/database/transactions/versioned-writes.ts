@@ -1,7 +1,17 @@
-import { NotFoundException, PreconditionFailedException } from '@nestjs/common';
 import type { FindOptionsWhere, ObjectLiteral, Repository } from 'typeorm';
-import type { Preconditions } from '../http/conditional-requests';
-import { boundFor, nowWithMilliseconds } from './sql-dialect';
+import { boundFor, nowWithMilliseconds } from '../dialects/sql-dialect';
+import { NotFoundError, PreconditionFailedError } from '../errors/persistence-errors';
+
+/**
+ * What a conditional write asks of the row, in terms of row versions, so the UPDATE/DELETE statement
+ * evaluates it itself. src/http/conditional-requests.ts reads it from If-Match / If-None-Match.
+ */
+export interface Preconditions {
+  /** If-Match, strong comparison: the versions its strong tags name; undefined when absent or `*`. */
+  ifMatch?: number[];
+  /** If-None-Match, weak comparison: the versions its tags name, `'*'` for any; undefined when absent. */
+  ifNoneMatch?: number[] | '*';
+}
 
 /** The rows a conditional write may touch: `id`, and one of the If-Match versions when there are any. */
 interface Versioned {
@@ -14,13 +24,13 @@ interface Versioned {
  * [AND version NOT IN (…)]` — the preconditions are evaluated by the statement itself, so of two
  * clients holding the same ETag exactly one wins. It bumps the version (@VersionColumn) and
  * updated_at (@UpdateDateColumn) even when `values` is empty, and locks the row for the rest of the
- * transaction. No row touched: 404 when it is gone, else 412 (a stale If-Match, or an If-None-Match
- * naming the current version or `*`: RFC 9110 §13.1.2). `values` are entity properties; undefined
+ * transaction. No row touched: NotFoundError when it is gone, else PreconditionFailedError (a stale
+ * If-Match, or an If-None-Match naming the current version or `*`: RFC 9110 §13.1.2). `values` are entity properties; undefined
  * ones are left out, as TypeORM's update() does. `repository` is the table's, bound to the caller's
  * transaction (see inCurrentTransaction); the feature repositories are the only callers.
  *
  * Plain SQL built from the entity's metadata (column names, the driver's quoting and value
- * conversion) rather than the query builder, which was ~8 % of PATCH's CPU (BENCHMARKS.md); the
+ * conversion) rather than the query builder, which costs CPU on every PATCH (BENCHMARKS.md); the
  * text is what the query builder sent, so the bench floor's statements still match.
  */
 export async function updateIfMatch<T extends Versioned>(
@@ -50,7 +60,7 @@ export async function updateIfMatch<T extends Versioned>(
   if (!(await affectedRows(repository, sql, parameters, id, conditions))) await missingOrStale(repository, id);
 }
 
-/** `DELETE FROM t WHERE id = $1 [AND version …]` with the same preconditions and 404/412 outcomes. */
+/** `DELETE FROM t WHERE id = $1 [AND version …]` with the same preconditions and the same errors. */
 export async function deleteIfMatch<T extends Versioned>(
   repository: Repository<T>,
   id: number,
@@ -98,7 +108,7 @@ const withSentinel = (versions: number[]) => [...versions, -1];
 async function missingOrStale<T extends ObjectLiteral>(repository: Repository<T>, id: number): Promise<never> {
   const name = repository.metadata.targetName;
   if (await repository.existsBy({ id } as unknown as FindOptionsWhere<T>)) {
-    throw new PreconditionFailedException(`${name} ${id}: a precondition (If-Match / If-None-Match) failed`);
+    throw new PreconditionFailedError(`${name} ${id}: a precondition (If-Match / If-None-Match) failed`);
   }
-  throw new NotFoundException(`${name} ${id} not found`);
+  throw new NotFoundError(`${name} ${id} not found`);
 }

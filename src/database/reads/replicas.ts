@@ -2,8 +2,8 @@ import { Inject, Injectable, Logger, type OnApplicationBootstrap, type OnApplica
 import { InjectDataSource } from '@nestjs/typeorm';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { DataSource } from 'typeorm';
-import { APP_CONFIG, type AppConfig } from '../config/app.config';
-import { dataSourceOptions } from '../database/data-source.options';
+import { APP_CONFIG, type AppConfig } from '../../config/app.config';
+import { dataSourceOptions } from '../data-source.options';
 
 /**
  * A WAL position (PostgreSQL's `pg_lsn`, written `16/B374D848`) as a number, so positions compare.

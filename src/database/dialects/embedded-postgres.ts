@@ -102,7 +102,7 @@ export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): P
 const RUNNING_RECORD = join(
   tmpdir(),
   `nest-typeorm-users-${createHash('sha256')
-    .update(resolve(__dirname, '..', '..'))
+    .update(resolve(__dirname, '..', '..', '..'))
     .digest('hex')
     .slice(0, 12)}.embedded-postgres`,
 );

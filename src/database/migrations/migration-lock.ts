@@ -24,7 +24,7 @@ export interface MigrationLockLogger {
  * - MariaDB/MySQL: `GET_LOCK` on a connection of its own (session-scoped: MySQL has no transaction-scoped
  *   named lock; DDL commits implicitly anyway), named after the database.
  * - SQLite: its write lock — the migrations run in one `BEGIN IMMEDIATE` transaction on the one
- *   connection, foreign keys off around it as TypeORM does (database/sqlite.ts turns BEGIN into BEGIN IMMEDIATE).
+ *   connection, foreign keys off around it as TypeORM does (database/dialects/sqlite.ts turns BEGIN into BEGIN IMMEDIATE).
  * Returns the migrations this instance applied (empty when another did). Throws what a migration throws;
  * the lock is released in every case (and by the server when the process dies).
  */
@@ -102,7 +102,7 @@ async function inSqliteWriteTransaction(dataSource: DataSource, waiting: () => v
   }
 }
 
-/** BEGIN (IMMEDIATE, see database/sqlite.ts) on `runner`, retried while another process holds the write lock. */
+/** BEGIN (IMMEDIATE, see database/dialects/sqlite.ts) on `runner`, retried while another process holds the write lock. */
 async function beginImmediate(runner: QueryRunner, waiting: () => void): Promise<void> {
   for (;;) {
     try {

@@ -1,7 +1,7 @@
 import { Logger } from '@nestjs/common';
 import { Client, type ClientConfig } from 'pg';
 import { type AfterQueryEvent, type EntitySubscriberInterface, EventSubscriber } from 'typeorm';
-import { countConnectionLost } from '../metrics/metrics';
+import { countConnectionLost } from '../../metrics/metrics';
 import { mustDiscardConnection } from './database-errors';
 
 const logger = new Logger('Database');

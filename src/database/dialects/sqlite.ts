@@ -2,7 +2,7 @@ import { AsyncLocalStorage } from 'node:async_hooks';
 import { EventEmitter } from 'node:events';
 import { statSync } from 'node:fs';
 import type { DataSource, EntityMetadata, QueryRunner } from 'typeorm';
-import type { DatabaseConfig } from '../config/app.config';
+import type { DatabaseConfig } from '../../config/app.config';
 
 /**
  * Everything the service does differently on SQLite (better-sqlite3 12, the only SQLite driver of
@@ -404,7 +404,7 @@ export interface TranslatedSqliteError {
 }
 
 /**
- * SQLite's error in PostgreSQL's terms, so one translation (db/database-errors.ts) serves both:
+ * SQLite's error in PostgreSQL's terms, so one translation (database/errors/database-errors.ts) serves both:
  * - SQLITE_CONSTRAINT_UNIQUE / _PRIMARYKEY → 23505. The message names an expression index
  *   (`index 'users_email_lower_key'`) or columns (`users.email`), which the entities map to the key's name.
  * - SQLITE_CONSTRAINT_FOREIGNKEY → 23503, named by nameForeignKeyViolation (else when the table has

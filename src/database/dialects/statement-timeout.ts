@@ -1,7 +1,7 @@
 import type { Logger } from '@nestjs/common';
 import { Client } from 'pg';
 import { type EntitySubscriberInterface, EventSubscriber, type TransactionStartEvent } from 'typeorm';
-import type { DatabaseConfig } from '../config/app.config';
+import type { DatabaseConfig } from '../../config/app.config';
 import { dialectOf } from './dialect';
 
 /**
@@ -23,8 +23,8 @@ const confirmedDefaults = new Set<string>();
  * A TypeORM subscriber class (for DataSourceOptions.subscribers) whose instances send
  * `SET LOCAL statement_timeout = <ms>` right after a transaction's BEGIN — unless the role's default in
  * the database at `url` was confirmed to be `ms` at startup: the setting ends with the transaction, on
- * whichever server connection PgBouncer lent it. It costs one round trip per transaction (~10 % of a
- * PATCH's CPU, docs/operations.md), hence only where needed; a savepoint inherits it and sends nothing.
+ * whichever server connection PgBouncer lent it. It costs one round trip per transaction (ADR 0012),
+ * hence only where needed; a savepoint inherits it and sends nothing.
  */
 export function statementTimeoutSubscriber(url: string, ms: number): new () => EntitySubscriberInterface {
   const statement = `SET LOCAL statement_timeout = ${Math.trunc(ms)}`;

@@ -1,5 +1,5 @@
 import type { DataSource, EntityManager } from 'typeorm';
-import type { Dialect } from '../database/dialect';
+import type { Dialect } from './dialect';
 
 /**
  * Which SQL a repository sends. PostgreSQL keeps its fast statements (`= ANY($1)` arrays, RETURNING,

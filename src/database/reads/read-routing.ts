@@ -4,7 +4,7 @@ import type { TransactionalAdapterTypeOrm } from '@nestjs-cls/transactional-adap
 import { InjectDataSource } from '@nestjs/typeorm';
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { DataSource, type EntityManager } from 'typeorm';
-import { isDatabaseUnavailable } from './database-errors';
+import { isDatabaseUnavailable } from '../errors/database-errors';
 import { queryRows } from './pool-queries';
 import { type Replica, ReplicaSet } from './replicas';
 
@@ -44,7 +44,7 @@ export class ReadRouter {
   /**
    * The rows of one plain-SQL read statement, run where read() runs it: in the open transaction
    * through its QueryRunner; elsewhere, on PostgreSQL, straight on the chosen server's pool
-   * (queryRows: 30 % less CPU on GET /users/{id} than a QueryRunner per statement); on the other
+   * (queryRows, cheaper than a QueryRunner per statement: ADR 0010); on the other
    * dialects through TypeORM. Errors: the statement's QueryFailedError, or the pool's when no
    * connection could be had (see read() for a replica that fails).
    */

@@ -1,9 +1,16 @@
-import { HttpStatus } from '@nestjs/common';
 import { QueryFailedError } from 'typeorm';
-import { ProblemException } from '../http/problem';
-import type { UnavailableCause } from '../metrics/metrics';
-import { translateSqliteError } from '../database/sqlite';
+import type { UnavailableCause } from '../../metrics/metrics';
+import { translateSqliteError } from '../dialects/sqlite';
 import { constraintProblem } from './constraint-problems';
+import {
+  ConflictError,
+  MissingReferenceError,
+  NotFoundError,
+  type ErrorField,
+  type PersistenceError,
+  UnavailableError,
+  UnstorableValueError,
+} from './persistence-errors';
 
 /** Errors that mean "the database is unavailable or overloaded right now": 503, try again. */
 const unavailableCodes = new Set([
@@ -18,7 +25,7 @@ const unavailableCodes = new Set([
   'ECONNRESET',
   'ETIMEDOUT',
   'EPIPE',
-  // mysql2: the server went away; the wait for a pooled connection ran out (database/mysql-driver.ts)
+  // mysql2: the server went away; the wait for a pooled connection ran out (database/dialects/mysql-driver.ts)
   'PROTOCOL_CONNECTION_LOST',
   'POOL_ACQUIRE_TIMEOUT',
 ]);
@@ -140,8 +147,13 @@ export function sqlStateOf(error: unknown): string | undefined {
   return driverErrorOf(error)?.code;
 }
 
-/** Turns a database or driver error into a ProblemException, or returns undefined if it isn't one. */
-export function translateDatabaseError(error: unknown): ProblemException | undefined {
+/**
+ * Turns a database or driver error into a PersistenceError (a unique key → ConflictError naming the
+ * registered field, a missing reference → MissingReferenceError or NotFoundError, a concurrent
+ * transaction → ConflictError with retryAfterSeconds, a value that does not fit → UnstorableValueError,
+ * the database unreachable or overloaded → UnavailableError), or returns undefined if it isn't one.
+ */
+export function translateDatabaseError(error: unknown): PersistenceError | undefined {
   const driverError = driverErrorOf(error);
   if (!driverError) return undefined;
   const { code = '', constraint = '', message = '', detail: driverDetail = '' } = driverError;
@@ -149,24 +161,19 @@ export function translateDatabaseError(error: unknown): ProblemException | undef
   if (code === '23505') {
     const known = constraintProblem(constraint);
     const detail = known?.detail ?? 'The resource already exists';
-    const extras = known ? { errors: [{ field: known.field, messages: [detail] }] } : {};
-    return new ProblemException(known?.status ?? HttpStatus.CONFLICT, detail, extras);
+    const fields = known ? [{ field: known.field, messages: [detail] }] : undefined;
+    return new ConflictError(detail, { constraint: constraint || undefined, fields });
   }
   if (code === '23503') return missingReference(constraint, driverDetail);
   if (code === '40001' || code === '40P01') {
-    return new ProblemException(HttpStatus.CONFLICT, 'The request conflicted with a concurrent one; retry it', {
-      retryAfterSeconds: 1,
-    });
+    return new ConflictError('The request conflicted with a concurrent one; retry it', { retryAfterSeconds: 1 });
   }
   if (code.startsWith('22') || code === '23502' || code === '23514') {
-    return new ProblemException(HttpStatus.BAD_REQUEST, 'The request contains a value the database cannot store');
+    return new UnstorableValueError('The request contains a value the database cannot store');
   }
   if (isUnavailable(code, message)) {
     const cause = unavailableCauseOf(code, message);
-    return new ProblemException(HttpStatus.SERVICE_UNAVAILABLE, unavailableDetails[cause], {
-      retryAfterSeconds: 1,
-      unavailableCause: cause,
-    });
+    return new UnavailableError(unavailableDetails[cause], cause, 1);
   }
   return undefined;
 }
@@ -240,21 +247,25 @@ export function mustDiscardConnection(error: unknown): boolean {
  * naming the column PostgreSQL reports ("Key (author_id)=(42) is not present…"), else the constraint.
  * A row still referenced elsewhere (a DELETE without cascade) is a 409 conflict instead.
  */
-function missingReference(constraint: string, driverDetail: string): ProblemException {
+function missingReference(constraint: string, driverDetail: string): PersistenceError {
   if (driverDetail.includes('still referenced')) {
-    return new ProblemException(HttpStatus.CONFLICT, 'The resource is still referenced by another resource');
+    return new ConflictError('The resource is still referenced by another resource');
   }
-  const { status, detail, field } = describeMissingReference(constraint, driverDetail);
-  const errors = field ? [{ field, messages: [detail] }] : undefined;
-  return new ProblemException(status, detail, errors ? { errors } : {});
+  const { notFound, detail, field } = describeMissingReference(constraint, driverDetail);
+  return missingReferenceError(notFound, detail, field ? [{ field, messages: [detail] }] : undefined);
 }
 
-/** What a missing-reference violation means: its status, detail, the request field and the id PostgreSQL reports. */
+/** NotFoundError when the constraint is registered with `notFound`, else MissingReferenceError. */
+function missingReferenceError(notFound: boolean, detail: string, fields: ErrorField[] | undefined): PersistenceError {
+  return notFound ? new NotFoundError(detail, fields) : new MissingReferenceError(detail, fields);
+}
+
+/** What a missing-reference violation means: not found or invalid input, detail, the input field and the id PostgreSQL reports. */
 function describeMissingReference(constraint: string, driverDetail: string) {
   const [, column, missingId] = /^Key \(([^)]+)\)=\(([^)]*)\)/.exec(driverDetail) ?? [];
   const known = constraintProblem(constraint);
   return {
-    status: known?.status ?? HttpStatus.UNPROCESSABLE_ENTITY,
+    notFound: known?.notFound ?? false,
     detail: `${known?.detail ?? 'A referenced resource does not exist'}${missingId ? ` (id ${missingId})` : ''}`,
     field: known?.field ?? column ?? constraint,
     missingId,
@@ -270,7 +281,7 @@ function describeMissingReference(constraint: string, driverDetail: string) {
 export function inRequestArray(error: unknown, path: string, items: readonly object[]): unknown {
   const driverError = driverErrorOf(error); // in PostgreSQL's terms on every dialect
   if (driverError?.code !== '23503' || driverError.detail?.includes('still referenced')) return error;
-  const { status, detail, field, missingId } = describeMissingReference(
+  const { notFound, detail, field, missingId } = describeMissingReference(
     driverError.constraint ?? '',
     driverError.detail ?? '',
   );
@@ -278,9 +289,11 @@ export function inRequestArray(error: unknown, path: string, items: readonly obj
     missingId !== undefined && String((item as Record<string, unknown>)[field]) === missingId ? [index] : [],
   );
   if (indexes.length === 0) return error;
-  return new ProblemException(status, detail, {
-    errors: indexes.map((index) => ({ field: `${path}.${index}.${field}`, messages: [detail] })),
-  });
+  return missingReferenceError(
+    notFound,
+    detail,
+    indexes.map((index) => ({ field: `${path}.${index}.${field}`, messages: [detail] })),
+  );
 }
 
 /** True when `error` means the server did not answer or refused work (down, restarting, overloaded, timed out). */

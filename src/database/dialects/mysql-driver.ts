@@ -1,5 +1,5 @@
 import { EventEmitter } from 'node:events';
-import { guardMysqlConnection } from '../db/connection-faults';
+import { guardMysqlConnection } from '../errors/connection-faults';
 
 /** The parts of mysql2's callback API that TypeORM's MysqlDriver and this module use. */
 export interface MysqlConnection {
@@ -41,7 +41,7 @@ export function boundedMysqlDriver(mysql2: Mysql2, acquireTimeoutMs: number, ses
       const pool = mysql2.createPool(options);
       // Queued on the new connection before the caller's first statement, so it always runs first.
       pool.on('connection', (connection: MysqlConnection) => {
-        guardMysqlConnection(connection); // a lost connection never crashes the process (db/connection-faults.ts)
+        guardMysqlConnection(connection); // a lost connection never crashes the process (database/errors/connection-faults.ts)
         // With a callback: a statement without one emits its error on itself, unheard (fatal). A connection
         // whose session could not be set up is closed; whoever waits on it gets a connection error (503).
         sessionSql.forEach((sql) => connection.query(sql, (error) => error && connection.destroy()));

@@ -1,9 +1,9 @@
 import { DatabaseError, type Pool, type PoolClient, type QueryResult } from 'pg';
 import { type DataSource, type EntityManager, QueryFailedError } from 'typeorm';
-import { countStatementRetried } from '../metrics/metrics';
-import { discardConnection } from './connection-faults';
-import { isConnectionLost, mustDiscardConnection } from './database-errors';
-import { sqlDialectOf } from './sql-dialect';
+import { countStatementRetried } from '../../metrics/metrics';
+import { discardConnection } from '../errors/connection-faults';
+import { isConnectionLost, mustDiscardConnection } from '../errors/database-errors';
+import { sqlDialectOf } from '../dialects/sql-dialect';
 
 /**
  * A DataSource subscriber that also wants the statements queryPool sends past TypeORM's
@@ -20,9 +20,9 @@ function isPoolQueryObserver(subscriber: object): subscriber is PoolQueryObserve
 
 /**
  * The rows of one read statement on a PostgreSQL DataSource, on a connection of its pg pool, sent
- * with the callback form of pg's `client.query()` — rather than through a TypeORM QueryRunner, which
- * sends it with the promise form, measured at 30 % of `GET /users/{id}`'s CPU (ADR 0010,
- * BENCHMARKS.md). What the QueryRunner did for a statement is kept: the DataSource's logger sees it
+ * with the callback form of pg's `client.query()` rather than through a TypeORM QueryRunner, which
+ * sends it with the promise form and costs far more CPU per read (ADR 0010 has the measurements).
+ * What the QueryRunner did for a statement is kept: the DataSource's logger sees it
  * (DB_LOGGING echo, `maxQueryExecutionTime` → slow-query warning, the tests' query counts), its
  * PoolQueryObserver subscribers time it from sending to the last row (the query metrics), and an
  * error the server reported is a QueryFailedError around pg's DatabaseError, so it becomes the same

@@ -1,8 +1,8 @@
 import { DataSource, QueryFailedError } from 'typeorm';
-import { commentsConstraints } from '../comments/comments.constraints';
-import { entities } from '../database/entities';
-import { postsConstraints } from '../posts/posts.constraints';
-import { usersConstraints } from '../users/users.constraints';
+import { commentsConstraints } from '../../comments/comments.constraints';
+import { entities } from '../entities';
+import { postsConstraints } from '../../posts/posts.constraints';
+import { usersConstraints } from '../../users/users.constraints';
 import { registerConstraintProblems, registerForeignKeys } from './constraint-problems';
 import { QueryRunnerAlreadyReleasedError, QueryRunnerProviderAlreadyReleasedError } from 'typeorm';
 import {
@@ -12,6 +12,13 @@ import {
   translateDatabaseError,
   wasNeverSent,
 } from './database-errors';
+import { persistenceProblemOf } from '../../http/persistence-problems';
+
+/** The database error as the error the database layer throws, then as the problem http/ renders of it. */
+function translated(error: unknown) {
+  const persistenceError = translateDatabaseError(error);
+  return persistenceError && persistenceProblemOf(persistenceError);
+}
 
 const queryError = (driverError: object) =>
   new QueryFailedError('SELECT 1', [], Object.assign(new Error('driver'), driverError));
@@ -28,13 +35,13 @@ describe('translateDatabaseError', () => {
   });
 
   it('turns the unique email violation into 409 naming the field', () => {
-    const problem = translateDatabaseError(queryError({ code: '23505', constraint: 'users_email_lower_key' }));
+    const problem = translated(queryError({ code: '23505', constraint: 'users_email_lower_key' }));
     expect(problem?.getStatus()).toBe(409);
     expect(problem?.extras.errors).toEqual([{ field: 'email', messages: ['A user with this email already exists'] }]);
   });
 
   it("uses a feature's declared problem for its foreign key: a missing post in the path is 404", () => {
-    const problem = translateDatabaseError(
+    const problem = translated(
       queryError({ code: '23503', constraint: 'comments_post_id_fkey', detail: 'Key (post_id)=(7) is not present' }),
     );
     expect(problem?.getStatus()).toBe(404);
@@ -42,7 +49,7 @@ describe('translateDatabaseError', () => {
   });
 
   it('turns a foreign key no feature mapped into 422 naming the property the entity metadata gives', () => {
-    const problem = translateDatabaseError(
+    const problem = translated(
       queryError({
         code: '23503',
         constraint: 'comments_author_id_fkey',
@@ -56,7 +63,7 @@ describe('translateDatabaseError', () => {
   });
 
   it('turns a foreign key unknown even to the metadata into 422 naming the column, not a generic 409', () => {
-    const problem = translateDatabaseError(
+    const problem = translated(
       queryError({ code: '23503', constraint: 'tags_owner_id_fkey', detail: 'Key (owner_id)=(5) is not present' }),
     );
     expect(problem?.getStatus()).toBe(422);
@@ -65,7 +72,7 @@ describe('translateDatabaseError', () => {
 
   it('treats a row still referenced elsewhere (DELETE without cascade) as a 409 conflict', () => {
     const detail = 'Key (id)=(1) is still referenced from table "posts".';
-    const problem = translateDatabaseError(queryError({ code: '23503', constraint: 'posts_author_id_fkey', detail }));
+    const problem = translated(queryError({ code: '23503', constraint: 'posts_author_id_fkey', detail }));
     expect(problem?.getStatus()).toBe(409);
   });
 
@@ -82,7 +89,7 @@ describe('translateDatabaseError', () => {
     [{ code: '22P02' }, 400], // invalid text representation
     [{ code: '23505', constraint: 'unknown' }, 409],
   ])('maps %j to %i', (driverError, status) => {
-    expect(translateDatabaseError(queryError(driverError))?.getStatus()).toBe(status);
+    expect(translated(queryError(driverError))?.getStatus()).toBe(status);
   });
 
   it('treats pool exhaustion and refused connections as 503 with Retry-After', () => {
@@ -90,15 +97,15 @@ describe('translateDatabaseError', () => {
       new Error('timeout exceeded when trying to connect'),
       Object.assign(new Error('connect'), { code: 'ECONNREFUSED' }),
     ]) {
-      const problem = translateDatabaseError(error);
+      const problem = translated(error);
       expect(problem?.getStatus()).toBe(503);
       expect(problem?.extras.retryAfterSeconds).toBeGreaterThan(0);
     }
   });
 
   it('leaves unrelated errors alone', () => {
-    expect(translateDatabaseError(new TypeError('x is undefined'))).toBeUndefined();
-    expect(translateDatabaseError('boom')).toBeUndefined();
+    expect(translated(new TypeError('x is undefined'))).toBeUndefined();
+    expect(translated('boom')).toBeUndefined();
   });
 });
 
@@ -113,7 +120,7 @@ describe('translateDatabaseError on MariaDB/MySQL (mysql2 errors)', () => {
 
   it('names the unique index of ER_DUP_ENTRY, as MariaDB and MySQL 8 word it: 409 naming the field', () => {
     for (const key of ['users_email_lower_key', 'users.users_email_lower_key']) {
-      const problem = translateDatabaseError(
+      const problem = translated(
         mysqlError(1062, 'ER_DUP_ENTRY', `Duplicate entry 'ada@example.com' for key '${key}'`),
       );
       expect(problem?.getStatus()).toBe(409);
@@ -122,7 +129,7 @@ describe('translateDatabaseError on MariaDB/MySQL (mysql2 errors)', () => {
   });
 
   it('turns ER_NO_REFERENCED_ROW_2 into the constraint’s problem, naming the id the INSERT gave', () => {
-    const problem = translateDatabaseError(
+    const problem = translated(
       mysqlError(
         1452,
         'ER_NO_REFERENCED_ROW_2',
@@ -148,12 +155,12 @@ describe('translateDatabaseError on MariaDB/MySQL (mysql2 errors)', () => {
     [1969, 'ER_STATEMENT_TIMEOUT', 503],
     [1040, 'ER_CON_COUNT_ERROR', 503],
   ])('maps errno %i (%s) to %i', (errno, code, status) => {
-    expect(translateDatabaseError(mysqlError(errno, code, 'x'))?.getStatus()).toBe(status);
+    expect(translated(mysqlError(errno, code, 'x'))?.getStatus()).toBe(status);
   });
 
   it('treats a lost connection and an exhausted pool (DB_POOL_TIMEOUT_MS) as 503', () => {
     for (const code of ['PROTOCOL_CONNECTION_LOST', 'POOL_ACQUIRE_TIMEOUT']) {
-      expect(translateDatabaseError(Object.assign(new Error('gone'), { code }))?.getStatus()).toBe(503);
+      expect(translated(Object.assign(new Error('gone'), { code }))?.getStatus()).toBe(503);
     }
   });
 
@@ -170,8 +177,8 @@ describe('translateDatabaseError on MariaDB/MySQL (mysql2 errors)', () => {
     (errno, code, message) => {
       const error = mysqlError(errno, code, message);
       expect(sqlStateOf(error)).toBe('25006');
-      expect(translateDatabaseError(error)?.getStatus()).toBe(503);
-      expect(translateDatabaseError(error)?.extras).toMatchObject({
+      expect(translated(error)?.getStatus()).toBe(503);
+      expect(translated(error)?.extras).toMatchObject({
         retryAfterSeconds: 1,
         unavailableCause: 'database_read_only',
       });
@@ -207,7 +214,7 @@ describe('a connection lost under a statement or a transaction', () => {
     ],
     ['TypeORM: the same, through the EntityManager', new QueryRunnerProviderAlreadyReleasedError()],
   ])('%s is 503 + Retry-After, never 500', (_, error) => {
-    const problem = translateDatabaseError(error);
+    const problem = translated(error);
     expect(problem?.getStatus()).toBe(503);
     expect(problem?.extras.retryAfterSeconds).toBeGreaterThan(0);
   });

@@ -1,5 +1,5 @@
 import { readdirSync, readFileSync } from 'node:fs';
-import { DIALECTS, migrationsFolder } from './dialect';
+import { DIALECTS, migrationsFolder } from '../dialects/dialect';
 
 /**
  * TypeORM runs pending migrations in timestamp order (the number the file and class names start with).

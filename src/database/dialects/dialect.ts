@@ -1,8 +1,8 @@
 import { join } from 'node:path';
 import { getMetadataArgsStorage } from 'typeorm';
 import type { ColumnMetadataArgs } from 'typeorm/metadata-args/ColumnMetadataArgs';
-import { User } from '../users/entities/user.entity';
-import { entities } from './entities';
+import { User } from '../../users/entities/user.entity';
+import { entities } from '../entities';
 import { SQLITE_NOW } from './sqlite';
 
 /**
@@ -59,7 +59,7 @@ export function loadDriver<T = unknown>(dialect: Dialect): T {
 
 /** The folder of the dialect's migrations (`src/database/migrations/<dialect>`, or its build output). */
 export function migrationsFolder(dialect: Dialect): string {
-  return join(__dirname, 'migrations', dialect);
+  return join(__dirname, '..', 'migrations', dialect);
 }
 
 /**
@@ -78,7 +78,7 @@ const COLUMN_TYPES: Record<Exclude<Dialect, 'postgres'>, Record<string, Partial<
     text: { type: 'mediumtext' },
   },
   // SQLite has few types; these keep what the values are. Timestamps: UTC text with milliseconds (see
-  // SQLITE_NOW in database/sqlite.ts), as TypeORM writes Dates; the enum becomes varchar with a CHECK on its values.
+  // SQLITE_NOW in database/dialects/sqlite.ts), as TypeORM writes Dates; the enum becomes varchar with a CHECK on its values.
   sqlite: {
     timestamptz: { type: 'datetime', precision: undefined },
     bytea: { type: 'blob' },
@@ -126,7 +126,7 @@ const MYSQL_EMAIL_LOWER: ColumnMetadataArgs = {
 /**
  * SQLite's twin of MYSQL_EMAIL_LOWER, so the portable statements (`WHERE email_lower = lower(?)`) serve
  * both: a virtual generated column (computed when read, stored only in its unique index). Its lower()
- * is the app's Unicode one (database/sqlite.ts), as PostgreSQL's.
+ * is the app's Unicode one (database/dialects/sqlite.ts), as PostgreSQL's.
  */
 const SQLITE_EMAIL_LOWER: ColumnMetadataArgs = {
   ...MYSQL_EMAIL_LOWER,

@@ -3,7 +3,7 @@ import type { AddressInfo } from 'node:net';
 import request from 'supertest';
 import { ExpiredKeysPurger } from '../src/idempotency/idempotency.module';
 import { registry } from '../src/metrics/metrics';
-import { authAs, PASSWORD } from './setup/accounts';
+import { authAs, bearer, PASSWORD, signUp } from './setup/accounts';
 import { testDialect, testSql } from './setup/dialect';
 import { sqliteGate } from '../src/database/dialects/sqlite';
 import { startFaultProxy } from './setup/fault-proxy';
@@ -313,11 +313,18 @@ describe(`Idempotency-Key (${DRAFT})`, () => {
 
   describe('4xx outcomes are stored and replayed; 5xx never stick', () => {
     it('a signed-in caller’s 409 (PATCH to a taken email) replays as the same 409 even once the email is free', async () => {
-      const { user, headers } = await author();
+      // Signed up with a password: changing one's email needs it (re-authentication).
+      const account = await signUp(t.api, 'Ada');
+      const [user, headers] = [account, bearer(account)];
       const email = `taken-${randomUUID()}@example.com`;
       const holder = await t.db.user('Holder', email);
       const key = newKey();
-      const send = () => t.api.patch(`/users/${user.id}`).set(headers).set('Idempotency-Key', key).send({ email });
+      const send = () =>
+        t.api
+          .patch(`/users/${user.id}`)
+          .set(headers)
+          .set('Idempotency-Key', key)
+          .send({ email, currentPassword: PASSWORD });
       const first = await send().expect(409);
       await t.query('DELETE FROM users WHERE id = $1', [holder.id]);
       const retry = await send().expect(409);

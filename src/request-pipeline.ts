@@ -3,6 +3,7 @@ import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import helmet from 'helmet';
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
 import { PinoLogger } from 'nestjs-pino';
 import type { AppConfig } from './config/app.config';
 import { ReplicaSet } from './database/reads/replicas';
@@ -34,16 +35,16 @@ import { vary } from './http/vary';
  * |----------------|---------------------------------------------------------------------------------|
  * | Node's parser  | malformed request line or headers, header/body timeouts → 400/408/431 (answerClientError); CONNECT → 501 (refuseConnect; both problem-details.filter.ts) |
  * | routing        | bad URL, over-long path parameter → 400/414 (createApp's frameworkErrors)       |
- * | onRequest      | 1 securityHeaders · 2 CORS (@fastify/cors; a preflight ends here) · 3 echoRequestId · 4 requireOneHost → 400 · 5 answerUnsupportedMethods → 405 (method-not-allowed.ts) · 6 traceRequests (tracing/) · 7 /docs/index.html → /docs/ (openapi.ts) · 8 endStuckBodiesOnClose: tracks the request · 9 logRequests: the log context (logging.ts) · 10 recordHttpMetrics (metrics/, added at init) |
+ * | onRequest      | 1 securityHeaders · 2 CORS (@fastify/cors; a preflight ends here) · 3 echoRequestId · 4 requireOneHost → 400 · 5 answerUnsupportedMethods → 405 (method-not-allowed.ts) · 6 traceRequests (tracing/) · 7 /docs/index.html → /docs/ (openapi.ts) · 8 endStuckClientsOnClose: tracks the request · 9 logRequests: the log context (logging.ts) · 10 recordHttpMetrics (metrics/, added at init) |
  * | preParsing     | refuseContentEncodings → 415 (content-encoding.ts)                              |
  * | parsing        | parseJsonBodies → 400/413/415 (json-body.ts)                                    |
  * | preHandler     | consistencyTokens → 400, else replica routing (consistency-token.ts; with replicas) |
  * | handler        | Nest: guards (auth, rate limit), ValidationPipe → 400 (validation.ts), interceptors (idempotency), the controller; every error → ProblemDetailsFilter |
  * | serialization  | the documented schema serializes 2xx bodies (response-serialization.ts)         |
  * | onSend         | 1 varyByOrigin (with a CORS allow-list) · 2 entityTags: ETag, 412, 304 (conditional-requests.ts) · 3 consistencyTokens' header · 4 idempotentResponses: replay or store (idempotency/) · 5 closeConnectionsWhileDraining |
- * | onResponse     | endStuckBodiesOnClose forgets it · logRequests' line · recordHttpMetrics        |
+ * | onResponse     | endStuckClientsOnClose forgets it · logRequests' line · recordHttpMetrics        |
  * | onRequestAbort | the same three, for a client that left first                                    |
- * | preClose       | endStuckBodiesOnClose: a body still arriving during shutdown → 408              |
+ * | preClose       | endStuckClientsOnClose: a body still arriving during shutdown → 408; connections without a request closed |
  *
  * A hook that answers with a problem does it through answerWithProblem (problem-details.filter.ts),
  * so every problem has the filter's shape, headers, logging and metrics.
@@ -103,7 +104,7 @@ export async function installRequestPipeline(
   const document = buildOpenApiDocument(app);
   serializeResponsesAsDocumented(fastify, document);
   setupOpenApi(app, document);
-  endStuckBodiesOnClose(fastify, config.shutdownTimeoutMs);
+  endStuckClientsOnClose(fastify, config.shutdownTimeoutMs);
   // It needs nestjs-pino's PinoLogger, a transient provider (resolve()).
   if (config.log.level !== 'silent') logRequests(fastify, await app.resolve(PinoLogger));
 }
@@ -201,10 +202,18 @@ function requireOneHost(fastify: FastifyInstance): void {
  * would otherwise hold the server open until SHUTDOWN_TIMEOUT_MS and the process would exit 1.
  * When the server starts closing, such a request has half of SHUTDOWN_TIMEOUT_MS to complete its
  * body; then it is answered 408 problem+json (RFC 9110 §15.5.9) with `Connection: close` (RFC 9112
- * §9.6), logged as a 408, and its connection closed. Requests whose body has arrived are left to finish.
+ * §9.6), logged as a 408, and its connection closed. At the same moment every connection without a
+ * request in flight is closed: one that sent nothing or only part of its headers (a port scanner, a load
+ * balancer's pre-opened connection) would hold the server open just the same, and no answer is owed
+ * to a request that never arrived (RFC 9112 §9.6). Requests whose body has arrived are left to finish.
  */
-function endStuckBodiesOnClose(fastify: FastifyInstance, shutdownTimeoutMs: number): void {
+function endStuckClientsOnClose(fastify: FastifyInstance, shutdownTimeoutMs: number): void {
   const inFlight = new Set<FastifyReply>();
+  const connections = new Set<Socket>();
+  fastify.server.on('connection', (socket: Socket) => {
+    connections.add(socket);
+    socket.once('close', () => connections.delete(socket));
+  });
   fastify.addHook('onRequest', (_request, reply, done) => {
     inFlight.add(reply);
     done();
@@ -219,7 +228,9 @@ function endStuckBodiesOnClose(fastify: FastifyInstance, shutdownTimeoutMs: numb
   });
   fastify.addHook('preClose', (done) => {
     const timer = setTimeout(() => {
+      const serving = new Set<Socket>();
       for (const reply of inFlight) {
+        serving.add(reply.request.raw.socket);
         if (reply.sent || reply.request.raw.complete) continue;
         void reply.header('Connection', 'close');
         const timedOut = new ProblemException(
@@ -228,6 +239,7 @@ function endStuckBodiesOnClose(fastify: FastifyInstance, shutdownTimeoutMs: numb
         );
         answerWithProblem(reply.request, reply, timedOut);
       }
+      for (const socket of connections) if (!serving.has(socket)) socket.destroy();
     }, shutdownTimeoutMs / 2);
     timer.unref();
     done();

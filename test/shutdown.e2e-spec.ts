@@ -127,6 +127,26 @@ describe('graceful shutdown under load', () => {
     expect(lines.map((line) => [line.msg, line.res.statusCode])).toEqual([['request completed', 408]]);
   });
 
+  it('SIGTERM with connections that never sent a whole request (nothing, or half a header): closed, exit 0 in time (RFC 9112 §9.6)', async () => {
+    const SHUTDOWN_TIMEOUT_MS = 6_000;
+    const { child, base, output } = await startMain({ SHUTDOWN_TIMEOUT_MS: String(SHUTDOWN_TIMEOUT_MS) });
+    const exited = once(child, 'exit');
+    const { port } = new URL(base);
+    const silent = connect(Number(port), '127.0.0.1'); // a port scanner, a load balancer's spare connection
+    const halfHeader = connect(Number(port), '127.0.0.1');
+    await Promise.all([once(silent, 'connect'), once(halfHeader, 'connect')]);
+    halfHeader.write('POST /users HTTP/1.1\r\nHost: localhost\r\nContent-Ty');
+    const closed = Promise.all([once(silent, 'close'), once(halfHeader, 'close')]);
+    for (const socket of [silent, halfHeader]) socket.on('error', () => undefined); // a reset is a close too
+    await fetch(`${base}/health`); // the server has accepted both connections by now
+    const signalled = Date.now();
+    child.kill('SIGTERM');
+    await closed;
+    const [code] = (await exited) as [number | null];
+    expect({ code, output: code === 0 ? '' : output() }).toEqual({ code: 0, output: '' });
+    expect(Date.now() - signalled).toBeLessThan(SHUTDOWN_TIMEOUT_MS);
+  });
+
   it('a user written before a restart is still there after it', async () => {
     const db = t.db;
     const { child, base } = await startMain({});

@@ -411,6 +411,18 @@ describe('identity', () => {
       expect(await emailOf(ada.id)).toBe(ada.email.toUpperCase());
     });
 
+    it('a letter-case change outside ASCII needs currentPassword: the dialects fold such letters differently, so it may name another account (RFC 9110 §15.5.1)', async () => {
+      const tag = randomUUID().slice(0, 8);
+      const ada = await signUp(t.api, 'Ada', { email: `ΩΜΕΓΑΣ-${tag}@example.com` });
+      const res = await t.api
+        .patch(`/users/${ada.id}`)
+        .set(bearer(ada))
+        .send({ email: `ωμεγας-${tag}@example.com` });
+      expect(res.status).toBe(400);
+      expect(res.body.errors.map((error: { field: string }) => error.field)).toEqual(['currentPassword']);
+      expect(await emailOf(ada.id)).toBe(ada.email);
+    });
+
     it('an admin re-authenticates for their own email and password too; another user’s needs no password of theirs', async () => {
       const root = await signUpAdmin(t.api, t.dataSource);
       const ada = await signUp(t.api, 'Ada');

@@ -130,10 +130,18 @@ export class AccountsService {
   }
 }
 
-/** One mailbox: the unique index and email verification compare addresses case-insensitively too. */
+/**
+ * One mailbox, as every dialect's unique index sees it: addresses in ASCII compare case-insensitively
+ * (lower() agrees everywhere), others exactly — PostgreSQL, MariaDB and SQLite fold letters such as
+ * final sigma or dotted I differently from JavaScript, so a "case-only" change there may name another
+ * account's address, and must not skip re-authentication.
+ */
 function sameAddress(a: string | undefined, b: string | undefined): boolean {
-  return a !== undefined && b !== undefined && a.toLowerCase() === b.toLowerCase();
+  if (a === undefined || b === undefined) return false;
+  return ASCII.test(a) && ASCII.test(b) ? a.toLowerCase() === b.toLowerCase() : a === b;
 }
+
+const ASCII = /^[ -~]*$/; // printable ASCII, where every dialect's lower() agrees with JavaScript's
 
 /** 400 naming `currentPassword` (RFC 9110 §15.5.1): `field` cannot change without it. */
 function currentPasswordNeeded(field: 'email' | 'password') {

@@ -75,6 +75,21 @@ describe('request bodies and media types', () => {
     expect(missing.body.detail).toBe('The request body must be a JSON object (got no body)');
   });
 
+  it.each(['text/plain;charset=UTF-8', 'application/x-www-form-urlencoded'])(
+    'no content with Content-Type %s (curl -d "", fetch with body "") is no body, not 415: the type describes content (RFC 9110 §8.3)',
+    async (type) => {
+      const ada = await t.db.user('Ada');
+      const post = await t.db.post(ada.id);
+      const empty = (req: ReturnType<typeof api.get>) => req.set('Content-Type', type).set('Content-Length', '0');
+      await empty(api.delete(`/posts/${post.id}`)).expect(200);
+      const missing = await empty(api.post('/users')).expect(400);
+      expect(missing.body.detail).toBe('The request body must be a JSON object (got no body)');
+      // With content, the type is refused before the body is read.
+      const refused = await api.post('/users').set('Content-Type', type).send('name=A').expect(415);
+      expect(refused.headers['content-type']).toMatch(PROBLEM);
+    },
+  );
+
   it.each([
     '{"name":"A","email":"a@example.com","__proto__":{"isAdmin":true}}',
     '{"name":"A","email":"a@example.com","profile":{"__proto__":{"bio":"x"}}}',

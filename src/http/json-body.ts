@@ -17,7 +17,9 @@ const JSON_MEDIA_TYPE = /^application\/(?:[\w.+-]+\+)?json(?:;|$)/;
  * The only request body parser: JSON, as RFC 8259 defines it for interchange (UTF-8).
  * - other media types: 415 (Fastify answers that for types no parser is registered for);
  *   media-type parameters are accepted (RFC 9110 §8.3.1), but a `charset` other than UTF-8 is 415;
- * - no content (`Content-Length: 0`) with a JSON type: no body, exactly as without the header;
+ * - no content (`Content-Length: 0`) with a JSON type, or with any other type: no body, exactly as
+ *   without the header (Content-Type describes content, RFC 9110 §8.3; `curl -d ''` and a browser's
+ *   `fetch(url, { method: 'POST', body: '' })` send text/plain or a form type anyway);
  * - bytes that are not UTF-8 (RFC 8259 §8.1; decoding them would silently turn them into U+FFFD),
  *   malformed JSON, nesting deeper than MAX_JSON_DEPTH, strings with lone UTF-16 surrogates (not
  *   text: validators choke on them and PostgreSQL cannot store them), strings with NUL (U+0000:
@@ -35,7 +37,14 @@ export function parseJsonBodies(fastify: FastifyInstance): void {
       done(error as Error, undefined);
     }
   });
+  fastify.addContentTypeParser('*', (request, _payload, done) => {
+    const noContent = request.headers['content-length'] === '0' && request.headers['transfer-encoding'] === undefined;
+    if (noContent) return done(null, undefined);
+    done(new ProblemException(HttpStatus.UNSUPPORTED_MEDIA_TYPE, NOT_JSON), undefined); // before reading the body
+  });
 }
+
+const NOT_JSON = 'The request body must be JSON (Content-Type: application/json)';
 
 /** Strict UTF-8: a malformed byte sequence throws instead of becoming U+FFFD. A leading BOM is dropped. */
 const utf8 = new TextDecoder('utf-8', { fatal: true });

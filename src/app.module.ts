@@ -13,7 +13,7 @@ import { APP_CONFIG, type AppConfig } from './config/app.config';
 import { AppConfigModule } from './config/app-config.module';
 import { dataSourceOptions } from './database/data-source.options';
 import { initializeWhenAvailable } from './database/startup';
-import { sqliteGate } from './database/dialects/sqlite';
+import { learnConstraintNames, sqliteGate } from './database/dialects/sqlite';
 import { runMigrationsExclusively } from './database/migrations/migration-lock';
 import { ensureSessionStatementTimeout } from './database/dialects/statement-timeout';
 import { HealthModule } from './health/health.module';
@@ -52,7 +52,10 @@ export class AppModule {
               () => ensureSessionStatementTimeout(config.database, databaseLogger),
             );
             sqliteGate.install(dataSource);
-            if (config.database.migrationsRun) await runMigrationsExclusively(dataSource, databaseLogger);
+            if (config.database.migrationsRun) {
+              await runMigrationsExclusively(dataSource, databaseLogger);
+              learnConstraintNames(dataSource); // SQLite: the indexes the migrations just made
+            }
             return dataSource;
           },
         }),

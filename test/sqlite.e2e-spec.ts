@@ -138,6 +138,25 @@ describeOn(['sqlite'], 'these tests are about SQLite’s single connection and t
   });
 });
 
+describeOn(['sqlite'], 'SQLite errors do not name constraints; the app reads the names from the schema')(
+  'SQLite database created by the app at startup',
+  () => {
+    it('a duplicate email right after the migrations made the schema is 409 naming email (RFC 9457 §3)', async () => {
+      const dir = mkdtempSync(join(tmpdir(), 'nest-typeorm-users-new-'));
+      const own = await startTestApp({ DATABASE_URL: `sqlite:${join(dir, 'app.db')}`, DB_MIGRATIONS_RUN: 'true' });
+      try {
+        const user = { name: 'Kate', email: 'kate@example.com', password: PASSWORD };
+        await own.api.post('/users').send(user).expect(201);
+        const duplicate = await own.api.post('/users').send(user).expect(409);
+        expect(duplicate.body.errors.map((error: { field: string }) => error.field)).toEqual(['email']);
+      } finally {
+        await own.close();
+        rmSync(dir, { recursive: true, force: true });
+      }
+    });
+  },
+);
+
 describeOn(['sqlite'], 'only a SQLite file can be removed under the app')('SQLite file removed while open', () => {
   it('reads and writes answer 503 problem+json + Retry-After instead of being acknowledged and lost (RFC 9110 §15.6.4)', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'nest-typeorm-users-removed-'));

@@ -370,9 +370,12 @@ const foreignKeyNames = new Map<string, string[]>();
 /**
  * Reads the names SQLite's errors leave out: every unique index the schema has (CREATE UNIQUE INDEX
  * keeps its name, e.g. users_email_lower_key on users(email_lower)), the entities' named unique keys,
- * and each table's foreign keys.
+ * and each table's foreign keys. SqliteGate.install reads them; read them again after migrations ran
+ * on that connection (a new database has no indexes before), else a duplicate's 409 cannot name its
+ * field until the next start. Does nothing on other dialects.
  */
-function learnConstraintNames(dataSource: DataSource): void {
+export function learnConstraintNames(dataSource: DataSource): void {
+  if (dataSource.options.type !== 'better-sqlite3') return;
   const connection = (dataSource.driver as unknown as { databaseConnection: SqliteConnection }).databaseConnection;
   const pragma = <T>(source: string) => connection.pragma(source) as T[];
   const tables = pragma<{ schema: string; name: string; type: string }>('table_list').filter(

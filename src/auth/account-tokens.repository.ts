@@ -2,7 +2,7 @@ import { Injectable } from '@nestjs/common';
 import { TransactionHost } from '@nestjs-cls/transactional';
 import type { TransactionalAdapterTypeOrm } from '@nestjs-cls/transactional-adapter-typeorm';
 import { createHash, randomBytes } from 'node:crypto';
-import { boundFor, nowWithMilliseconds, sqlDialectOf, sqlFlavourOf } from '../database/dialects/sql-dialect';
+import { boundFor, nowWithMilliseconds, sqlDialectOf } from '../database/dialects/sql-dialect';
 import { inTransaction } from '../database/transactions/transactions';
 import { AccountToken, type AccountTokenPurpose } from './entities/account-token.entity';
 
@@ -64,7 +64,7 @@ export class AccountTokensRepository {
    * with one token exactly one gets the id: the second UPDATE re-checks `used_at IS NULL`.
    */
   async consume(hash: Buffer, purpose: AccountTokenPurpose): Promise<number | undefined> {
-    if (sqlFlavourOf(this.txHost.tx) === 'postgres') {
+    if (sqlDialectOf(this.txHost.tx) === 'postgres') {
       const rows = await this.query<{ userId: number }>(
         `WITH used AS (UPDATE account_tokens t SET used_at = now() WHERE t.token_hash = $1 AND ${USABLE} RETURNING t.user_id) ` +
           'SELECT user_id AS "userId" FROM used',

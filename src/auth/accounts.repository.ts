@@ -2,13 +2,8 @@ import { ConflictException, Inject, Injectable } from '@nestjs/common';
 import { TransactionHost } from '@nestjs-cls/transactional';
 import type { DataSource, EntityManager } from 'typeorm';
 import { sqlStateOf } from '../database/errors/database-errors';
-import {
-  boundFor,
-  forUpdate,
-  nowWithMilliseconds,
-  type SqlFlavour,
-  sqlFlavourOf,
-} from '../database/dialects/sql-dialect';
+import { boundFor, forUpdate, nowWithMilliseconds, sqlDialectOf } from '../database/dialects/sql-dialect';
+import type { SqlDialect } from '../database/dialects/dialect';
 import type { Role } from '../users/entities/user.entity';
 
 /**
@@ -16,9 +11,12 @@ import type { Role } from '../users/entities/user.entity';
  * stored generated column email_lower behind the same unique index name (binary collation on MySQL,
  * so the comparison folds case once, through lower(), and never accents).
  */
-const BY_EMAIL: Record<SqlFlavour, string> = {
+const BY_EMAIL_PORTABLE =
+  'SELECT id, email, role, password_hash AS "passwordHash" FROM users WHERE email_lower = lower(?)';
+const BY_EMAIL: Record<SqlDialect, string> = {
   postgres: 'SELECT id, email, role, password_hash AS "passwordHash" FROM users WHERE lower(email) = lower($1)',
-  portable: 'SELECT id, email, role, password_hash AS "passwordHash" FROM users WHERE email_lower = lower(?)',
+  mysql: BY_EMAIL_PORTABLE,
+  sqlite: BY_EMAIL_PORTABLE,
 };
 
 /** An account as identity sees it: who it is, where its mail goes, its role and credentials. */
@@ -48,7 +46,7 @@ export class AccountsRepository {
 
   /** The account an email names (case-insensitively, as the unique index users_email_lower_key compares). */
   async findByEmail(email: string): Promise<Account | undefined> {
-    const rows = await this.txHost.tx.query<Account[]>(BY_EMAIL[sqlFlavourOf(this.txHost.tx)], [email]);
+    const rows = await this.txHost.tx.query<Account[]>(BY_EMAIL[sqlDialectOf(this.txHost.tx)], [email]);
     return rows[0];
   }
 
@@ -140,7 +138,7 @@ export class AccountsRepository {
     passwordHash: string;
   }): Promise<boolean> {
     const tx = this.txHost.tx;
-    if (sqlFlavourOf(tx) === 'postgres') {
+    if (sqlDialectOf(tx) === 'postgres') {
       const created = await tx.query<unknown[]>(
         `INSERT INTO users (name, email, password_hash, role) VALUES ($1, $2, $3, 'admin')
          ON CONFLICT ((lower(email))) DO NOTHING RETURNING id`,

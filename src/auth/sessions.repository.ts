@@ -5,7 +5,7 @@ import { randomUUID } from 'node:crypto';
 import type { EntityManager } from 'typeorm';
 import { queryRows } from '../database/reads/pool-queries';
 import { inTransaction } from '../database/transactions/transactions';
-import { boundFor, nowWithMilliseconds, sqlDialectOf, sqlFlavourOf } from '../database/dialects/sql-dialect';
+import { boundFor, nowWithMilliseconds, sqlDialectOf } from '../database/dialects/sql-dialect';
 import type { Role } from '../users/entities/user.entity';
 import { RefreshToken } from './entities/refresh-token.entity';
 import { sessionCreated } from './session-times';
@@ -254,7 +254,7 @@ export class SessionsRepository {
   }
 
   private get portable(): boolean {
-    return sqlFlavourOf(this.txHost.tx) === 'portable';
+    return sqlDialectOf(this.txHost.tx) !== 'postgres';
   }
 
   private now(db: EntityManager): string {

@@ -4,6 +4,7 @@ import type { DataSource, EntityManager } from 'typeorm';
 import { sqlStateOf } from '../database/errors/database-errors';
 import { boundFor, forUpdate, nowWithMilliseconds, sqlDialectOf } from '../database/dialects/sql-dialect';
 import type { SqlDialect } from '../database/dialects/dialect';
+import { SQL_DIALECT } from '../database/dialects/sql-dialect.module';
 import type { Role } from '../users/entities/user.entity';
 
 /**
@@ -37,16 +38,19 @@ export interface Account {
  */
 @Injectable()
 export class AccountsRepository {
-  constructor(@Inject(TransactionHost) private readonly txHost: { readonly tx: EntityManager }) {}
+  constructor(
+    @Inject(TransactionHost) private readonly txHost: { readonly tx: EntityManager },
+    @Inject(SQL_DIALECT) private readonly dialect: SqlDialect,
+  ) {}
 
   /** The same statements outside dependency injection (startup's admin bootstrap, `npm run user:admin`). */
   static on(dataSource: DataSource): AccountsRepository {
-    return new AccountsRepository({ tx: dataSource.manager });
+    return new AccountsRepository({ tx: dataSource.manager }, sqlDialectOf(dataSource));
   }
 
   /** The account an email names (case-insensitively, as the unique index users_email_lower_key compares). */
   async findByEmail(email: string): Promise<Account | undefined> {
-    const rows = await this.txHost.tx.query<Account[]>(BY_EMAIL[sqlDialectOf(this.txHost.tx)], [email]);
+    const rows = await this.txHost.tx.query<Account[]>(BY_EMAIL[this.dialect], [email]);
     return rows[0];
   }
 
@@ -138,7 +142,7 @@ export class AccountsRepository {
     passwordHash: string;
   }): Promise<boolean> {
     const tx = this.txHost.tx;
-    if (sqlDialectOf(tx) === 'postgres') {
+    if (this.dialect === 'postgres') {
       const created = await tx.query<unknown[]>(
         `INSERT INTO users (name, email, password_hash, role) VALUES ($1, $2, $3, 'admin')
          ON CONFLICT ((lower(email))) DO NOTHING RETURNING id`,

@@ -1,11 +1,12 @@
-import { Injectable } from '@nestjs/common';
+import { Inject, Injectable } from '@nestjs/common';
 import { TransactionHost } from '@nestjs-cls/transactional';
 import type { TransactionalAdapterTypeOrm } from '@nestjs-cls/transactional-adapter-typeorm';
 import { InjectRepository } from '@nestjs/typeorm';
 import type { Repository } from 'typeorm';
 import { ReadRouter } from '../database/reads/read-routing';
 import type { SqlDialect } from '../database/dialects/dialect';
-import { selectInChunks, sqlDialectOf } from '../database/dialects/sql-dialect';
+import { SQL_DIALECT } from '../database/dialects/sql-dialect.module';
+import { selectInChunks } from '../database/dialects/sql-dialect';
 import { inCurrentTransaction } from '../database/transactions/transactions';
 import { Comment } from './entities/comment.entity';
 
@@ -60,15 +61,14 @@ const SQL: Record<SqlDialect, Statements> = {
  */
 @Injectable()
 export class CommentsRepository {
-  private readonly dialect: SqlDialect;
   private readonly sql: Statements;
 
   constructor(
     @InjectRepository(Comment) private readonly comments: Repository<Comment>,
     private readonly txHost: TransactionHost<TransactionalAdapterTypeOrm>,
     private readonly reads: ReadRouter,
+    @Inject(SQL_DIALECT) private readonly dialect: SqlDialect,
   ) {
-    this.dialect = sqlDialectOf(comments.manager);
     this.sql = SQL[this.dialect];
   }
 

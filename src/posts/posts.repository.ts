@@ -1,11 +1,12 @@
-import { Injectable } from '@nestjs/common';
+import { Inject, Injectable } from '@nestjs/common';
 import { TransactionHost } from '@nestjs-cls/transactional';
 import type { TransactionalAdapterTypeOrm } from '@nestjs-cls/transactional-adapter-typeorm';
 import { InjectRepository } from '@nestjs/typeorm';
 import type { Repository } from 'typeorm';
 import { ReadRouter } from '../database/reads/read-routing';
 import type { SqlDialect } from '../database/dialects/dialect';
-import { forUpdate, selectInChunks, sqlDialectOf } from '../database/dialects/sql-dialect';
+import { SQL_DIALECT } from '../database/dialects/sql-dialect.module';
+import { forUpdate, selectInChunks } from '../database/dialects/sql-dialect';
 import { inCurrentTransaction } from '../database/transactions/transactions';
 import { deleteIfMatch, updateIfMatch } from '../database/transactions/versioned-writes';
 import type { Preconditions } from '../http/conditional-requests';
@@ -104,7 +105,6 @@ const SQL: Record<SqlDialect, Statements> = {
  */
 @Injectable()
 export class PostsRepository {
-  private readonly dialect: SqlDialect;
   private readonly sql: Statements;
   private readonly mysql: boolean;
 
@@ -112,8 +112,8 @@ export class PostsRepository {
     @InjectRepository(Post) private readonly posts: Repository<Post>,
     private readonly txHost: TransactionHost<TransactionalAdapterTypeOrm>,
     private readonly reads: ReadRouter,
+    @Inject(SQL_DIALECT) private readonly dialect: SqlDialect,
   ) {
-    this.dialect = sqlDialectOf(posts.manager);
     this.sql = SQL[this.dialect];
     this.mysql = this.dialect === 'mysql';
   }

@@ -1,11 +1,12 @@
-import { Injectable } from '@nestjs/common';
+import { Inject, Injectable } from '@nestjs/common';
 import { TransactionHost } from '@nestjs-cls/transactional';
 import type { TransactionalAdapterTypeOrm } from '@nestjs-cls/transactional-adapter-typeorm';
 import { InjectRepository } from '@nestjs/typeorm';
 import type { Repository } from 'typeorm';
 import { ReadRouter } from '../database/reads/read-routing';
 import type { SqlDialect } from '../database/dialects/dialect';
-import { forUpdate, sqlDialectOf } from '../database/dialects/sql-dialect';
+import { SQL_DIALECT } from '../database/dialects/sql-dialect.module';
+import { forUpdate } from '../database/dialects/sql-dialect';
 import { inCurrentTransaction } from '../database/transactions/transactions';
 import { deleteIfMatch, updateIfMatch } from '../database/transactions/versioned-writes';
 import type { Preconditions } from '../http/conditional-requests';
@@ -71,7 +72,6 @@ type FlatUserRow = User & { profileUserId?: number | null; profileBio?: string; 
  */
 @Injectable()
 export class UsersRepository {
-  private readonly dialect: SqlDialect;
   private readonly sql: Statements;
 
   constructor(
@@ -79,8 +79,8 @@ export class UsersRepository {
     @InjectRepository(Profile) private readonly profiles: Repository<Profile>,
     private readonly txHost: TransactionHost<TransactionalAdapterTypeOrm>,
     private readonly reads: ReadRouter,
+    @Inject(SQL_DIALECT) private readonly dialect: SqlDialect,
   ) {
-    this.dialect = sqlDialectOf(users.manager);
     this.sql = SQL[this.dialect];
   }
 

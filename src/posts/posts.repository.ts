@@ -6,7 +6,7 @@ import type { Repository } from 'typeorm';
 import { ReadRouter } from '../database/reads/read-routing';
 import type { SqlDialect } from '../database/dialects/dialect';
 import { SQL_DIALECT } from '../database/dialects/sql-dialect.module';
-import { forUpdate, selectInChunks } from '../database/dialects/sql-dialect';
+import { selectInChunks } from '../database/dialects/sql-dialect';
 import { inCurrentTransaction } from '../database/transactions/transactions';
 import { deleteIfMatch, updateIfMatch } from '../database/transactions/versioned-writes';
 import type { Preconditions } from '../http/conditional-requests';
@@ -321,10 +321,11 @@ export class PostsRepository {
     const posts = inCurrentTransaction(this.txHost, this.posts);
     if (this.dialect === 'postgres') {
       await posts.query('SELECT 1 FROM comments WHERE post_id = $1 ORDER BY id FOR UPDATE', [id]);
-    } else if (forUpdate(posts.manager)) {
+    } else if (this.dialect === 'mysql') {
       // The post first, as a comment insert locks it first (the keyset trigger): they queue, never deadlock.
-      await posts.query(`SELECT 1 FROM posts WHERE id = ?${forUpdate(posts.manager)}`, [id]);
-      await posts.query(`SELECT 1 FROM comments WHERE post_id = ? ORDER BY id${forUpdate(posts.manager)}`, [id]);
+      // SQLite takes no row locks: its single writer already serializes these transactions.
+      await posts.query('SELECT 1 FROM posts WHERE id = ? FOR UPDATE', [id]);
+      await posts.query('SELECT 1 FROM comments WHERE post_id = ? ORDER BY id FOR UPDATE', [id]);
     }
     await deleteIfMatch(posts, id, conditions);
   }

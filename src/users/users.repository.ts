@@ -6,7 +6,6 @@ import type { Repository } from 'typeorm';
 import { ReadRouter } from '../database/reads/read-routing';
 import type { SqlDialect } from '../database/dialects/dialect';
 import { SQL_DIALECT } from '../database/dialects/sql-dialect.module';
-import { forUpdate } from '../database/dialects/sql-dialect';
 import { inCurrentTransaction } from '../database/transactions/transactions';
 import { deleteIfMatch, updateIfMatch } from '../database/transactions/versioned-writes';
 import type { Preconditions } from '../http/conditional-requests';
@@ -150,12 +149,13 @@ export class UsersRepository {
         'SELECT 1 FROM comments WHERE author_id = $1 OR post_id = ANY(ARRAY(SELECT id FROM posts WHERE author_id = $1)) ORDER BY id FOR UPDATE',
         [id],
       );
-    } else if (forUpdate(users.manager)) {
+    } else if (this.dialect === 'mysql') {
       // The user's posts first, as a comment insert locks its post first (the keyset trigger), then
       // the comments in id order: concurrent deletes and comment inserts queue instead of deadlocking.
-      await users.query(`SELECT 1 FROM posts WHERE author_id = ? ORDER BY id${forUpdate(users.manager)}`, [id]);
+      // SQLite takes no row locks: its single writer already serializes these transactions.
+      await users.query('SELECT 1 FROM posts WHERE author_id = ? ORDER BY id FOR UPDATE', [id]);
       await users.query(
-        `SELECT 1 FROM comments WHERE author_id = ? OR post_id IN (SELECT id FROM posts WHERE author_id = ?) ORDER BY id${forUpdate(users.manager)}`,
+        'SELECT 1 FROM comments WHERE author_id = ? OR post_id IN (SELECT id FROM posts WHERE author_id = ?) ORDER BY id FOR UPDATE',
         [id, id],
       );
     }

@@ -14,6 +14,7 @@ import { AppConfigModule } from './config/app-config.module';
 import { dataSourceOptions } from './database/data-source.options';
 import { initializeWhenAvailable } from './database/startup';
 import { learnConstraintNames, sqliteGate } from './database/dialects/sqlite';
+import { SqlDialectModule } from './database/dialects/sql-dialect.module';
 import { runMigrationsExclusively } from './database/migrations/migration-lock';
 import { ensureSessionStatementTimeout } from './database/dialects/statement-timeout';
 import { HealthModule } from './health/health.module';
@@ -61,6 +62,7 @@ export class AppModule {
         }),
         transactionsModule(),
         ReadRoutingModule,
+        SqlDialectModule,
         RateLimitModule.forRoot(config.rateLimit),
         IdempotencyModule,
         AuthApiModule,

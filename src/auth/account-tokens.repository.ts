@@ -1,8 +1,10 @@
-import { Injectable } from '@nestjs/common';
+import { Inject, Injectable } from '@nestjs/common';
 import { TransactionHost } from '@nestjs-cls/transactional';
 import type { TransactionalAdapterTypeOrm } from '@nestjs-cls/transactional-adapter-typeorm';
 import { createHash, randomBytes } from 'node:crypto';
-import { boundFor, nowWithMilliseconds, sqlDialectOf, sqlFlavourOf } from '../database/dialects/sql-dialect';
+import type { SqlDialect } from '../database/dialects/dialect';
+import { boundFor, nowWithMilliseconds } from '../database/dialects/sql-dialect';
+import { SQL_DIALECT } from '../database/dialects/sql-dialect.module';
 import { inTransaction } from '../database/transactions/transactions';
 import { AccountToken, type AccountTokenPurpose } from './entities/account-token.entity';
 
@@ -27,7 +29,10 @@ const USABLE =
  */
 @Injectable()
 export class AccountTokensRepository {
-  constructor(private readonly txHost: TransactionHost<TransactionalAdapterTypeOrm>) {}
+  constructor(
+    private readonly txHost: TransactionHost<TransactionalAdapterTypeOrm>,
+    @Inject(SQL_DIALECT) private readonly dialect: SqlDialect,
+  ) {}
 
   /**
    * Stores a new token for `userId`, mailed to `email`, valid `ttlSeconds` by the database's clock;
@@ -35,8 +40,7 @@ export class AccountTokensRepository {
    */
   async issue(userId: number, purpose: AccountTokenPurpose, email: string, ttlSeconds: number): Promise<string> {
     const token = randomBytes(32).toString('base64url');
-    const tx = this.txHost.tx;
-    const dialect = sqlDialectOf(tx);
+    const dialect = this.dialect;
     const expires = {
       postgres: 'now() + make_interval(secs => $5)',
       mysql: 'DATE_ADD(CURRENT_TIMESTAMP(3), INTERVAL $5 SECOND)',
@@ -64,7 +68,7 @@ export class AccountTokensRepository {
    * with one token exactly one gets the id: the second UPDATE re-checks `used_at IS NULL`.
    */
   async consume(hash: Buffer, purpose: AccountTokenPurpose): Promise<number | undefined> {
-    if (sqlFlavourOf(this.txHost.tx) === 'postgres') {
+    if (this.dialect === 'postgres') {
       const rows = await this.query<{ userId: number }>(
         `WITH used AS (UPDATE account_tokens t SET used_at = now() WHERE t.token_hash = $1 AND ${USABLE} RETURNING t.user_id) ` +
           'SELECT user_id AS "userId" FROM used',

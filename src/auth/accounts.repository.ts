@@ -2,13 +2,9 @@ import { ConflictException, Inject, Injectable } from '@nestjs/common';
 import { TransactionHost } from '@nestjs-cls/transactional';
 import type { DataSource, EntityManager } from 'typeorm';
 import { sqlStateOf } from '../database/errors/database-errors';
-import {
-  boundFor,
-  forUpdate,
-  nowWithMilliseconds,
-  type SqlFlavour,
-  sqlFlavourOf,
-} from '../database/dialects/sql-dialect';
+import { boundFor, forUpdate, nowWithMilliseconds, sqlDialectOf } from '../database/dialects/sql-dialect';
+import type { SqlDialect } from '../database/dialects/dialect';
+import { SQL_DIALECT } from '../database/dialects/sql-dialect.module';
 import type { Role } from '../users/entities/user.entity';
 
 /**
@@ -16,9 +12,12 @@ import type { Role } from '../users/entities/user.entity';
  * stored generated column email_lower behind the same unique index name (binary collation on MySQL,
  * so the comparison folds case once, through lower(), and never accents).
  */
-const BY_EMAIL: Record<SqlFlavour, string> = {
+const BY_EMAIL_PORTABLE =
+  'SELECT id, email, role, password_hash AS "passwordHash" FROM users WHERE email_lower = lower(?)';
+const BY_EMAIL: Record<SqlDialect, string> = {
   postgres: 'SELECT id, email, role, password_hash AS "passwordHash" FROM users WHERE lower(email) = lower($1)',
-  portable: 'SELECT id, email, role, password_hash AS "passwordHash" FROM users WHERE email_lower = lower(?)',
+  mysql: BY_EMAIL_PORTABLE,
+  sqlite: BY_EMAIL_PORTABLE,
 };
 
 /** An account as identity sees it: who it is, where its mail goes, its role and credentials. */
@@ -39,16 +38,19 @@ export interface Account {
  */
 @Injectable()
 export class AccountsRepository {
-  constructor(@Inject(TransactionHost) private readonly txHost: { readonly tx: EntityManager }) {}
+  constructor(
+    @Inject(TransactionHost) private readonly txHost: { readonly tx: EntityManager },
+    @Inject(SQL_DIALECT) private readonly dialect: SqlDialect,
+  ) {}
 
   /** The same statements outside dependency injection (startup's admin bootstrap, `npm run user:admin`). */
   static on(dataSource: DataSource): AccountsRepository {
-    return new AccountsRepository({ tx: dataSource.manager });
+    return new AccountsRepository({ tx: dataSource.manager }, sqlDialectOf(dataSource));
   }
 
   /** The account an email names (case-insensitively, as the unique index users_email_lower_key compares). */
   async findByEmail(email: string): Promise<Account | undefined> {
-    const rows = await this.txHost.tx.query<Account[]>(BY_EMAIL[sqlFlavourOf(this.txHost.tx)], [email]);
+    const rows = await this.txHost.tx.query<Account[]>(BY_EMAIL[this.dialect], [email]);
     return rows[0];
   }
 
@@ -140,7 +142,7 @@ export class AccountsRepository {
     passwordHash: string;
   }): Promise<boolean> {
     const tx = this.txHost.tx;
-    if (sqlFlavourOf(tx) === 'postgres') {
+    if (this.dialect === 'postgres') {
       const created = await tx.query<unknown[]>(
         `INSERT INTO users (name, email, password_hash, role) VALUES ($1, $2, $3, 'admin')
          ON CONFLICT ((lower(email))) DO NOTHING RETURNING id`,

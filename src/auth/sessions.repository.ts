@@ -1,11 +1,13 @@
-import { Injectable } from '@nestjs/common';
+import { Inject, Injectable } from '@nestjs/common';
 import { TransactionHost } from '@nestjs-cls/transactional';
 import type { TransactionalAdapterTypeOrm } from '@nestjs-cls/transactional-adapter-typeorm';
 import { randomUUID } from 'node:crypto';
 import type { EntityManager } from 'typeorm';
 import { queryRows } from '../database/reads/pool-queries';
 import { inTransaction } from '../database/transactions/transactions';
-import { boundFor, nowWithMilliseconds, sqlDialectOf, sqlFlavourOf } from '../database/dialects/sql-dialect';
+import type { SqlDialect } from '../database/dialects/dialect';
+import { boundFor, nowWithMilliseconds } from '../database/dialects/sql-dialect';
+import { SQL_DIALECT } from '../database/dialects/sql-dialect.module';
 import type { Role } from '../users/entities/user.entity';
 import { RefreshToken } from './entities/refresh-token.entity';
 import { sessionCreated } from './session-times';
@@ -42,7 +44,10 @@ function asDate(value: Date | string): Date {
  */
 @Injectable()
 export class SessionsRepository {
-  constructor(private readonly txHost: TransactionHost<TransactionalAdapterTypeOrm>) {}
+  constructor(
+    private readonly txHost: TransactionHost<TransactionalAdapterTypeOrm>,
+    @Inject(SQL_DIALECT) private readonly dialect: SqlDialect,
+  ) {}
 
   /**
    * A new session with its first refresh token, in one statement. Returns the session id.
@@ -133,12 +138,11 @@ export class SessionsRepository {
     successorHash: Buffer,
     graceSeconds: number,
   ): Promise<{ sessionId: string; userId: number } | undefined> {
-    const tx = this.txHost.tx;
     const cutoff = {
       postgres: 'now() - make_interval(secs => $3)',
       mysql: 'CURRENT_TIMESTAMP(3) - INTERVAL $3 SECOND',
       sqlite: "strftime('%Y-%m-%d %H:%M:%f', 'now', '-' || $3 || ' seconds')",
-    }[sqlDialectOf(tx)];
+    }[this.dialect];
     const rows = await this.query<{ sessionId: string; userId: number }>(
       'SELECT s.id AS "sessionId", s.user_id AS "userId" FROM refresh_tokens t ' +
         'JOIN sessions s ON s.id = t.session_id ' +
@@ -241,12 +245,11 @@ export class SessionsRepository {
    * ago (the WHERE re-checks, so instances sharing the database write at most once per interval too).
    */
   async touch(sessionId: string, resolutionSeconds: number): Promise<void> {
-    const tx = this.txHost.tx;
     const cutoff = {
       postgres: 'now() - make_interval(secs => $2)',
       mysql: 'DATE_SUB(CURRENT_TIMESTAMP(3), INTERVAL $2 SECOND)',
       sqlite: "strftime('%Y-%m-%d %H:%M:%f', 'now', '-' || $2 || ' seconds')",
-    }[sqlDialectOf(tx)];
+    }[this.dialect];
     await this.query(
       `UPDATE sessions SET last_used_at = NOW WHERE id = $1 AND (last_used_at IS NULL OR last_used_at < ${cutoff})`,
       [sessionId, resolutionSeconds],
@@ -254,7 +257,7 @@ export class SessionsRepository {
   }
 
   private get portable(): boolean {
-    return sqlFlavourOf(this.txHost.tx) === 'portable';
+    return this.dialect !== 'postgres';
   }
 
   private now(db: EntityManager): string {

@@ -1,10 +1,12 @@
-import { Injectable } from '@nestjs/common';
+import { Inject, Injectable } from '@nestjs/common';
 import { TransactionHost } from '@nestjs-cls/transactional';
 import type { TransactionalAdapterTypeOrm } from '@nestjs-cls/transactional-adapter-typeorm';
 import { InjectRepository } from '@nestjs/typeorm';
 import type { Repository } from 'typeorm';
 import { ReadRouter } from '../database/reads/read-routing';
-import { selectInChunks, type SqlFlavour, sqlFlavourOf } from '../database/dialects/sql-dialect';
+import type { SqlDialect } from '../database/dialects/dialect';
+import { SQL_DIALECT } from '../database/dialects/sql-dialect.module';
+import { selectInChunks } from '../database/dialects/sql-dialect';
 import { inCurrentTransaction } from '../database/transactions/transactions';
 import { Comment } from './entities/comment.entity';
 
@@ -12,6 +14,20 @@ import { Comment } from './entities/comment.entity';
 export type CommentValues = Pick<Comment, 'authorId' | 'body'>;
 
 const COMMENT_COLUMNS = 'id, post_id AS "postId", author_id AS "authorId", body, created_at AS "createdAt"';
+
+/** One dialect's statements. */
+type Statements = { commentsOfPosts: (ids: string) => string; page: string; pageAfter: string; postExists: string };
+
+/** The statements MySQL/MariaDB and SQLite share: `?` placeholders, no arrays or JSON building. */
+const PORTABLE_SQL: Statements = {
+  commentsOfPosts: (ids) =>
+    `SELECT ${COMMENT_COLUMNS} FROM comments WHERE post_id IN (${ids}) ORDER BY post_id, created_at, id`,
+  page: `SELECT ${COMMENT_COLUMNS} FROM comments WHERE post_id = ? ORDER BY created_at, id LIMIT ?`,
+  pageAfter:
+    `SELECT ${COMMENT_COLUMNS} FROM comments WHERE post_id = ? AND (created_at > ? OR (created_at = ? AND id > ?)) ` +
+    'ORDER BY created_at, id LIMIT ?',
+  postExists: 'SELECT EXISTS (SELECT 1 FROM posts WHERE id = ?) AS "exists"',
+};
 
 /**
  * Which statements each dialect takes (see database/dialects/sql-dialect.ts).
@@ -25,10 +41,7 @@ const COMMENT_COLUMNS = 'id, post_id AS "postId", author_id AS "authorId", body,
  *   the row comparison out, which MySQL's optimizer turns into a range on the index.
  * - postExists: 1/0 on MySQL, true/false on PostgreSQL: read with Boolean().
  */
-const SQL: Record<
-  SqlFlavour,
-  { commentsOfPosts: (ids: string) => string; page: string; pageAfter: string; postExists: string }
-> = {
+const SQL: Record<SqlDialect, Statements> = {
   postgres: {
     commentsOfPosts: () =>
       `SELECT ${COMMENT_COLUMNS} FROM comments WHERE post_id = ANY($1) ORDER BY post_id, created_at, id`,
@@ -36,15 +49,8 @@ const SQL: Record<
     pageAfter: `SELECT ${COMMENT_COLUMNS} FROM comments WHERE post_id = $1 AND (created_at, id) > ($3, $4) ORDER BY created_at, id LIMIT $2`,
     postExists: 'SELECT EXISTS (SELECT 1 FROM posts WHERE id = $1) AS "exists"',
   },
-  portable: {
-    commentsOfPosts: (ids) =>
-      `SELECT ${COMMENT_COLUMNS} FROM comments WHERE post_id IN (${ids}) ORDER BY post_id, created_at, id`,
-    page: `SELECT ${COMMENT_COLUMNS} FROM comments WHERE post_id = ? ORDER BY created_at, id LIMIT ?`,
-    pageAfter:
-      `SELECT ${COMMENT_COLUMNS} FROM comments WHERE post_id = ? AND (created_at > ? OR (created_at = ? AND id > ?)) ` +
-      'ORDER BY created_at, id LIMIT ?',
-    postExists: 'SELECT EXISTS (SELECT 1 FROM posts WHERE id = ?) AS "exists"',
-  },
+  mysql: PORTABLE_SQL,
+  sqlite: PORTABLE_SQL,
 };
 
 /**
@@ -55,16 +61,15 @@ const SQL: Record<
  */
 @Injectable()
 export class CommentsRepository {
-  private readonly flavour: SqlFlavour;
-  private readonly sql: (typeof SQL)[SqlFlavour];
+  private readonly sql: Statements;
 
   constructor(
     @InjectRepository(Comment) private readonly comments: Repository<Comment>,
     private readonly txHost: TransactionHost<TransactionalAdapterTypeOrm>,
     private readonly reads: ReadRouter,
+    @Inject(SQL_DIALECT) private readonly dialect: SqlDialect,
   ) {
-    this.flavour = sqlFlavourOf(comments.manager);
-    this.sql = SQL[this.flavour];
+    this.sql = SQL[this.dialect];
   }
 
   /** One comment by id, or null. */
@@ -78,7 +83,7 @@ export class CommentsRepository {
    */
   findByPostIds(postIds: number[]): Promise<Comment[]> {
     if (postIds.length === 0) return Promise.resolve([]);
-    if (this.flavour === 'postgres') {
+    if (this.dialect === 'postgres') {
       return this.reads.query<Comment>(this.sql.commentsOfPosts(''), [postIds]);
     }
     return this.reads.read((db) =>
@@ -95,7 +100,7 @@ export class CommentsRepository {
   findPageAfter(postId: number, after: [createdAt: Date, id: number] | undefined, limit: number): Promise<Comment[]> {
     const parameters = !after
       ? [postId, limit]
-      : this.flavour === 'postgres'
+      : this.dialect === 'postgres'
         ? [postId, limit, after[0], after[1]]
         : [postId, after[0], after[0], after[1], limit];
     return this.reads.query<Comment>(after ? this.sql.pageAfter : this.sql.page, parameters);
@@ -116,7 +121,7 @@ export class CommentsRepository {
     const repository = inCurrentTransaction(this.txHost, this.comments);
     // Portable: one INSERT per comment. MySQL's foreign-key error does not say which author is
     // missing; with one row per statement the translation names it (database/errors/database-errors.ts).
-    const chunk = this.flavour === 'portable' ? 1 : undefined;
+    const chunk = this.dialect !== 'postgres' ? 1 : undefined;
     return repository.save(
       comments.map((comment) => repository.create({ ...comment, postId })),
       { chunk },

@@ -1,7 +1,7 @@
 import type { DataSourceOptions } from 'typeorm';
 import type { DatabaseConfig } from '../config/app.config';
 import { DatabaseLogger } from './database.logger';
-import { type Dialect, dialectOf, loadDriver, migrationsFolder, useColumnTypesOf } from './dialects/dialect';
+import { type SqlDialect, dialectOf, loadDriver, migrationsFolder, useColumnTypesOf } from './dialects/dialect';
 import { entities } from './entities';
 import { ConnectionDiscardSubscriber, GuardedPgClient } from './errors/connection-faults';
 import { boundedMysqlDriver } from './dialects/mysql-driver';
@@ -39,7 +39,7 @@ export function dataSourceOptions(config: DatabaseConfig): DataSourceOptions {
   return { ...common, ...dialectOptions[dialect](config as DatabaseConfig & { url: string }) } as DataSourceOptions;
 }
 
-const dialectOptions: Record<Dialect, (config: DatabaseConfig & { url: string }) => Partial<DataSourceOptions>> = {
+const dialectOptions: Record<SqlDialect, (config: DatabaseConfig & { url: string }) => Partial<DataSourceOptions>> = {
   postgres: (config) => ({
     type: 'postgres',
     url: config.url,

@@ -1,16 +1,12 @@
-import { Injectable } from '@nestjs/common';
+import { Inject, Injectable } from '@nestjs/common';
 import { TransactionHost } from '@nestjs-cls/transactional';
 import type { TransactionalAdapterTypeOrm } from '@nestjs-cls/transactional-adapter-typeorm';
 import { InjectRepository } from '@nestjs/typeorm';
 import type { Repository } from 'typeorm';
 import { ReadRouter } from '../database/reads/read-routing';
-import {
-  forUpdate,
-  selectInChunks,
-  sqlDialectOf,
-  type SqlFlavour,
-  sqlFlavourOf,
-} from '../database/dialects/sql-dialect';
+import type { SqlDialect } from '../database/dialects/dialect';
+import { SQL_DIALECT } from '../database/dialects/sql-dialect.module';
+import { selectInChunks } from '../database/dialects/sql-dialect';
 import { inCurrentTransaction } from '../database/transactions/transactions';
 import { deleteIfMatch, updateIfMatch } from '../database/transactions/versioned-writes';
 import type { Preconditions } from '../http/conditional-requests';
@@ -59,6 +55,24 @@ const ORDER_BY: Record<PostSort, [column: 'created_at' | 'title', direction: 'AS
 const POST_COLUMNS =
   'p.id, p.author_id AS "authorId", p.title, p.body, p.created_at AS "createdAt", p.updated_at AS "updatedAt", p.version';
 
+/** One dialect's statements. */
+type Statements = {
+  postsOfAuthors: (ids: string) => string;
+  postWithAuthor: string;
+  pageColumns: string;
+  titleContains: (pattern: string) => string;
+};
+
+/** The statements MySQL/MariaDB and SQLite share: `?` placeholders, no arrays or JSON building. */
+const PORTABLE_SQL: Statements = {
+  postsOfAuthors: (ids) =>
+    `SELECT ${POST_COLUMNS} FROM posts p WHERE p.author_id IN (${ids}) ORDER BY p.author_id, p.created_at DESC, p.id DESC`,
+  postWithAuthor: `SELECT ${POST_COLUMNS}, a.name AS "authorName" FROM posts p JOIN users a ON a.id = p.author_id WHERE p.id = ?`,
+  pageColumns: `${POST_COLUMNS}, a.name AS "authorName"`,
+  // ESCAPE '\\' would be an unterminated string in MySQL (backslash escapes the quote): escape with '!'.
+  titleContains: (pattern) => `LOWER(p.title) LIKE LOWER(${pattern}) ESCAPE '!'`,
+};
+
 /**
  * Which statements each dialect takes (see database/dialects/sql-dialect.ts).
  * - postsOfAuthors: the batch loader behind every nested user read. Plain SQL for speed (see
@@ -71,15 +85,7 @@ const POST_COLUMNS =
  * - pageColumns: a list page's columns, `author` as postWithAuthor builds it.
  * - titleContains: `q` case-insensitively, LIKE's wildcards escaped (ILIKE on PostgreSQL).
  */
-const SQL: Record<
-  SqlFlavour,
-  {
-    postsOfAuthors: (ids: string) => string;
-    postWithAuthor: string;
-    pageColumns: string;
-    titleContains: (pattern: string) => string;
-  }
-> = {
+const SQL: Record<SqlDialect, Statements> = {
   postgres: {
     postsOfAuthors: () =>
       `SELECT ${POST_COLUMNS} FROM posts p WHERE p.author_id = ANY($1) ORDER BY p.author_id, p.created_at DESC, p.id DESC`,
@@ -88,14 +94,8 @@ const SQL: Record<
     // Served by posts_title_trgm_idx (pg_trgm GIN) for a q of 3 characters or more.
     titleContains: (pattern) => `p.title ILIKE ${pattern} ESCAPE '\\'`,
   },
-  portable: {
-    postsOfAuthors: (ids) =>
-      `SELECT ${POST_COLUMNS} FROM posts p WHERE p.author_id IN (${ids}) ORDER BY p.author_id, p.created_at DESC, p.id DESC`,
-    postWithAuthor: `SELECT ${POST_COLUMNS}, a.name AS "authorName" FROM posts p JOIN users a ON a.id = p.author_id WHERE p.id = ?`,
-    pageColumns: `${POST_COLUMNS}, a.name AS "authorName"`,
-    // ESCAPE '\\' would be an unterminated string in MySQL (backslash escapes the quote): escape with '!'.
-    titleContains: (pattern) => `LOWER(p.title) LIKE LOWER(${pattern}) ESCAPE '!'`,
-  },
+  mysql: PORTABLE_SQL,
+  sqlite: PORTABLE_SQL,
 };
 
 /**
@@ -105,18 +105,17 @@ const SQL: Record<
  */
 @Injectable()
 export class PostsRepository {
-  private readonly flavour: SqlFlavour;
-  private readonly sql: (typeof SQL)[SqlFlavour];
+  private readonly sql: Statements;
   private readonly mysql: boolean;
 
   constructor(
     @InjectRepository(Post) private readonly posts: Repository<Post>,
     private readonly txHost: TransactionHost<TransactionalAdapterTypeOrm>,
     private readonly reads: ReadRouter,
+    @Inject(SQL_DIALECT) private readonly dialect: SqlDialect,
   ) {
-    this.flavour = sqlFlavourOf(posts.manager);
-    this.sql = SQL[this.flavour];
-    this.mysql = sqlDialectOf(posts.manager) === 'mysql';
+    this.sql = SQL[this.dialect];
+    this.mysql = this.dialect === 'mysql';
   }
 
   /**
@@ -125,7 +124,7 @@ export class PostsRepository {
    */
   async findById(id: number): Promise<Post | null> {
     const [row] = await this.reads.query<Post & { authorName?: string }>(this.sql.postWithAuthor, [id]);
-    if (!row || this.flavour === 'postgres') return row ?? null;
+    if (!row || this.dialect === 'postgres') return row ?? null;
     const { authorName, ...post } = row;
     return Object.assign(post, { author: { id: post.authorId, name: authorName } });
   }
@@ -192,7 +191,7 @@ export class PostsRepository {
   private titleIndexServes(q: string): 'trgm' | 'fts5' | undefined {
     const characters = [...q];
     if (characters.length < 3) return undefined;
-    if (this.flavour === 'postgres') return 'trgm';
+    if (this.dialect === 'postgres') return 'trgm';
     if (this.mysql) return undefined;
     return fts5FoldsAsJs(q) ? 'fts5' : undefined;
   }
@@ -216,7 +215,7 @@ export class PostsRepository {
     // Placeholders are bound as the text is written: portable `?` take their values in text order.
     const bind = (value: unknown) => {
       parameters.push(value);
-      return this.flavour === 'postgres' ? `$${parameters.length}` : '?';
+      return this.dialect === 'postgres' ? `$${parameters.length}` : '?';
     };
     const listConditions = (): string[] => {
       const where: string[] = [];
@@ -226,7 +225,7 @@ export class PostsRepository {
         const op = direction === 'ASC' ? '>' : '<';
         // Portable spells the row comparison out, which MySQL's optimizer turns into a range on the index.
         where.push(
-          this.flavour === 'postgres'
+          this.dialect === 'postgres'
             ? `(p.${column}, p.id) ${op} (${bind(value)}, ${bind(id)})`
             : `(p.${column} ${op} ${bind(value)} OR (p.${column} = ${bind(value)} AND p.id ${op} ${bind(id)}))`,
         );
@@ -237,7 +236,7 @@ export class PostsRepository {
       if (!q) return [];
       const matches: string[] = [];
       if (index === 'fts5') matches.push(`posts_title_fts MATCH ${bind(`"${q.replaceAll('"', '""')}"`)}`);
-      const pattern = bind(`%${escapeLike(q, this.flavour)}%`);
+      const pattern = bind(`%${escapeLike(q, this.dialect)}%`);
       // MySQL's collation would also fold accents (ü = u); compared binary after LOWER(), it matches as PostgreSQL's ILIKE.
       matches.push(
         this.mysql
@@ -273,7 +272,7 @@ export class PostsRepository {
 
   /** Rows as Posts: portable rows carry `authorName`, nested here as PostgreSQL's json_build_object does. */
   private shaped(rows: PostRow[]): Post[] {
-    if (this.flavour === 'postgres') return rows;
+    if (this.dialect === 'postgres') return rows;
     return rows.map(({ authorName, ...post }) =>
       Object.assign(post, { author: { id: post.authorId, name: authorName } }),
     );
@@ -286,7 +285,7 @@ export class PostsRepository {
    */
   findByAuthorIds(authorIds: number[]): Promise<Post[]> {
     if (authorIds.length === 0) return Promise.resolve([]);
-    if (this.flavour === 'postgres') {
+    if (this.dialect === 'postgres') {
       return this.reads.query<Post>(this.sql.postsOfAuthors(''), [authorIds]);
     }
     return this.reads.read((db) =>
@@ -320,19 +319,20 @@ export class PostsRepository {
    */
   async delete(id: number, conditions: Preconditions | undefined): Promise<void> {
     const posts = inCurrentTransaction(this.txHost, this.posts);
-    if (this.flavour === 'postgres') {
+    if (this.dialect === 'postgres') {
       await posts.query('SELECT 1 FROM comments WHERE post_id = $1 ORDER BY id FOR UPDATE', [id]);
-    } else if (forUpdate(posts.manager)) {
+    } else if (this.dialect === 'mysql') {
       // The post first, as a comment insert locks it first (the keyset trigger): they queue, never deadlock.
-      await posts.query(`SELECT 1 FROM posts WHERE id = ?${forUpdate(posts.manager)}`, [id]);
-      await posts.query(`SELECT 1 FROM comments WHERE post_id = ? ORDER BY id${forUpdate(posts.manager)}`, [id]);
+      // SQLite takes no row locks: its single writer already serializes these transactions.
+      await posts.query('SELECT 1 FROM posts WHERE id = ? FOR UPDATE', [id]);
+      await posts.query('SELECT 1 FROM comments WHERE post_id = ? ORDER BY id FOR UPDATE', [id]);
     }
     await deleteIfMatch(posts, id, conditions);
   }
 }
 
 /** `q` is a plain substring: LIKE's wildcards in it match themselves (escaped with titleContains' escape character). */
-function escapeLike(text: string, flavour: SqlFlavour): string {
-  const escape = flavour === 'postgres' ? '\\' : '!';
-  return text.replace(flavour === 'postgres' ? /[\\%_]/g : /[!%_]/g, (char) => `${escape}${char}`);
+function escapeLike(text: string, dialect: SqlDialect): string {
+  const escape = dialect === 'postgres' ? '\\' : '!';
+  return text.replace(dialect === 'postgres' ? /[\\%_]/g : /[!%_]/g, (char) => `${escape}${char}`);
 }

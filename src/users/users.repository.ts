@@ -1,10 +1,11 @@
-import { Injectable } from '@nestjs/common';
+import { Inject, Injectable } from '@nestjs/common';
 import { TransactionHost } from '@nestjs-cls/transactional';
 import type { TransactionalAdapterTypeOrm } from '@nestjs-cls/transactional-adapter-typeorm';
 import { InjectRepository } from '@nestjs/typeorm';
 import type { Repository } from 'typeorm';
 import { ReadRouter } from '../database/reads/read-routing';
-import { forUpdate, type SqlFlavour, sqlFlavourOf } from '../database/dialects/sql-dialect';
+import type { SqlDialect } from '../database/dialects/dialect';
+import { SQL_DIALECT } from '../database/dialects/sql-dialect.module';
 import { inCurrentTransaction } from '../database/transactions/transactions';
 import { deleteIfMatch, updateIfMatch } from '../database/transactions/versioned-writes';
 import type { Preconditions } from '../http/conditional-requests';
@@ -27,11 +28,23 @@ export type ProfileValues = Partial<Pick<Profile, 'bio' | 'avatarUrl'>>;
 const USER_COLUMNS =
   'u.id, u.name, u.email, u.email_verified AS "emailVerified", u.role, u.created_at AS "createdAt", u.updated_at AS "updatedAt", u.version';
 
+/** One dialect's statements. */
+type Statements = { users: string; usersWithProfiles: string; byId: string; page: string; pageAfter: string };
+
+/** The statements MySQL/MariaDB and SQLite share: `?` placeholders, no arrays or JSON building. */
+const PORTABLE_SQL: Statements = {
+  users: `SELECT ${USER_COLUMNS} FROM users u`,
+  usersWithProfiles:
+    `SELECT ${USER_COLUMNS}, p.user_id AS "profileUserId", p.bio AS "profileBio", p.avatar_url AS "profileAvatarUrl" ` +
+    'FROM users u LEFT JOIN profiles p ON p.user_id = u.id',
+  byId: 'WHERE u.id = ?',
+  page: 'ORDER BY u.name, u.id LIMIT ? OFFSET ?',
+  // The row comparison spelled out, which MySQL's optimizer turns into a range on the index.
+  pageAfter: 'WHERE (u.name > ? OR (u.name = ? AND u.id > ?)) ORDER BY u.name, u.id LIMIT ?',
+};
+
 /** Which statements each dialect takes (see database/dialects/sql-dialect.ts). */
-const SQL: Record<
-  SqlFlavour,
-  { users: string; usersWithProfiles: string; byId: string; page: string; pageAfter: string }
-> = {
+const SQL: Record<SqlDialect, Statements> = {
   postgres: {
     users: `SELECT ${USER_COLUMNS} FROM users u`,
     usersWithProfiles:
@@ -44,16 +57,8 @@ const SQL: Record<
     /** The keyset page after ($2, $3): a range scan of users_name_id_idx, whatever the table's size. */
     pageAfter: 'WHERE (u.name, u.id) > ($2, $3) ORDER BY u.name, u.id LIMIT $1',
   },
-  portable: {
-    users: `SELECT ${USER_COLUMNS} FROM users u`,
-    usersWithProfiles:
-      `SELECT ${USER_COLUMNS}, p.user_id AS "profileUserId", p.bio AS "profileBio", p.avatar_url AS "profileAvatarUrl" ` +
-      'FROM users u LEFT JOIN profiles p ON p.user_id = u.id',
-    byId: 'WHERE u.id = ?',
-    page: 'ORDER BY u.name, u.id LIMIT ? OFFSET ?',
-    // The row comparison spelled out, which MySQL's optimizer turns into a range on the index.
-    pageAfter: 'WHERE (u.name > ? OR (u.name = ? AND u.id > ?)) ORDER BY u.name, u.id LIMIT ?',
-  },
+  mysql: PORTABLE_SQL,
+  sqlite: PORTABLE_SQL,
 };
 
 /** A portable row with the profile's columns flat. */
@@ -66,17 +71,16 @@ type FlatUserRow = User & { profileUserId?: number | null; profileBio?: string; 
  */
 @Injectable()
 export class UsersRepository {
-  private readonly flavour: SqlFlavour;
-  private readonly sql: (typeof SQL)[SqlFlavour];
+  private readonly sql: Statements;
 
   constructor(
     @InjectRepository(User) private readonly users: Repository<User>,
     @InjectRepository(Profile) private readonly profiles: Repository<Profile>,
     private readonly txHost: TransactionHost<TransactionalAdapterTypeOrm>,
     private readonly reads: ReadRouter,
+    @Inject(SQL_DIALECT) private readonly dialect: SqlDialect,
   ) {
-    this.flavour = sqlFlavourOf(users.manager);
-    this.sql = SQL[this.flavour];
+    this.sql = SQL[this.dialect];
   }
 
   /**
@@ -98,7 +102,7 @@ export class UsersRepository {
       return this.read(`${this.select(withProfile)} ${this.sql.page}`, [limit, start.offset], withProfile);
     }
     const [name, id] = start.after;
-    const parameters = this.flavour === 'postgres' ? [limit, name, id] : [name, name, id, limit];
+    const parameters = this.dialect === 'postgres' ? [limit, name, id] : [name, name, id, limit];
     return this.read(`${this.select(withProfile)} ${this.sql.pageAfter}`, parameters, withProfile);
   }
 
@@ -109,7 +113,7 @@ export class UsersRepository {
    */
   async insert({ name, email, passwordHash = null }: UserValues): Promise<User> {
     const users = inCurrentTransaction(this.txHost, this.users);
-    if (this.flavour === 'portable') {
+    if (this.dialect !== 'postgres') {
       const { identifiers } = await users.insert({ name, email, passwordHash });
       const [user] = await users.query<User[]>(`${this.sql.users} ${this.sql.byId}`, [identifiers[0].id]);
       return withBooleans(user);
@@ -140,17 +144,18 @@ export class UsersRepository {
    */
   async delete(id: number, conditions: Preconditions | undefined): Promise<void> {
     const users = inCurrentTransaction(this.txHost, this.users);
-    if (this.flavour === 'postgres') {
+    if (this.dialect === 'postgres') {
       await users.query(
         'SELECT 1 FROM comments WHERE author_id = $1 OR post_id = ANY(ARRAY(SELECT id FROM posts WHERE author_id = $1)) ORDER BY id FOR UPDATE',
         [id],
       );
-    } else if (forUpdate(users.manager)) {
+    } else if (this.dialect === 'mysql') {
       // The user's posts first, as a comment insert locks its post first (the keyset trigger), then
       // the comments in id order: concurrent deletes and comment inserts queue instead of deadlocking.
-      await users.query(`SELECT 1 FROM posts WHERE author_id = ? ORDER BY id${forUpdate(users.manager)}`, [id]);
+      // SQLite takes no row locks: its single writer already serializes these transactions.
+      await users.query('SELECT 1 FROM posts WHERE author_id = ? ORDER BY id FOR UPDATE', [id]);
       await users.query(
-        `SELECT 1 FROM comments WHERE author_id = ? OR post_id IN (SELECT id FROM posts WHERE author_id = ?) ORDER BY id${forUpdate(users.manager)}`,
+        'SELECT 1 FROM comments WHERE author_id = ? OR post_id IN (SELECT id FROM posts WHERE author_id = ?) ORDER BY id FOR UPDATE',
         [id, id],
       );
     }
@@ -163,7 +168,7 @@ export class UsersRepository {
    */
   async insertProfile(userId: number, values: ProfileValues): Promise<Profile> {
     const profiles = inCurrentTransaction(this.txHost, this.profiles);
-    if (this.flavour === 'portable') {
+    if (this.dialect !== 'postgres') {
       await profiles.insert({ userId, ...values });
       return profiles.findOneByOrFail({ userId });
     }
@@ -196,7 +201,7 @@ export class UsersRepository {
    */
   private async read(sql: string, parameters: unknown[], withProfile: boolean): Promise<User[]> {
     const rows = await this.reads.query<FlatUserRow>(sql, parameters);
-    if (this.flavour === 'postgres') return rows;
+    if (this.dialect === 'postgres') return rows;
     if (!withProfile) return rows.map(withBooleans);
     return rows.map(({ profileUserId, profileBio, profileAvatarUrl, ...user }) =>
       Object.assign(withBooleans(user), {

@@ -1,6 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Client } from 'pg';
-import { type Dialect, dialectOf, loadDriver } from '../../src/database/dialects/dialect';
+import { type SqlDialect, dialectOf, loadDriver } from '../../src/database/dialects/dialect';
 
 /** What the app's pools name their PostgreSQL connections (data-source.options.ts). */
 const APP_NAME = 'nest-typeorm-users';
@@ -18,7 +18,7 @@ export interface ConnectionKiller {
  * other connection to this database. Other databases on the same server are never touched.
  */
 export async function connectionKiller(url: string): Promise<ConnectionKiller> {
-  const dialect: Dialect = dialectOf(url);
+  const dialect: SqlDialect = dialectOf(url);
   if (dialect === 'postgres') {
     const client = new Client({ connectionString: url, application_name: 'fault-injection' });
     client.on('error', () => undefined);

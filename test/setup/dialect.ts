@@ -1,10 +1,10 @@
-import { type Dialect, dialectOf } from '../../src/database/dialects/dialect';
+import { type SqlDialect, dialectOf } from '../../src/database/dialects/dialect';
 
 /**
  * The dialect the e2e suite runs on: global-setup.ts hands its database to the workers as
  * DATABASE_URL (TEST_DATABASE_URL, or the embedded PostgreSQL's).
  */
-export const testDialect: Dialect = dialectOf(process.env.DATABASE_URL ?? 'postgres://');
+export const testDialect: SqlDialect = dialectOf(process.env.DATABASE_URL ?? 'postgres://');
 
 /**
  * A test's own SQL, written for PostgreSQL, as the test database takes it: elsewhere `$n` become `?`
@@ -45,14 +45,14 @@ export function querySql<T = unknown>(
  * `describe`, or — when the suite runs on a dialect not in `dialects` — `describe.skip`, after printing
  * why: a test that cannot apply is never skipped silently.
  */
-export function describeOn(dialects: Dialect[], reason: string): jest.Describe {
+export function describeOn(dialects: SqlDialect[], reason: string): jest.Describe {
   if (dialects.includes(testDialect)) return describe;
   process.stdout.write(`skipped on ${testDialect}: ${reason}\n`);
   return describe.skip;
 }
 
 /** `it`, or `it.skip` after printing why, as describeOn. */
-export function itOn(dialects: Dialect[], reason: string): jest.It {
+export function itOn(dialects: SqlDialect[], reason: string): jest.It {
   if (dialects.includes(testDialect)) return it;
   process.stdout.write(`skipped on ${testDialect}: ${reason}\n`);
   return it.skip;

@@ -5,16 +5,17 @@ import { User } from '../../users/entities/user.entity';
 import { entities } from '../entities';
 import { SQLITE_NOW } from './sqlite';
 
-/**
- * The SQL dialects the service runs on, named after what DATABASE_URL starts with:
- * `postgres://` / `postgresql://` (pg), `mysql://` / `mariadb://` (mysql2; MariaDB ≥ 10.6, MySQL 8),
- * `sqlite:./path.db` / `sqlite::memory:` (better-sqlite3 12).
- */
-/** Every dialect the service runs on. */
+/** Every SQL dialect the service runs on. */
 export const DIALECTS = ['postgres', 'mysql', 'sqlite'] as const;
-export type Dialect = (typeof DIALECTS)[number];
+/**
+ * The one vocabulary for "which database": named after what DATABASE_URL starts with —
+ * `postgres://` / `postgresql://` (pg), `mysql://` / `mariadb://` (mysql2; MariaDB ≥ 10.6, MySQL 8),
+ * `sqlite:./path.db` / `sqlite::memory:` (better-sqlite3 12). Worked out from the URL by dialectOf
+ * only; repositories key their statements tables by it.
+ */
+export type SqlDialect = (typeof DIALECTS)[number];
 
-const SCHEMES: Record<string, Dialect> = {
+const SCHEMES: Record<string, SqlDialect> = {
   'postgres:': 'postgres',
   'postgresql:': 'postgres',
   'mysql:': 'mysql',
@@ -23,13 +24,17 @@ const SCHEMES: Record<string, Dialect> = {
 };
 
 /** The npm package TypeORM needs for each dialect; only `pg` is a dependency, the others come from `npm run drivers`. */
-export const DRIVER_PACKAGES: Record<Dialect, string> = { postgres: 'pg', mysql: 'mysql2', sqlite: 'better-sqlite3' };
+export const DRIVER_PACKAGES: Record<SqlDialect, string> = {
+  postgres: 'pg',
+  mysql: 'mysql2',
+  sqlite: 'better-sqlite3',
+};
 
 /** Thrown for a URL the service cannot use; its message is one line saying what to do. */
 export class DialectError extends Error {}
 
 /** The dialect a database URL names. Throws DialectError for any other scheme. */
-export function dialectOf(url: string): Dialect {
+export function dialectOf(url: string): SqlDialect {
   const scheme = /^[a-z0-9+.-]+:/i.exec(url)?.[0].toLowerCase() ?? '';
   const dialect = SCHEMES[scheme];
   if (!dialect) {
@@ -44,7 +49,7 @@ export function dialectOf(url: string): Dialect {
  * The dialect's driver package, loaded (`require`). Throws DialectError, one line naming the fix,
  * when it is not installed: mysql2 and better-sqlite3 are optional (`npm run drivers`).
  */
-export function loadDriver<T = unknown>(dialect: Dialect): T {
+export function loadDriver<T = unknown>(dialect: SqlDialect): T {
   const name = DRIVER_PACKAGES[dialect];
   try {
     // eslint-disable-next-line @typescript-eslint/no-require-imports
@@ -58,7 +63,7 @@ export function loadDriver<T = unknown>(dialect: Dialect): T {
 }
 
 /** The folder of the dialect's migrations (`src/database/migrations/<dialect>`, or its build output). */
-export function migrationsFolder(dialect: Dialect): string {
+export function migrationsFolder(dialect: SqlDialect): string {
   return join(__dirname, '..', 'migrations', dialect);
 }
 
@@ -67,7 +72,7 @@ export function migrationsFolder(dialect: Dialect): string {
  * identity generation) are rewritten here, once, in TypeORM's metadata arguments before a DataSource
  * reads them.
  */
-const COLUMN_TYPES: Record<Exclude<Dialect, 'postgres'>, Record<string, Partial<ColumnMetadataArgs['options']>>> = {
+const COLUMN_TYPES: Record<Exclude<SqlDialect, 'postgres'>, Record<string, Partial<ColumnMetadataArgs['options']>>> = {
   // datetime(3) holds no zone: values are UTC because every connection's time_zone is +00:00 and
   // mysql2 reads and writes Dates as UTC (timezone 'Z'); see mysqlOptions in data-source.options.ts.
   mysql: {
@@ -140,7 +145,7 @@ const SQLITE_EMAIL_LOWER: ColumnMetadataArgs = {
 };
 
 /** The email_lower column each dialect adds to User (PostgreSQL has an expression index instead). */
-const EMAIL_LOWER: Partial<Record<Dialect, ColumnMetadataArgs>> = {
+const EMAIL_LOWER: Partial<Record<SqlDialect, ColumnMetadataArgs>> = {
   mysql: MYSQL_EMAIL_LOWER,
   sqlite: SQLITE_EMAIL_LOWER,
 };
@@ -151,7 +156,7 @@ const original = new WeakMap<object, object>();
  * Rewrites the entities' column metadata for `dialect` (idempotent, and back to PostgreSQL's own
  * terms for `postgres`). Must run before a DataSource is built; dataSourceOptions() calls it.
  */
-export function useColumnTypesOf(dialect: Dialect): void {
+export function useColumnTypesOf(dialect: SqlDialect): void {
   const storage = getMetadataArgsStorage();
   const ours = new Set<unknown>(entities);
   for (const column of storage.columns) {

@@ -1,26 +1,21 @@
 import type { DataSource, EntityManager } from 'typeorm';
-import type { Dialect } from './dialect';
+import type { SqlDialect } from './dialect';
 
 /**
- * Which SQL a repository sends. PostgreSQL keeps its fast statements (`= ANY($1)` arrays, RETURNING,
- * data-modifying CTEs, ON CONFLICT, `$n`); MySQL/MariaDB and SQLite share one `portable` variant:
- * `?` placeholders, chunked `IN (…)` lists, insert then select by id, several statements in a
- * transaction instead of one CTE. Each repository says in one spot which statement each takes.
+ * The dialect of a DataSource or EntityManager, from the TypeORM driver that dataSourceOptions chose
+ * for the URL's dialect (dialectOf): reads that choice back, it does not parse the URL again.
+ *
+ * Repositories keep one statements table keyed by SqlDialect. PostgreSQL keeps its fast statements
+ * (`= ANY($1)` arrays, RETURNING, data-modifying CTEs, ON CONFLICT, `$n`); MySQL/MariaDB and SQLite
+ * mostly share one portable set (`?` placeholders, chunked `IN (…)` lists, insert then select by id,
+ * several statements in a transaction instead of one CTE), named once and used for both keys.
  */
-export type SqlFlavour = 'postgres' | 'portable';
-
-/** The dialect of a DataSource or EntityManager, from the TypeORM driver it was built with. */
-export function sqlDialectOf(db: DataSource | EntityManager): Dialect {
+export function sqlDialectOf(db: DataSource | EntityManager): SqlDialect {
   const type = ('connection' in db ? db.connection : db).options.type;
   if (type === 'postgres') return 'postgres';
   if (type === 'mysql' || type === 'mariadb') return 'mysql';
   if (type === 'better-sqlite3') return 'sqlite';
   throw new Error(`sqlDialectOf: no SQL for TypeORM driver ${type}`);
-}
-
-/** `postgres` for PostgreSQL, `portable` for the others. */
-export function sqlFlavourOf(db: DataSource | EntityManager): SqlFlavour {
-  return sqlDialectOf(db) === 'postgres' ? 'postgres' : 'portable';
 }
 
 /**
@@ -88,5 +83,5 @@ export function boundFor(
   sql: string,
   parameters: readonly unknown[],
 ): [string, unknown[]] {
-  return sqlFlavourOf(db) === 'postgres' ? [sql, [...parameters]] : withQuestionMarks(sql, parameters);
+  return sqlDialectOf(db) === 'postgres' ? [sql, [...parameters]] : withQuestionMarks(sql, parameters);
 }

@@ -2,11 +2,10 @@ import { Inject, Injectable } from '@nestjs/common';
 import { TransactionHost } from '@nestjs-cls/transactional';
 import type { TransactionalAdapterTypeOrm } from '@nestjs-cls/transactional-adapter-typeorm';
 import { randomUUID } from 'node:crypto';
-import type { EntityManager } from 'typeorm';
 import { queryRows } from '../database/reads/pool-queries';
 import { inTransaction } from '../database/transactions/transactions';
 import type { SqlDialect } from '../database/dialects/dialect';
-import { boundFor, nowWithMilliseconds } from '../database/dialects/sql-dialect';
+import { NOW } from '../database/dialects/sql-dialect';
 import { SQL_DIALECT } from '../database/dialects/sql-dialect.module';
 import type { Role } from '../users/entities/user.entity';
 import { RefreshToken } from './entities/refresh-token.entity';
@@ -33,21 +32,88 @@ function asDate(value: Date | string): Date {
   return value instanceof Date ? value : new Date(`${value.replace(' ', 'T')}Z`);
 }
 
+/** One dialect's statements on `sessions` and `refresh_tokens` (PostgreSQL's one-statement CTEs are in the methods). */
+type Statements = {
+  /** The current time with milliseconds (see NOW), for the portable query-builder UPDATEs. */
+  now: string;
+  findActive: string;
+  /** Portable rotate(): the session of a token just rotated. */
+  rotatedSession: string;
+  findRecentlyRotated: string;
+  revoke: string;
+  /** PostgreSQL binds (userId, keep); the portable text (userId, keep, keep). */
+  revokeAllOf: string;
+  listLive: string;
+  touch: string;
+};
+
+/**
+ * The statements MySQL/MariaDB and SQLite share but for the clock: `now` is the dialect's current
+ * time with milliseconds, `secondsAgo` "now minus `?` seconds". Written once, bound per dialect below.
+ */
+function portableStatements(now: string, secondsAgo: string): Statements {
+  return {
+    now,
+    findActive: `SELECT u.id AS "userId", u.role FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.id = ? AND s.revoked_at IS NULL AND s.expires_at > ${now}`,
+    rotatedSession:
+      'SELECT s.id AS "sessionId", s.user_id AS "userId" FROM refresh_tokens t JOIN sessions s ON s.id = t.session_id WHERE t.token_hash = ?',
+    findRecentlyRotated:
+      'SELECT s.id AS "sessionId", s.user_id AS "userId" FROM refresh_tokens t ' +
+      'JOIN sessions s ON s.id = t.session_id JOIN refresh_tokens n ON n.session_id = t.session_id ' +
+      `WHERE t.token_hash = ? AND n.token_hash = ? AND n.rotated_at IS NULL AND t.rotated_at > ${secondsAgo} AND s.revoked_at IS NULL AND s.expires_at > ${now}`,
+    revoke: `UPDATE sessions SET revoked_at = ${now} WHERE id = ? AND revoked_at IS NULL`,
+    revokeAllOf: `UPDATE sessions SET revoked_at = ${now} WHERE user_id = ? AND revoked_at IS NULL AND (? IS NULL OR id <> ?)`,
+    listLive:
+      'SELECT id, created_at AS "createdAt", COALESCE(last_used_at, created_at) AS "lastUsedAt", expires_at AS "expiresAt", user_agent AS "userAgent" ' +
+      `FROM sessions WHERE user_id = ? AND revoked_at IS NULL AND expires_at > ${now} ORDER BY 3 DESC, id LIMIT ?`,
+    touch: `UPDATE sessions SET last_used_at = ${now} WHERE id = ? AND (last_used_at IS NULL OR last_used_at < ${secondsAgo})`,
+  };
+}
+
+/** Which statements each dialect takes (see database/dialects/sql-dialect.ts). */
+const SQL: Record<SqlDialect, Statements> = {
+  postgres: {
+    now: NOW.postgres,
+    findActive:
+      'SELECT u.id AS "userId", u.role FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.id = $1 AND s.revoked_at IS NULL AND s.expires_at > now()',
+    rotatedSession: '', // rotate() is one CTE on PostgreSQL
+    findRecentlyRotated:
+      'SELECT s.id AS "sessionId", s.user_id AS "userId" FROM refresh_tokens t ' +
+      'JOIN sessions s ON s.id = t.session_id ' +
+      'JOIN refresh_tokens n ON n.session_id = t.session_id AND n.token_hash = $2 AND n.rotated_at IS NULL ' +
+      'WHERE t.token_hash = $1 AND t.rotated_at > now() - make_interval(secs => $3) AND s.revoked_at IS NULL AND s.expires_at > now()',
+    revoke: 'UPDATE sessions SET revoked_at = now() WHERE id = $1 AND revoked_at IS NULL',
+    revokeAllOf:
+      'UPDATE sessions SET revoked_at = now() WHERE user_id = $1 AND revoked_at IS NULL AND id IS DISTINCT FROM $2::uuid',
+    listLive:
+      'SELECT id, created_at AS "createdAt", COALESCE(last_used_at, created_at) AS "lastUsedAt", expires_at AS "expiresAt", user_agent AS "userAgent" ' +
+      'FROM sessions WHERE user_id = $1 AND revoked_at IS NULL AND expires_at > now() ORDER BY 3 DESC, id LIMIT $2',
+    touch:
+      'UPDATE sessions SET last_used_at = now() WHERE id = $1 AND (last_used_at IS NULL OR last_used_at < now() - make_interval(secs => $2))',
+  },
+  mysql: portableStatements(NOW.mysql, 'DATE_SUB(CURRENT_TIMESTAMP(3), INTERVAL ? SECOND)'),
+  sqlite: portableStatements(NOW.sqlite, "strftime('%Y-%m-%d %H:%M:%f', 'now', '-' || ? || ' seconds')"),
+};
+
 /**
  * All SQL on `sessions` and `refresh_tokens`. Statements run in the caller's transaction when there
  * is one (TransactionHost), e.g. a password change revokes sessions in the same transaction.
  *
  * Per dialect: PostgreSQL does create, rotate and revokeIfReused each in one statement (data-modifying
  * CTEs); the portable variant (MySQL, SQLite) takes several statements, in one transaction where they
- * must be atomic, and its query-builder UPDATEs report the rows they changed. Other statements are
- * shared, with `?` placeholders elsewhere (withQuestionMarks) and NOW for the dialect's clock.
+ * must be atomic, and its query-builder UPDATEs report the rows they changed. The other statements
+ * are in SQL, one table per dialect, picked once at construction.
  */
 @Injectable()
 export class SessionsRepository {
+  private readonly sql: Statements;
+
   constructor(
     private readonly txHost: TransactionHost<TransactionalAdapterTypeOrm>,
     @Inject(SQL_DIALECT) private readonly dialect: SqlDialect,
-  ) {}
+  ) {
+    this.sql = SQL[dialect];
+  }
 
   /**
    * A new session with its first refresh token, in one statement. Returns the session id.
@@ -80,10 +146,8 @@ export class SessionsRepository {
   async findActive(sessionId: string): Promise<ActiveSession | undefined> {
     const rows = await queryRows<ActiveSession>(
       this.txHost.tx, // always the primary: a replica could still see a revoked session as live
-      ...this.bound(
-        'SELECT u.id AS "userId", u.role FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.id = $1 AND s.revoked_at IS NULL AND s.expires_at > NOW',
-        [sessionId],
-      ),
+      this.sql.findActive,
+      [sessionId],
     );
     return rows[0];
   }
@@ -102,15 +166,14 @@ export class SessionsRepository {
         const { affected } = await tx
           .createQueryBuilder()
           .update(RefreshToken)
-          .set({ rotatedAt: () => this.now(tx) })
+          .set({ rotatedAt: () => this.sql.now })
           .where('token_hash = :presentedHash AND rotated_at IS NULL', { presentedHash })
-          .andWhere(`session_id IN (SELECT id FROM sessions WHERE revoked_at IS NULL AND expires_at > ${this.now(tx)})`)
+          .andWhere(`session_id IN (SELECT id FROM sessions WHERE revoked_at IS NULL AND expires_at > ${this.sql.now})`)
           .execute();
         if (!affected) return undefined;
-        const [rotated] = await this.query<{ sessionId: string; userId: number }>(
-          'SELECT s.id AS "sessionId", s.user_id AS "userId" FROM refresh_tokens t JOIN sessions s ON s.id = t.session_id WHERE t.token_hash = $1',
-          [presentedHash],
-        );
+        const [rotated] = await this.query<{ sessionId: string; userId: number }>(this.sql.rotatedSession, [
+          presentedHash,
+        ]);
         await tx.insert(RefreshToken, { tokenHash: nextHash, sessionId: rotated.sessionId });
         return rotated;
       });
@@ -138,18 +201,11 @@ export class SessionsRepository {
     successorHash: Buffer,
     graceSeconds: number,
   ): Promise<{ sessionId: string; userId: number } | undefined> {
-    const cutoff = {
-      postgres: 'now() - make_interval(secs => $3)',
-      mysql: 'CURRENT_TIMESTAMP(3) - INTERVAL $3 SECOND',
-      sqlite: "strftime('%Y-%m-%d %H:%M:%f', 'now', '-' || $3 || ' seconds')",
-    }[this.dialect];
-    const rows = await this.query<{ sessionId: string; userId: number }>(
-      'SELECT s.id AS "sessionId", s.user_id AS "userId" FROM refresh_tokens t ' +
-        'JOIN sessions s ON s.id = t.session_id ' +
-        'JOIN refresh_tokens n ON n.session_id = t.session_id AND n.token_hash = $2 AND n.rotated_at IS NULL ' +
-        `WHERE t.token_hash = $1 AND t.rotated_at > ${cutoff} AND s.revoked_at IS NULL AND s.expires_at > NOW`,
-      [presentedHash, successorHash, graceSeconds],
-    );
+    const rows = await this.query<{ sessionId: string; userId: number }>(this.sql.findRecentlyRotated, [
+      presentedHash,
+      successorHash,
+      graceSeconds,
+    ]);
     return rows[0];
   }
 
@@ -163,7 +219,7 @@ export class SessionsRepository {
       const { affected } = await tx
         .createQueryBuilder()
         .update(Session)
-        .set({ revokedAt: () => this.now(tx) })
+        .set({ revokedAt: () => this.sql.now })
         .where('revoked_at IS NULL')
         .andWhere(
           'id IN (SELECT session_id FROM refresh_tokens WHERE token_hash = :presentedHash AND rotated_at IS NOT NULL)',
@@ -186,22 +242,13 @@ export class SessionsRepository {
 
   /** Logout: this session's access and refresh tokens stop working with the next request. */
   async revoke(sessionId: string): Promise<void> {
-    await this.query('UPDATE sessions SET revoked_at = NOW WHERE id = $1 AND revoked_at IS NULL', [sessionId]);
+    await this.query(this.sql.revoke, [sessionId]);
   }
 
   /** Every live session of a user but `keep` (a password change ends the others). */
   async revokeAllOf(userId: number, keep?: string): Promise<void> {
-    if (this.portable) {
-      await this.query(
-        'UPDATE sessions SET revoked_at = NOW WHERE user_id = $1 AND revoked_at IS NULL AND ($2 IS NULL OR id <> $2)',
-        [userId, keep ?? null],
-      );
-      return;
-    }
-    await this.query(
-      'UPDATE sessions SET revoked_at = NOW WHERE user_id = $1 AND revoked_at IS NULL AND id IS DISTINCT FROM $2::uuid',
-      [userId, keep ?? null],
-    );
+    const other = keep ?? null;
+    await this.query(this.sql.revokeAllOf, this.portable ? [userId, other, other] : [userId, other]);
   }
 
   /**
@@ -209,11 +256,7 @@ export class SessionsRepository {
    * the creation time until an access token of the session was used. At most `limit` rows.
    */
   async listLive(userId: number, limit: number): Promise<LiveSession[]> {
-    const rows = await this.query<LiveSession>(
-      'SELECT id, created_at AS "createdAt", COALESCE(last_used_at, created_at) AS "lastUsedAt", expires_at AS "expiresAt", user_agent AS "userAgent" ' +
-        'FROM sessions WHERE user_id = $1 AND revoked_at IS NULL AND expires_at > NOW ORDER BY 3 DESC, id LIMIT $2',
-      [userId, limit],
-    );
+    const rows = await this.query<LiveSession>(this.sql.listLive, [userId, limit]);
     // SQLite hands COALESCE's result back as text (it has no declared type): as a Date like the others.
     return rows.map((row) => ({ ...row, lastUsedAt: asDate(row.lastUsedAt) }));
   }
@@ -225,8 +268,8 @@ export class SessionsRepository {
       const { affected } = await tx
         .createQueryBuilder()
         .update(Session)
-        .set({ revokedAt: () => this.now(tx) })
-        .where(`id = :sessionId AND user_id = :userId AND revoked_at IS NULL AND expires_at > ${this.now(tx)}`, {
+        .set({ revokedAt: () => this.sql.now })
+        .where(`id = :sessionId AND user_id = :userId AND revoked_at IS NULL AND expires_at > ${this.sql.now}`, {
           sessionId,
           userId,
         })
@@ -245,33 +288,15 @@ export class SessionsRepository {
    * ago (the WHERE re-checks, so instances sharing the database write at most once per interval too).
    */
   async touch(sessionId: string, resolutionSeconds: number): Promise<void> {
-    const cutoff = {
-      postgres: 'now() - make_interval(secs => $2)',
-      mysql: 'DATE_SUB(CURRENT_TIMESTAMP(3), INTERVAL $2 SECOND)',
-      sqlite: "strftime('%Y-%m-%d %H:%M:%f', 'now', '-' || $2 || ' seconds')",
-    }[this.dialect];
-    await this.query(
-      `UPDATE sessions SET last_used_at = NOW WHERE id = $1 AND (last_used_at IS NULL OR last_used_at < ${cutoff})`,
-      [sessionId, resolutionSeconds],
-    );
+    await this.query(this.sql.touch, [sessionId, resolutionSeconds]);
   }
 
   private get portable(): boolean {
     return this.dialect !== 'postgres';
   }
 
-  private now(db: EntityManager): string {
-    return nowWithMilliseconds(db);
-  }
-
-  /** Runs `sql` (see bound) in the current transaction, or on its own. */
+  /** Runs one of this dialect's statements in the current transaction, or on its own. */
   private query<T>(sql: string, parameters: unknown[]): Promise<T[]> {
-    return this.txHost.tx.query<T[]>(...this.bound(sql, parameters));
-  }
-
-  /** `sql` with NOW as the dialect's current time, and `?` placeholders outside PostgreSQL. */
-  private bound(sql: string, parameters: unknown[]): [string, unknown[]] {
-    const tx = this.txHost.tx;
-    return boundFor(tx, sql.replaceAll('NOW', this.now(tx)), parameters);
+    return this.txHost.tx.query<T[]>(sql, parameters);
   }
 }

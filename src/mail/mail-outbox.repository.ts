@@ -1,7 +1,9 @@
-import { Injectable } from '@nestjs/common';
+import { Inject, Injectable } from '@nestjs/common';
 import { TransactionHost } from '@nestjs-cls/transactional';
 import type { TransactionalAdapterTypeOrm } from '@nestjs-cls/transactional-adapter-typeorm';
-import { boundFor, nowWithMilliseconds, sqlDialectOf } from '../database/dialects/sql-dialect';
+import type { SqlDialect } from '../database/dialects/dialect';
+import { NOW } from '../database/dialects/sql-dialect';
+import { SQL_DIALECT } from '../database/dialects/sql-dialect.module';
 import { inTransaction } from '../database/transactions/transactions';
 
 /** A mail as the worker sends it. `attempts` counts this one. */
@@ -20,11 +22,84 @@ export interface MailToSend {
   text: string;
 }
 
+/** One dialect's statements on `mail_outbox`; "later" is the database's clock plus a number of milliseconds. */
+type Statements = {
+  /** Binds (recipient, subject, body); due now. */
+  insert: string;
+  /** PostgreSQL and SQLite: leases and returns the due rows in one statement; binds (later, limit). */
+  claim: string;
+  /** MySQL: the due rows, locked, skipping those another worker holds; binds (limit). */
+  claimSelect: string;
+  /** MySQL, after claimSelect: leases ids; binds (later, ...ids), the `IN (` list of `?` appended by claim(). */
+  claimUpdate: string;
+  /** Binds (id). */
+  delivered: string;
+  /** Binds (later, error, id). */
+  retryLater: string;
+  /** Binds (error, id). */
+  giveUp: string;
+  /** Binds (id). */
+  release: string;
+  /** The value a "later" placeholder takes for `ms` milliseconds. */
+  later: (ms: number) => unknown;
+};
+
 const CLAIMED_COLUMNS = 'id, recipient, subject, body, attempts';
 
 /**
- * All SQL on `mail_outbox`. Statements are written for PostgreSQL with `NOW` for the dialect's
- * current time and `LATER($n)` for "now plus $n milliseconds"; other dialects get `?` placeholders.
+ * The statements MySQL/MariaDB and SQLite share but for the clock: `now` is the dialect's current time
+ * with milliseconds, `later` "now plus `?`" (see Statements.later for the value).
+ */
+function portableStatements(now: string, later: string): Omit<Statements, 'claim' | 'later'> {
+  return {
+    insert: `INSERT INTO mail_outbox (recipient, subject, body, next_attempt_at) VALUES (?, ?, ?, ${now})`,
+    claimSelect: `SELECT ${CLAIMED_COLUMNS} FROM mail_outbox WHERE failed_at IS NULL AND next_attempt_at <= ${now} ORDER BY next_attempt_at, id LIMIT ? FOR UPDATE SKIP LOCKED`,
+    claimUpdate: `UPDATE mail_outbox SET attempts = attempts + 1, next_attempt_at = ${later} WHERE id IN (`,
+    delivered: 'DELETE FROM mail_outbox WHERE id = ?',
+    retryLater: `UPDATE mail_outbox SET next_attempt_at = ${later}, last_error = ? WHERE id = ?`,
+    giveUp: `UPDATE mail_outbox SET failed_at = ${now}, last_error = ? WHERE id = ?`,
+    release: `UPDATE mail_outbox SET next_attempt_at = ${now}, attempts = attempts - 1 WHERE id = ?`,
+  };
+}
+
+const SQLITE_LATER = "strftime('%Y-%m-%d %H:%M:%f', 'now', ?)";
+
+/** Which statements each dialect takes (see database/dialects/sql-dialect.ts). */
+const SQL: Record<SqlDialect, Statements> = {
+  postgres: {
+    // bench/floor.ts sends the same text.
+    insert: 'INSERT INTO mail_outbox (recipient, subject, body, next_attempt_at) VALUES ($1, $2, $3, now())',
+    // A CTE, so the driver answers rows (TypeORM returns [rows, count] for a bare UPDATE).
+    claim:
+      'WITH claimed AS (UPDATE mail_outbox SET attempts = attempts + 1, next_attempt_at = now() + make_interval(secs => $1::float8 / 1000) ' +
+      'WHERE id IN (SELECT id FROM mail_outbox WHERE failed_at IS NULL AND next_attempt_at <= now() ORDER BY next_attempt_at, id LIMIT $2 FOR UPDATE SKIP LOCKED) ' +
+      `RETURNING ${CLAIMED_COLUMNS}) SELECT * FROM claimed ORDER BY id`,
+    claimSelect: '', // claim is one statement on PostgreSQL
+    claimUpdate: '',
+    delivered: 'DELETE FROM mail_outbox WHERE id = $1',
+    retryLater:
+      'UPDATE mail_outbox SET next_attempt_at = now() + make_interval(secs => $1::float8 / 1000), last_error = $2 WHERE id = $3',
+    giveUp: 'UPDATE mail_outbox SET failed_at = now(), last_error = $1 WHERE id = $2',
+    release: 'UPDATE mail_outbox SET next_attempt_at = now(), attempts = attempts - 1 WHERE id = $1',
+    later: (ms) => ms,
+  },
+  mysql: {
+    ...portableStatements(NOW.mysql, 'DATE_ADD(CURRENT_TIMESTAMP(3), INTERVAL ? MICROSECOND)'),
+    claim: '', // claimSelect, then claimUpdate (no UPDATE … RETURNING)
+    later: (ms) => Math.round(ms * 1000),
+  },
+  sqlite: {
+    ...portableStatements(NOW.sqlite, SQLITE_LATER),
+    claim:
+      `UPDATE mail_outbox SET attempts = attempts + 1, next_attempt_at = ${SQLITE_LATER} WHERE id IN ` +
+      `(SELECT id FROM mail_outbox WHERE failed_at IS NULL AND next_attempt_at <= ${NOW.sqlite} ORDER BY next_attempt_at, id LIMIT ?) ` +
+      `RETURNING ${CLAIMED_COLUMNS}`,
+    later: (ms) => `+${(ms / 1000).toFixed(3)} seconds`,
+  },
+};
+
+/**
+ * All SQL on `mail_outbox`, one statements table per dialect (SQL), picked once at construction.
  *
  * Claiming is what makes several app instances safe: a claim moves `next_attempt_at` past a lease,
  * so no other worker takes the row until the lease ends (then it is taken again: at-least-once).
@@ -35,15 +110,18 @@ const CLAIMED_COLUMNS = 'id, recipient, subject, body, attempts';
  */
 @Injectable()
 export class MailOutboxRepository {
-  constructor(private readonly txHost: TransactionHost<TransactionalAdapterTypeOrm>) {}
+  private readonly sql: Statements;
+
+  constructor(
+    private readonly txHost: TransactionHost<TransactionalAdapterTypeOrm>,
+    @Inject(SQL_DIALECT) private readonly dialect: SqlDialect,
+  ) {
+    this.sql = SQL[dialect];
+  }
 
   /** `INSERT INTO mail_outbox`, due now, in the caller's transaction when there is one. */
   async insert({ to, subject, text }: MailToSend): Promise<void> {
-    await this.query('INSERT INTO mail_outbox (recipient, subject, body, next_attempt_at) VALUES ($1, $2, $3, NOW)', [
-      to,
-      subject,
-      text,
-    ]);
+    await this.query(this.sql.insert, [to, subject, text]);
   }
 
   /**
@@ -51,87 +129,39 @@ export class MailOutboxRepository {
    * Rows another worker holds are skipped, never waited for.
    */
   async claim(limit: number, leaseMs: number): Promise<ClaimedMail[]> {
-    const dialect = sqlDialectOf(this.txHost.tx);
-    const due =
-      'SELECT id FROM mail_outbox WHERE failed_at IS NULL AND next_attempt_at <= NOW ORDER BY next_attempt_at, id LIMIT $2';
-    const update = `UPDATE mail_outbox SET attempts = attempts + 1, next_attempt_at = LATER($1) WHERE id IN (${due}`;
-    if (dialect === 'postgres') {
-      // A CTE, so the driver answers rows (TypeORM returns [rows, count] for a bare UPDATE).
-      return this.query<ClaimedMail>(
-        `WITH claimed AS (${update} FOR UPDATE SKIP LOCKED) RETURNING ${CLAIMED_COLUMNS}) SELECT * FROM claimed ORDER BY id`,
-        [leaseMs, limit],
-      );
-    }
-    if (dialect === 'sqlite')
-      return this.query<ClaimedMail>(`${update}) RETURNING ${CLAIMED_COLUMNS}`, [leaseMs, limit]);
+    const later = this.sql.later(leaseMs);
+    if (this.dialect !== 'mysql') return this.query<ClaimedMail>(this.sql.claim, [later, limit]);
     return inTransaction(this.txHost, async () => {
-      const rows = await this.query<ClaimedMail>(
-        `SELECT ${CLAIMED_COLUMNS} FROM mail_outbox WHERE failed_at IS NULL AND next_attempt_at <= NOW ORDER BY next_attempt_at, id LIMIT $1 FOR UPDATE SKIP LOCKED`,
-        [limit],
-      );
+      const rows = await this.query<ClaimedMail>(this.sql.claimSelect, [limit]);
       if (rows.length === 0) return rows;
       const ids = rows.map((row) => row.id);
-      await this.txHost.tx.query(
-        `UPDATE mail_outbox SET attempts = attempts + 1, next_attempt_at = ${this.later('?')} WHERE id IN (${ids.map(() => '?').join(', ')})`,
-        [this.laterParameter(leaseMs), ...ids],
-      );
+      await this.query(`${this.sql.claimUpdate}${ids.map(() => '?').join(', ')})`, [later, ...ids]);
       return rows.map((row) => ({ ...row, attempts: Number(row.attempts) + 1 }));
     });
   }
 
   /** The SMTP server took it: the row goes (and with it the token in its body). */
   async delivered(id: number): Promise<void> {
-    await this.query('DELETE FROM mail_outbox WHERE id = $1', [id]);
+    await this.query(this.sql.delivered, [id]);
   }
 
   /** A failed attempt: due again in `delayMs`, with the reason kept for operators. */
   async retryLater(id: number, delayMs: number, error: string): Promise<void> {
-    await this.query('UPDATE mail_outbox SET next_attempt_at = LATER($2), last_error = $3 WHERE id = $1', [
-      id,
-      delayMs,
-      error.slice(0, 500),
-    ]);
+    await this.query(this.sql.retryLater, [this.sql.later(delayMs), error.slice(0, 500), id]);
   }
 
   /** Given up: kept with `failed_at` set, never claimed again. */
   async giveUp(id: number, error: string): Promise<void> {
-    await this.query('UPDATE mail_outbox SET failed_at = NOW, last_error = $2 WHERE id = $1', [
-      id,
-      error.slice(0, 500),
-    ]);
+    await this.query(this.sql.giveUp, [error.slice(0, 500), id]);
   }
 
   /** Claimed but not tried (the worker is stopping): due again now, the claim not counted. */
   async release(ids: number[]): Promise<void> {
-    for (const id of ids) {
-      await this.query('UPDATE mail_outbox SET next_attempt_at = NOW, attempts = attempts - 1 WHERE id = $1', [id]);
-    }
+    for (const id of ids) await this.query(this.sql.release, [id]);
   }
 
-  /** The dialect's "now + ? milliseconds" around `placeholder` (see laterParameter for its value). */
-  private later(placeholder: string): string {
-    return {
-      postgres: `now() + make_interval(secs => ${placeholder}::float8 / 1000)`,
-      mysql: `DATE_ADD(CURRENT_TIMESTAMP(3), INTERVAL ${placeholder} MICROSECOND)`,
-      sqlite: `strftime('%Y-%m-%d %H:%M:%f', 'now', ${placeholder})`,
-    }[sqlDialectOf(this.txHost.tx)];
-  }
-
-  /** The value LATER's placeholder takes for `ms` milliseconds. */
-  private laterParameter(ms: number): unknown {
-    return { postgres: ms, mysql: Math.round(ms * 1000), sqlite: `+${(ms / 1000).toFixed(3)} seconds` }[
-      sqlDialectOf(this.txHost.tx)
-    ];
-  }
-
-  /** Runs `sql` (NOW, LATER($n) and `$n` rewritten for the dialect) in the current transaction, or on its own. */
+  /** Runs one of this dialect's statements in the current transaction, or on its own. */
   private query<T>(sql: string, parameters: unknown[]): Promise<T[]> {
-    const tx = this.txHost.tx;
-    const laters = new Set<number>();
-    const text = sql
-      .replaceAll('NOW', nowWithMilliseconds(tx))
-      .replace(/LATER\(\$(\d+)\)/g, (_, n: string) => (laters.add(Number(n) - 1), this.later(`$${n}`)));
-    const values = parameters.map((value, index) => (laters.has(index) ? this.laterParameter(value as number) : value));
-    return tx.query<T[]>(...boundFor(tx, text, values));
+    return this.txHost.tx.query<T[]>(sql, parameters);
   }
 }

@@ -64,14 +64,20 @@ export function withQuestionMarks(sql: string, parameters: readonly unknown[]): 
 }
 
 /**
- * The current time with milliseconds, as an SQL expression: PostgreSQL's now() (the transaction's
- * start), MySQL's CURRENT_TIMESTAMP(3) (in the session's +00:00 zone, see data-source.options.ts;
- * bare CURRENT_TIMESTAMP would drop the milliseconds), SQLite's UTC text with milliseconds.
+ * The current time with milliseconds, as an SQL expression per dialect, for statements tables:
+ * PostgreSQL's now() (the transaction's start), MySQL's CURRENT_TIMESTAMP(3) (in the session's +00:00
+ * zone, see data-source.options.ts; bare CURRENT_TIMESTAMP would drop the milliseconds), SQLite's UTC
+ * text with milliseconds.
  */
+export const NOW: Readonly<Record<SqlDialect, string>> = {
+  postgres: 'now()',
+  mysql: 'CURRENT_TIMESTAMP(3)',
+  sqlite: "strftime('%Y-%m-%d %H:%M:%f', 'now')",
+};
+
+/** NOW of `db`'s dialect, for code that builds a statement from entity metadata (versioned writes). */
 export function nowWithMilliseconds(db: DataSource | EntityManager): string {
-  return { postgres: 'now()', mysql: 'CURRENT_TIMESTAMP(3)', sqlite: "strftime('%Y-%m-%d %H:%M:%f', 'now')" }[
-    sqlDialectOf(db)
-  ];
+  return NOW[sqlDialectOf(db)];
 }
 
 /**

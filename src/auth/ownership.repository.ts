@@ -1,32 +1,53 @@
-import { Injectable } from '@nestjs/common';
+import { Inject, Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import type { DataSource } from 'typeorm';
-import { boundFor } from '../database/dialects/sql-dialect';
+import type { SqlDialect } from '../database/dialects/dialect';
+import { SQL_DIALECT } from '../database/dialects/sql-dialect.module';
+
+/** One dialect's statements; each binds (id). */
+type Statements = { postAuthor: string; commentAuthors: string };
+
+/** The statements MySQL/MariaDB and SQLite share: `?` placeholders. */
+const PORTABLE_SQL: Statements = {
+  postAuthor: 'SELECT author_id AS "authorId" FROM posts WHERE id = ?',
+  commentAuthors:
+    'SELECT c.author_id AS "authorId", p.author_id AS "postAuthorId" FROM comments c JOIN posts p ON p.id = c.post_id WHERE c.id = ?',
+};
+
+/** Which statements each dialect takes (see database/dialects/sql-dialect.ts). */
+const SQL: Record<SqlDialect, Statements> = {
+  postgres: {
+    postAuthor: 'SELECT author_id AS "authorId" FROM posts WHERE id = $1',
+    commentAuthors:
+      'SELECT c.author_id AS "authorId", p.author_id AS "postAuthorId" FROM comments c JOIN posts p ON p.id = c.post_id WHERE c.id = $1',
+  },
+  mysql: PORTABLE_SQL,
+  sqlite: PORTABLE_SQL,
+};
 
 /** Who wrote what: the lookups the access policy makes before a write to a post or comment. Primary-key lookups only. */
 @Injectable()
 export class OwnershipRepository {
-  constructor(@InjectDataSource() private readonly dataSource: DataSource) {}
+  private readonly sql: Statements;
+
+  constructor(
+    @InjectDataSource() private readonly dataSource: DataSource,
+    @Inject(SQL_DIALECT) dialect: SqlDialect,
+  ) {
+    this.sql = SQL[dialect];
+  }
 
   /** The post's author, or undefined when there is no such post. */
   async postAuthor(postId: number): Promise<number | undefined> {
-    const rows = await this.query<{ authorId: number }>('SELECT author_id AS "authorId" FROM posts WHERE id = $1', [
-      postId,
-    ]);
+    const rows = await this.dataSource.query<{ authorId: number }[]>(this.sql.postAuthor, [postId]);
     return rows[0]?.authorId;
   }
 
   /** The comment's author and its post's author, or undefined when there is no such comment. */
   async commentAuthors(commentId: number): Promise<{ authorId: number; postAuthorId: number } | undefined> {
-    const rows = await this.query<{ authorId: number; postAuthorId: number }>(
-      'SELECT c.author_id AS "authorId", p.author_id AS "postAuthorId" FROM comments c JOIN posts p ON p.id = c.post_id WHERE c.id = $1',
-      [commentId],
-    );
+    const rows = await this.dataSource.query<{ authorId: number; postAuthorId: number }[]>(this.sql.commentAuthors, [
+      commentId,
+    ]);
     return rows[0];
-  }
-
-  /** PostgreSQL's statement as written; elsewhere with `?` placeholders (the text is otherwise portable). */
-  private query<T>(sql: string, parameters: unknown[]): Promise<T[]> {
-    return this.dataSource.query<T[]>(...boundFor(this.dataSource, sql, parameters));
   }
 }

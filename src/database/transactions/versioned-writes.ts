@@ -1,5 +1,5 @@
-import type { FindOptionsWhere, ObjectLiteral, Repository } from 'typeorm';
-import { boundFor, nowWithMilliseconds } from '../dialects/sql-dialect';
+import type { Driver, FindOptionsWhere, ObjectLiteral, Repository } from 'typeorm';
+import { nowWithMilliseconds } from '../dialects/sql-dialect';
 import { NotFoundError, PreconditionFailedError } from '../errors/persistence-errors';
 
 /**
@@ -48,7 +48,7 @@ export async function updateIfMatch<T extends Versioned>(
     const value = column.getEntityValue(values);
     if (value === undefined || column === metadata.updateDateColumn || column === metadata.versionColumn) continue;
     parameters.push(driver.preparePersistentValue(value, column));
-    set.push(`${driver.escape(column.databaseName)} = $${parameters.length}`);
+    set.push(`${driver.escape(column.databaseName)} = ${placeholder(driver, parameters)}`);
   }
   if (metadata.updateDateColumn)
     set.push(`${driver.escape(metadata.updateDateColumn.databaseName)} = ${nowWithMilliseconds(manager)}`);
@@ -73,8 +73,8 @@ export async function deleteIfMatch<T extends Versioned>(
 
 /**
  * Runs `statement WHERE id = $n [AND version IN (…)] [AND version NOT IN (…)]` on the repository's
- * query runner (the caller's transaction), in the dialect's placeholders (boundFor); returns how
- * many rows it touched (TypeORM's structured QueryResult, the same on every driver).
+ * query runner (the caller's transaction), in the dialect's placeholders; returns how many rows it
+ * touched (TypeORM's structured QueryResult, the same on every driver).
  */
 async function affectedRows<T extends Versioned>(
   repository: Repository<T>,
@@ -84,22 +84,28 @@ async function affectedRows<T extends Versioned>(
   { ifMatch, ifNoneMatch }: Preconditions,
 ): Promise<number> {
   const { manager, metadata } = repository;
-  const escape = (name: string) => manager.connection.driver.escape(name);
-  const versionColumn = escape(metadata.versionColumn!.databaseName);
-  const list = (versions: number[]) =>
-    withSentinel(versions)
-      .map((version) => `$${parameters.push(version)}`)
-      .join(', ');
-  let sql = `${statement} WHERE ${escape(metadata.primaryColumns[0].databaseName)} = $${parameters.push(id)}`;
+  const driver = manager.connection.driver;
+  const versionColumn = driver.escape(metadata.versionColumn!.databaseName);
+  const bind = (value: unknown) => (parameters.push(value), placeholder(driver, parameters));
+  const list = (versions: number[]) => withSentinel(versions).map(bind).join(', ');
+  let sql = `${statement} WHERE ${driver.escape(metadata.primaryColumns[0].databaseName)} = ${bind(id)}`;
   if (ifMatch) sql += ` AND ${versionColumn} IN (${list(ifMatch)})`;
   if (ifNoneMatch && ifNoneMatch !== '*') sql += ` AND ${versionColumn} NOT IN (${list(ifNoneMatch)})`;
   const runner = manager.queryRunner ?? manager.connection.createQueryRunner();
   try {
-    const result = await runner.query(...boundFor(manager, sql, parameters), true);
+    const result = await runner.query(sql, parameters, true);
     return result.affected ?? 0;
   } finally {
     if (!manager.queryRunner) await runner.release();
   }
+}
+
+/**
+ * The placeholder of the last of `parameters`, as the driver spells it (TypeORM's createParameter:
+ * `$n` on PostgreSQL, `?` on MySQL and SQLite, whose placeholders bind in text order).
+ */
+function placeholder(driver: Driver, parameters: readonly unknown[]): string {
+  return driver.createParameter('p', parameters.length - 1);
 }
 
 /** -1 is never a version: it keeps `IN (…)` valid when no tag could be parsed, which then matches nothing. */

@@ -19,14 +19,6 @@ export function sqlDialectOf(db: DataSource | EntityManager): SqlDialect {
 }
 
 /**
- * ` FOR UPDATE` where the dialect has row locks (PostgreSQL, MySQL); '' on SQLite, whose single
- * writer already serializes the transactions the lock would order.
- */
-export function forUpdate(db: DataSource | EntityManager): string {
-  return sqlDialectOf(db) === 'sqlite' ? '' : ' FOR UPDATE';
-}
-
-/**
  * Ids per `IN (…)` list: far below MySQL's 65,535 and SQLite's 32,766 placeholders per statement,
  * and large enough that a page of nested reads (≤ 1,000 ids) is one statement.
  */
@@ -52,7 +44,9 @@ export async function selectInChunks<T>(
 
 /**
  * A PostgreSQL statement with `$n` placeholders as `?` placeholders, its parameters repeated and
- * ordered to match (`$1 … $1` binds the value twice): for statements whose text is otherwise portable.
+ * ordered to match (`$1 … $1` binds the value twice). Left for the idempotency store, which is moving
+ * to statements per dialect (#28); every other repository spells its statements in each dialect's
+ * own placeholders, in its statements table.
  */
 export function withQuestionMarks(sql: string, parameters: readonly unknown[]): [string, unknown[]] {
   const bound: unknown[] = [];
@@ -78,16 +72,4 @@ export const NOW: Readonly<Record<SqlDialect, string>> = {
 /** NOW of `db`'s dialect, for code that builds a statement from entity metadata (versioned writes). */
 export function nowWithMilliseconds(db: DataSource | EntityManager): string {
   return NOW[sqlDialectOf(db)];
-}
-
-/**
- * A PostgreSQL statement as `db`'s dialect takes it: unchanged on PostgreSQL, else with `?`
- * placeholders (withQuestionMarks). For statements whose text is otherwise portable.
- */
-export function boundFor(
-  db: DataSource | EntityManager,
-  sql: string,
-  parameters: readonly unknown[],
-): [string, unknown[]] {
-  return sqlDialectOf(db) === 'postgres' ? [sql, [...parameters]] : withQuestionMarks(sql, parameters);
 }

@@ -70,7 +70,9 @@ describeOn(['postgres'], 'MySQL and SQLite reads go through TypeORM')('reads on 
       await manager.query('CREATE TEMPORARY TABLE only_here (n int) ON COMMIT DROP');
       // On the pool, another connection, the temporary table would not exist.
       const sent = await t.queriesDuring(async () => {
-        expect(await queryRows(manager, 'SELECT count(*)::int AS "n" FROM only_here', [])).toEqual([{ n: 0 }]);
+        expect(await queryRows(manager, 'postgres', 'SELECT count(*)::int AS "n" FROM only_here', [])).toEqual([
+          { n: 0 },
+        ]);
         expect(await queryInTransaction(manager, 'INSERT INTO only_here VALUES ($1) RETURNING n', [7])).toEqual([
           { n: 7 },
         ]);

@@ -146,6 +146,7 @@ export class SessionsRepository {
   async findActive(sessionId: string): Promise<ActiveSession | undefined> {
     const rows = await queryRows<ActiveSession>(
       this.txHost.tx, // always the primary: a replica could still see a revoked session as live
+      this.dialect,
       this.sql.findActive,
       [sessionId],
     );

@@ -4,7 +4,7 @@ import { type MysqlPool, mysqlPoolEvents } from '../database/dialects/mysql-driv
 import { sqliteGate } from '../database/dialects/sqlite';
 import { sqlStateOf } from '../database/errors/database-errors';
 import type { PoolQueryObserver } from '../database/reads/pool-queries';
-import { sqlDialectOf } from '../database/dialects/sql-dialect';
+import type { SqlDialect } from '../database/dialects/dialect';
 import { type PoolStats, poolAcquireDuration, poolAcquireTimeouts, queryDuration, queryErrors } from './metrics';
 
 const OPERATIONS = new Set(['select', 'insert', 'update', 'delete']);
@@ -104,10 +104,10 @@ export interface PoolProbe {
 /**
  * A reader of the sizes of the pool behind `dataSource`: pg-pool's counters (TypeORM's `master`), or
  * mysql2's pool's own fields (it has no public counters), or SQLite's one connection behind
- * SqliteGate as a pool of one (max 1, waiting = requests queued for it).
+ * SqliteGate as a pool of one (max 1, waiting = requests queued for it). `dialect` is the
+ * DataSource's (SQL_DIALECT).
  */
-export function poolStatsOf(dataSource: DataSource): (() => PoolStats) | undefined {
-  const dialect = sqlDialectOf(dataSource);
+export function poolStatsOf(dataSource: DataSource, dialect: SqlDialect): (() => PoolStats) | undefined {
   if (dialect === 'postgres') {
     const pool = (dataSource.driver as unknown as { master: Pool }).master;
     return () => ({
@@ -133,11 +133,11 @@ export function poolStatsOf(dataSource: DataSource): (() => PoolStats) | undefin
  * The pool behind `dataSource`, measured: acquire times and timeouts into the histogram and counter,
  * and its sizes for the gauges (poolStatsOf). pg-pool by wrapping connect(); mysql2's pool through the
  * waits boundedMysqlDriver reports; SQLite's through SqliteGate's waits for its one connection.
+ * `dialect` is the DataSource's (SQL_DIALECT).
  */
-export function probePool(dataSource: DataSource): PoolProbe | undefined {
-  const stats = poolStatsOf(dataSource);
+export function probePool(dataSource: DataSource, dialect: SqlDialect): PoolProbe | undefined {
+  const stats = poolStatsOf(dataSource, dialect);
   if (!stats) return undefined;
-  const dialect = sqlDialectOf(dataSource);
   if (dialect === 'postgres') {
     return { stats, stop: measurePoolAcquires((dataSource.driver as unknown as { master: Pool }).master) };
   }

@@ -12,6 +12,8 @@ import type { FastifyInstance } from 'fastify';
 import type { Server } from 'node:http';
 import { DataSource } from 'typeorm';
 import type { MetricsConfig } from '../config/app.config';
+import type { SqlDialect } from '../database/dialects/dialect';
+import { SQL_DIALECT } from '../database/dialects/sql-dialect.module';
 import { type PoolProbe, probePool, QueryMetricsSubscriber } from './database-metrics';
 import { recordHttpMetrics } from './http-metrics';
 import { serveMetricsOnMainPort, serveMetricsOnOwnPort } from './metrics-exposure';
@@ -30,6 +32,7 @@ class MetricsWiring implements OnModuleInit, OnApplicationBootstrap, OnApplicati
     @Inject(METRICS_CONFIG) private readonly config: MetricsConfig,
     private readonly adapterHost: HttpAdapterHost,
     private readonly dataSource: DataSource,
+    @Inject(SQL_DIALECT) private readonly dialect: SqlDialect,
   ) {}
 
   onModuleInit(): void {
@@ -38,7 +41,7 @@ class MetricsWiring implements OnModuleInit, OnApplicationBootstrap, OnApplicati
     recordHttpMetrics(fastify);
     if (!this.config.port) serveMetricsOnMainPort(fastify, this.config);
     this.dataSource.subscribers.push(this.subscriber);
-    this.pool = probePool(this.dataSource);
+    this.pool = probePool(this.dataSource, this.dialect);
     if (this.pool) observePool(this.pool.stats);
   }
 

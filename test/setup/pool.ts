@@ -7,7 +7,7 @@ import { testDialect } from './dialect';
 
 /** The app's primary pool's sizes now (pg-pool's, mysql2's, or SQLite's one connection: see poolStatsOf). */
 export function poolOf(dataSource: DataSource): PoolStats {
-  const stats = poolStatsOf(dataSource);
+  const stats = poolStatsOf(dataSource, testDialect);
   if (!stats) throw new Error('poolOf: this dialect has no pool');
   return stats();
 }

@@ -3,6 +3,7 @@ import { type DataSource, type EntityManager, QueryFailedError } from 'typeorm';
 import { countStatementRetried } from '../../metrics/metrics';
 import { discardConnection } from '../errors/connection-faults';
 import { isConnectionLost, mustDiscardConnection } from '../errors/database-errors';
+import type { SqlDialect } from '../dialects/dialect';
 import { sqlDialectOf } from '../dialects/sql-dialect';
 
 /**
@@ -89,7 +90,16 @@ async function sendStatement<T>(dataSource: DataSource, client: PoolClient, sql:
 }
 
 /**
- * The rows of one statement in the transaction `db` belongs to (an EntityManager with a QueryRunner).
+ * queryInTransaction with the dialect read from `db`'s driver (sqlDialectOf): for the idempotency
+ * store until it passes its injected SQL_DIALECT (#28). Repositories pass theirs.
+ */
+export function queryInTransaction<T>(db: EntityManager, sql: string, parameters: unknown[]): Promise<T[]> {
+  return queryInTransactionOf<T>(db, sqlDialectOf(db), sql, parameters);
+}
+
+/**
+ * The rows of one statement in the transaction `db` belongs to (an EntityManager with a QueryRunner);
+ * `dialect` is `db`'s (SQL_DIALECT).
  * On PostgreSQL it is sent on the transaction's own connection as queryPool sends a read (sendStatement:
  * the QueryRunner's promise path costs more CPU, ADR 0010), with what the QueryRunner did kept — logging,
  * the query metrics, a QueryFailedError for any failure, the connection discarded after an error that
@@ -97,11 +107,16 @@ async function sendStatement<T>(dataSource: DataSource, client: PoolClient, sql:
  * Elsewhere, and on a released QueryRunner (whose error wasNeverSent recognizes), `db.query()`. Never
  * re-run: a lost connection takes the transaction with it (inTransaction re-runs the whole of it).
  */
-export async function queryInTransaction<T>(db: EntityManager, sql: string, parameters: unknown[]): Promise<T[]> {
+export async function queryInTransactionOf<T>(
+  db: EntityManager,
+  dialect: SqlDialect,
+  sql: string,
+  parameters: unknown[],
+): Promise<T[]> {
   const runner = db.queryRunner;
   // TypeORM's PostgresQueryRunner holds its pg client here while connected (not in the QueryRunner interface).
   const client = (runner as { databaseConnection?: PoolClient } | undefined)?.databaseConnection;
-  if (!runner || runner.isReleased || !client || sqlDialectOf(db) !== 'postgres') return db.query<T[]>(sql, parameters);
+  if (!runner || runner.isReleased || !client || dialect !== 'postgres') return db.query<T[]>(sql, parameters);
   try {
     return await sendStatement<T>(db.dataSource, client, sql, parameters);
   } catch (error) {
@@ -112,14 +127,19 @@ export async function queryInTransaction<T>(db: EntityManager, sql: string, para
 }
 
 /**
- * The rows of one plain-SQL statement on `db`: inside a transaction (an EntityManager with a
- * QueryRunner) with queryInTransaction; otherwise on MySQL/SQLite through TypeORM, `db.query()`, and
+ * The rows of one plain-SQL statement on `db` (whose dialect is `dialect`, SQL_DIALECT): inside a
+ * transaction (an EntityManager with a QueryRunner) with queryInTransactionOf; otherwise on MySQL/SQLite through TypeORM, `db.query()`, and
  * on PostgreSQL on the pool with queryPool. For statements that read (a pooled connection per statement, no transaction);
  * outside a transaction, one whose connection was lost runs once more, on every dialect.
  */
-export async function queryRows<T>(db: EntityManager, sql: string, parameters: unknown[]): Promise<T[]> {
-  if (db.queryRunner) return queryInTransaction<T>(db, sql, parameters);
-  if (sqlDialectOf(db) === 'postgres') return queryPool<T>(db.dataSource, sql, parameters);
+export async function queryRows<T>(
+  db: EntityManager,
+  dialect: SqlDialect,
+  sql: string,
+  parameters: unknown[],
+): Promise<T[]> {
+  if (db.queryRunner) return queryInTransactionOf<T>(db, dialect, sql, parameters);
+  if (dialect === 'postgres') return queryPool<T>(db.dataSource, sql, parameters);
   try {
     return await db.query<T[]>(sql, parameters);
   } catch (error) {

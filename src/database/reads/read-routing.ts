@@ -1,9 +1,11 @@
-import { Global, Injectable, Module } from '@nestjs/common';
+import { Global, Inject, Injectable, Module } from '@nestjs/common';
 import { TransactionHost } from '@nestjs-cls/transactional';
 import type { TransactionalAdapterTypeOrm } from '@nestjs-cls/transactional-adapter-typeorm';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { DataSource, type EntityManager } from 'typeorm';
+import type { SqlDialect } from '../dialects/dialect';
+import { SQL_DIALECT } from '../dialects/sql-dialect.module';
 import { isDatabaseUnavailable } from '../errors/database-errors';
 import { queryRows } from './pool-queries';
 import { type Replica, ReplicaSet } from './replicas';
@@ -39,6 +41,7 @@ export class ReadRouter {
     @InjectDataSource() private readonly primary: DataSource,
     private readonly replicas: ReplicaSet,
     private readonly txHost: TransactionHost<TransactionalAdapterTypeOrm>,
+    @Inject(SQL_DIALECT) private readonly dialect: SqlDialect,
   ) {}
 
   /**
@@ -49,7 +52,7 @@ export class ReadRouter {
    * connection could be had (see read() for a replica that fails).
    */
   query<T>(sql: string, parameters: unknown[]): Promise<T[]> {
-    return this.read((db) => queryRows<T>(db, sql, parameters));
+    return this.read((db) => queryRows<T>(db, this.dialect, sql, parameters));
   }
 
   /** Runs `work` (reads only) with the EntityManager of the chosen server. Its errors are `work`'s own. */

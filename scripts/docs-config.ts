@@ -135,8 +135,10 @@ function describeType(name: string, decorators: Map<string, Literal[]>, raw: Map
       case 'IsEmail':
         parts.push('an email address');
         break;
-      case 'Matches': {
-        const message = (args[1] as { message?: string } | undefined)?.message;
+      case 'Matches':
+      case 'IsDatabaseUrl': {
+        const options = decorator === 'Matches' ? args[1] : args[0];
+        const message = (options as { message?: string } | undefined)?.message;
         const stated = message?.match(/ must be (.*)$/)?.[1];
         parts.push(stated ?? `matching \`${(args[0] as RegExp).source}\``);
         break;

@@ -13,6 +13,7 @@ import {
   validateSync,
 } from 'class-validator';
 import { dirname, join, resolve } from 'node:path';
+import { IsDatabaseUrl, urlDialect } from './database-url';
 
 /**
  * Environment variables the service reads, with their defaults. Every property needs a docstring:
@@ -50,9 +51,7 @@ class Environment {
    * @example sqlite:./.data/app.db
    */
   @IsOptional()
-  @Matches(/^(postgres(ql)?|mysql|mariadb):\/\/|^sqlite:/, {
-    message: 'DATABASE_URL must be a postgres://, mysql://, mariadb:// or sqlite: URL',
-  })
+  @IsDatabaseUrl({ message: 'DATABASE_URL must be a postgres://, mysql://, mariadb:// or sqlite: URL' })
   DATABASE_URL?: string;
 
   /**
@@ -630,7 +629,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
   const replicaUrls = vars.DATABASE_REPLICA_URLS.split(',')
     .map((url) => url.trim())
     .filter(Boolean);
-  const badReplica = replicaUrls.find((url) => !/^postgres(ql)?:\/\//.test(url));
+  const badReplica = replicaUrls.find((url) => urlDialect(url) !== 'postgres');
   if (badReplica !== undefined) {
     throw new ConfigError('Invalid configuration: DATABASE_REPLICA_URLS must be comma-separated postgres:// URLs');
   }
@@ -640,7 +639,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
     );
   }
   // Replica routing reads PostgreSQL's WAL positions (database/reads/replicas.ts): there is no twin elsewhere.
-  if (replicaUrls.length > 0 && !/^postgres(ql)?:\/\//.test(vars.DATABASE_URL ?? '')) {
+  if (replicaUrls.length > 0 && urlDialect(vars.DATABASE_URL ?? '') !== 'postgres') {
     throw new ConfigError(
       'Invalid configuration: DATABASE_REPLICA_URLS works with a PostgreSQL DATABASE_URL only: unset it for MariaDB, MySQL or SQLite',
     );

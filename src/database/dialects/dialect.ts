@@ -3,25 +3,11 @@ import { getMetadataArgsStorage } from 'typeorm';
 import type { ColumnMetadataArgs } from 'typeorm/metadata-args/ColumnMetadataArgs';
 import { User } from '../../users/entities/user.entity';
 import { entities } from '../entities';
+import { DialectError, type SqlDialect } from '../../config/database-url';
 import { SQLITE_NOW } from './sqlite';
 
-/** Every SQL dialect the service runs on. */
-export const DIALECTS = ['postgres', 'mysql', 'sqlite'] as const;
-/**
- * The one vocabulary for "which database": named after what DATABASE_URL starts with —
- * `postgres://` / `postgresql://` (pg), `mysql://` / `mariadb://` (mysql2; MariaDB ≥ 10.6, MySQL 8),
- * `sqlite:./path.db` / `sqlite::memory:` (better-sqlite3 12). Worked out from the URL by dialectOf
- * only; repositories key their statements tables by it.
- */
-export type SqlDialect = (typeof DIALECTS)[number];
-
-const SCHEMES: Record<string, SqlDialect> = {
-  'postgres:': 'postgres',
-  'postgresql:': 'postgres',
-  'mysql:': 'mysql',
-  'mariadb:': 'mysql',
-  'sqlite:': 'sqlite',
-};
+// The URL → dialect parser lives in config/ (validation uses it too); the database layer re-exports it.
+export { DIALECTS, DialectError, dialectOf, type SqlDialect } from '../../config/database-url';
 
 /** The npm package TypeORM needs for each dialect; only `pg` is a dependency, the others come from `npm run drivers`. */
 export const DRIVER_PACKAGES: Record<SqlDialect, string> = {
@@ -29,21 +15,6 @@ export const DRIVER_PACKAGES: Record<SqlDialect, string> = {
   mysql: 'mysql2',
   sqlite: 'better-sqlite3',
 };
-
-/** Thrown for a URL the service cannot use; its message is one line saying what to do. */
-export class DialectError extends Error {}
-
-/** The dialect a database URL names. Throws DialectError for any other scheme. */
-export function dialectOf(url: string): SqlDialect {
-  const scheme = /^[a-z0-9+.-]+:/i.exec(url)?.[0].toLowerCase() ?? '';
-  const dialect = SCHEMES[scheme];
-  if (!dialect) {
-    throw new DialectError(
-      `DATABASE_URL starts with "${scheme || url.slice(0, 12)}", which is not a database this service can use: give a postgres://, mysql://, mariadb:// or sqlite: URL`,
-    );
-  }
-  return dialect;
-}
 
 /**
  * The dialect's driver package, loaded (`require`). Throws DialectError, one line naming the fix,

@@ -13,7 +13,7 @@ import { APP_CONFIG, type AppConfig } from './config/app.config';
 import { AppConfigModule } from './config/app-config.module';
 import { dataSourceOptions } from './database/data-source.options';
 import { initializeWhenAvailable } from './database/startup';
-import { learnConstraintNames, sqliteGate } from './database/dialects/sqlite';
+import { sqliteGate } from './database/dialects/sqlite';
 import { SqlDialectModule } from './database/dialects/sql-dialect.module';
 import { runMigrationsExclusively } from './database/migrations/migration-lock';
 import { ensureSessionStatementTimeout } from './database/dialects/statement-timeout';
@@ -52,10 +52,10 @@ export class AppModule {
               config.database.startupTimeoutMs,
               () => ensureSessionStatementTimeout(config.database, databaseLogger),
             );
-            sqliteGate.install(dataSource);
+            const sqliteConstraintNames = sqliteGate.install(dataSource);
             if (config.database.migrationsRun) {
               await runMigrationsExclusively(dataSource, databaseLogger);
-              learnConstraintNames(dataSource); // SQLite: the indexes the migrations just made
+              sqliteConstraintNames?.learn(); // SQLite: the indexes the migrations just made
             }
             return dataSource;
           },

@@ -239,19 +239,20 @@ export class SqliteGate {
   /**
    * Puts `dataSource`'s QueryRunner behind the gate (see the class). Also: BEGIN becomes BEGIN
    * IMMEDIATE (the write lock from the start, so a read-then-write never fails to upgrade when another
-   * process writes), and a foreign key violation is named (nameForeignKeyViolation): SQLite's error
-   * does not say which key failed.
+   * process writes), and constraint violations are named (nameForeignKeyViolation, then the
+   * DataSource's SqliteConstraintNames): SQLite's errors do not say which key failed. Returns those
+   * names (learn() them again after migrations); undefined on other dialects.
    */
-  install(dataSource: DataSource): void {
-    if (dataSource.options.type !== 'better-sqlite3') return;
+  install(dataSource: DataSource): SqliteConstraintNames | undefined {
+    if (dataSource.options.type !== 'better-sqlite3') return undefined;
     const timeoutMs = dataSource.options.timeout ?? 5_000;
     const runner = dataSource.driver.createQueryRunner('master'); // the one runner TypeORM hands everyone
-    const marked = runner as QueryRunner & { gated?: boolean };
-    if (marked.gated) return;
-    marked.gated = true;
+    const marked = runner as QueryRunner & { gated?: SqliteConstraintNames };
+    if (marked.gated) return marked.gated;
+    const names = new SqliteConstraintNames(dataSource);
+    marked.gated = names;
     this.installed++;
     this.timeoutMs = timeoutMs;
-    learnConstraintNames(dataSource);
     const file = openedFile(dataSource.options.database);
     const query = runner.query.bind(runner) as RawQuery;
     const run = async (sql: string, parameters?: unknown[], structured?: boolean) => {
@@ -261,6 +262,7 @@ export class SqliteGate {
         return await query(sql, parameters, structured);
       } catch (error) {
         await nameForeignKeyViolation(error, sql, parameters, query, dataSource.entityMetadatas);
+        names.nameIn(error, sql);
         throw error;
       }
     };
@@ -282,6 +284,7 @@ export class SqliteGate {
       this.installed--;
       return destroy();
     };
+    return names;
   }
 }
 
@@ -363,39 +366,71 @@ export function foreignKeyName(
   )?.name;
 }
 
-/** Constraint names by what SQLite's errors say instead: `table(column, …)` for unique keys, the table for foreign keys. */
-const uniqueNames = new Map<string, string>();
-const foreignKeyNames = new Map<string, string[]>();
-
 /**
- * Reads the names SQLite's errors leave out: every unique index the schema has (CREATE UNIQUE INDEX
- * keeps its name, e.g. users_email_lower_key on users(email_lower)), the entities' named unique keys,
- * and each table's foreign keys. SqliteGate.install reads them; read them again after migrations ran
- * on that connection (a new database has no indexes before), else a duplicate's 409 cannot name its
- * field until the next start. Does nothing on other dialects.
+ * The constraint names SQLite's errors leave out, of one database: every unique index its schema has
+ * (CREATE UNIQUE INDEX keeps its name, e.g. users_email_lower_key on users(email_lower)), the entities'
+ * named unique keys, and each table's foreign keys. An adapter created once per DataSource, when
+ * SqliteGate.install puts it behind the gate, whose statements it names the errors of (nameIn); call
+ * learn() again after migrations ran on that connection (a new database has no indexes before), else
+ * a duplicate's 409 cannot name its field until the next start.
  */
-export function learnConstraintNames(dataSource: DataSource): void {
-  if (dataSource.options.type !== 'better-sqlite3') return;
-  const connection = (dataSource.driver as unknown as { databaseConnection: SqliteConnection }).databaseConnection;
-  const pragma = <T>(source: string) => connection.pragma(source) as T[];
-  const tables = pragma<{ schema: string; name: string; type: string }>('table_list').filter(
-    (table) => table.schema === 'main' && table.type === 'table',
-  );
-  for (const { name: table } of tables) {
-    for (const index of pragma<{ name: string; unique: number; origin: string }>(`index_list("${table}")`)) {
-      if (!index.unique || index.origin !== 'c') continue; // pk / inline UNIQUE: sqlite_autoindex_… names
-      const columns = pragma<{ name: string | null }>(`index_info("${index.name}")`).map((column) => column.name);
-      if (columns.every(Boolean)) uniqueNames.set(`${table}(${columns.join(', ')})`, index.name);
+export class SqliteConstraintNames {
+  /** Unique keys by what SQLite's error says instead: `table(column, …)`. */
+  private readonly unique = new Map<string, string>();
+  /** Each table's named foreign keys. */
+  private readonly foreignKeys = new Map<string, string[]>();
+
+  constructor(private readonly dataSource: DataSource) {
+    this.learn();
+  }
+
+  /** Reads the names from the schema and the entity metadata (again). */
+  learn(): void {
+    const connection = (this.dataSource.driver as unknown as { databaseConnection: SqliteConnection })
+      .databaseConnection;
+    const pragma = <T>(source: string) => connection.pragma(source) as T[];
+    const tables = pragma<{ schema: string; name: string; type: string }>('table_list').filter(
+      (table) => table.schema === 'main' && table.type === 'table',
+    );
+    for (const { name: table } of tables) {
+      for (const index of pragma<{ name: string; unique: number; origin: string }>(`index_list("${table}")`)) {
+        if (!index.unique || index.origin !== 'c') continue; // pk / inline UNIQUE: sqlite_autoindex_… names
+        const columns = pragma<{ name: string | null }>(`index_info("${index.name}")`).map((column) => column.name);
+        if (columns.every(Boolean)) this.unique.set(`${table}(${columns.join(', ')})`, index.name);
+      }
+    }
+    for (const metadata of this.dataSource.entityMetadatas) {
+      for (const { name, columns } of metadata.uniques) {
+        this.unique.set(`${metadata.tableName}(${columns.map((column) => column.databaseName).join(', ')})`, name);
+      }
+      this.foreignKeys.set(
+        metadata.tableName,
+        metadata.foreignKeys.flatMap((key) => (key.name ? [key.name] : [])),
+      );
     }
   }
-  for (const metadata of dataSource.entityMetadatas) {
-    for (const { name, columns } of metadata.uniques) {
-      uniqueNames.set(`${metadata.tableName}(${columns.map((column) => column.databaseName).join(', ')})`, name);
+
+  /**
+   * Puts the constraint's name on the driver error of `sql`, where translateSqliteError reads it (as
+   * PostgreSQL's `constraint`): a unique violation reported by its columns (`users.email`), or a
+   * foreign key violation of an INSERT/UPDATE not already named (nameForeignKeyViolation) on a table
+   * with one foreign key only. Other errors are left as they are.
+   */
+  nameIn(error: unknown, sql: string): void {
+    const driverError = (error as { driverError?: { code?: string; message?: string; constraint?: string } })
+      .driverError;
+    if (!driverError || driverError.constraint) return;
+    const { code = '', message = '' } = driverError;
+    if (code === 'SQLITE_CONSTRAINT_UNIQUE' || code === 'SQLITE_CONSTRAINT_PRIMARYKEY') {
+      const columns = /constraint failed: (.+)$/.exec(message)?.[1].split(', ');
+      const table = columns?.[0].split('.')[0];
+      const key = columns && `${table}(${columns.map((column) => column.split('.')[1]).join(', ')})`;
+      driverError.constraint = key && this.unique.get(key);
+    } else if (code === 'SQLITE_CONSTRAINT_FOREIGNKEY') {
+      const table = /^\s*(?:INSERT\s+INTO|UPDATE)\s+"?(\w+)"?/i.exec(sql)?.[1];
+      const keys = (table && this.foreignKeys.get(table)) || [];
+      if (keys.length === 1) driverError.constraint = keys[0];
     }
-    foreignKeyNames.set(
-      metadata.tableName,
-      metadata.foreignKeys.flatMap((key) => (key.name ? [key.name] : [])),
-    );
   }
 }
 
@@ -409,9 +444,10 @@ export interface TranslatedSqliteError {
 /**
  * SQLite's error in PostgreSQL's terms, so one translation (database/errors/database-errors.ts) serves both:
  * - SQLITE_CONSTRAINT_UNIQUE / _PRIMARYKEY → 23505. The message names an expression index
- *   (`index 'users_email_lower_key'`) or columns (`users.email`), which the entities map to the key's name.
- * - SQLITE_CONSTRAINT_FOREIGNKEY → 23503, named by nameForeignKeyViolation (else when the table has
- *   one foreign key only). A DELETE: still referenced.
+ *   (`index 'users_email_lower_key'`), else the constraint is the one SqliteConstraintNames.nameIn put
+ *   on the error from its columns (`users.email`).
+ * - SQLITE_CONSTRAINT_FOREIGNKEY → 23503, as named by nameForeignKeyViolation or nameIn. A DELETE:
+ *   still referenced.
  * - _CHECK → 23514, _NOTNULL → 23502, a value too big or of the wrong type → 22000.
  * - busy/locked (another process held the write lock past the busy timeout), the gate's timeout, a
  *   full disk, an I/O error, a file that cannot be opened or written → 57P03 (503, retry shortly).
@@ -425,17 +461,11 @@ export function translateSqliteError(
   if (!code.startsWith('SQLITE_')) return undefined;
   if (code === 'SQLITE_CONSTRAINT_UNIQUE' || code === 'SQLITE_CONSTRAINT_PRIMARYKEY') {
     const index = /index '([^']+)'/.exec(message)?.[1];
-    const columns = /constraint failed: (.+)$/.exec(message)?.[1].split(', ');
-    const table = columns?.[0].split('.')[0];
-    const key = columns && `${table}(${columns.map((column) => column.split('.')[1]).join(', ')})`;
-    return { code: '23505', constraint: index ?? (key && uniqueNames.get(key)) };
+    return { code: '23505', constraint: index ?? driverError.constraint };
   }
   if (code === 'SQLITE_CONSTRAINT_FOREIGNKEY') {
     if (/^\s*DELETE/i.test(sql)) return { code: '23503', detail: 'still referenced' };
-    const table = /^\s*(?:INSERT\s+INTO|UPDATE)\s+"?(\w+)"?/i.exec(sql)?.[1];
-    const keys = (table && foreignKeyNames.get(table)) || [];
-    const constraint = driverError.constraint ?? (keys.length === 1 ? keys[0] : undefined);
-    return { code: '23503', constraint, detail: driverError.detail };
+    return { code: '23503', constraint: driverError.constraint, detail: driverError.detail };
   }
   if (code === 'SQLITE_CONSTRAINT_CHECK') return { code: '23514' };
   if (code === 'SQLITE_CONSTRAINT_NOTNULL') return { code: '23502' };

@@ -1,5 +1,17 @@
 import { DataSource } from 'typeorm';
+import { loadConfig } from '../../config/app.config';
+import { urlDialect } from '../../config/database-url';
 import { DialectError, dialectOf, useColumnTypesOf } from './dialect';
+
+/** Whether the configuration accepts `vars` (loadConfig throws a ConfigError otherwise). */
+function validate(vars: Record<string, string>): boolean {
+  try {
+    loadConfig({ LOG_LEVEL: 'silent', ...vars });
+    return true;
+  } catch {
+    return false;
+  }
+}
 import { entities } from '../entities';
 
 /** The entity metadata TypeORM builds for `type`, without connecting. */
@@ -21,6 +33,14 @@ describe('dialectOf', () => {
     ['sqlite::memory:', 'sqlite'],
   ])('reads %s as %s', (url, dialect) => {
     expect(dialectOf(url)).toBe(dialect);
+  });
+
+  it('reads a URL as the configuration validates it: one parser (a scheme without // is no network URL)', () => {
+    for (const url of ['postgres:db', 'mysql:db', 'MARIADB://root@h/db', 'sqlite:x.db']) {
+      const valid = validate({ DATABASE_URL: url });
+      expect(valid).toBe(urlDialect(url) !== undefined);
+      if (!valid) expect(() => dialectOf(url)).toThrow(DialectError);
+    }
   });
 
   it('refuses any other scheme in one line saying which URLs work', () => {

@@ -565,6 +565,37 @@ describe(`Idempotency-Key limits (${DRAFT} §5)`, () => {
   });
 });
 
+describe(`Idempotency-Key limits: the cap reads two window counters (${DRAFT} §5)`, () => {
+  const t = useTestApp({ IDEMPOTENCY_MAX_KEYS_PER_CALLER: '2' });
+  const DAY_MS = 86_400_000; // IDEMPOTENCY_KEY_TTL_SECONDS's default: one window
+
+  it('keys count in the window they were stored in and the next; older counters no longer count and are purged', async () => {
+    const user = await t.db.user('Busy');
+    const headers = await authAs(t.app, user.id);
+    const send = (key: string) =>
+      t.api.post(`/users/${user.id}/posts`).set(headers).set('Idempotency-Key', key).send({ title: 'T', body: 'B' });
+    const counters = () =>
+      t.query<{ key_count: number }[]>('SELECT key_count FROM idempotency_key_counts WHERE scope = $1', [
+        `user:${user.id}`,
+      ]);
+    await send(newKey()).expect(201);
+    await send(newKey()).expect(201);
+    expect(await counters()).toEqual([{ key_count: 2 }]); // counted with the write, in its transaction
+    await send(newKey()).expect(429);
+    expect(await counters()).toEqual([{ key_count: 2 }]); // a refused key is not counted
+
+    // The keys' window is now the previous one: they still count.
+    await t.query('UPDATE idempotency_key_counts SET window_start = window_start - $1', [DAY_MS]);
+    await send(newKey()).expect(429);
+    // Two windows back: they no longer do (every key stored then has expired), and the purge deletes the counter.
+    await t.query('UPDATE idempotency_key_counts SET window_start = window_start - $1', [DAY_MS]);
+    await send(newKey()).expect(201);
+    expect(await counters()).toHaveLength(2);
+    await t.app.get(ExpiredKeysPurger).purge();
+    expect(await counters()).toEqual([{ key_count: 1 }]);
+  });
+});
+
 /**
  * Makes the next write on the user's rows wait: PostgreSQL and MariaDB lock the user row (a post's
  * foreign key check waits for it); on SQLite the test holds the app's connection (SqliteGate).

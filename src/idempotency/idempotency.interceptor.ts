@@ -140,7 +140,7 @@ export class IdempotencyInterceptor implements NestInterceptor {
       countIdempotency('limit');
       throw new ProblemException(
         HttpStatus.TOO_MANY_REQUESTS,
-        `Too many live Idempotency-Keys (${this.maxLive}); retry later, when older ones have expired`,
+        `Too many new Idempotency-Keys (${this.maxLive} per key lifetime); retry later, when older ones have expired`,
         { type: '/problems/idempotency-key-limit', retryAfterSeconds: 60 },
       );
     }

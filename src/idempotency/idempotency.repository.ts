@@ -90,7 +90,8 @@ interface Statements {
 /** The columns a key row is inserted with. */
 const COLUMNS = 'idempotency_keys (scope, key_hash, fingerprint, created_at, expires_at';
 /** What claim() reads of the key's row. */
-const ROW = 'k.fingerprint, k.response_status AS "responseStatus", k.response_headers AS "responseHeaders", k.response_body AS "responseBody", k.expires_at AS "expiresAt"';
+const ROW =
+  'k.fingerprint, k.response_status AS "responseStatus", k.response_headers AS "responseHeaders", k.response_body AS "responseBody", k.expires_at AS "expiresAt"';
 /** The scope's keys stored in the window and the one before (0 without counters): two rows by primary key. */
 const STORED = (scope: string, previous: string, current: string) =>
   `(SELECT coalesce(sum(c.key_count), 0) FROM idempotency_key_counts c WHERE c.scope = ${scope} AND c.window_start IN (${previous}, ${current}))`;
@@ -115,7 +116,16 @@ const POSTGRES: Statements = {
       'FROM (SELECT) AS one LEFT JOIN idempotency_keys k ON k.scope = $1::text AND k.key_hash = $2::text',
     bind: (key) => {
       const cap = capOf(key);
-      return [key.scope, key.keyHash, key.fingerprint, key.createdAt, key.expiresAt, cap.max, cap.previous, cap.current];
+      return [
+        key.scope,
+        key.keyHash,
+        key.fingerprint,
+        key.createdAt,
+        key.expiresAt,
+        cap.max,
+        cap.previous,
+        cap.current,
+      ];
     },
   },
   complete: {
@@ -190,13 +200,26 @@ const PORTABLE = {
       return [key.scope, cap.previous, cap.current, key.scope, key.keyHash];
     },
   },
-  deleteExpired: POSTGRES.deleteExpired,
+  deleteExpired: {
+    sql: 'DELETE FROM idempotency_keys WHERE scope = ? AND key_hash = ? AND expires_at <= ?',
+    bind: POSTGRES.deleteExpired.bind,
+  },
 } satisfies Partial<Statements>;
 
 /** The claim's parameters on MySQL and SQLite, in the order their text binds them. */
 const portableClaim = (key: NewKey) => {
   const cap = capOf(key);
-  return [key.scope, key.keyHash, key.fingerprint, key.createdAt, key.expiresAt, key.scope, cap.previous, cap.current, cap.max];
+  return [
+    key.scope,
+    key.keyHash,
+    key.fingerprint,
+    key.createdAt,
+    key.expiresAt,
+    key.scope,
+    cap.previous,
+    cap.current,
+    cap.max,
+  ];
 };
 const portableOutcome = ({ key, response }: { key: NewKey; response: KeyResponse }) => {
   const cap = capOf(key);
@@ -378,7 +401,8 @@ export class IdempotencyRepository {
   async insertOutcome(key: NewKey, response: KeyResponse): Promise<boolean> {
     return inTransaction(this.txHost, async () => {
       const db = this.txHost.tx;
-      if (this.dialect === 'postgres') return (await this.run(db, this.sql.insertOutcome, { key, response })).length === 1;
+      if (this.dialect === 'postgres')
+        return (await this.run(db, this.sql.insertOutcome, { key, response })).length === 1;
       if (!(await this.inserted(db, this.sql.insertOutcome, { key, response }))) return false;
       if (key.cap && this.sql.countKey) await this.run(db, this.sql.countKey, key);
       return true;
@@ -401,7 +425,10 @@ export class IdempotencyRepository {
 
   /** Rows a DELETE on the pool removed: RETURNING rows (PostgreSQL, SQLite), affectedRows (MySQL). */
   private async affected<A>(statement: Statement<A>, args: A): Promise<number> {
-    const result = await this.dataSource.query<unknown[] | { affectedRows: number }>(statement.sql, statement.bind(args));
+    const result = await this.dataSource.query<unknown[] | { affectedRows: number }>(
+      statement.sql,
+      statement.bind(args),
+    );
     if (Array.isArray(result)) {
       // TypeORM answers a PostgreSQL DELETE … RETURNING with [rows, rowCount].
       return this.dialect === 'postgres' ? (result[1] as number) : result.length;

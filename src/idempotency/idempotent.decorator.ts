@@ -83,8 +83,8 @@ const KEY_PROBLEMS = {
     retryAfter: false,
   },
   429: {
-    description: `The caller holds too many live ${IDEMPOTENCY_KEY}s (IDEMPOTENCY_MAX_KEYS_PER_CALLER)`,
-    example: problem(429, 'Too many live Idempotency-Keys; retry later, when older ones have expired', {
+    description: `The caller stored too many ${IDEMPOTENCY_KEY}s within the key lifetime (IDEMPOTENCY_MAX_KEYS_PER_CALLER)`,
+    example: problem(429, 'Too many new Idempotency-Keys; retry later, when older ones have expired', {
       type: '/problems/idempotency-key-limit',
     }),
     retryAfter: true,
@@ -151,6 +151,7 @@ export function documentIdempotencyKeys(document: OpenAPIObject, ttlSeconds: num
     document.info.description =
       `${document.info.description ?? ''} Writes take an optional \`${IDEMPOTENCY_KEY}\` header ` +
       `(draft-ietf-httpapi-idempotency-key-header-07): keys and their stored responses are kept for ${hours}, ` +
-      'per signed-in user (per request fingerprint for anonymous sign-up).';
+      'per signed-in user (per request fingerprint for anonymous requests). The few writes that do not support ' +
+      'it (their 400 answer says why) refuse a request carrying it with 400.';
   }
 }

@@ -77,6 +77,8 @@ async function startApp(label: string, dir: string): Promise<App> {
         CURSOR_SECRET: SECRET,
         JWT_SECRET: SECRET,
         ACCESS_TOKEN_TTL_SECONDS: '86400',
+        // B's keyed writes all come from one caller: a run stores more keys than the default cap (429s would be cheap).
+        IDEMPOTENCY_MAX_KEYS_PER_CALLER: '100000000',
         LOG_LEVEL: env.AB_LOG_LEVEL ?? 'silent',
         ...Object.fromEntries(words(env[`AB_${label}_ENV`]).map((pair) => pair.split('=') as [string, string])),
       },

@@ -67,7 +67,7 @@ describe(`Idempotency-Key (${DRAFT})`, () => {
       expect(rows).toEqual([{ scope: `user:${user.id}`, response_status: 201, response_body: first.text }]);
     });
 
-    it('a keyed write costs two statements more than the same write without a key (claim, store), and a replay none of the write', async () => {
+    it('a keyed write costs two statements more than the same write without a key on PostgreSQL (claim, store; three elsewhere: the cap counted apart), and a replay none of the write', async () => {
       const { user, headers } = await author();
       const post = (key?: string) => {
         const req = t.api.post(`/users/${user.id}/posts`).set(headers);
@@ -76,13 +76,16 @@ describe(`Idempotency-Key (${DRAFT})`, () => {
       };
       // The request's own statements: not the mail worker's polls nor the purge of expired keys, which may fall in between.
       const statements = async (send: () => Promise<unknown>) =>
-        (await t.queriesDuring(send)).filter((sql) => !/outbox|ORDER BY expires_at/i.test(sql));
+        (await t.queriesDuring(send)).filter((sql) => !/outbox|ORDER BY expires_at|window_start </i.test(sql));
       const plain = await statements(() => post().expect(201));
       const key = newKey();
       const keyed = await statements(() => post(key).expect(201));
       const replayed = await statements(() => post(key).expect(201));
-      expect(keyed.length - plain.length).toBe(2);
-      expect(keyed.filter((sql) => /idempotency_keys/.test(sql))).toHaveLength(2);
+      const extra = testDialect === 'postgres' ? 2 : 3;
+      expect(keyed.length - plain.length).toBe(extra);
+      expect(keyed.filter((sql) => /idempotency_key/.test(sql))).toHaveLength(extra);
+      // The per-caller cap reads two counter rows; nothing counts the caller's keys.
+      expect(keyed.filter((sql) => /count\(/i.test(sql))).toEqual([]);
       expect(replayed.filter((sql) => /INSERT INTO\W+(posts|comments)\b/i.test(sql))).toEqual([]);
     });
 
@@ -559,6 +562,37 @@ describe(`Idempotency-Key limits (${DRAFT} §5)`, () => {
       .set('Idempotency-Key', newKey())
       .send({ title: 'T', body: 'B' })
       .expect(201); // the cap is per caller
+  });
+});
+
+describe(`Idempotency-Key limits: the cap reads two window counters (${DRAFT} §5)`, () => {
+  const t = useTestApp({ IDEMPOTENCY_MAX_KEYS_PER_CALLER: '2' });
+  const DAY_MS = 86_400_000; // IDEMPOTENCY_KEY_TTL_SECONDS's default: one window
+
+  it('keys count in the window they were stored in and the next; older counters no longer count and are purged', async () => {
+    const user = await t.db.user('Busy');
+    const headers = await authAs(t.app, user.id);
+    const send = (key: string) =>
+      t.api.post(`/users/${user.id}/posts`).set(headers).set('Idempotency-Key', key).send({ title: 'T', body: 'B' });
+    const counters = () =>
+      t.query<{ key_count: number }[]>('SELECT key_count FROM idempotency_key_counts WHERE scope = $1', [
+        `user:${user.id}`,
+      ]);
+    await send(newKey()).expect(201);
+    await send(newKey()).expect(201);
+    expect(await counters()).toEqual([{ key_count: 2 }]); // counted with the write, in its transaction
+    await send(newKey()).expect(429);
+    expect(await counters()).toEqual([{ key_count: 2 }]); // a refused key is not counted
+
+    // The keys' window is now the previous one: they still count.
+    await t.query('UPDATE idempotency_key_counts SET window_start = window_start - $1', [DAY_MS]);
+    await send(newKey()).expect(429);
+    // Two windows back: they no longer do (every key stored then has expired), and the purge deletes the counter.
+    await t.query('UPDATE idempotency_key_counts SET window_start = window_start - $1', [DAY_MS]);
+    await send(newKey()).expect(201);
+    expect(await counters()).toHaveLength(2);
+    await t.app.get(ExpiredKeysPurger).purge();
+    expect(await counters()).toEqual([{ key_count: 1 }]);
   });
 });
 

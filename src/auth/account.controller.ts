@@ -11,6 +11,7 @@ import { SessionResponse } from './dto/session.response';
 import { EmailVerification } from './email-verification';
 import { PasswordReset } from './password-reset';
 import { NoBody } from '../http/validation';
+import { Idempotent, NotIdempotent } from '../idempotency/idempotent.decorator';
 
 /** The one answer to every password reset request, known address or not. */
 const RESET_REQUESTED = 'If an account has this email address, a link to reset its password is on its way';
@@ -28,6 +29,7 @@ export class AccountController {
   /** Marks the address the token was mailed to as verified. 400 naming `token` when it is invalid, expired or used. */
   @Post('verify-email')
   @Public({ ignoreCredentials: true })
+  @Idempotent()
   @HttpCode(204)
   @ApiNoContentResponse({ description: 'The email address is verified' })
   @ApiProblems(413, 415)
@@ -39,6 +41,7 @@ export class AccountController {
   @Post('verify-email/resend')
   @SignedIn()
   @AllowUnverified()
+  @Idempotent()
   @HttpCode(202)
   @ApiAcceptedResponse({ type: MessageResponse })
   @ApiProblems()
@@ -54,6 +57,9 @@ export class AccountController {
    */
   @Post('password-reset')
   @Public({ ignoreCredentials: true })
+  @NotIdempotent(
+    'the answer is the same whatever happens, and the mail is queued after it so that its timing tells nothing; a retry sends another link, which is harmless',
+  )
   @HttpCode(202)
   @ApiAcceptedResponse({ type: MessageResponse })
   @ApiProblems(413, 415)
@@ -73,6 +79,7 @@ export class AccountController {
    */
   @Post('password-reset/confirm')
   @Public({ ignoreCredentials: true })
+  @Idempotent()
   @HttpCode(204)
   @ApiNoContentResponse({ description: 'Password changed; every session ended' })
   @ApiProblems(413, 415)
@@ -97,6 +104,7 @@ export class AccountController {
   @Delete('sessions/:id')
   @SignedIn()
   @AllowUnverified()
+  @Idempotent()
   @HttpCode(204)
   @ApiParam({ name: 'id', format: 'uuid', description: 'A session id from GET /auth/sessions' })
   @ApiNoContentResponse({ description: 'The session has ended' })
@@ -110,6 +118,7 @@ export class AccountController {
   @Post('logout-all')
   @SignedIn()
   @AllowUnverified()
+  @Idempotent()
   @HttpCode(204)
   @ApiBody({ type: LogoutAllDto, required: false }) // @BodyMayBeAbsent: no body is `{}`
   @ApiNoContentResponse({ description: 'The sessions have ended' })

@@ -12,6 +12,7 @@ import type { Caller } from './caller';
 import { LoginDto, RefreshDto } from './dto/login.dto';
 import { TokenResponse } from './dto/token.response';
 import { NoBody } from '../http/validation';
+import { Idempotent, NotIdempotent } from '../idempotency/idempotent.decorator';
 
 @ApiTags('auth')
 @Controller('auth')
@@ -24,6 +25,7 @@ export class AuthController {
   /** A new session: an access token and a refresh token. 401 for a wrong email or password, alike. */
   @Post('login')
   @Public({ ignoreCredentials: true })
+  @NotIdempotent('its answer carries new tokens, which are never stored; a retry opens another session')
   @HttpCode(200)
   @ApiOkResponse({ type: TokenResponse })
   @ApiProblems(401, 413, 415)
@@ -39,6 +41,7 @@ export class AuthController {
   /** Exchanges a refresh token for a new pair; the old one stops working. Reusing one ends its session. */
   @Post('refresh')
   @Public({ ignoreCredentials: true })
+  @NotIdempotent('its answer carries new tokens, which are never stored')
   @HttpCode(200)
   @ApiOkResponse({ type: TokenResponse })
   @ApiProblems(401, 413, 415)
@@ -51,6 +54,7 @@ export class AuthController {
   @Post('logout')
   @SignedIn()
   @AllowUnverified()
+  @Idempotent()
   @HttpCode(204)
   @ApiNoContentResponse({ description: 'Signed out' })
   @NoBody()

@@ -339,8 +339,9 @@ class Environment {
   IDEMPOTENCY_KEY_TTL_SECONDS = 86_400;
 
   /**
-   * Live Idempotency-Keys one signed-in caller may hold: a request with a new key past it gets 429
-   * (Retry-After) until older keys expire, so no client can fill the table.
+   * Idempotency-Keys one signed-in caller may store per key lifetime (counted per window of
+   * IDEMPOTENCY_KEY_TTL_SECONDS, the current one and the one before: docs/idempotency.md): a request
+   * with a new key past it gets 429 (Retry-After) until the window moves on, so no client can fill the table.
    */
   @IsInt()
   @Min(1)

@@ -2,7 +2,7 @@ import { AccountToken } from '../auth/entities/account-token.entity';
 import { RefreshToken } from '../auth/entities/refresh-token.entity';
 import { Session } from '../auth/entities/session.entity';
 import { Comment } from '../comments/entities/comment.entity';
-import { IdempotencyKey } from '../idempotency/idempotency-key.entity';
+import { IdempotencyKey, IdempotencyKeyCount } from '../idempotency/idempotency-key.entity';
 import { OutboundMail } from '../mail/entities/outbound-mail.entity';
 import { Post } from '../posts/entities/post.entity';
 import { Profile } from '../users/entities/profile.entity';
@@ -19,4 +19,5 @@ export const entities = [
   AccountToken,
   OutboundMail,
   IdempotencyKey,
+  IdempotencyKeyCount,
 ];

@@ -44,3 +44,28 @@ export class IdempotencyKey {
   @Column({ name: 'expires_at', type: 'timestamptz', precision: 3 })
   expiresAt!: Date;
 }
+
+/**
+ * How many keys one signed-in caller stored in one window of IDEMPOTENCY_KEY_TTL_SECONDS (the
+ * per-caller cap, docs/idempotency.md). Every live key was stored in the current window or the one
+ * before, so their two counters bound the caller's live keys: the cap is checked by reading two rows,
+ * never by counting keys. Incremented by the statement that stores a key's response, in its
+ * transaction; rows of windows that ended a window ago are purged with the expired keys.
+ */
+@Entity('idempotency_key_counts')
+export class IdempotencyKeyCount {
+  @PrimaryColumn({ type: 'varchar', length: 40, primaryKeyConstraintName: 'idempotency_key_counts_pkey' })
+  scope!: string;
+
+  /** The window's start, in milliseconds since the epoch: a multiple of the key lifetime. */
+  @PrimaryColumn({
+    name: 'window_start',
+    type: 'bigint',
+    primaryKeyConstraintName: 'idempotency_key_counts_pkey',
+  })
+  windowStart!: string;
+
+  /** Keys the caller stored in this window (committed: a rolled-back write's key is not counted). */
+  @Column({ name: 'key_count', type: 'integer' })
+  keyCount!: number;
+}

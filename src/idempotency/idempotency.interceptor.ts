@@ -91,7 +91,10 @@ export class IdempotencyInterceptor implements NestInterceptor {
       fingerprint: fingerprintOf(request, this.secret),
       createdAt: now,
       expiresAt: new Date(now.getTime() + this.ttlMs),
-      maxLive: request.caller ? this.maxLive : undefined,
+      // Windows one lifetime long: every live key was stored in this window or the one before.
+      cap: request.caller
+        ? { max: this.maxLive, windowStart: now.getTime() - (now.getTime() % this.ttlMs), windowMs: this.ttlMs }
+        : undefined,
     };
     return from(this.run(attempt, request, http.getResponse<KeyedReply>(), next));
   }
@@ -109,7 +112,7 @@ export class IdempotencyInterceptor implements NestInterceptor {
         if (claim.state === 'busy') return { busy: true as const };
         if (claim.state === 'full') return { full: true as const };
         const response = responseOf(reply, await lastValueFrom(next.handle(), { defaultValue: undefined }));
-        await this.keys.complete(attempt.scope, attempt.keyHash, {
+        await this.keys.complete(attempt, {
           status: response.status,
           headers: JSON.stringify(response.headers),
           body: response.body,
@@ -137,7 +140,7 @@ export class IdempotencyInterceptor implements NestInterceptor {
       countIdempotency('limit');
       throw new ProblemException(
         HttpStatus.TOO_MANY_REQUESTS,
-        `Too many live Idempotency-Keys (${this.maxLive}); retry later, when older ones have expired`,
+        `Too many new Idempotency-Keys (${this.maxLive} per key lifetime); retry later, when older ones have expired`,
         { type: '/problems/idempotency-key-limit', retryAfterSeconds: 60 },
       );
     }
@@ -198,9 +201,10 @@ export function idempotentResponses(fastify: FastifyInstance, keys: IdempotencyR
     if (typeof payload !== 'string') return payload;
     try {
       const contentType = String(reply.getHeader('content-type') ?? JSON_TYPE);
-      const stored = await keys.insertOutcome({
-        ...attempt,
-        response: { status, headers: JSON.stringify({ 'content-type': contentType }), body: payload },
+      const stored = await keys.insertOutcome(attempt, {
+        status,
+        headers: JSON.stringify({ 'content-type': contentType }),
+        body: payload,
       });
       if (stored) countIdempotency('stored');
     } catch (error) {

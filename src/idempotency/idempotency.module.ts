@@ -51,8 +51,13 @@ export class ExpiredKeysPurger implements OnApplicationBootstrap, OnApplicationS
     await this.running;
   }
 
-  /** One run: deletes keys expired now, in batches (see the class). Returns how many it deleted. */
+  /**
+   * One run: deletes keys expired now, in batches (see the class), and the per-caller counters of
+   * windows before the previous one (which no cap check reads any more). Returns how many keys it deleted.
+   */
   async purge(now = new Date()): Promise<number> {
+    const windowMs = this.config.idempotency.keyTtlSeconds * 1000;
+    await this.keys.purgeCounts(now.getTime() - (now.getTime() % windowMs) - windowMs);
     let deleted = 0;
     for (let batch = 0; batch < PURGE_BATCHES_PER_RUN; batch++) {
       const count = await this.keys.purgeExpired(now, PURGE_BATCH);

@@ -1,6 +1,16 @@
-import { applyDecorators, UseInterceptors } from '@nestjs/common';
-import { ApiHeader, type OpenAPIObject } from '@nestjs/swagger';
-import { problem } from '../http/problem';
+import {
+  applyDecorators,
+  type CallHandler,
+  type ExecutionContext,
+  HttpStatus,
+  Injectable,
+  type NestInterceptor,
+  UseInterceptors,
+} from '@nestjs/common';
+import { ApiExtension, ApiHeader, type OpenAPIObject } from '@nestjs/swagger';
+import type { FastifyRequest } from 'fastify';
+import type { Observable } from 'rxjs';
+import { problem, ProblemException } from '../http/problem';
 import { IDEMPOTENCY_KEY, IDEMPOTENT_REPLAYED, MAX_KEY_LENGTH } from './idempotency-key';
 import { IdempotencyInterceptor } from './idempotency.interceptor';
 
@@ -25,6 +35,36 @@ export const Idempotent = () =>
     }),
   );
 
+/** The OpenAPI extension NotIdempotent() puts on an operation: why it takes no key. */
+const UNSUPPORTED = 'x-idempotency-key-unsupported';
+
+/**
+ * Answers 400 problem+json (type `/problems/idempotency-key-unsupported`) to a request carrying an
+ * Idempotency-Key on a write that does not support one (NotIdempotent()), before the handler runs:
+ * ignoring the header would let the client believe its retry is safe when it is not (the draft
+ * lets a resource not support keys, §2; it does not say how to refuse one).
+ */
+@Injectable()
+export class RefuseIdempotencyKey implements NestInterceptor {
+  intercept(context: ExecutionContext, next: CallHandler): Observable<unknown> {
+    const request = context.switchToHttp().getRequest<FastifyRequest>();
+    if (request.headers['idempotency-key'] === undefined) return next.handle();
+    throw new ProblemException(
+      HttpStatus.BAD_REQUEST,
+      `${request.method} ${request.routeOptions.url ?? request.url} does not support ${IDEMPOTENCY_KEY} (see docs/idempotency.md); send it without the header`,
+      { type: '/problems/idempotency-key-unsupported' },
+    );
+  }
+}
+
+/**
+ * Marks a write that does not take an `Idempotency-Key`, for `reason` (a sentence, shown in the
+ * OpenAPI document): a request carrying one gets 400 (RefuseIdempotencyKey), and documentIdempotencyKeys
+ * adds that to the operation's 400 answer.
+ */
+export const NotIdempotent = (reason: string) =>
+  applyDecorators(UseInterceptors(RefuseIdempotencyKey), ApiExtension(UNSUPPORTED, reason));
+
 const PROBLEM_REF = { $ref: '#/components/schemas/ProblemDetailsSchema' };
 
 const KEY_PROBLEMS = {
@@ -43,8 +83,8 @@ const KEY_PROBLEMS = {
     retryAfter: false,
   },
   429: {
-    description: `The caller holds too many live ${IDEMPOTENCY_KEY}s (IDEMPOTENCY_MAX_KEYS_PER_CALLER)`,
-    example: problem(429, 'Too many live Idempotency-Keys; retry later, when older ones have expired', {
+    description: `The caller stored too many ${IDEMPOTENCY_KEY}s within the key lifetime (IDEMPOTENCY_MAX_KEYS_PER_CALLER)`,
+    example: problem(429, 'Too many new Idempotency-Keys; retry later, when older ones have expired', {
       type: '/problems/idempotency-key-limit',
     }),
     retryAfter: true,
@@ -53,6 +93,7 @@ const KEY_PROBLEMS = {
 
 interface OperationLike {
   parameters?: { name?: string; in?: string }[];
+  [UNSUPPORTED]?: string;
   responses?: Record<string, ResponseLike>;
 }
 interface ResponseLike {
@@ -70,6 +111,11 @@ export function documentIdempotencyKeys(document: OpenAPIObject, ttlSeconds: num
   let any = false;
   for (const operations of Object.values(document.paths)) {
     for (const operation of Object.values(operations as Record<string, OperationLike>)) {
+      const unsupported = operation[UNSUPPORTED];
+      const refused = operation.responses?.['400'];
+      if (unsupported !== undefined && refused) {
+        refused.description = `${refused.description ?? ''}; or: an ${IDEMPOTENCY_KEY} was sent, which this operation does not support (${unsupported})`;
+      }
       const takesKey = operation.parameters?.some((p) => p.in === 'header' && p.name === IDEMPOTENCY_KEY);
       if (!takesKey || !operation.responses) continue;
       any = true;
@@ -105,6 +151,7 @@ export function documentIdempotencyKeys(document: OpenAPIObject, ttlSeconds: num
     document.info.description =
       `${document.info.description ?? ''} Writes take an optional \`${IDEMPOTENCY_KEY}\` header ` +
       `(draft-ietf-httpapi-idempotency-key-header-07): keys and their stored responses are kept for ${hours}, ` +
-      'per signed-in user (per request fingerprint for anonymous sign-up).';
+      'per signed-in user (per request fingerprint for anonymous requests). The few writes that do not support ' +
+      'it (their 400 answer says why) refuse a request carrying it with 400.';
   }
 }

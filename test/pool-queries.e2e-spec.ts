@@ -73,9 +73,9 @@ describeOn(['postgres'], 'MySQL and SQLite reads go through TypeORM')('reads on 
         expect(await queryRows(manager, 'postgres', 'SELECT count(*)::int AS "n" FROM only_here', [])).toEqual([
           { n: 0 },
         ]);
-        expect(await queryInTransaction(manager, 'INSERT INTO only_here VALUES ($1) RETURNING n', [7])).toEqual([
-          { n: 7 },
-        ]);
+        expect(
+          await queryInTransaction(manager, 'postgres', 'INSERT INTO only_here VALUES ($1) RETURNING n', [7]),
+        ).toEqual([{ n: 7 }]);
       });
       expect(sent).toEqual([
         'SELECT count(*)::int AS "n" FROM only_here',
@@ -90,7 +90,7 @@ describeOn(['postgres'], 'MySQL and SQLite reads go through TypeORM')('reads on 
     const failure = await t.dataSource
       .transaction(async (manager) => {
         await manager.query('CREATE TEMPORARY TABLE gone_after (n int)');
-        await queryInTransaction(manager, 'SELECT 1 / $1::int', [0]);
+        await queryInTransaction(manager, 'postgres', 'SELECT 1 / $1::int', [0]);
       })
       .catch((error: unknown) => error);
     expect(failure).toBeInstanceOf(QueryFailedError);
@@ -100,9 +100,9 @@ describeOn(['postgres'], 'MySQL and SQLite reads go through TypeORM')('reads on 
     expect(pool().idleCount).toBe(pool().totalCount);
     // Rolled back: the table created in it is gone on every connection.
     await t.dataSource.transaction(async (manager) => {
-      expect(await queryInTransaction(manager, "SELECT to_regclass('pg_temp.gone_after') AS t", [])).toEqual([
-        { t: null },
-      ]);
+      expect(
+        await queryInTransaction(manager, 'postgres', "SELECT to_regclass('pg_temp.gone_after') AS t", []),
+      ).toEqual([{ t: null }]);
     });
   });
 });

@@ -448,7 +448,8 @@ export class IdempotencyRepository {
    */
   private run<A, T = unknown>(db: EntityManager, statement: Statement<A>, args: A): Promise<T[]> {
     const parameters = statement.bind(args);
-    if (this.dialect === 'postgres' && db.queryRunner) return queryInTransaction<T>(db, statement.sql, parameters);
+    if (this.dialect === 'postgres' && db.queryRunner)
+      return queryInTransaction<T>(db, this.dialect, statement.sql, parameters);
     return db.query<T[]>(statement.sql, parameters);
   }
 }

@@ -43,21 +43,6 @@ export async function selectInChunks<T>(
 }
 
 /**
- * A PostgreSQL statement with `$n` placeholders as `?` placeholders, its parameters repeated and
- * ordered to match (`$1 … $1` binds the value twice). Left for the idempotency store, which is moving
- * to statements per dialect (#28); every other repository spells its statements in each dialect's
- * own placeholders, in its statements table.
- */
-export function withQuestionMarks(sql: string, parameters: readonly unknown[]): [string, unknown[]] {
-  const bound: unknown[] = [];
-  const text = sql.replace(/\$(\d+)/g, (_, n: string) => {
-    bound.push(parameters[Number(n) - 1]);
-    return '?';
-  });
-  return [text, bound];
-}
-
-/**
  * The current time with milliseconds, as an SQL expression per dialect, for statements tables:
  * PostgreSQL's now() (the transaction's start), MySQL's CURRENT_TIMESTAMP(3) (in the session's +00:00
  * zone, see data-source.options.ts; bare CURRENT_TIMESTAMP would drop the milliseconds), SQLite's UTC

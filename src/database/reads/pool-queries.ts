@@ -4,7 +4,6 @@ import { countStatementRetried } from '../../metrics/metrics';
 import { discardConnection } from '../errors/connection-faults';
 import { isConnectionLost, mustDiscardConnection } from '../errors/database-errors';
 import type { SqlDialect } from '../dialects/dialect';
-import { sqlDialectOf } from '../dialects/sql-dialect';
 
 /**
  * A DataSource subscriber that also wants the statements queryPool sends past TypeORM's
@@ -90,14 +89,6 @@ async function sendStatement<T>(dataSource: DataSource, client: PoolClient, sql:
 }
 
 /**
- * queryInTransaction with the dialect read from `db`'s driver (sqlDialectOf): for the idempotency
- * store until it passes its injected SQL_DIALECT (#28). Repositories pass theirs.
- */
-export function queryInTransaction<T>(db: EntityManager, sql: string, parameters: unknown[]): Promise<T[]> {
-  return queryInTransactionOf<T>(db, sqlDialectOf(db), sql, parameters);
-}
-
-/**
  * The rows of one statement in the transaction `db` belongs to (an EntityManager with a QueryRunner);
  * `dialect` is `db`'s (SQL_DIALECT).
  * On PostgreSQL it is sent on the transaction's own connection as queryPool sends a read (sendStatement:
@@ -107,7 +98,7 @@ export function queryInTransaction<T>(db: EntityManager, sql: string, parameters
  * Elsewhere, and on a released QueryRunner (whose error wasNeverSent recognizes), `db.query()`. Never
  * re-run: a lost connection takes the transaction with it (inTransaction re-runs the whole of it).
  */
-export async function queryInTransactionOf<T>(
+export async function queryInTransaction<T>(
   db: EntityManager,
   dialect: SqlDialect,
   sql: string,
@@ -128,7 +119,7 @@ export async function queryInTransactionOf<T>(
 
 /**
  * The rows of one plain-SQL statement on `db` (whose dialect is `dialect`, SQL_DIALECT): inside a
- * transaction (an EntityManager with a QueryRunner) with queryInTransactionOf; otherwise on MySQL/SQLite through TypeORM, `db.query()`, and
+ * transaction (an EntityManager with a QueryRunner) with queryInTransaction; otherwise on MySQL/SQLite through TypeORM, `db.query()`, and
  * on PostgreSQL on the pool with queryPool. For statements that read (a pooled connection per statement, no transaction);
  * outside a transaction, one whose connection was lost runs once more, on every dialect.
  */
@@ -138,7 +129,7 @@ export async function queryRows<T>(
   sql: string,
   parameters: unknown[],
 ): Promise<T[]> {
-  if (db.queryRunner) return queryInTransactionOf<T>(db, dialect, sql, parameters);
+  if (db.queryRunner) return queryInTransaction<T>(db, dialect, sql, parameters);
   if (dialect === 'postgres') return queryPool<T>(db.dataSource, sql, parameters);
   try {
     return await db.query<T[]>(sql, parameters);

@@ -6,6 +6,7 @@ import { AppModule } from './app.module';
 import type { AppConfig } from './config/app.config';
 import { requestIdFor, withQuietStartup } from './http/logging';
 import { answerClientError, ProblemDetailsFilter } from './http/problem-details.filter';
+import { parseQueryString } from './http/query-string';
 import { installRequestPipeline } from './request-pipeline';
 
 /** Builds the configured application, not yet listening. main.ts and the e2e tests both use it. */
@@ -23,6 +24,8 @@ export async function createApp(config: AppConfig): Promise<NestFastifyApplicati
     frameworkErrors: (error: FastifyError, request: FastifyRequest, reply: FastifyReply) =>
       problems.render(error, request, reply),
     bodyLimit: BODY_LIMIT_BYTES,
+    // Fastify's parser, plus a record of malformed names and values for the pipeline's 400 (query-string.ts).
+    routerOptions: { querystringParser: parseQueryString },
     ...httpTimeouts(config.http),
     trustProxy: (_address: string, hop: number) => hop < config.trustProxyHops,
   });

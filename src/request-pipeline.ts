@@ -3,7 +3,7 @@ import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import helmet from 'helmet';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { Socket } from 'node:net';
+import { isIPv6, type Socket } from 'node:net';
 import { PinoLogger } from 'nestjs-pino';
 import type { AppConfig } from './config/app.config';
 import { ReplicaSet } from './database/reads/replicas';
@@ -18,6 +18,7 @@ import { refuseContentEncodings } from './http/content-encoding';
 import { parseJsonBodies } from './http/json-body';
 import { logRequests } from './http/logging';
 import { answerUnsupportedMethods } from './http/method-not-allowed';
+import { refuseMalformedQueries } from './http/query-string';
 import { buildOpenApiDocument } from './openapi.document';
 import { setupOpenApi } from './http/openapi';
 import { ProblemException, validationProblem } from './http/problem';
@@ -35,7 +36,8 @@ import { vary } from './http/vary';
  * |----------------|---------------------------------------------------------------------------------|
  * | Node's parser  | malformed request line or headers, header/body timeouts → 400/408/431 (answerClientError); CONNECT → 501 (refuseConnect; both problem-details.filter.ts) |
  * | routing        | bad URL, over-long path parameter → 400/414 (createApp's frameworkErrors)       |
- * | onRequest      | 1 securityHeaders · 2 CORS (@fastify/cors; a preflight ends here) · 3 echoRequestId · 4 requireOneHost → 400 · 5 answerUnsupportedMethods → 405 (method-not-allowed.ts) · 6 traceRequests (tracing/) · 7 /docs/index.html → /docs/ (openapi.ts) · 8 endStuckClientsOnClose: tracks the request · 9 logRequests: the log context (logging.ts) · 10 recordHttpMetrics (metrics/, added at init) |
+ * | Node's Expect  | an expectation other than 100-continue is handed on as a request, marked (refuseUnmetExpectations); 100-continue is answered by Node |
+ * | onRequest      | 1 securityHeaders · 2 CORS (@fastify/cors; a preflight ends here) · 3 echoRequestId · 4 requireOneHost → 400 · 5 refuseUnmetExpectations → 417 · 6 answerUnsupportedMethods → 405 (method-not-allowed.ts) · 7 refuseMalformedQueries → 400 (query-string.ts; the query was parsed while routing) · 8 traceRequests (tracing/) · 9 /docs/index.html → /docs/ (openapi.ts) · 10 endStuckClientsOnClose: tracks the request · 11 logRequests: the log context (logging.ts) · 12 recordHttpMetrics (metrics/, added at init) |
  * | preParsing     | refuseContentEncodings → 415 (content-encoding.ts)                              |
  * | parsing        | parseJsonBodies → 400/413/415 (json-body.ts)                                    |
  * | preHandler     | consistencyTokens → 400, else replica routing (consistency-token.ts; with replicas) |
@@ -97,7 +99,9 @@ export async function installRequestPipeline(
   closeConnectionsWhileDraining(fastify, draining);
   echoRequestId(fastify);
   requireOneHost(fastify);
+  refuseUnmetExpectations(fastify);
   answerUnsupportedMethods(fastify);
+  refuseMalformedQueries(fastify);
   if (config.tracing.enabled) traceRequests(fastify);
   app.useGlobalPipes(createValidationPipe());
   app.useGlobalFilters(problems);
@@ -179,20 +183,74 @@ function echoRequestId(fastify: FastifyInstance): void {
 }
 
 /**
- * RFC 9112 §3.2: an HTTP/1.1 request without a Host header, or with more than one, is a 400. Node
- * would answer the first itself with an empty 400 (its `requireHostHeader`, turned off in createApp)
- * and serve the second with the first Host; here both get a problem+json naming the header.
- * HTTP/1.0 requests may omit Host.
+ * RFC 9112 §3.2: an HTTP/1.1 request without a Host header, or with more than one, or any request whose
+ * Host is not `uri-host [":" port]` (RFC 9110 §7.2; RFC 3986 §3.2.2, §3.2.3), is a 400. Node would
+ * answer the first itself with an empty 400 (its `requireHostHeader`, turned off in createApp), serve
+ * the second with the first Host and take any text as the third; here each gets a problem+json
+ * naming the header. HTTP/1.0 requests may omit Host.
  */
 function requireOneHost(fastify: FastifyInstance): void {
   fastify.addHook('onRequest', (request, reply, done) => {
     const raw = request.raw.rawHeaders;
     let hosts = 0;
     for (let i = 0; i < raw.length; i += 2) if (raw[i].length === 4 && raw[i].toLowerCase() === 'host') hosts++;
-    if (hosts === 1 || (hosts === 0 && request.raw.httpVersion === '1.0')) return done();
-    const message = hosts === 0 ? 'An HTTP/1.1 request must have a Host header' : 'A request must have one Host header';
+    const message =
+      hosts > 1
+        ? 'A request must have one Host header'
+        : hosts === 0
+          ? request.raw.httpVersion === '1.0'
+            ? undefined
+            : 'An HTTP/1.1 request must have a Host header'
+          : hostFault(request.raw.headers.host ?? '');
+    if (message === undefined) return done();
     void reply.header('Connection', 'close'); // which authority the client meant is unknown: no further requests
     answerWithProblem(request, reply, validationProblem([{ field: 'Host', messages: [message] }]));
+  });
+}
+
+/** `uri-host [":" port]`: an IP literal in brackets, or a reg-name (IPv4 addresses are reg-names too). */
+const HOST = /^(?:\[(?<literal>[^\]]*)\]|(?<name>(?:[\w.~!$&'()*+,;=-]|%[0-9A-Fa-f]{2})+))(?::(?<port>\d*))?$/;
+/** RFC 3986 §3.2.2's IPvFuture, the other form an IP literal may take. */
+const IP_FUTURE = /^v[0-9A-Fa-f]+\.[\w.~!$&'()*+,;=:-]+$/;
+
+/**
+ * Why a Host value is not `uri-host [":" port]`, or undefined when it is. No userinfo (RFC 9112 §3.2:
+ * the client leaves it out), no spaces, one port of decimal digits up to 65535, and a host that is not
+ * empty: an `http` URI has one (RFC 9110 §4.2.1).
+ */
+function hostFault(value: string): string | undefined {
+  if (value.includes('@')) return 'Host must not contain userinfo (user@): it is uri-host [":" port] (RFC 9110 §7.2)';
+  const parts = HOST.exec(value)?.groups;
+  const literal = parts?.literal;
+  if (!parts || (literal !== undefined && !isIPv6(literal) && !IP_FUTURE.test(literal))) {
+    return 'Host must be a host name or IP address with at most one ":port" (uri-host [":" port], RFC 9110 §7.2)';
+  }
+  if (parts.port && Number(parts.port) > 65_535) return 'The port in Host must be at most 65535';
+  return undefined;
+}
+
+/**
+ * RFC 9110 §10.1.1: an expectation the server cannot meet (any but `100-continue`) is a 417. Node
+ * writes that 417 itself, empty, unless the server listens for 'checkExpectation'; here the listener
+ * hands the request on to Fastify, marked, and this hook answers it as problem+json naming Expect,
+ * with the request id, headers, log line and metrics of every other answer. `Connection: close`: the
+ * client may still send the body it held back. `100-continue` is Node's to answer (a `100 Continue`,
+ * then the request as usual), and HTTP/1.0 expectations are ignored, as Node does.
+ */
+function refuseUnmetExpectations(fastify: FastifyInstance): void {
+  const unmet = new WeakSet<IncomingMessage>();
+  fastify.server.on('checkExpectation', (request: IncomingMessage, response: ServerResponse) => {
+    unmet.add(request);
+    fastify.server.emit('request', request, response);
+  });
+  fastify.addHook('onRequest', (request, reply, done) => {
+    if (!unmet.has(request.raw)) return done();
+    void reply.header('Connection', 'close');
+    const message = 'The only expectation this server can meet is 100-continue';
+    const failed = new ProblemException(HttpStatus.EXPECTATION_FAILED, `Expect cannot be met: ${message}`, {
+      errors: [{ field: 'Expect', messages: [message] }],
+    });
+    answerWithProblem(request, reply, failed);
   });
 }
 

@@ -190,17 +190,81 @@ describe('preconditions (RFC 9110 §13)', () => {
     await api.patch(`/posts/${post.id}`).set('If-None-Match', 'garbage').send({ title: 'After' }).expect(200);
   });
 
-  it('§13.2.1: preconditions are ignored when the answer would be an error anyway (404, 409)', async () => {
+  it('§13.2.1: preconditions are ignored when the target is missing (404) or the request malformed (400)', async () => {
     await api.delete('/posts/999').set('If-None-Match', '*').expect(404);
+    await api.patch('/posts/999').set('If-Match', '"1-x"').send({ title: 'x' }).expect(404);
     await api.patch('/users/999').set('If-None-Match', '*').send({ name: 'x' }).expect(404);
+    await api.delete('/users/999').set('If-Match', '"1-x"').expect(404);
     await api.post('/posts/999/comments').set('If-Match', '"1-x"').send({ authorId: 1, body: 'x' }).expect(404);
+    await api.post('/users/999/posts').set('If-Match', '"1-x"').send({ title: 'T', body: 'B' }).expect(404);
     await api.delete('/comments/999').set('If-Match', '"1-x"').expect(404);
-    await t.db.user('Ada', 'ada@example.com');
-    await api
-      .post('/users')
-      .set('If-Match', '"1-x"')
-      .send({ name: 'A', email: 'ada@example.com', password: PASSWORD })
-      .expect(409);
+    await api.post('/users').set('If-Match', '"1-x"').send({ name: 'A' }).expect(400);
+  });
+
+  describe('§13.2.1, §13.2.2: preconditions are evaluated before the write’s effect, so a failed one is 412 even where the effect would fail with 409 or 422', () => {
+    const userRow = async (id: number) =>
+      (await t.query('SELECT email, role, version FROM users WHERE id = $1', [id]))[0] as
+        { email: string; role: string; version: number } | undefined;
+    /** The only admin (the test's agent is an admin too: it is made an ordinary user first). */
+    const loneAdmin = async () => {
+      const root = await t.db.user('Root', 'root@example.com');
+      await t.query(`UPDATE users SET role = 'user' WHERE role = 'admin'`);
+      await t.query(`UPDATE users SET role = 'admin' WHERE id = $1`, [root.id]);
+      const auth = await authAs(t.app, root.id);
+      const { etag } = (await t.api.get(`/users/${root.id}`).set(auth).expect(200)).headers;
+      return { root, auth, etag, stale: etag.replace(/^"1-/, '"2-') };
+    };
+
+    it('PATCH /users/{id}: a taken email with a stale If-Match is 412, with the current one 409', async () => {
+      const ada = await t.db.user('Ada', 'ada@example.com');
+      await t.db.user('Bo', 'bo@example.com');
+      const { etag } = (await api.get(`/users/${ada.id}`).expect(200)).headers;
+      const stale = etag.replace(/^"1-/, '"2-');
+      const taken = { email: 'BO@example.com' };
+      const res = await api.patch(`/users/${ada.id}`).set('If-Match', stale).send(taken).expect(412);
+      expect(res.headers['content-type']).toMatch(PROBLEM);
+      await api.patch(`/users/${ada.id}`).set('If-None-Match', etag).send(taken).expect(412);
+      await api.patch(`/users/${ada.id}`).set('If-Match', etag).send(taken).expect(409);
+      expect(await userRow(ada.id)).toEqual({ email: 'ada@example.com', role: 'user', version: 1 });
+    });
+
+    it('PATCH /users/{id}: the last admin giving up the role with a stale If-Match is 412, with the current one 409', async () => {
+      const { root, auth, etag, stale } = await loneAdmin();
+      await t.api.patch(`/users/${root.id}`).set(auth).set('If-Match', stale).send({ role: 'user' }).expect(412);
+      await t.api.patch(`/users/${root.id}`).set(auth).set('If-None-Match', '*').send({ role: 'user' }).expect(412);
+      await t.api.patch(`/users/${root.id}`).set(auth).set('If-Match', etag).send({ role: 'user' }).expect(409);
+      expect(await userRow(root.id)).toEqual({ email: 'root@example.com', role: 'admin', version: 1 });
+    });
+
+    it('DELETE /users/{id}: the last admin with a stale If-Match is 412, with the current one 409', async () => {
+      const { root, auth, etag, stale } = await loneAdmin();
+      await t.api.delete(`/users/${root.id}`).set(auth).set('If-Match', stale).expect(412);
+      await t.api.delete(`/users/${root.id}`).set(auth).set('If-None-Match', etag).expect(412);
+      await t.api.delete(`/users/${root.id}`).set(auth).set('If-Match', etag).expect(409);
+      expect(await userRow(root.id)).toEqual({ email: 'root@example.com', role: 'admin', version: 1 });
+    });
+
+    it('POST /users: a tag list in If-Match with a taken email is 412, without it 409', async () => {
+      await t.db.user('Ada', 'ada@example.com');
+      const user = { name: 'A', email: 'ada@example.com', password: PASSWORD };
+      await api.post('/users').set('If-Match', '"1-x"').send(user).expect(412);
+      await api.post('/users').send(user).expect(409);
+    });
+
+    it('POST /posts/{id}/comments and POST /users/{id}/posts: a failed precondition is 412 before a missing author’s 422', async () => {
+      const ada = await t.db.user('Ada');
+      const post = await t.db.post(ada.id);
+      await api
+        .post(`/posts/${post.id}/comments`)
+        .set('If-None-Match', '*')
+        .send({ authorId: 555, body: 'x' })
+        .expect(412);
+      await api.post(`/posts/${post.id}/comments`).send({ authorId: 555, body: 'x' }).expect(422);
+      const withComment = { title: 'T', body: 'B', comments: [{ authorId: 555, body: 'x' }] };
+      await api.post(`/users/${ada.id}/posts`).set('If-Match', '"1-x"').send(withComment).expect(412);
+      await api.post(`/users/${ada.id}/posts`).send(withComment).expect(422);
+      expect([await t.db.count('posts'), await t.db.count('comments')]).toEqual([1, 0]);
+    });
   });
 
   it('§13.1.1/§13.1.2 on targets without an ETag (collections, comments): a tag list or If-None-Match: * is 412, nothing stored', async () => {

@@ -311,3 +311,106 @@ describe('A write body is a JSON object (RFC 8259 §4; the schema of every reque
     },
   );
 });
+
+describe('Every query parameter of every route is percent-encoded UTF-8 text (RFC 3986 §2.1, §2.5): else 400 naming it', () => {
+  const t = useTestApp();
+  const queryParameters = operations
+    .filter(({ method }) => method === 'get')
+    .flatMap(({ template, operation }) =>
+      (operation.parameters ?? [])
+        .filter((parameter) => parameter.in === 'query')
+        .map((parameter) => ({ template, name: parameter.name })),
+    );
+  const MALFORMED = [
+    ['%FF%FE', 'bytes that are not UTF-8'],
+    ['%C0%AF', 'an overlong UTF-8 sequence'],
+    ['%ED%A0%80', 'an encoded UTF-16 surrogate'],
+    ['%', 'a lone %'],
+    ['%zz', '% without two hex digits'],
+    ['a%2', '% with one hex digit'],
+    ['%00', 'NUL'],
+    ['a%01b', 'a control character'],
+    ['a%0Ab', 'a line feed'],
+    ['%7F', 'DEL'],
+  ];
+
+  it('the document lists the query parameters (what this test derives from)', () => {
+    expect(queryParameters.map(({ template, name }) => `${template} ${name}`)).toEqual(
+      expect.arrayContaining([
+        '/posts q',
+        '/posts sort',
+        '/users include',
+        '/users limit',
+        '/posts/{postId}/comments cursor',
+      ]),
+    );
+  });
+
+  it.each(queryParameters.map(({ template, name }) => [`${template} ?${name}=`, template, name]))(
+    '%s',
+    async (_name, template, name) => {
+      const world = await arrange(t);
+      const path = fill(template, world);
+      for (const [value, what] of MALFORMED) {
+        const res = await t.api.get(`${path}?${name}=${value}`).set(world.auth);
+        expect([what, res.status]).toEqual([what, 400]);
+        expect(res.headers['content-type']).toMatch(PROBLEM);
+        expect([what, res.body.errors]).toEqual([what, [{ field: name, messages: [expect.any(String)] }]]);
+      }
+    },
+  );
+
+  it('names the parameter among valid ones, a malformed name by its encoded text; well-formed UTF-8 is still text', async () => {
+    const several = await t.api.get('/posts?limit=5&q=%FF&sort=-createdAt').expect(400);
+    expect(several.body).toMatchObject({ status: 400, type: '/problems/validation', detail: 'Invalid request: q' });
+    expect(several.body.errors).toEqual([
+      { field: 'q', messages: ['q is not valid percent-encoded UTF-8 (RFC 3986 §2.1, §2.5)'] },
+    ]);
+    const nul = await t.api.get('/posts?q=%00').expect(400);
+    expect(nul.body.errors).toEqual([
+      { field: 'q', messages: ['q must not contain control characters (U+0000–U+001F, U+007F)'] },
+    ]);
+    const badName = await t.api.get('/posts?%FF=1').expect(400);
+    expect(badName.body.errors).toEqual([expect.objectContaining({ field: '%FF' })]);
+    const ada = await t.db.user('Ada');
+    await t.db.post(ada.id, 'Café au lait');
+    const found = await t.api.get('/posts?q=caf%C3%A9+au').expect(200);
+    expect(found.body.map((post: { title: string }) => post.title)).toEqual(['Café au lait']);
+  });
+});
+
+describe('A 404 for a resource the path names is the same on every route: no `errors` member (docs/api.md, Errors; RFC 9110 §15.5.5)', () => {
+  const t = useTestApp();
+  const templated = operations.filter(({ operation }) => (operation.parameters ?? []).some((p) => p.in === 'path'));
+  /** Bodies the routes accept, so the only thing wrong is the missing resource. */
+  const BODIES: Record<string, object> = {
+    'POST /users/{userId}/posts': { title: 'T', body: 'B' },
+    'POST /posts/{postId}/comments': { body: 'B' },
+    'PATCH /users/{id}': { name: 'N' },
+    'PATCH /posts/{id}': { title: 'T' },
+  };
+
+  it.each(templated.map(({ method, template }) => [`${method.toUpperCase()} ${template}`, method, template]))(
+    '%s with an id nothing has',
+    async (name, method, template) => {
+      const admin = await adminAgent(t);
+      const missing = template.replace(/\{(\w+)\}/g, (_, parameter: string) =>
+        templated.find((o) => o.template === template)?.operation.parameters?.find((p) => p.name === parameter)?.schema
+          ?.type === 'integer'
+          ? '999999'
+          : '00000000-0000-4000-8000-000000000000',
+      );
+      const request = admin[method as 'get'](missing);
+      const res = await (BODIES[name] ? request.send(BODIES[name]) : request);
+      expect([name, res.status]).toEqual([name, 404]);
+      expect(res.headers['content-type']).toMatch(PROBLEM);
+      expect(res.body).toEqual({
+        type: 'about:blank',
+        title: 'Not Found',
+        status: 404,
+        detail: expect.any(String),
+        instance: missing,
+      });
+    },
+  );
+});

@@ -46,6 +46,88 @@ describe('request targets and Host (RFC 9112 §3.2, §3.3)', () => {
     expect(bodyOf(answer)).toMatchObject({ status: 400, errors: [{ field: 'Host', messages: [message] }] });
   });
 
+  it.each([
+    ['userinfo', 'u@a', /userinfo/],
+    ['userinfo with a port', 'user:pw@localhost:80', /userinfo/],
+    ['a space', 'a b', /host name or IP address/],
+    ['a port that is not digits', 'localhost:x', /host name or IP address/],
+    ['two ports', 'localhost:1:2', /host name or IP address/],
+    ['a port over 65535', 'localhost:65536', /at most 65535/],
+    ['a path', 'localhost/users', /host name or IP address/],
+    ['an unbracketed IPv6 address', '::1', /host name or IP address/],
+    ['a bracketed literal that is no IPv6 address', '[not-v6]', /host name or IP address/],
+    ['nothing (an http URI has a host, RFC 9110 §4.2.1)', '', /host name or IP address/],
+  ])(
+    'Host with %s is a 400 problem naming Host (RFC 9112 §3.2, RFC 9110 §7.2: uri-host [":" port])',
+    async (_name, host, message) => {
+      for (const version of ['1.1', '1.0']) {
+        const answer = await exchange(`GET /health HTTP/${version}\r\nHost: ${host}\r\nConnection: close\r\n\r\n`);
+        expect([version, statusOf(answer)]).toEqual([version, 400]);
+        expect(answer).toMatch(/content-type: application\/problem\+json/i);
+        expect(answer).toMatch(/connection: close/i);
+        expect(bodyOf(answer)).toMatchObject({
+          status: 400,
+          errors: [{ field: 'Host', messages: [expect.stringMatching(message)] }],
+        });
+      }
+    },
+  );
+
+  it.each([
+    'localhost',
+    'localhost:3000',
+    'api.example.com',
+    '127.0.0.1:8080',
+    '[::1]:80',
+    '[::1]',
+    'xn--bcher-kva.example',
+    'a:',
+  ])('Host %p is served (RFC 9110 §7.2)', async (host) => {
+    expect(statusOf(await exchange(`GET /health HTTP/1.1\r\nHost: ${host}\r\nConnection: close\r\n\r\n`))).toBe(200);
+  });
+
+  it('an expectation other than 100-continue is 417 problem+json naming Expect, the route never runs (RFC 9110 §10.1.1)', async () => {
+    const users = await t.db.count('users');
+    const body = JSON.stringify({ name: 'Ex', email: 'ex@example.com', password: 'correct horse battery staple' });
+    const answer = await exchange(
+      `POST /users HTTP/1.1\r\nHost: localhost\r\nExpect: bogus\r\nContent-Type: application/json\r\n` +
+        `Content-Length: ${body.length}\r\n\r\n${body}`,
+    );
+    expect(statusOf(answer)).toBe(417);
+    expect(answer).toMatch(/content-type: application\/problem\+json/i);
+    expect(answer).toMatch(/x-request-id: /i);
+    expect(answer).toMatch(/x-content-type-options: nosniff/i);
+    expect(answer).toMatch(/connection: close/i);
+    expect(bodyOf(answer)).toMatchObject({
+      status: 417,
+      title: 'Expectation Failed',
+      instance: '/users',
+      errors: [{ field: 'Expect', messages: [expect.any(String)] }],
+    });
+    expect(await t.db.count('users')).toBe(users);
+    const get = await exchange('GET /health HTTP/1.1\r\nHost: localhost\r\nExpect: 200-ok\r\n\r\n');
+    expect(statusOf(get)).toBe(417);
+  });
+
+  it('Expect: 100-continue gets 100 Continue, then the request is served as usual (RFC 9110 §10.1.1)', async () => {
+    const users = await t.db.count('users');
+    const body = JSON.stringify({ name: 'Cont', email: 'cont@example.com', password: 'correct horse battery staple' });
+    const socket = connect(port, '127.0.0.1');
+    await once(socket, 'connect');
+    let answer = '';
+    socket.on('data', (chunk: Buffer) => (answer += chunk.toString('latin1')));
+    socket.write(
+      `POST /users HTTP/1.1\r\nHost: localhost\r\nExpect: 100-continue\r\nContent-Type: application/json\r\n` +
+        `Content-Length: ${body.length}\r\nConnection: close\r\n\r\n`,
+    );
+    while (!answer.includes('\r\n\r\n')) await once(socket, 'data');
+    expect(answer).toMatch(/^HTTP\/1\.1 100 Continue\r\n/);
+    socket.write(body);
+    await once(socket, 'close');
+    expect(answer.slice(answer.indexOf('\r\n\r\n') + 4)).toMatch(/^HTTP\/1\.1 201 Created\r\n/);
+    expect(await t.db.count('users')).toBe(users + 1);
+  });
+
   it('an HTTP/1.0 request may omit Host (RFC 9112 §3.2 applies to HTTP/1.1)', async () => {
     expect(statusOf(await exchange('GET /health HTTP/1.0\r\n\r\n'))).toBe(200);
   });

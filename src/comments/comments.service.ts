@@ -1,7 +1,7 @@
 import { Inject, Injectable, NotFoundException } from '@nestjs/common';
 import { TransactionHost } from '@nestjs-cls/transactional';
 import type { TransactionalAdapterTypeOrm } from '@nestjs-cls/transactional-adapter-typeorm';
-import { type Preconditions, requireUntaggedPreconditions } from '../http/conditional-requests';
+import { hasPreconditions, type Preconditions, requireUntaggedPreconditions } from '../http/conditional-requests';
 import { CursorCodec, type CursorScope } from '../http/cursor';
 import { type Page, toPage } from '../http/pagination';
 import { inTransaction } from '../database/transactions/transactions';
@@ -56,14 +56,17 @@ export class CommentsService {
 
   /**
    * A missing post is 404, a missing author 422 (from the foreign key, race-free). The author is
-   * already decided (AccessPolicy.assignCommentAuthors).
+   * already decided (AccessPolicy.assignCommentAuthors). `conditions`: the comment list has no ETag
+   * (see requireUntaggedPreconditions); with any, the post must exist (404) and then they are
+   * evaluated (412) before the insert, so a 412 comes before a missing author's 422 (RFC 9110 §13.2.1).
    */
-  create(postId: number, dto: CommentValues, conditions: Preconditions = {}): Promise<Comment> {
-    return inTransaction(this.txHost, async () => {
-      const [comment] = await this.createMany(postId, [dto]);
+  async create(postId: number, dto: CommentValues, conditions: Preconditions = {}): Promise<Comment> {
+    if (hasPreconditions(conditions)) {
+      if (!(await this.comments.postExists(postId))) throw new NotFoundException(`Post ${postId} not found`);
       requireUntaggedPreconditions(conditions);
-      return comment;
-    });
+    }
+    const [comment] = await this.createMany(postId, [dto]);
+    return comment;
   }
 
   /** `conditions`: a comment has no ETag (see requireUntaggedPreconditions); a missing one is 404. */

@@ -96,11 +96,17 @@ export const Conditions = createParamDecorator((_data: unknown, ctx: ExecutionCo
   preconditionsOf(ctx.switchToHttp().getRequest<FastifyRequest>().headers),
 );
 
+/** Whether the request sent If-Match (other than `*`) or If-None-Match: whether there is anything to evaluate. */
+export function hasPreconditions({ ifMatch, ifNoneMatch }: Preconditions): boolean {
+  return ifMatch !== undefined || ifNoneMatch !== undefined;
+}
+
 /**
  * For a write whose target has no entity tag (a collection POSTs append to, an immutable comment):
  * no tag can match it, so a tag list in If-Match is false, and `If-None-Match: *` is false because
- * the target exists (RFC 9110 §13.1.1, §13.1.2). Call it once the write has shown the target exists,
- * inside the transaction, so a 404/409/422 still wins over 412 (§13.2.1) and a 412 stores nothing.
+ * the target exists (RFC 9110 §13.1.1, §13.1.2). Call it once the target is known to exist (a 404
+ * wins) and before the write's own effect can fail, so a 412 wins over its 409/422 (§13.2.1:
+ * preconditions come before the request content is processed) and a 412 stores nothing.
  * @throws PreconditionFailedException (412)
  */
 export function requireUntaggedPreconditions({ ifMatch, ifNoneMatch }: Preconditions): void {

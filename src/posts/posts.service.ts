@@ -2,7 +2,7 @@ import { Injectable, NotFoundException } from '@nestjs/common';
 import { TransactionHost } from '@nestjs-cls/transactional';
 import type { TransactionalAdapterTypeOrm } from '@nestjs-cls/transactional-adapter-typeorm';
 import { CommentsService } from '../comments/comments.service';
-import { type Preconditions, requireUntaggedPreconditions } from '../http/conditional-requests';
+import { hasPreconditions, type Preconditions, requireUntaggedPreconditions } from '../http/conditional-requests';
 import { CursorCodec, type CursorScope } from '../http/cursor';
 import { type Page, pageStart, toPage } from '../http/pagination';
 import type { PaginationQuery } from '../http/pagination.query';
@@ -93,19 +93,27 @@ export class PostsService {
     for (const post of posts) post.comments = byPost.get(post.id) ?? [];
   }
 
-  /** The post and its initial comments commit together: one bad comment and nothing is stored. */
+  /**
+   * The post and its initial comments commit together: one bad comment and nothing is stored.
+   * `conditions`: the user's post list has no ETag (see requireUntaggedPreconditions); with any, the
+   * user must exist (404) and then they are evaluated (412) before the insert, so a 412 comes before
+   * the 422 of a comment naming a missing author (RFC 9110 §13.2.1).
+   */
   async create(
     authorId: number,
     dto: CreatePostDto & { comments?: CommentValues[] },
     conditions: Preconditions = {},
   ): Promise<Post> {
+    if (hasPreconditions(conditions)) {
+      if (!(await this.posts.authorExists(authorId))) throw new NotFoundException(`User ${authorId} not found`);
+      requireUntaggedPreconditions(conditions);
+    }
     const id = await inTransaction(this.txHost, async () => {
       const [created] = await this.createMany(authorId, [dto]);
       const comments = dto.comments ?? [];
       await this.comments.createMany(created.id, comments).catch((error: unknown) => {
         throw inRequestArray(error, 'comments', comments); // 422 naming `comments.2.authorId`
       }); // joins this transaction
-      requireUntaggedPreconditions(conditions); // the author exists: the insert passed its foreign key
       return created.id;
     });
     return this.findOne(id);

@@ -7,7 +7,7 @@ import { ReadRouter } from '../database/reads/read-routing';
 import type { SqlDialect } from '../database/dialects/dialect';
 import { SQL_DIALECT } from '../database/dialects/sql-dialect.module';
 import { inCurrentTransaction } from '../database/transactions/transactions';
-import { deleteIfMatch, updateIfMatch } from '../database/transactions/versioned-writes';
+import { deleteIfMatch, requirePreconditions, updateIfMatch } from '../database/transactions/versioned-writes';
 import type { Preconditions } from '../http/conditional-requests';
 import type { PageStart } from '../http/pagination';
 import { Profile } from './entities/profile.entity';
@@ -132,6 +132,14 @@ export class UsersRepository {
    */
   update(id: number, values: Partial<UserValues>, conditions: Preconditions | undefined): Promise<void> {
     return updateIfMatch(inCurrentTransaction(this.txHost, this.users), id, values, conditions);
+  }
+
+  /**
+   * If-Match / If-None-Match against the user row as it is now (see requirePreconditions): for a
+   * write refused by a rule before its version-checked statement runs. 404/412; nothing without conditions.
+   */
+  requirePreconditions(id: number, conditions: Preconditions | undefined): Promise<void> {
+    return requirePreconditions(inCurrentTransaction(this.txHost, this.users), id, conditions);
   }
 
   /**

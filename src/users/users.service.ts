@@ -1,4 +1,4 @@
-import { Injectable, NotFoundException } from '@nestjs/common';
+import { ConflictException, Injectable, NotFoundException } from '@nestjs/common';
 import { TransactionHost } from '@nestjs-cls/transactional';
 import type { TransactionalAdapterTypeOrm } from '@nestjs-cls/transactional-adapter-typeorm';
 import { AccountsService } from '../auth/accounts.service';
@@ -55,15 +55,17 @@ export class UsersService {
    * stored, defaults and timestamps included — in the shape findOne() reads (posts newest first,
    * no comments yet), and it is returned only once COMMIT has succeeded: no read-back needed. The
    * password is hashed before the transaction opens; the verification mail is queued in it (mail
-   * outbox), never sent while it is open. `conditions`: the collection has no ETag (see requireUntaggedPreconditions).
+   * outbox), never sent while it is open. `conditions`: the collection has no ETag (see
+   * requireUntaggedPreconditions); it always exists, so they are evaluated first: a tag list in
+   * If-Match is 412 even for a taken email (RFC 9110 §13.2.1, docs/api.md).
    */
   async create(dto: CreateUserDto, conditions: Preconditions = {}): Promise<User> {
+    requireUntaggedPreconditions(conditions);
     const passwordHash = await this.accounts.hashNewPassword(dto.password);
     return inTransaction(this.txHost, async () => {
       const user = await this.users.insert({ name: dto.name, email: dto.email, passwordHash });
       user.profile = dto.profile ? await this.users.insertProfile(user.id, dto.profile) : null;
       const posts = await this.posts.createMany(user.id, dto.posts ?? []); // joins this transaction
-      requireUntaggedPreconditions(conditions);
       await this.accounts.created(user.id, user.email); // the token and its mail commit with the user
       user.posts = posts
         .map((post) => Object.assign(post, { comments: [] }))
@@ -77,7 +79,9 @@ export class UsersService {
    * The identity fields (email, password, role) go through AccountsService: checked first (who may
    * change what, `currentPassword` — 400/403/429), then applied around this feature's one UPDATE in
    * the same transaction (sessions ended, verification mails queued, the last admin kept).
-   * `caller`: who asks (AccessPolicy has let them act as `id`); `client`: their IP.
+   * `caller`: who asks (AccessPolicy has let them act as `id`); `client`: their IP. Preconditions
+   * come before what the change itself is refused for (RFC 9110 §13.2.1): a stale If-Match is 412
+   * whether the email is taken (the UPDATE matches no row) or the last admin would lose the role.
    */
   async update(
     id: number,
@@ -91,7 +95,9 @@ export class UsersService {
     await inTransaction(this.txHost, async () => {
       // Always touch the user row, even for a profile-only change: it bumps the version (so the ETag
       // changes) and locks the user for the rest of the transaction.
-      await this.accounts.applyChange(id, change, (columns) => this.users.update(id, { name, ...columns }, conditions));
+      await this.preconditionsFirst(id, conditions, () =>
+        this.accounts.applyChange(id, change, (columns) => this.users.update(id, { name, ...columns }, conditions)),
+      );
       if (profile === null) await this.users.deleteProfile(id);
       else if (profile) await this.users.upsertProfile(id, profile);
     });
@@ -100,14 +106,30 @@ export class UsersService {
 
   /**
    * Posts, comments (including comments the user wrote elsewhere) and sessions go by ON DELETE
-   * CASCADE. The last admin cannot be deleted (409).
+   * CASCADE. The last admin cannot be deleted (409), unless a precondition fails first (412).
    */
   async remove(id: number, conditions?: Preconditions): Promise<void> {
     // A transaction of its own: the repository's lock ordering and the admins' lock only hold while it is open.
     await inTransaction(this.txHost, async () => {
-      await this.accounts.assertMayRemove(id);
+      await this.preconditionsFirst(id, conditions, () => this.accounts.assertMayRemove(id));
       await this.users.delete(id, conditions);
     });
+  }
+
+  /**
+   * Runs `write`; when one of its rules refuses it (409: the last admin) before the version-checked
+   * statement could, the request's preconditions are evaluated first and a failing one is the answer
+   * (404/412, RFC 9110 §13.2.1). A 409 from the statement itself (a taken email) only happens when the
+   * preconditions held: the statement checks them. Inside the caller's transaction, which the
+   * refusal has not aborted (it is the application's, not the database's).
+   */
+  private async preconditionsFirst(id: number, conditions: Preconditions | undefined, write: () => Promise<void>) {
+    try {
+      await write();
+    } catch (error) {
+      if (error instanceof ConflictException) await this.users.requirePreconditions(id, conditions);
+      throw error;
+    }
   }
 
   /** Explicit batch loading of `user.posts` (and their comments): never one query per user. */

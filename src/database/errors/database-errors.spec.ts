@@ -45,7 +45,8 @@ describe('translateDatabaseError', () => {
       queryError({ code: '23503', constraint: 'comments_post_id_fkey', detail: 'Key (post_id)=(7) is not present' }),
     );
     expect(problem?.getStatus()).toBe(404);
-    expect(problem?.extras.errors).toEqual([{ field: 'postId', messages: ['The post does not exist (id 7)'] }]);
+    expect(problem?.message).toBe('The post does not exist (id 7)');
+    expect(problem?.extras.errors).toBeUndefined(); // no 404 names a field (docs/api.md, Errors)
   });
 
   it('turns a foreign key no feature mapped into 422 naming the property the entity metadata gives', () => {
@@ -139,7 +140,8 @@ describe('translateDatabaseError on MariaDB/MySQL (mysql2 errors)', () => {
       ),
     );
     expect(problem?.getStatus()).toBe(404);
-    expect(problem?.extras.errors).toEqual([{ field: 'postId', messages: ['The post does not exist (id 7)'] }]);
+    expect(problem?.message).toBe('The post does not exist (id 7)');
+    expect(problem?.extras.errors).toBeUndefined(); // no 404 names a field (docs/api.md, Errors)
   });
 
   it.each([

@@ -118,3 +118,31 @@ async function missingOrStale<T extends ObjectLiteral>(repository: Repository<T>
   }
   throw new NotFoundError(`${name} ${id} not found`);
 }
+
+/**
+ * The preconditions a conditional write would check, evaluated against the row as it is now, for a
+ * write whose own rules would refuse it before its statement runs (the last admin, say: RFC 9110
+ * §13.2.1 puts the precondition first, as updateIfMatch's statement would). Nothing when `conditions`
+ * ask nothing; else NotFoundError when the row is gone, PreconditionFailedError when If-Match names
+ * none of its version or If-None-Match names it (or is `*`), as updateIfMatch/deleteIfMatch decide.
+ */
+export async function requirePreconditions<T extends Versioned>(
+  repository: Repository<T>,
+  id: number,
+  { ifMatch, ifNoneMatch }: Preconditions = {},
+): Promise<void> {
+  if (ifMatch === undefined && ifNoneMatch === undefined) return;
+  const row = await repository.findOne({
+    where: { id } as FindOptionsWhere<T>,
+    select: { id: true, version: true } as never,
+  });
+  if (!row) throw new NotFoundError(`${repository.metadata.targetName} ${id} not found`);
+  const holds =
+    (ifMatch === undefined || ifMatch.includes(row.version)) &&
+    (ifNoneMatch === undefined || (ifNoneMatch !== '*' && !ifNoneMatch.includes(row.version)));
+  if (!holds) {
+    throw new PreconditionFailedError(
+      `${repository.metadata.targetName} ${id}: a precondition (If-Match / If-None-Match) failed`,
+    );
+  }
+}

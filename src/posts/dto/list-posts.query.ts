@@ -26,6 +26,9 @@ export class ListPostsQuery extends PaginationQuery {
     maxLength: 200,
     description:
       "Case-insensitive substring of the title (NFC, as titles are stored; LIKE's wildcards match themselves). " +
+      'Case folds one character at a time, per database: on PostgreSQL and MariaDB/MySQL `σοφος` does not find ' +
+      '`ΣΟΦΟΣ` (final sigma) and `istanbul` finds `İSTANBUL`; on SQLite the reverse; `straße` never finds ' +
+      '`STRASSE` (docs/api.md, Text). ' +
       `A request reads at most ${Q_SCAN_ROWS} posts of the list past its start, then continues from a title ` +
       'index when one serves `q` (PostgreSQL and SQLite, for 3 characters or more). Where none does ' +
       '(MariaDB/MySQL; a 1- or 2-character `q`), **a page may hold fewer than `limit` posts, even none, and ' +

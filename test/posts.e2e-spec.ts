@@ -2,6 +2,7 @@ import { In } from 'typeorm';
 import { CommentsService } from '../src/comments/comments.service';
 import { Post } from '../src/posts/entities/post.entity';
 import { PostsRepository } from '../src/posts/posts.repository';
+import { NESTED_LIMIT } from '../src/http/pagination.query';
 import { PostsService } from '../src/posts/posts.service';
 import { Q_SCAN_ROWS } from '../src/posts/dto/list-posts.query';
 import { adminAuth, authAs } from './setup/accounts';
@@ -136,6 +137,44 @@ describe('posts', () => {
         expect.objectContaining({ id: first.id }),
         expect.objectContaining({ id: second.id }),
       ]);
+    });
+
+    it(`embeds only a post's first ${NESTED_LIMIT} comments, links to the rest, in the same 2 queries`, async () => {
+      const ada = await t.db.user('Ada');
+      const full = await t.db.post(ada.id, 'Full');
+      for (let i = 0; i < NESTED_LIMIT; i++) await t.db.comment(full.id, ada.id, `f${i}`);
+      const hot = await t.db.post(ada.id, 'Hot');
+      const hotComments: number[] = [];
+      for (let i = 0; i < NESTED_LIMIT + 5; i++) hotComments.push((await t.db.comment(hot.id, ada.id, `h${i}`)).id);
+
+      let body!: PostBody & { commentsNext?: string };
+      const queries = await t.queriesDuring(async () => ({ body } = await t.api.get(`/posts/${hot.id}`).expect(200)));
+      expect(queries).toHaveLength(2);
+      expect(body.comments.map((c: any) => c.id)).toEqual(hotComments.slice(0, NESTED_LIMIT));
+      expect(body.commentsNext).toMatch(
+        new RegExp(`^/posts/${hot.id}/comments\\?limit=${NESTED_LIMIT}&cursor=[\\w.-]+$`),
+      );
+      // The link is the comment list's own next page: the rest, once each, and then no further link.
+      const rest = await t.api.get(body.commentsNext!).expect(200);
+      expect(rest.body.map((c: { id: number }) => c.id)).toEqual(hotComments.slice(NESTED_LIMIT));
+      expect(rest.headers.link).toBeUndefined();
+
+      // Exactly NESTED_LIMIT comments: all embedded, no link (no COUNT: the read asks for one more row).
+      const exact = await t.api.get(`/posts/${full.id}`).expect(200);
+      expect(exact.body.comments).toHaveLength(NESTED_LIMIT);
+      expect(exact.body).not.toHaveProperty('commentsNext');
+
+      // The lists embed the same bounded page and link.
+      for (const path of ['/posts?sort=title', `/users/${ada.id}/posts`]) {
+        const list = await t.api.get(path).expect(200);
+        const [fullInList, hotInList] = ['Full', 'Hot'].map((title) =>
+          list.body.find((p: PostBody) => p.title === title),
+        );
+        expect(hotInList.comments).toEqual(body.comments);
+        expect(hotInList.commentsNext).toBe(body.commentsNext);
+        expect(fullInList.comments).toHaveLength(NESTED_LIMIT);
+        expect(fullInList).not.toHaveProperty('commentsNext');
+      }
     });
 
     it('answers 404 and 400', async () => {
@@ -412,7 +451,8 @@ describe('posts', () => {
       await t.db.comment(first.id, ada.id, 'Thanks');
       await t.query(`UPDATE posts SET body = 'edited', version = version + 1 WHERE id = $1`, [first.id]);
 
-      const loaded = await t.app.get(PostsService).findByAuthorIds([bob.id, ada.id], { withComments: true });
+      const pages = await t.app.get(PostsService).firstPagesByAuthors([bob.id, ada.id], { withComments: true });
+      const loaded = [ada.id, bob.id].flatMap((id) => pages.get(id)?.items ?? []);
 
       const expected = await t.dataSource.getRepository(Post).find({
         where: { authorId: In([ada.id, bob.id]) },

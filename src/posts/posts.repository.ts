@@ -6,7 +6,7 @@ import type { Repository } from 'typeorm';
 import { ReadRouter } from '../database/reads/read-routing';
 import type { SqlDialect } from '../database/dialects/dialect';
 import { SQL_DIALECT } from '../database/dialects/sql-dialect.module';
-import { selectInChunks } from '../database/dialects/sql-dialect';
+import { firstRowsStatements } from '../database/reads/first-rows';
 import { inCurrentTransaction } from '../database/transactions/transactions';
 import { deleteIfMatch, updateIfMatch } from '../database/transactions/versioned-writes';
 import type { Preconditions } from '../http/conditional-requests';
@@ -55,9 +55,21 @@ const ORDER_BY: Record<PostSort, [column: 'created_at' | 'title', direction: 'AS
 const POST_COLUMNS =
   'p.id, p.author_id AS "authorId", p.title, p.body, p.created_at AS "createdAt", p.updated_at AS "updatedAt", p.version';
 
+/**
+ * The newest posts of one author, on posts_author_id_created_at_id_idx: the branch of the batch
+ * loader behind every nested user read (findFirstByAuthorIds, see firstRowsStatements). Plain SQL for
+ * speed (as CommentsRepository's FIRST_OF_POST); the aliases make each row a Post as the repository
+ * would load it.
+ */
+const NEWEST_OF_AUTHOR = {
+  postgres: `SELECT ${POST_COLUMNS} FROM posts p WHERE p.author_id = k.v ORDER BY p.created_at DESC, p.id DESC`,
+  portable: `SELECT ${POST_COLUMNS} FROM posts p WHERE p.author_id = ? ORDER BY p.created_at DESC, p.id DESC`,
+};
+/** authorId, then newest first (createdAt, id descending): POST_COLUMNS' 2nd, 5th and 1st. */
+const BY_AUTHOR_NEWEST_FIRST = '2, 5 DESC, 1 DESC';
+
 /** One dialect's statements. */
 type Statements = {
-  postsOfAuthors: (ids: string) => string;
   postWithAuthor: string;
   pageColumns: string;
   titleContains: (pattern: string) => string;
@@ -65,8 +77,6 @@ type Statements = {
 
 /** The statements MySQL/MariaDB and SQLite share: `?` placeholders, no arrays or JSON building. */
 const PORTABLE_SQL: Statements = {
-  postsOfAuthors: (ids) =>
-    `SELECT ${POST_COLUMNS} FROM posts p WHERE p.author_id IN (${ids}) ORDER BY p.author_id, p.created_at DESC, p.id DESC`,
   postWithAuthor: `SELECT ${POST_COLUMNS}, a.name AS "authorName" FROM posts p JOIN users a ON a.id = p.author_id WHERE p.id = ?`,
   pageColumns: `${POST_COLUMNS}, a.name AS "authorName"`,
   // ESCAPE '\\' would be an unterminated string in MySQL (backslash escapes the quote): escape with '!'.
@@ -75,9 +85,6 @@ const PORTABLE_SQL: Statements = {
 
 /**
  * Which statements each dialect takes (see database/dialects/sql-dialect.ts).
- * - postsOfAuthors: the batch loader behind every nested user read. Plain SQL for speed (see
- *   COMMENTS_OF_POSTS in CommentsRepository); the aliases make each row a Post as the repository
- *   would load it. PostgreSQL binds the ids as one array; portable: chunked `IN (…)` lists.
  * - postWithAuthor: the post row of GET /posts/{id}, as plain SQL for the same reason: columns
  *   aliased to Post's properties, `author` built by PostgreSQL as the `{ id, name }` the query builder
  *   would select (a post always has its author: the foreign key cascades); portable: `authorName`
@@ -87,8 +94,6 @@ const PORTABLE_SQL: Statements = {
  */
 const SQL: Record<SqlDialect, Statements> = {
   postgres: {
-    postsOfAuthors: () =>
-      `SELECT ${POST_COLUMNS} FROM posts p WHERE p.author_id = ANY($1) ORDER BY p.author_id, p.created_at DESC, p.id DESC`,
     postWithAuthor: `SELECT ${POST_COLUMNS}, json_build_object('id', a.id, 'name', a.name) AS author FROM posts p JOIN users a ON a.id = p.author_id WHERE p.id = $1`,
     pageColumns: `${POST_COLUMNS}, json_build_object('id', a.id, 'name', a.name) AS author`,
     // Served by posts_title_trgm_idx (pg_trgm GIN) for a q of 3 characters or more.
@@ -279,18 +284,23 @@ export class PostsRepository {
   }
 
   /**
-   * Posts of the given authors in one statement (postsOfAuthors: `author_id = ANY($1)`; portable: one
-   * per 1,000 ids), ordered by author, then newest first; rows are Posts without `author` or
-   * `comments`. `[]` sends nothing.
+   * The newest `limit` posts of each given author (created_at, id descending), grouped by author:
+   * each author's read stops at `limit`, however many posts they wrote. PostgreSQL: one statement
+   * (`LATERAL`); portable: one per 250 authors (see firstRowsStatements). Rows are Posts without
+   * `author` or `comments`. `[]` sends nothing.
    */
-  findByAuthorIds(authorIds: number[]): Promise<Post[]> {
-    if (authorIds.length === 0) return Promise.resolve([]);
-    if (this.dialect === 'postgres') {
-      return this.reads.query<Post>(this.sql.postsOfAuthors(''), [authorIds]);
+  async findFirstByAuthorIds(authorIds: number[], limit: number): Promise<Post[]> {
+    const rows: Post[] = [];
+    for (const [sql, parameters] of firstRowsStatements(
+      this.dialect,
+      authorIds,
+      limit,
+      NEWEST_OF_AUTHOR,
+      BY_AUTHOR_NEWEST_FIRST,
+    )) {
+      rows.push(...(await this.reads.query<Post>(sql, parameters)));
     }
-    return this.reads.read((db) =>
-      selectInChunks(authorIds, (ids, chunk) => db.query<Post[]>(this.sql.postsOfAuthors(ids), chunk)),
-    );
+    return rows;
   }
 
   /** Whether the user a post list belongs to exists (`SELECT 1 FROM users … LIMIT 1`): 404 or an empty page. */

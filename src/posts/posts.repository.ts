@@ -34,6 +34,13 @@ const FTS5_RANGES = /^[ -\u052f\u1e00-\u1fff]$/u;
 const FTS5_UNFOLDED =
   '\u0130\u0307\u03f3\u0529\u052b\u052d\u052f\u025c\u0261\u026c\u026a\u029e\u0287\u029d\u0282\u0264\u019b';
 
+/**
+ * How many matches of `q` past a search window PostgreSQL reads from posts_title_trgm_idx (then sorts)
+ * for the rest of a page. More means `q` is common but its matches lie further down the sort than the
+ * window reached: the page then ends at the window, with a cursor (ADR 0017).
+ */
+export const Q_INDEX_CANDIDATES = 5000;
+
 /** The columns a client may set on a post row. */
 export type PostValues = Pick<Post, 'title' | 'body'>;
 
@@ -139,7 +146,7 @@ export class PostsRepository {
    * position), with `author` as `{ id, name }`, in `sort` order then id in the same direction, in
    * one plain statement (its plan at 1M rows: docs/scale.md). The only join is many-to-one, so LIMIT
    * counts posts, never joined rows. `q` matches case-insensitively with LIKE's wildcards escaped;
-   * with `q` and a keyset start (or the first page) use findSearchPage, which bounds the rows read.
+   * PostsService sends every `q` page to findSearchPage, which bounds the rows read.
    */
   async findPage(filter: PostFilter, limit: number, start: PageStart): Promise<Post[]> {
     const statement = this.pageStatement(filter, start, limit);
@@ -154,8 +161,9 @@ export class PostsRepository {
    * 2. when that window held fewer than `wanted` matches and the list goes on past it: with a title
    *    index for this `q` (PostgreSQL pg_trgm for 3+ characters, SQLite FTS5 trigram for 3+
    *    characters of the scripts its case folding agrees on), the rest of the page from the index,
-   *    after the window; without one (MariaDB/MySQL, a shorter `q`), the page ends at the window:
-   *    fewer than `wanted` posts (maybe none) and `resumeAfter`, the window's last position.
+   *    after the window (PostgreSQL: from at most Q_INDEX_CANDIDATES matches; more, and the page
+   *    ends at the window as below); without one (MariaDB/MySQL, a shorter `q`), the page ends at the
+   *    window: fewer than `wanted` posts (maybe none) and `resumeAfter`, the window's last position.
    * Returns up to `wanted` posts (the caller asks for one past its page, to know another exists)
    * and, when the page ended at the window, `resumeAfter` (`[sort value, id]`, the next page's start).
    */
@@ -185,7 +193,13 @@ export class PostsRepository {
       false,
       viaIndex,
     );
-    return { rows: rows.concat(this.shaped(await this.reads.query<PostRow>(rest.sql, rest.parameters))) };
+    const found = await this.reads.query<PostRow & { candidates?: number }>(rest.sql, rest.parameters);
+    // PostgreSQL read at most Q_INDEX_CANDIDATES matches past the window: more means q is common and
+    // its matches lie further down the sort; sorting or walking to them is unbounded, so the page ends
+    // at the window, as without an index (ADR 0017).
+    if (found.length > 0 && Number(found[0].candidates) > Q_INDEX_CANDIDATES) return { rows, resumeAfter };
+    for (const row of found) delete row.candidates;
+    return { rows: rows.concat(this.shaped(found)) };
   }
 
   /**
@@ -256,6 +270,17 @@ export class PostsRepository {
     if (positionOnly) {
       const sql = `SELECT p.id, p.title, p.created_at AS "createdAt" FROM posts p${whereOf(listConditions())}${order}`;
       return { sql: `${sql} LIMIT ${bind(limit)} OFFSET ${bind(offset)}`, parameters };
+    }
+    if (index === 'trgm') {
+      // The matches past the start from posts_title_trgm_idx, at most Q_INDEX_CANDIDATES + 1 of them
+      // (MATERIALIZED: the LIMIT applies before any ordering, so the planner cannot walk the sort's
+      // index discarding rows), sorted here; `candidates` says whether that was all of them.
+      const candidates = `SELECT p.id, p.${column} AS k FROM posts p${whereOf([...matchConditions(), ...listConditions()])} LIMIT ${bind(Q_INDEX_CANDIDATES + 1)}`;
+      const top = `SELECT id FROM m ORDER BY k ${direction}, id ${direction} LIMIT ${bind(limit)}`;
+      const sql =
+        `WITH m AS MATERIALIZED (${candidates}) SELECT ${this.sql.pageColumns}, (SELECT count(*) FROM m)::int AS candidates ` +
+        `FROM (${top}) AS top JOIN posts p ON p.id = top.id JOIN users a ON a.id = p.author_id${order}`;
+      return { sql, parameters };
     }
     let from = 'posts p';
     let conditions: string[];

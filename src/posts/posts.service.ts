@@ -6,6 +6,7 @@ import { type Preconditions, requireUntaggedPreconditions } from '../http/condit
 import { CursorCodec, type CursorScope } from '../http/cursor';
 import { type Page, pageStart, toPage } from '../http/pagination';
 import { NESTED_LIMIT, type PaginationQuery } from '../http/pagination.query';
+import { validationProblem } from '../http/problem';
 import { inRequestArray } from '../database/errors/database-errors';
 import { inTransaction } from '../database/transactions/transactions';
 import type { CommentValues } from '../comments/comments.repository';
@@ -14,6 +15,10 @@ import { type ListPostsQuery, Q_SCAN_ROWS } from './dto/list-posts.query';
 import type { UpdatePostDto } from './dto/update-post.dto';
 import type { Post } from './entities/post.entity';
 import { type PostFilter, PostsRepository } from './posts.repository';
+
+/** Why `offset` with `q` is a 400 (ADR 0017): an offset counts matches, which a bounded read cannot skip. */
+export const OFFSET_WITH_Q =
+  'offset cannot be used with q: page with cursor, from the Link header\'s rel="next" (a search page reads boundedly and cannot skip matches)';
 
 @Injectable()
 export class PostsService {
@@ -34,7 +39,8 @@ export class PostsService {
 
   /**
    * A page of posts with author and first comments (attachComments), from an offset or after a cursor of this very list
-   * (the same `sort`, `authorId` and `q`; else 400): two queries whatever the page size or position.
+   * (the same `sort`, `authorId` and `q`; else 400): two queries whatever the page size or position
+   * (a `q` page up to four: findSearchPage). `offset` > 0 with `q` is a 400 naming `offset` (OFFSET_WITH_Q).
    */
   async findAll(query: ListPostsQuery): Promise<Page<Post>> {
     return this.page(postsList('posts', query), query);
@@ -56,7 +62,11 @@ export class PostsService {
     const cursorOf = (last: Post) =>
       this.cursors.encode(scope, [sort.endsWith('title') ? last.title : last.createdAt, last.id]);
     let page: Page<Post>;
-    if (q && !('offset' in start && start.offset > 0)) {
+    if (q && 'offset' in start && start.offset > 0) {
+      // An offset counts matches: skipping them takes reading them all where no index serves q (ADR 0017).
+      throw validationProblem([{ field: 'offset', messages: [OFFSET_WITH_Q] }]);
+    }
+    if (q) {
       // A search reads boundedly (ADR 0017): its page may end early, with a cursor to go on.
       const after = 'after' in start ? start.after : undefined;
       const { rows, resumeAfter } = await this.posts.findSearchPage(

@@ -529,8 +529,15 @@ async function main(): Promise<void> {
 
     const of = (list: Measurement[], value: (m: Measurement) => number, digits = 1) =>
       fmt(median(list.map(value)), digits);
-    const ratio = (r: Record<'small' | 'large', Measurement[]>, value: (m: Measurement) => number) =>
-      median(r.large.map((m, i) => value(m) / Math.max(value(r.small[i]), 1e-9)));
+    // A round in which a side completed no request (a short SCALE_DURATION for a slow write) has no
+    // latency: it gives no ratio, rather than dividing by zero. No round with both: NaN, shown n/a.
+    const measured = (m: Measurement) => m.requests > 0;
+    const ratio = (r: Record<'small' | 'large', Measurement[]>, value: (m: Measurement) => number) => {
+      const ratios = r.large.flatMap((m, i) =>
+        measured(m) && measured(r.small[i]) ? [value(m) / Math.max(value(r.small[i]), 1e-9)] : [],
+      );
+      return ratios.length ? median(ratios) : NaN;
+    };
     const [s, l] = SIZES.map((n) => n.toLocaleString('en-US'));
     const machine = `${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, ${Math.round(totalmem() / 2 ** 30)} GiB, Node ${process.version}`;
     const table = [
@@ -538,7 +545,7 @@ async function main(): Promise<void> {
       '|---|---|---|---|---|---|---|',
       ...rows.map(({ name, runs: r }) => {
         const p99 = ratio(r, (m) => m.p99);
-        return `| ${name} | ${of(r.small, (m) => m.p50)} / ${of(r.large, (m) => m.p50)} | ${of(r.small, (m) => m.p99)} / ${of(r.large, (m) => m.p99)} | **${fmt(p99, 2)}**${p99 <= 2 ? '' : ' ✗'} | ${of(r.small, (m) => m.rps, 0)} / ${of(r.large, (m) => m.rps, 0)} | ${of(r.small, (m) => m.cpuPerRequest, 0)} / ${of(r.large, (m) => m.cpuPerRequest, 0)} | ${of(r.small, (m) => m.dbPerRequest, 0)} / ${of(r.large, (m) => m.dbPerRequest, 0)} |`;
+        return `| ${name} | ${of(r.small, (m) => m.p50)} / ${of(r.large, (m) => m.p50)} | ${of(r.small, (m) => m.p99)} / ${of(r.large, (m) => m.p99)} | **${fmt(p99, 2)}**${p99 > 2 ? ' ✗' : ''} | ${of(r.small, (m) => m.rps, 0)} / ${of(r.large, (m) => m.rps, 0)} | ${of(r.small, (m) => m.cpuPerRequest, 0)} / ${of(r.large, (m) => m.cpuPerRequest, 0)} | ${of(r.small, (m) => m.dbPerRequest, 0)} / ${of(r.large, (m) => m.dbPerRequest, 0)} |`;
       }),
       ...(deletes
         ? [
@@ -547,6 +554,7 @@ async function main(): Promise<void> {
         : []),
     ].join('\n');
     const failures = rows.filter(({ runs: r }) => ratio(r, (m) => m.p99) > 2).map(({ name }) => name);
+    const unmeasured = rows.filter(({ runs: r }) => Number.isNaN(ratio(r, (m) => m.p99))).map(({ name }) => name);
     const invalid = rows.filter(({ runs: r }) => [...r.small, ...r.large].some((m) => m.non2xx + m.errors > 0));
     const markdown =
       `${table}\n\n` +
@@ -556,6 +564,9 @@ async function main(): Promise<void> {
       `${GENERATOR} with ${CONNECTIONS} connections, ${ROUNDS} interleaved rounds of ${DURATION} s; medians over rounds, the ratio the median of per-round ratios. ` +
       `db CPU: PostgreSQL's backends of that database (/proc). Machine: ${machine}. ` +
       (failures.length ? `Over the 2× target: ${failures.join('; ')}.` : 'Every endpoint within the 2× target.') +
+      (unmeasured.length
+        ? ` No request completed in a round on both sizes (raise SCALE_DURATION): ${unmeasured.join('; ')}.`
+        : '') +
       (invalid.length ? ` Non-2xx answers on: ${invalid.map((r) => r.name).join('; ')}.` : '') +
       '\n';
     mkdirSync(join(ROOT, 'bench', 'results'), { recursive: true });

@@ -1,5 +1,6 @@
 import { MAX_OFFSET } from '../src/http/pagination.query';
 import { POST_SORTS } from '../src/posts/dto/list-posts.query';
+import { OFFSET_WITH_Q } from '../src/posts/posts.service';
 import { openApiDocument } from './setup/openapi-document';
 import { useTestApp, type TestApp } from './setup/test-app';
 
@@ -116,8 +117,8 @@ describe('cursors on every list (RFC 8288 §3 Link rel="next")', () => {
         walked: all,
       });
       // An offset page's next link continues by cursor: the client never pays for a larger offset.
-      // (Comments are keyset-only: they never took an offset.)
-      if (list.operation.endsWith('comments')) continue;
+      // (Comments are keyset-only: they never took an offset. A search refuses one: see the offset bound below.)
+      if (list.operation.endsWith('comments') || path.includes('q=')) continue;
       expect({ list: list.name, walked: await walk(t.api, withQuery(path, 'limit=1&offset=1')) }).toEqual({
         list: list.name,
         walked: all.slice(1),
@@ -171,7 +172,17 @@ describe('cursors on every list (RFC 8288 §3 Link rel="next")', () => {
     const w = await world();
     for (const list of LISTS.filter(({ operation }) => !operation.endsWith('comments'))) {
       const path = fill(list.path, w);
-      await t.api.get(withQuery(path, `offset=${MAX_OFFSET}`)).expect(200);
+      if (path.includes('q=')) {
+        // A search page reads boundedly and so cannot skip a number of matches (ADR 0017): any offset is a 400.
+        for (const offset of [1, MAX_OFFSET]) {
+          const refused = await t.api.get(withQuery(path, `offset=${offset}`)).expect(400);
+          expect(refused.headers['content-type']).toMatch(PROBLEM);
+          expect(refused.body.errors).toEqual([{ field: 'offset', messages: [OFFSET_WITH_Q] }]);
+        }
+        await t.api.get(withQuery(path, 'offset=0')).expect(200);
+      } else {
+        await t.api.get(withQuery(path, `offset=${MAX_OFFSET}`)).expect(200);
+      }
       const beyond = await t.api.get(withQuery(path, `offset=${MAX_OFFSET + 1}`)).expect(400);
       expect(beyond.headers['content-type']).toMatch(PROBLEM);
       expect(beyond.body.errors).toEqual([{ field: 'offset', messages: [expect.stringContaining('cursor')] }]);

@@ -1,7 +1,8 @@
 import { In } from 'typeorm';
 import { CommentsService } from '../src/comments/comments.service';
 import { Post } from '../src/posts/entities/post.entity';
-import { PostsRepository } from '../src/posts/posts.repository';
+import { PostsRepository, Q_INDEX_CANDIDATES } from '../src/posts/posts.repository';
+import { NESTED_LIMIT } from '../src/http/pagination.query';
 import { PostsService } from '../src/posts/posts.service';
 import { Q_SCAN_ROWS } from '../src/posts/dto/list-posts.query';
 import { adminAuth, authAs } from './setup/accounts';
@@ -138,6 +139,44 @@ describe('posts', () => {
       ]);
     });
 
+    it(`embeds only a post's first ${NESTED_LIMIT} comments, links to the rest, in the same 2 queries`, async () => {
+      const ada = await t.db.user('Ada');
+      const full = await t.db.post(ada.id, 'Full');
+      for (let i = 0; i < NESTED_LIMIT; i++) await t.db.comment(full.id, ada.id, `f${i}`);
+      const hot = await t.db.post(ada.id, 'Hot');
+      const hotComments: number[] = [];
+      for (let i = 0; i < NESTED_LIMIT + 5; i++) hotComments.push((await t.db.comment(hot.id, ada.id, `h${i}`)).id);
+
+      let body!: PostBody & { commentsNext?: string };
+      const queries = await t.queriesDuring(async () => ({ body } = await t.api.get(`/posts/${hot.id}`).expect(200)));
+      expect(queries).toHaveLength(2);
+      expect(body.comments.map((c: any) => c.id)).toEqual(hotComments.slice(0, NESTED_LIMIT));
+      expect(body.commentsNext).toMatch(
+        new RegExp(`^/posts/${hot.id}/comments\\?limit=${NESTED_LIMIT}&cursor=[\\w.-]+$`),
+      );
+      // The link is the comment list's own next page: the rest, once each, and then no further link.
+      const rest = await t.api.get(body.commentsNext!).expect(200);
+      expect(rest.body.map((c: { id: number }) => c.id)).toEqual(hotComments.slice(NESTED_LIMIT));
+      expect(rest.headers.link).toBeUndefined();
+
+      // Exactly NESTED_LIMIT comments: all embedded, no link (no COUNT: the read asks for one more row).
+      const exact = await t.api.get(`/posts/${full.id}`).expect(200);
+      expect(exact.body.comments).toHaveLength(NESTED_LIMIT);
+      expect(exact.body).not.toHaveProperty('commentsNext');
+
+      // The lists embed the same bounded page and link.
+      for (const path of ['/posts?sort=title', `/users/${ada.id}/posts`]) {
+        const list = await t.api.get(path).expect(200);
+        const [fullInList, hotInList] = ['Full', 'Hot'].map((title) =>
+          list.body.find((p: PostBody) => p.title === title),
+        );
+        expect(hotInList.comments).toEqual(body.comments);
+        expect(hotInList.commentsNext).toBe(body.commentsNext);
+        expect(fullInList.comments).toHaveLength(NESTED_LIMIT);
+        expect(fullInList).not.toHaveProperty('commentsNext');
+      }
+    });
+
     it('answers 404 and 400', async () => {
       await t.api.get('/posts/999').expect(404);
       await t.api.get('/posts/nope').expect(400);
@@ -145,6 +184,19 @@ describe('posts', () => {
   });
 
   describe('GET /posts', () => {
+    it('answers 400 naming offset for an offset with q (a search page cannot skip matches), 200 for offset=0', async () => {
+      const ada = await t.db.user('Ada');
+      await t.db.post(ada.id, 'Engines');
+      await t.db.post(ada.id, 'More engines');
+      const res = await t.api.get('/posts?q=engine&offset=1').expect(400);
+      expect(res.headers['content-type']).toMatch(PROBLEM);
+      expect(res.body.errors).toEqual([{ field: 'offset', messages: [expect.stringContaining('cursor')] }]);
+      const first = await t.api.get('/posts?q=engine&offset=0&limit=1').expect(200);
+      expect(first.body).toHaveLength(1);
+      expect(first.headers.link).toMatch(/cursor=/);
+      expect(first.headers.link).not.toMatch(/offset=/);
+    });
+
     it('filters by author and title substring, case-insensitively, with wildcards taken literally', async () => {
       const ada = await t.db.user('Ada');
       const bob = await t.db.user('Bob');
@@ -261,6 +313,24 @@ describe('posts', () => {
       const long = await walk('/posts?sort=-title&q=NEEDLE&limit=5', 5);
       expect(long.titles).toEqual(['c needle last', 'a Needle first']);
       expect(long.short > 0).toBe(testDialect === 'mysql');
+    });
+
+    it(`bounds a common q whose matches lie past the window: PostgreSQL reads at most ${Q_INDEX_CANDIDATES} of them from its index, else ends the page at the window`, async () => {
+      const ada = await t.db.user('Ada');
+      await fill(ada.id, 'a filler', Q_SCAN_ROWS + 10);
+      await fill(ada.id, 'z common', Q_INDEX_CANDIDATES + 1);
+
+      const first = await t.api.get('/posts?sort=title&q=COMMON&limit=5').expect(200);
+      const titles = (res: { body: PostBody[] }) => res.body.map((p: PostBody) => p.title);
+      const firstFive = ['0000', '0001', '0002', '0003', '0004'].map((n) => `z common ${n}`);
+      if (testDialect === 'sqlite') {
+        expect(titles(first)).toEqual(firstFive); // FTS5 candidates, sorted (unbounded: docs/scale.md)
+        return;
+      }
+      // Before, PostgreSQL walked posts_title_id_idx past every non-matching title (2.5 s at 600,000 posts).
+      expect(titles(first)).toEqual([]);
+      const next = /<([^>]+)>; rel="next"/.exec(first.headers.link)![1];
+      expect(titles(await t.api.get(next).expect(200))).toEqual(firstFive);
     });
 
     it('keeps the title index in step with inserts, title updates and deletes (past the scan window)', async () => {
@@ -412,7 +482,8 @@ describe('posts', () => {
       await t.db.comment(first.id, ada.id, 'Thanks');
       await t.query(`UPDATE posts SET body = 'edited', version = version + 1 WHERE id = $1`, [first.id]);
 
-      const loaded = await t.app.get(PostsService).findByAuthorIds([bob.id, ada.id], { withComments: true });
+      const pages = await t.app.get(PostsService).firstPagesByAuthors([bob.id, ada.id], { withComments: true });
+      const loaded = [ada.id, bob.id].flatMap((id) => pages.get(id)?.items ?? []);
 
       const expected = await t.dataSource.getRepository(Post).find({
         where: { authorId: In([ada.id, bob.id]) },

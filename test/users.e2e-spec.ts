@@ -1,3 +1,4 @@
+import { NESTED_LIMIT } from '../src/http/pagination.query';
 import { PostsService } from '../src/posts/posts.service';
 import { authAs, bearer, PASSWORD, signUp } from './setup/accounts';
 import { User } from '../src/users/entities/user.entity';
@@ -234,6 +235,36 @@ describe('users', () => {
         { id: c2.id, postId: older.id, authorId: ada.id, body: 'Thanks', createdAt: expect.any(String) },
       ]);
       expect(res.body.posts.find((p: { id: number }) => p.id === newer.id).comments).toEqual([]);
+    });
+
+    it(`embeds only the user's newest ${NESTED_LIMIT} posts and links to the rest, in the same 3 queries`, async () => {
+      const ada = await t.db.user('Ada');
+      const bob = await t.db.user('Bob');
+      await t.db.post(bob.id, 'only');
+      const posts: number[] = [];
+      for (let i = 0; i < NESTED_LIMIT + 5; i++) posts.push((await t.db.post(ada.id, `P${i}`)).id);
+      const newest = posts.reverse(); // same created_at possible: ties go by id, newest first too
+      await t.db.comment(newest[0], bob.id, 'on the newest');
+
+      const few = await t.queriesDuring(() => t.api.get(`/users/${bob.id}`).expect(200));
+      let res!: { body: any };
+      const queries = await t.queriesDuring(async () => (res = await t.api.get(`/users/${ada.id}`).expect(200)));
+      expect(queries).toHaveLength(few.length);
+      expect(res.body.posts.map((p: { id: number }) => p.id)).toEqual(newest.slice(0, NESTED_LIMIT));
+      expect(res.body.posts[0].comments).toEqual([expect.objectContaining({ body: 'on the newest' })]);
+      expect(res.body.postsNext).toMatch(
+        new RegExp(`^/users/${ada.id}/posts\\?limit=${NESTED_LIMIT}&cursor=[\\w.-]+$`),
+      );
+      const rest = await t.api.get(res.body.postsNext).expect(200);
+      expect(rest.body.map((p: { id: number }) => p.id)).toEqual(newest.slice(NESTED_LIMIT));
+      expect(rest.headers.link).toBeUndefined();
+
+      const list = await t.api.get('/users').expect(200);
+      const [adaInList, bobInList] = ['Ada', 'Bob'].map((name) => list.body.find((u: User) => u.name === name));
+      expect(adaInList.posts).toEqual(res.body.posts);
+      expect(adaInList.postsNext).toBe(res.body.postsNext);
+      expect(bobInList.posts).toHaveLength(1);
+      expect(bobInList).not.toHaveProperty('postsNext');
     });
 
     it('answers 404 problem+json for a user that does not exist', async () => {

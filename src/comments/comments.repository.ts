@@ -6,7 +6,7 @@ import type { Repository } from 'typeorm';
 import { ReadRouter } from '../database/reads/read-routing';
 import type { SqlDialect } from '../database/dialects/dialect';
 import { SQL_DIALECT } from '../database/dialects/sql-dialect.module';
-import { selectInChunks } from '../database/dialects/sql-dialect';
+import { firstRowsStatements } from '../database/reads/first-rows';
 import { inCurrentTransaction } from '../database/transactions/transactions';
 import { Comment } from './entities/comment.entity';
 
@@ -16,12 +16,10 @@ export type CommentValues = Pick<Comment, 'authorId' | 'body'>;
 const COMMENT_COLUMNS = 'id, post_id AS "postId", author_id AS "authorId", body, created_at AS "createdAt"';
 
 /** One dialect's statements. */
-type Statements = { commentsOfPosts: (ids: string) => string; page: string; pageAfter: string; postExists: string };
+type Statements = { page: string; pageAfter: string; postExists: string };
 
 /** The statements MySQL/MariaDB and SQLite share: `?` placeholders, no arrays or JSON building. */
 const PORTABLE_SQL: Statements = {
-  commentsOfPosts: (ids) =>
-    `SELECT ${COMMENT_COLUMNS} FROM comments WHERE post_id IN (${ids}) ORDER BY post_id, created_at, id`,
   page: `SELECT ${COMMENT_COLUMNS} FROM comments WHERE post_id = ? ORDER BY created_at, id LIMIT ?`,
   pageAfter:
     `SELECT ${COMMENT_COLUMNS} FROM comments WHERE post_id = ? AND (created_at > ? OR (created_at = ? AND id > ?)) ` +
@@ -30,21 +28,27 @@ const PORTABLE_SQL: Statements = {
 };
 
 /**
+ * The first comments of one post, in keyset order, on comments_post_id_created_at_id_idx: the branch
+ * of the batch loader behind every nested read (findFirstByPostIds, see firstRowsStatements). Plain
+ * SQL for speed (ADR 0002, BENCHMARKS.md); each column is aliased to its `Comment` property, so the
+ * rows come back as Comments with no mapping (a test checks they equal what the repository loads).
+ */
+const FIRST_OF_POST = {
+  postgres: `SELECT ${COMMENT_COLUMNS} FROM comments WHERE post_id = k.v ORDER BY created_at, id`,
+  portable: `SELECT ${COMMENT_COLUMNS} FROM comments WHERE post_id = ? ORDER BY created_at, id`,
+};
+/** postId, createdAt, id: COMMENT_COLUMNS' 2nd, 5th and 1st. */
+const BY_POST_IN_KEYSET_ORDER = '2, 5, 1';
+
+/**
  * Which statements each dialect takes (see database/dialects/sql-dialect.ts).
- * - commentsOfPosts: the batch loader behind every nested read (a page of 20 users carries up to
- *   1,000 comments). Plain SQL for speed (ADR 0002, BENCHMARKS.md); each column is aliased to its
- *   `Comment` property, so the rows come back as Comments with no mapping (a test checks they equal
- *   what the repository loads).
- *   PostgreSQL's `= ANY($1)` binds the ids as one array: one statement shape for any batch size;
- *   portable: `IN (…)`, one statement per 1,000 ids.
+ * - FIRST_OF_POST (below): the batch loader behind every nested read.
  * - page / pageAfter: a page of one post's comments in keyset order (findPageAfter); portable spells
  *   the row comparison out, which MySQL's optimizer turns into a range on the index.
  * - postExists: 1/0 on MySQL, true/false on PostgreSQL: read with Boolean().
  */
 const SQL: Record<SqlDialect, Statements> = {
   postgres: {
-    commentsOfPosts: () =>
-      `SELECT ${COMMENT_COLUMNS} FROM comments WHERE post_id = ANY($1) ORDER BY post_id, created_at, id`,
     page: `SELECT ${COMMENT_COLUMNS} FROM comments WHERE post_id = $1 ORDER BY created_at, id LIMIT $2`,
     pageAfter: `SELECT ${COMMENT_COLUMNS} FROM comments WHERE post_id = $1 AND (created_at, id) > ($3, $4) ORDER BY created_at, id LIMIT $2`,
     postExists: 'SELECT EXISTS (SELECT 1 FROM posts WHERE id = $1) AS "exists"',
@@ -78,23 +82,28 @@ export class CommentsRepository {
   }
 
   /**
-   * All comments of the given posts in one statement (commentsOfPosts; portable: one per 1,000 ids),
-   * ordered by post, then oldest first (created_at, id). `[]` sends nothing.
+   * The first `limit` comments of each given post (oldest first: created_at, id), grouped by post:
+   * each post's read stops at `limit`, however many comments it has. PostgreSQL: one statement
+   * (`LATERAL`); portable: one per 250 posts (see firstRowsStatements). `[]` sends nothing.
    */
-  findByPostIds(postIds: number[]): Promise<Comment[]> {
-    if (postIds.length === 0) return Promise.resolve([]);
-    if (this.dialect === 'postgres') {
-      return this.reads.query<Comment>(this.sql.commentsOfPosts(''), [postIds]);
+  async findFirstByPostIds(postIds: number[], limit: number): Promise<Comment[]> {
+    const rows: Comment[] = [];
+    for (const [sql, parameters] of firstRowsStatements(
+      this.dialect,
+      postIds,
+      limit,
+      FIRST_OF_POST,
+      BY_POST_IN_KEYSET_ORDER,
+    )) {
+      rows.push(...(await this.reads.query<Comment>(sql, parameters)));
     }
-    return this.reads.read((db) =>
-      selectInChunks(postIds, (ids, chunk) => db.query<Comment[]>(this.sql.commentsOfPosts(ids), chunk)),
-    );
+    return rows;
   }
 
   /**
    * At most `limit` comments of a post in (createdAt, id) order, strictly after `after` ([createdAt, id]) when given:
    * one keyset statement, `WHERE (created_at, id) > ($2, $3)` on index comments_post_id_created_at_id_idx.
-   * Plain SQL with commentsOfPosts' columns, like the batch loader, for the same reason (a test checks
+   * Plain SQL with the batch loader's columns (FIRST_OF_POST), for the same reason (a test checks
    * the rows against the repository's).
    */
   findPageAfter(postId: number, after: [createdAt: Date, id: number] | undefined, limit: number): Promise<Comment[]> {

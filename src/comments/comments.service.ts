@@ -29,9 +29,20 @@ export class CommentsService {
     return comment;
   }
 
-  /** All comments of the given posts in one query (the guide's selectinload, docs/from-sqlalchemy.md), oldest first. */
-  findByPostIds(postIds: number[]): Promise<Comment[]> {
-    return this.comments.findByPostIds(postIds);
+  /**
+   * The first page (`limit`, oldest first) of each given post's comments, keyed by post id, each with
+   * the cursor of its next page when there is more (as listForPost would answer it): one query for
+   * any number of posts (portable: one per 250), each post's read bounded by `limit` (the guide's
+   * selectinload, docs/from-sqlalchemy.md). A post without comments has no entry.
+   */
+  async firstPagesOf(postIds: number[], limit: number): Promise<Map<number, Page<Comment>>> {
+    const byPost = Map.groupBy(await this.comments.findFirstByPostIds(postIds, limit + 1), (comment) => comment.postId);
+    return new Map(
+      [...byPost].map(([postId, rows]) => [
+        postId,
+        toPage(rows, limit, (last) => this.cursors.encode(commentsList(postId), [last.createdAt, last.id])),
+      ]),
+    );
   }
 
   /**

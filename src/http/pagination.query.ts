@@ -5,6 +5,13 @@ import { IsDecimalInteger } from './validation';
 export const DEFAULT_LIMIT = 20;
 export const MAX_LIMIT = 100;
 /**
+ * How many rows of a nested collection a response embeds (a post's comments, a user's posts): the
+ * first page of that collection's own list, so one response's size and cost do not grow with the
+ * collection. When there are more, the parent carries a link to the next page (`commentsNext`,
+ * `postsNext`); docs/api.md.
+ */
+export const NESTED_LIMIT = DEFAULT_LIMIT;
+/**
  * The largest `offset` a list accepts. An offset page reads and throws away `offset` rows, so its
  * cost grows with the offset; beyond this, clients page with `cursor` (the next Link), whose cost
  * does not grow (docs/scale.md).

@@ -6,7 +6,7 @@ import type { Repository } from 'typeorm';
 import { ReadRouter } from '../database/reads/read-routing';
 import type { SqlDialect } from '../database/dialects/dialect';
 import { SQL_DIALECT } from '../database/dialects/sql-dialect.module';
-import { selectInChunks } from '../database/dialects/sql-dialect';
+import { firstRowsStatements } from '../database/reads/first-rows';
 import { inCurrentTransaction } from '../database/transactions/transactions';
 import { deleteIfMatch, updateIfMatch } from '../database/transactions/versioned-writes';
 import type { Preconditions } from '../http/conditional-requests';
@@ -34,6 +34,13 @@ const FTS5_RANGES = /^[ -\u052f\u1e00-\u1fff]$/u;
 const FTS5_UNFOLDED =
   '\u0130\u0307\u03f3\u0529\u052b\u052d\u052f\u025c\u0261\u026c\u026a\u029e\u0287\u029d\u0282\u0264\u019b';
 
+/**
+ * How many matches of `q` past a search window PostgreSQL reads from posts_title_trgm_idx (then sorts)
+ * for the rest of a page. More means `q` is common but its matches lie further down the sort than the
+ * window reached: the page then ends at the window, with a cursor (ADR 0017).
+ */
+export const Q_INDEX_CANDIDATES = 5000;
+
 /** The columns a client may set on a post row. */
 export type PostValues = Pick<Post, 'title' | 'body'>;
 
@@ -55,9 +62,21 @@ const ORDER_BY: Record<PostSort, [column: 'created_at' | 'title', direction: 'AS
 const POST_COLUMNS =
   'p.id, p.author_id AS "authorId", p.title, p.body, p.created_at AS "createdAt", p.updated_at AS "updatedAt", p.version';
 
+/**
+ * The newest posts of one author, on posts_author_id_created_at_id_idx: the branch of the batch
+ * loader behind every nested user read (findFirstByAuthorIds, see firstRowsStatements). Plain SQL for
+ * speed (as CommentsRepository's FIRST_OF_POST); the aliases make each row a Post as the repository
+ * would load it.
+ */
+const NEWEST_OF_AUTHOR = {
+  postgres: `SELECT ${POST_COLUMNS} FROM posts p WHERE p.author_id = k.v ORDER BY p.created_at DESC, p.id DESC`,
+  portable: `SELECT ${POST_COLUMNS} FROM posts p WHERE p.author_id = ? ORDER BY p.created_at DESC, p.id DESC`,
+};
+/** authorId, then newest first (createdAt, id descending): POST_COLUMNS' 2nd, 5th and 1st. */
+const BY_AUTHOR_NEWEST_FIRST = '2, 5 DESC, 1 DESC';
+
 /** One dialect's statements. */
 type Statements = {
-  postsOfAuthors: (ids: string) => string;
   postWithAuthor: string;
   pageColumns: string;
   titleContains: (pattern: string) => string;
@@ -65,8 +84,6 @@ type Statements = {
 
 /** The statements MySQL/MariaDB and SQLite share: `?` placeholders, no arrays or JSON building. */
 const PORTABLE_SQL: Statements = {
-  postsOfAuthors: (ids) =>
-    `SELECT ${POST_COLUMNS} FROM posts p WHERE p.author_id IN (${ids}) ORDER BY p.author_id, p.created_at DESC, p.id DESC`,
   postWithAuthor: `SELECT ${POST_COLUMNS}, a.name AS "authorName" FROM posts p JOIN users a ON a.id = p.author_id WHERE p.id = ?`,
   pageColumns: `${POST_COLUMNS}, a.name AS "authorName"`,
   // ESCAPE '\\' would be an unterminated string in MySQL (backslash escapes the quote): escape with '!'.
@@ -75,9 +92,6 @@ const PORTABLE_SQL: Statements = {
 
 /**
  * Which statements each dialect takes (see database/dialects/sql-dialect.ts).
- * - postsOfAuthors: the batch loader behind every nested user read. Plain SQL for speed (see
- *   COMMENTS_OF_POSTS in CommentsRepository); the aliases make each row a Post as the repository
- *   would load it. PostgreSQL binds the ids as one array; portable: chunked `IN (…)` lists.
  * - postWithAuthor: the post row of GET /posts/{id}, as plain SQL for the same reason: columns
  *   aliased to Post's properties, `author` built by PostgreSQL as the `{ id, name }` the query builder
  *   would select (a post always has its author: the foreign key cascades); portable: `authorName`
@@ -87,8 +101,6 @@ const PORTABLE_SQL: Statements = {
  */
 const SQL: Record<SqlDialect, Statements> = {
   postgres: {
-    postsOfAuthors: () =>
-      `SELECT ${POST_COLUMNS} FROM posts p WHERE p.author_id = ANY($1) ORDER BY p.author_id, p.created_at DESC, p.id DESC`,
     postWithAuthor: `SELECT ${POST_COLUMNS}, json_build_object('id', a.id, 'name', a.name) AS author FROM posts p JOIN users a ON a.id = p.author_id WHERE p.id = $1`,
     pageColumns: `${POST_COLUMNS}, json_build_object('id', a.id, 'name', a.name) AS author`,
     // Served by posts_title_trgm_idx (pg_trgm GIN) for a q of 3 characters or more.
@@ -134,7 +146,7 @@ export class PostsRepository {
    * position), with `author` as `{ id, name }`, in `sort` order then id in the same direction, in
    * one plain statement (its plan at 1M rows: docs/scale.md). The only join is many-to-one, so LIMIT
    * counts posts, never joined rows. `q` matches case-insensitively with LIKE's wildcards escaped;
-   * with `q` and a keyset start (or the first page) use findSearchPage, which bounds the rows read.
+   * PostsService sends every `q` page to findSearchPage, which bounds the rows read.
    */
   async findPage(filter: PostFilter, limit: number, start: PageStart): Promise<Post[]> {
     const statement = this.pageStatement(filter, start, limit);
@@ -149,8 +161,9 @@ export class PostsRepository {
    * 2. when that window held fewer than `wanted` matches and the list goes on past it: with a title
    *    index for this `q` (PostgreSQL pg_trgm for 3+ characters, SQLite FTS5 trigram for 3+
    *    characters of the scripts its case folding agrees on), the rest of the page from the index,
-   *    after the window; without one (MariaDB/MySQL, a shorter `q`), the page ends at the window:
-   *    fewer than `wanted` posts (maybe none) and `resumeAfter`, the window's last position.
+   *    after the window (PostgreSQL: from at most Q_INDEX_CANDIDATES matches; more, and the page
+   *    ends at the window as below); without one (MariaDB/MySQL, a shorter `q`), the page ends at the
+   *    window: fewer than `wanted` posts (maybe none) and `resumeAfter`, the window's last position.
    * Returns up to `wanted` posts (the caller asks for one past its page, to know another exists)
    * and, when the page ended at the window, `resumeAfter` (`[sort value, id]`, the next page's start).
    */
@@ -180,7 +193,13 @@ export class PostsRepository {
       false,
       viaIndex,
     );
-    return { rows: rows.concat(this.shaped(await this.reads.query<PostRow>(rest.sql, rest.parameters))) };
+    const found = await this.reads.query<PostRow & { candidates?: number }>(rest.sql, rest.parameters);
+    // PostgreSQL read at most Q_INDEX_CANDIDATES matches past the window: more means q is common and
+    // its matches lie further down the sort; sorting or walking to them is unbounded, so the page ends
+    // at the window, as without an index (ADR 0017).
+    if (found.length > 0 && Number(found[0].candidates) > Q_INDEX_CANDIDATES) return { rows, resumeAfter };
+    for (const row of found) delete row.candidates;
+    return { rows: rows.concat(this.shaped(found)) };
   }
 
   /**
@@ -252,6 +271,17 @@ export class PostsRepository {
       const sql = `SELECT p.id, p.title, p.created_at AS "createdAt" FROM posts p${whereOf(listConditions())}${order}`;
       return { sql: `${sql} LIMIT ${bind(limit)} OFFSET ${bind(offset)}`, parameters };
     }
+    if (index === 'trgm') {
+      // The matches past the start from posts_title_trgm_idx, at most Q_INDEX_CANDIDATES + 1 of them
+      // (MATERIALIZED: the LIMIT applies before any ordering, so the planner cannot walk the sort's
+      // index discarding rows), sorted here; `candidates` says whether that was all of them.
+      const candidates = `SELECT p.id, p.${column} AS k FROM posts p${whereOf([...matchConditions(), ...listConditions()])} LIMIT ${bind(Q_INDEX_CANDIDATES + 1)}`;
+      const top = `SELECT id FROM m ORDER BY k ${direction}, id ${direction} LIMIT ${bind(limit)}`;
+      const sql =
+        `WITH m AS MATERIALIZED (${candidates}) SELECT ${this.sql.pageColumns}, (SELECT count(*) FROM m)::int AS candidates ` +
+        `FROM (${top}) AS top JOIN posts p ON p.id = top.id JOIN users a ON a.id = p.author_id${order}`;
+      return { sql, parameters };
+    }
     let from = 'posts p';
     let conditions: string[];
     if (window !== undefined) {
@@ -279,18 +309,23 @@ export class PostsRepository {
   }
 
   /**
-   * Posts of the given authors in one statement (postsOfAuthors: `author_id = ANY($1)`; portable: one
-   * per 1,000 ids), ordered by author, then newest first; rows are Posts without `author` or
-   * `comments`. `[]` sends nothing.
+   * The newest `limit` posts of each given author (created_at, id descending), grouped by author:
+   * each author's read stops at `limit`, however many posts they wrote. PostgreSQL: one statement
+   * (`LATERAL`); portable: one per 250 authors (see firstRowsStatements). Rows are Posts without
+   * `author` or `comments`. `[]` sends nothing.
    */
-  findByAuthorIds(authorIds: number[]): Promise<Post[]> {
-    if (authorIds.length === 0) return Promise.resolve([]);
-    if (this.dialect === 'postgres') {
-      return this.reads.query<Post>(this.sql.postsOfAuthors(''), [authorIds]);
+  async findFirstByAuthorIds(authorIds: number[], limit: number): Promise<Post[]> {
+    const rows: Post[] = [];
+    for (const [sql, parameters] of firstRowsStatements(
+      this.dialect,
+      authorIds,
+      limit,
+      NEWEST_OF_AUTHOR,
+      BY_AUTHOR_NEWEST_FIRST,
+    )) {
+      rows.push(...(await this.reads.query<Post>(sql, parameters)));
     }
-    return this.reads.read((db) =>
-      selectInChunks(authorIds, (ids, chunk) => db.query<Post[]>(this.sql.postsOfAuthors(ids), chunk)),
-    );
+    return rows;
   }
 
   /** Whether the user a post list belongs to exists (`SELECT 1 FROM users … LIMIT 1`): 404 or an empty page. */

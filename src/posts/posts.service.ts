@@ -5,7 +5,8 @@ import { CommentsService } from '../comments/comments.service';
 import { hasPreconditions, type Preconditions, requireUntaggedPreconditions } from '../http/conditional-requests';
 import { CursorCodec, type CursorScope } from '../http/cursor';
 import { type Page, pageStart, toPage } from '../http/pagination';
-import type { PaginationQuery } from '../http/pagination.query';
+import { NESTED_LIMIT, type PaginationQuery } from '../http/pagination.query';
+import { validationProblem } from '../http/problem';
 import { inRequestArray } from '../database/errors/database-errors';
 import { inTransaction } from '../database/transactions/transactions';
 import type { CommentValues } from '../comments/comments.repository';
@@ -14,6 +15,10 @@ import { type ListPostsQuery, Q_SCAN_ROWS } from './dto/list-posts.query';
 import type { UpdatePostDto } from './dto/update-post.dto';
 import type { Post } from './entities/post.entity';
 import { type PostFilter, PostsRepository } from './posts.repository';
+
+/** Why `offset` with `q` is a 400 (ADR 0017): an offset counts matches, which a bounded read cannot skip. */
+export const OFFSET_WITH_Q =
+  'offset cannot be used with q: page with cursor, from the Link header\'s rel="next" (a search page reads boundedly and cannot skip matches)';
 
 @Injectable()
 export class PostsService {
@@ -24,7 +29,7 @@ export class PostsService {
     private readonly cursors: CursorCodec,
   ) {}
 
-  /** Two queries: the post with its author (JOIN), then its comments. */
+  /** Two queries: the post with its author (JOIN), then its first NESTED_LIMIT comments. */
   async findOne(id: number): Promise<Post> {
     const post = await this.posts.findById(id);
     if (!post) throw new NotFoundException(`Post ${id} not found`);
@@ -33,8 +38,9 @@ export class PostsService {
   }
 
   /**
-   * A page of posts with author and comments, from an offset or after a cursor of this very list
-   * (the same `sort`, `authorId` and `q`; else 400): two queries whatever the page size or position.
+   * A page of posts with author and first comments (attachComments), from an offset or after a cursor of this very list
+   * (the same `sort`, `authorId` and `q`; else 400): two queries whatever the page size or position
+   * (a `q` page up to four: findSearchPage). `offset` > 0 with `q` is a 400 naming `offset` (OFFSET_WITH_Q).
    */
   async findAll(query: ListPostsQuery): Promise<Page<Post>> {
     return this.page(postsList('posts', query), query);
@@ -56,7 +62,11 @@ export class PostsService {
     const cursorOf = (last: Post) =>
       this.cursors.encode(scope, [sort.endsWith('title') ? last.title : last.createdAt, last.id]);
     let page: Page<Post>;
-    if (q && !('offset' in start && start.offset > 0)) {
+    if (q && 'offset' in start && start.offset > 0) {
+      // An offset counts matches: skipping them takes reading them all where no index serves q (ADR 0017).
+      throw validationProblem([{ field: 'offset', messages: [OFFSET_WITH_Q] }]);
+    }
+    if (q) {
       // A search reads boundedly (ADR 0017): its page may end early, with a cursor to go on.
       const after = 'after' in start ? start.after : undefined;
       const { rows, resumeAfter } = await this.posts.findSearchPage(
@@ -75,22 +85,40 @@ export class PostsService {
   }
 
   /**
-   * Posts of the given authors in one query, newest first, and — when asked — their comments in one
-   * more: two queries for any number of authors (the guide's nested selectinload, docs/from-sqlalchemy.md).
+   * The newest NESTED_LIMIT posts of each given author in one query (each author's read bounded), and —
+   * when asked — their first comments in one more: two queries for any number of authors (the guide's
+   * nested selectinload, docs/from-sqlalchemy.md). Keyed by author id, each a Page whose `nextCursor`,
+   * when set, is that author's GET /users/{id}/posts cursor after the last post (see postsNextPath);
+   * an author without posts has no entry.
    */
-  async findByAuthorIds(authorIds: number[], options: { withComments: boolean }): Promise<Post[]> {
-    const posts = await this.posts.findByAuthorIds(authorIds);
-    if (options.withComments) await this.attachComments(posts);
-    return posts;
+  async firstPagesByAuthors(authorIds: number[], options: { withComments: boolean }): Promise<Map<number, Page<Post>>> {
+    const rows = await this.posts.findFirstByAuthorIds(authorIds, NESTED_LIMIT + 1);
+    const pages = new Map(
+      [...Map.groupBy(rows, (post) => post.authorId)].map(([authorId, posts]) => [
+        authorId,
+        toPage(posts, NESTED_LIMIT, (last) => this.cursors.encode(userPostsList(authorId), [last.createdAt, last.id])),
+      ]),
+    );
+    if (options.withComments) await this.attachComments([...pages.values()].flatMap((page) => page.items));
+    return pages;
   }
 
-  /** Explicit loading of `post.comments` for a whole batch (the guide's `awaitable_attrs`, docs/from-sqlalchemy.md). */
+  /**
+   * Explicit loading of `post.comments` for a whole batch (the guide's `awaitable_attrs`,
+   * docs/from-sqlalchemy.md): each post's first NESTED_LIMIT comments, oldest first, in one query
+   * (each post's read bounded); `post.commentsNext` is the path of the next page of GET
+   * /posts/{id}/comments when the post has more.
+   */
   async attachComments(posts: Post[]): Promise<void> {
-    const byPost = Map.groupBy(
-      await this.comments.findByPostIds(posts.map((post) => post.id)),
-      (comment) => comment.postId,
+    const pages = await this.comments.firstPagesOf(
+      posts.map((post) => post.id),
+      NESTED_LIMIT,
     );
-    for (const post of posts) post.comments = byPost.get(post.id) ?? [];
+    for (const post of posts) {
+      const page = pages.get(post.id);
+      post.comments = page?.items ?? [];
+      if (page?.nextCursor) post.commentsNext = nextPagePath(`/posts/${post.id}/comments`, page.nextCursor);
+    }
   }
 
   /**
@@ -135,6 +163,19 @@ export class PostsService {
   async remove(id: number, conditions?: Preconditions): Promise<void> {
     await inTransaction(this.txHost, () => this.posts.delete(id, conditions));
   }
+}
+
+/** GET /users/{id}/posts' cursor scope (newest first), as listByAuthor issues it. */
+export function userPostsList(authorId: number): CursorScope {
+  return postsList('user-posts', { authorId, sort: '-createdAt' });
+}
+
+/**
+ * The path of a nested collection's next page (`commentsNext`, `postsNext`): its list endpoint
+ * with NESTED_LIMIT as `limit` and the cursor after the last embedded row.
+ */
+export function nextPagePath(listPath: string, cursor: string): string {
+  return `${listPath}?${new URLSearchParams({ limit: String(NESTED_LIMIT), cursor }).toString()}`;
 }
 
 /**

@@ -8,7 +8,7 @@ import { CursorCodec, type CursorScope } from '../http/cursor';
 import { type Page, pageStart, toPage } from '../http/pagination';
 import type { PaginationQuery } from '../http/pagination.query';
 import { inTransaction } from '../database/transactions/transactions';
-import { PostsService } from '../posts/posts.service';
+import { nextPagePath, PostsService } from '../posts/posts.service';
 import type { CreateUserDto } from './dto/create-user.dto';
 import type { UpdateUserDto } from './dto/update-user.dto';
 import type { UserInclude } from './dto/user-include.query';
@@ -29,7 +29,10 @@ export class UsersService {
     private readonly cursors: CursorCodec,
   ) {}
 
-  /** At most 3 queries: the user with its profile (JOIN), its posts (IN), their comments (IN). */
+  /**
+   * At most 3 queries: the user with its profile (JOIN), its newest posts, their first comments (each
+   * collection bounded by NESTED_LIMIT, with a link to the rest: attachPosts).
+   */
   async findOne(id: number, include: UserInclude = EVERYTHING): Promise<User> {
     const user = await this.users.findById(id, include.profile);
     if (!user) throw new NotFoundException(`User ${id} not found`);
@@ -132,15 +135,22 @@ export class UsersService {
     }
   }
 
-  /** Explicit batch loading of `user.posts` (and their comments): never one query per user. */
+  /**
+   * Explicit batch loading of `user.posts` (and their comments): never one query per user. Each user's
+   * newest NESTED_LIMIT posts; `user.postsNext`, the path of the next page of GET /users/{id}/posts
+   * when the user has more.
+   */
   private async attachPosts(users: User[], include: UserInclude): Promise<void> {
     if (include.profile) for (const user of users) user.profile ??= null;
     if (!include.posts) return;
-    const posts = await this.posts.findByAuthorIds(
+    const pages = await this.posts.firstPagesByAuthors(
       users.map((user) => user.id),
       { withComments: include.comments },
     );
-    const byAuthor = Map.groupBy(posts, (post) => post.authorId);
-    for (const user of users) user.posts = byAuthor.get(user.id) ?? [];
+    for (const user of users) {
+      const page = pages.get(user.id);
+      user.posts = page?.items ?? [];
+      if (page?.nextCursor) user.postsNext = nextPagePath(`/users/${user.id}/posts`, page.nextCursor);
+    }
   }
 }

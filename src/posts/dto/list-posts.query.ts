@@ -32,7 +32,7 @@ export class ListPostsQuery extends PaginationQuery {
       `A request reads at most ${Q_SCAN_ROWS} posts of the list past its start, then continues from a title ` +
       'index when one serves `q` (PostgreSQL and SQLite, for 3 characters or more). Where none does ' +
       '(MariaDB/MySQL; a 1- or 2-character `q`), **a page may hold fewer than `limit` posts, even none, and ' +
-      'still have a `next` link**: follow it until there is none.',
+      'still have a `next` link**: follow it until there is none. Not with an `offset` above 0 (400): page with `cursor`.',
   })
   @IsOptional()
   @NormalizeNfc()

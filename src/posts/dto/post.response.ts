@@ -1,5 +1,6 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { CommentResponse } from '../../comments/dto/comment.response';
+import { NESTED_LIMIT } from '../../http/pagination.query';
 
 export class AuthorSummary {
   @ApiProperty() id!: number;
@@ -21,6 +22,19 @@ export class PostResponse {
   })
   author?: AuthorSummary;
 
-  @ApiPropertyOptional({ type: () => [CommentResponse], description: 'Oldest first.' })
+  @ApiPropertyOptional({
+    type: () => [CommentResponse],
+    maxItems: NESTED_LIMIT,
+    description: `The post's first ${NESTED_LIMIT} comments at most, oldest first; \`commentsNext\` leads to the rest.`,
+  })
   comments?: CommentResponse[];
+
+  @ApiPropertyOptional({
+    format: 'uri-reference',
+    description:
+      `Present only when the post has more than the ${NESTED_LIMIT} comments in \`comments\`: the path of the next ` +
+      'page of `GET /posts/{id}/comments` (a keyset cursor after the last one embedded). Absent: `comments` holds them all.',
+    example: '/posts/7/comments?limit=20&cursor=WyJ…',
+  })
+  commentsNext?: string;
 }

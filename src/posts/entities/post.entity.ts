@@ -53,4 +53,7 @@ export class Post {
 
   @OneToMany(() => Comment, (comment) => comment.post)
   comments?: Comment[];
+
+  /** Not a column: when `comments` holds only the first page, the path of the next (PostsService.attachComments). */
+  commentsNext?: string;
 }

@@ -1,4 +1,5 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
+import { NESTED_LIMIT } from '../../http/pagination.query';
 import { PostResponse } from '../../posts/dto/post.response';
 import { type Role, ROLES } from '../entities/user.entity';
 
@@ -38,6 +39,19 @@ export class UserResponse {
   })
   profile?: ProfileResponse | null;
 
-  @ApiPropertyOptional({ type: () => [PostResponse], description: 'Newest first; absent when not included.' })
+  @ApiPropertyOptional({
+    type: () => [PostResponse],
+    maxItems: NESTED_LIMIT,
+    description: `The user's newest ${NESTED_LIMIT} posts at most, newest first (\`postsNext\` leads to the rest); absent when not included.`,
+  })
   posts?: PostResponse[];
+
+  @ApiPropertyOptional({
+    format: 'uri-reference',
+    description:
+      `Present only when posts are included and the user has more than the ${NESTED_LIMIT} in \`posts\`: the path of ` +
+      'the next page of `GET /users/{id}/posts` (a keyset cursor after the last one embedded). Absent: `posts` holds them all.',
+    example: '/users/7/posts?limit=20&cursor=WyJ…',
+  })
+  postsNext?: string;
 }

@@ -64,6 +64,9 @@ export class User {
   @OneToMany(() => Post, (post) => post.author)
   posts?: Post[];
 
+  /** Not a column: when `posts` holds only the newest page, the path of the next (UsersService.attachPosts). */
+  postsNext?: string;
+
   @OneToMany(() => Comment, (comment) => comment.author)
   comments?: Comment[];
 }

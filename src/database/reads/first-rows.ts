@@ -1,0 +1,42 @@
+import type { SqlDialect } from '../dialects/dialect';
+
+/**
+ * How many `(SELECT … LIMIT n)` branches one portable statement unites: SQLite allows at most 500
+ * terms in a compound SELECT (SQLITE_MAX_COMPOUND_SELECT).
+ */
+export const BRANCHES_PER_STATEMENT = 250;
+
+/**
+ * The statements that read the first rows of each of many keys (a post's first comments, an
+ * author's newest posts) with a bounded read per key: every key's rows come from its own index
+ * range, stopped at `LIMIT`, so a key with 100,000 rows costs what one with 20 does.
+ * - PostgreSQL: one statement for any number of keys, `unnest($1::int[]) CROSS JOIN LATERAL (branch
+ *   LIMIT $2)`; `branch` names the key `k.v`.
+ * - portable (MariaDB/MySQL, SQLite, neither of which has LATERAL): `SELECT * FROM (branch LIMIT n)
+ *   UNION ALL …`, one statement per BRANCHES_PER_STATEMENT keys; `branch` takes the key as `?`.
+ * `orderBy` orders the whole result by output column numbers (the key first), as the ids are grouped
+ * by the caller. Returns `[sql, parameters]` per statement; none for no keys.
+ */
+export function firstRowsStatements(
+  dialect: SqlDialect,
+  keys: readonly number[],
+  limit: number,
+  branch: { postgres: string; portable: string },
+  orderBy: string,
+): [sql: string, parameters: unknown[]][] {
+  const unique = [...new Set(keys)];
+  if (unique.length === 0) return [];
+  if (dialect === 'postgres') {
+    const sql = `SELECT f.* FROM unnest($1::int[]) AS k(v) CROSS JOIN LATERAL (${branch.postgres} LIMIT $2) AS f ORDER BY ${orderBy}`;
+    return [[sql, [unique, limit]]];
+  }
+  const statements: [string, unknown[]][] = [];
+  for (let start = 0; start < unique.length; start += BRANCHES_PER_STATEMENT) {
+    const chunk = unique.slice(start, start + BRANCHES_PER_STATEMENT);
+    const union = chunk
+      .map((_, i) => `SELECT * FROM (${branch.portable} LIMIT ${Number(limit)}) AS f${i}`)
+      .join(' UNION ALL ');
+    statements.push([`${union} ORDER BY ${orderBy}`, chunk]);
+  }
+  return statements;
+}

@@ -39,7 +39,7 @@ const FTS5_UNFOLDED =
  * for the rest of a page. More means `q` is common but its matches lie further down the sort than the
  * window reached: the page then ends at the window, with a cursor (ADR 0017).
  */
-export const Q_INDEX_CANDIDATES = 5000;
+export const Q_INDEX_CANDIDATES = 2000;
 
 /** The columns a client may set on a post row. */
 export type PostValues = Pick<Post, 'title' | 'body'>;

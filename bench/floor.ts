@@ -17,7 +17,10 @@ import { Pool, type PoolClient } from 'pg';
 import { verificationMail } from '../src/auth/account-mails';
 import { ARGON2_OPTIONS } from '../src/auth/passwords';
 import { TOKEN_ALGORITHM, TOKEN_AUDIENCE, TOKEN_ISSUER } from '../src/auth/tokens';
-import { CursorCodec } from '../src/http/cursor';
+import { CursorCodec, type CursorScope } from '../src/http/cursor';
+import { NESTED_LIMIT } from '../src/http/pagination.query';
+import { commentsList } from '../src/comments/comments.service';
+import { userPostsList } from '../src/posts/posts.service';
 
 const pool = new Pool({ connectionString: process.env.DATABASE_URL, min: 10, max: Number(process.env.POOL_MAX ?? 30) });
 const cursors = new CursorCodec(process.env.CURSOR_SECRET);
@@ -60,12 +63,14 @@ const ACTIVE_SESSION =
 const LOCK_ADMINS =
   "SELECT id FROM users WHERE role = 'admin' AND EXISTS (SELECT 1 FROM users WHERE id = $1 AND role = 'admin') ORDER BY id FOR UPDATE";
 // PostsRepository, CommentsRepository (the batch loaders)
+// (first-rows.ts: each parent's first NESTED_LIMIT + 1 rows, one LATERAL statement per level)
 const POSTS_OF_AUTHORS =
-  'SELECT p.id, p.author_id AS "authorId", p.title, p.body, p.created_at AS "createdAt", p.updated_at AS "updatedAt", p.version ' +
-  'FROM posts p WHERE p.author_id = ANY($1) ORDER BY p.author_id, p.created_at DESC, p.id DESC';
+  'SELECT f.* FROM unnest($1::int[]) AS k(v) CROSS JOIN LATERAL (SELECT p.id, p.author_id AS "authorId", p.title, p.body, ' +
+  'p.created_at AS "createdAt", p.updated_at AS "updatedAt", p.version FROM posts p WHERE p.author_id = k.v ' +
+  'ORDER BY p.created_at DESC, p.id DESC LIMIT $2) AS f ORDER BY 2, 5 DESC, 1 DESC';
 const COMMENTS_OF_POSTS =
-  'SELECT id, post_id AS "postId", author_id AS "authorId", body, created_at AS "createdAt" ' +
-  'FROM comments WHERE post_id = ANY($1) ORDER BY post_id, created_at, id';
+  'SELECT f.* FROM unnest($1::int[]) AS k(v) CROSS JOIN LATERAL (SELECT id, post_id AS "postId", author_id AS "authorId", ' +
+  'body, created_at AS "createdAt" FROM comments WHERE post_id = k.v ORDER BY created_at, id LIMIT $2) AS f ORDER BY 2, 5, 1';
 // TypeORM's (Repository.delete, updateIfMatch's query builder, transactions)
 const UPDATE_USER = 'UPDATE "users" SET "name" = $1, "updated_at" = now(), "version" = "version" + 1 WHERE "id" = $2';
 const DELETE_USER = 'DELETE FROM "users" WHERE "id" = $1';
@@ -87,22 +92,49 @@ const commentJson = (c: Row) => ({
   createdAt: c.createdAt,
 });
 
+/**
+ * Rows of the first-rows loaders grouped by `key`, each group cut to NESTED_LIMIT; `next` is the path
+ * of the rest (as the app's nextPagePath) for a group that had one row more.
+ */
+function firstPages(rows: Row[], key: string, listPath: (k: number) => string, scope: (k: number) => CursorScope) {
+  const groups = Map.groupBy(rows, (row) => row[key] as number);
+  const pages = new Map<number, { items: Row[]; next?: string }>();
+  for (const [k, group] of groups) {
+    const items = group.slice(0, NESTED_LIMIT);
+    const last = items.at(-1)!;
+    const cursor = group.length > NESTED_LIMIT ? cursors.encode(scope(k), [last.createdAt, last.id]) : undefined;
+    pages.set(k, {
+      items,
+      next: cursor && `${listPath(k)}?${new URLSearchParams({ limit: String(NESTED_LIMIT), cursor }).toString()}`,
+    });
+  }
+  return pages;
+}
+
+const commentPages = async (postIds: number[]) =>
+  firstPages(
+    postIds.length ? await query(COMMENTS_OF_POSTS, [postIds, NESTED_LIMIT + 1]) : [],
+    'postId',
+    (id) => `/posts/${id}/comments`,
+    commentsList,
+  );
+
 async function usersWithGraph(users: Row[], caller: Caller | undefined) {
-  const posts = users.length ? await query(POSTS_OF_AUTHORS, [users.map((u) => u.id)]) : [];
-  const comments = posts.length ? await query(COMMENTS_OF_POSTS, [posts.map((p) => p.id)]) : [];
-  const commentsByPost = new Map<number, Row[]>();
-  for (const c of comments) {
-    const list = commentsByPost.get(c.postId) ?? [];
-    list.push(commentJson(c));
-    commentsByPost.set(c.postId, list);
-  }
-  const postsByAuthor = new Map<number, Row[]>();
-  for (const p of posts) {
-    const list = postsByAuthor.get(p.authorId) ?? [];
-    list.push({ ...postJson(p), comments: commentsByPost.get(p.id) ?? [] });
-    postsByAuthor.set(p.authorId, list);
-  }
-  return users.map((u) => ({ ...userJson(u, caller), posts: postsByAuthor.get(u.id) ?? [] }));
+  const postPages = firstPages(
+    users.length ? await query(POSTS_OF_AUTHORS, [users.map((u) => u.id), NESTED_LIMIT + 1]) : [],
+    'authorId',
+    (id) => `/users/${id}/posts`,
+    userPostsList,
+  );
+  const comments = await commentPages([...postPages.values()].flatMap(({ items }) => items.map((p) => p.id as number)));
+  const postWithComments = (p: Row) => {
+    const page = comments.get(p.id as number);
+    return { ...postJson(p), comments: (page?.items ?? []).map(commentJson), commentsNext: page?.next };
+  };
+  return users.map((u) => {
+    const page = postPages.get(u.id as number);
+    return { ...userJson(u, caller), posts: (page?.items ?? []).map(postWithComments), postsNext: page?.next };
+  });
 }
 
 /** As src/auth/access-policy.ts mayReadPrivateFields: email and role for the user themself and admins. */
@@ -274,11 +306,12 @@ async function handle(req: IncomingMessage, res: ServerResponse) {
   if (resource === 'posts' && rawId && req.method === 'GET') {
     const [post] = await query(POST_WITH_AUTHOR, [id]);
     if (!post) return send(res, 404, { status: 404 });
-    const comments = await query(COMMENTS_OF_POSTS, [[post.id]]);
+    const page = (await commentPages([post.id as number])).get(post.id as number);
     return send(res, 200, {
       ...postJson(post),
       author: { id: post.author.id, name: post.author.name },
-      comments: comments.map(commentJson),
+      comments: (page?.items ?? []).map(commentJson),
+      commentsNext: page?.next,
     });
   }
   send(res, 404, { status: 404 });

@@ -20,7 +20,8 @@ import { CONSISTENCY_TOKEN } from '../http/consistency-token';
 import { ProblemException } from '../http/problem';
 import { countIdempotency } from '../metrics/idempotency-metrics';
 import { fingerprintOf, hashKey, IDEMPOTENT_REPLAYED, parseIdempotencyKey } from './idempotency-key';
-import { IdempotencyRepository, type NewKey, type StoredKey } from './idempotency.repository';
+import { IdempotencyRepository, type KeyLookup, type NewKey, type StoredKey } from './idempotency.repository';
+import { UnavailableError } from '../database/errors/persistence-errors';
 
 /** The scope of keys sent without a bearer token (sign-up). */
 const ANONYMOUS_SCOPE = 'anonymous';
@@ -37,6 +38,8 @@ type KeyedRequest = FastifyRequest & { caller?: Caller; [OUTCOME_TO_STORE]?: New
 type KeyedReply = FastifyReply & { [REPLAY]?: StoredResponse };
 
 const JSON_TYPE = 'application/json; charset=utf-8';
+/** The headers a response is stored with besides Content-Type (responseOf). */
+const RERUN_HEADERS = ['location', 'etag'];
 
 /**
  * The Idempotency-Key header (draft-ietf-httpapi-idempotency-key-header-07), on the routes marked
@@ -44,15 +47,19 @@ const JSON_TYPE = 'application/json; charset=utf-8';
  * 1. the key is parsed (§2.1: an sf-string, 1–255 characters; else 400 naming the header) and the
  *    request fingerprinted (§2.4: method, route, canonical body, If-Match/If-None-Match);
  * 2. one transaction is opened around the whole handler (the services' own inTransaction() calls join
- *    it), and its first statement claims the key: inserts the key's row (IdempotencyRepository.claim);
- * 3. the handler runs; its result is serialized here, by the route's schema, with its ETag, and the
- *    response (status, Content-Type, Location, ETag, body) is written into the key's row — all before
- *    COMMIT. So a committed write always has its key and stored response; a rollback, a 5xx or a crash
- *    before COMMIT leaves no key, and the retry runs normally;
- * 4. a key that is already stored (§2.6 "Retry"): the same fingerprint gets the stored response again,
- *    byte for byte, with `Idempotent-Replayed: true` (and a fresh Consistency-Token, a later position
- *    than the original's, which reads the write all the same); another fingerprint gets 422 (§2.7);
- *    a key another request holds right now gets 409 with Retry-After (§2.6 "Concurrent Request");
+ *    it); the handler runs; its result is serialized here, by the route's schema, with its ETag;
+ * 3. the key is stored with the response (status, Content-Type, Location, ETag, body) by the
+ *    transaction's last statement before COMMIT (IdempotencyRepository.store). So a committed write
+ *    always has its key and stored response; a rollback, a 5xx or a crash before COMMIT leaves no
+ *    key, and the retry runs normally. Nothing is read before the write: a keyed write costs one
+ *    statement more than an unkeyed one (ADR 0014);
+ * 4. a key that is already stored (§2.6 "Retry"): the store inserts nothing — or the handler fails,
+ *    as a retry's often does — and the write is rolled back; then the same fingerprint gets the
+ *    stored response again, byte for byte, with `Idempotent-Replayed: true` (and a fresh
+ *    Consistency-Token, a later position than the original's, which reads the write all the same);
+ *    another fingerprint gets 422 (§2.7). A concurrent request with the key (§2.6 "Concurrent
+ *    Request") waits at its store, on the key's unique index, for the first to commit, then replays
+ *    it; 409 with Retry-After only if the key turns out held but unstored (the first rolled back);
  * 5. a 4xx, whose write rolled back, is stored after it has been rendered, in a small transaction of
  *    its own (idempotentResponses), unless it says to retry (Retry-After, 408); the key is free in
  *    between, so a concurrent retry may run instead: then its outcome is the one stored.
@@ -100,43 +107,50 @@ export class IdempotencyInterceptor implements NestInterceptor {
   }
 
   private async run(attempt: NewKey, request: KeyedRequest, reply: KeyedReply, next: CallHandler): Promise<unknown> {
-    let outcome: { ran: StoredResponse } | { found: StoredKey } | { busy: true } | { full: true };
+    let ran: StoredResponse;
     try {
-      outcome = await inTransaction(this.txHost, async () => {
-        let claim = await this.keys.claim(attempt);
-        if (claim.state === 'taken' && claim.stored.expiresAt <= attempt.createdAt) {
-          await this.keys.deleteExpired(attempt.scope, attempt.keyHash, attempt.createdAt);
-          claim = await this.keys.claim(attempt);
-        }
-        if (claim.state === 'taken') return { found: claim.stored };
-        if (claim.state === 'busy') return { busy: true as const };
-        if (claim.state === 'full') return { full: true as const };
+      ran = await inTransaction(this.txHost, async () => {
         const response = responseOf(reply, await lastValueFrom(next.handle(), { defaultValue: undefined }));
-        await this.keys.complete(attempt, {
+        const stored = await this.keys.store(attempt, {
           status: response.status,
           headers: JSON.stringify(response.headers),
           body: response.body,
         });
-        return { ran: response };
+        if (!stored) throw new KeyNotStored(); // rolls the write back
+        return response;
       });
     } catch (error) {
-      request[OUTCOME_TO_STORE] = attempt; // idempotentResponses stores it if it is rendered as a lasting 4xx
-      throw error;
+      return this.afterRollback(error, attempt, request, reply);
     }
-    if ('ran' in outcome) {
-      countIdempotency('stored');
-      void reply.type(JSON_TYPE);
-      return outcome.ran.body;
+    countIdempotency('stored');
+    void reply.type(JSON_TYPE);
+    return ran.body;
+  }
+
+  /**
+   * The write rolled back: because its key was stored already (a retry, whose handler ran again and
+   * was undone; a concurrent request, whose insert waited for the first to commit) or the caller is
+   * at the cap (KeyNotStored), or because the handler failed — which a retry's handler often does
+   * where the original succeeded (the email now taken, the If-Match stale, the row deleted). So the
+   * key's stored row decides: the same request replays it; another request gets 422. Without one,
+   * the handler's own error stands (stored by idempotentResponses if it is a lasting 4xx).
+   */
+  private async afterRollback(
+    error: unknown,
+    attempt: NewKey,
+    request: KeyedRequest,
+    reply: KeyedReply,
+  ): Promise<unknown> {
+    // The database is unreachable: the lookup would fail too, after the pool's acquire timeout.
+    if (error instanceof UnavailableError) throw error;
+    let lookup: KeyLookup;
+    try {
+      lookup = await this.keys.find(attempt);
+    } catch {
+      throw error instanceof KeyNotStored ? this.inUse() : error;
     }
-    if ('busy' in outcome) {
-      countIdempotency('conflict');
-      throw new ProblemException(
-        HttpStatus.CONFLICT,
-        'A request with this Idempotency-Key is still being processed; retry after Retry-After',
-        { type: '/problems/idempotency-key-in-use', retryAfterSeconds: 1 },
-      );
-    }
-    if ('full' in outcome) {
+    if (lookup.state === 'stored') return this.replay(lookup.stored, attempt, reply);
+    if (lookup.state === 'full' && error instanceof KeyNotStored) {
       countIdempotency('limit');
       throw new ProblemException(
         HttpStatus.TOO_MANY_REQUESTS,
@@ -144,8 +158,15 @@ export class IdempotencyInterceptor implements NestInterceptor {
         { type: '/problems/idempotency-key-limit', retryAfterSeconds: 60 },
       );
     }
-    const { found } = outcome;
-    if (found.fingerprint !== attempt.fingerprint || found.responseStatus === null) {
+    // Not stored, yet held: the request it waited for rolled back, or the key was stored and has expired since.
+    if (error instanceof KeyNotStored) throw this.inUse();
+    request[OUTCOME_TO_STORE] = attempt; // idempotentResponses stores it if it is rendered as a lasting 4xx
+    throw error;
+  }
+
+  /** The stored response for the same request (§2.6); 422 for another one (§2.7). */
+  private replay(found: StoredKey, attempt: NewKey, reply: KeyedReply): string {
+    if (found.fingerprint !== attempt.fingerprint) {
       countIdempotency('mismatch');
       throw new ProblemException(
         HttpStatus.UNPROCESSABLE_ENTITY,
@@ -156,12 +177,25 @@ export class IdempotencyInterceptor implements NestInterceptor {
     countIdempotency('replayed');
     reply[REPLAY] = {
       status: found.responseStatus,
-      headers: JSON.parse(found.responseHeaders ?? '{}') as Record<string, string>,
-      body: found.responseBody ?? '',
+      headers: JSON.parse(found.responseHeaders) as Record<string, string>,
+      body: found.responseBody,
     };
     return reply[REPLAY].body;
   }
+
+  /** 409 with Retry-After (§2.6 "Concurrent Request"): the key is held, and nothing is stored under it yet. */
+  private inUse(): ProblemException {
+    countIdempotency('conflict');
+    return new ProblemException(
+      HttpStatus.CONFLICT,
+      'A request with this Idempotency-Key is still being processed; retry after Retry-After',
+      { type: '/problems/idempotency-key-in-use', retryAfterSeconds: 1 },
+    );
+  }
 }
+
+/** Thrown inside the write's transaction when its key could not be stored: rolls the write back. */
+class KeyNotStored extends Error {}
 
 /**
  * The handler's result as it will be sent: serialized now by the route's response schema (what
@@ -189,6 +223,8 @@ export function idempotentResponses(fastify: FastifyInstance, keys: IdempotencyR
   fastify.addHook('onSend', async (request: KeyedRequest, reply: KeyedReply, payload) => {
     const replay = reply[REPLAY];
     if (replay) {
+      // The handler ran again before its write was rolled back: what it set is not what was stored.
+      for (const name of RERUN_HEADERS) reply.removeHeader(name);
       void reply.code(replay.status).headers(replay.headers).header(IDEMPOTENT_REPLAYED, 'true');
       if (replay.status >= 300) reply.removeHeader(CONSISTENCY_TOKEN);
       return replay.body;

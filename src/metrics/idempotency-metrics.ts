@@ -8,7 +8,7 @@ const outcomes = new Counter({
   name: 'idempotency_requests_total',
   help:
     'Requests with an Idempotency-Key by outcome: stored (ran, response kept), replayed (a stored response sent again), ' +
-    'conflict (409: the same key still in progress), mismatch (422: the key was used for a different request), ' +
+    'conflict (409: the key held, nothing stored under it yet), mismatch (422: the key was used for a different request), ' +
     'limit (429: the caller holds too many live keys)',
   labelNames: ['outcome'] as const,
   registers: [registry],

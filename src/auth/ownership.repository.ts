@@ -1,8 +1,9 @@
 import { Inject, Injectable } from '@nestjs/common';
-import { InjectDataSource } from '@nestjs/typeorm';
-import type { DataSource } from 'typeorm';
+import { TransactionHost } from '@nestjs-cls/transactional';
+import type { TransactionalAdapterTypeOrm } from '@nestjs-cls/transactional-adapter-typeorm';
 import type { SqlDialect } from '../database/dialects/dialect';
 import { SQL_DIALECT } from '../database/dialects/sql-dialect.module';
+import { queryRows } from '../database/reads/pool-queries';
 
 /** One dialect's statements; each binds (id). */
 type Statements = { postAuthor: string; commentAuthors: string };
@@ -25,29 +26,37 @@ const SQL: Record<SqlDialect, Statements> = {
   sqlite: PORTABLE_SQL,
 };
 
-/** Who wrote what: the lookups the access policy makes before a write to a post or comment. Primary-key lookups only. */
+/**
+ * Who wrote what: the lookups the access policy makes before a write to a post or comment. Primary-key
+ * lookups only. Inside a transaction (a keyed write: IdempotencyInterceptor runs the whole handler in
+ * one) they run on its connection: a second connection taken from the pool while the transaction holds
+ * one would deadlock the pool once as many such writes run at once as it has connections.
+ */
 @Injectable()
 export class OwnershipRepository {
   private readonly sql: Statements;
 
   constructor(
-    @InjectDataSource() private readonly dataSource: DataSource,
-    @Inject(SQL_DIALECT) dialect: SqlDialect,
+    private readonly txHost: TransactionHost<TransactionalAdapterTypeOrm>,
+    @Inject(SQL_DIALECT) private readonly dialect: SqlDialect,
   ) {
     this.sql = SQL[dialect];
   }
 
   /** The post's author, or undefined when there is no such post. */
   async postAuthor(postId: number): Promise<number | undefined> {
-    const rows = await this.dataSource.query<{ authorId: number }[]>(this.sql.postAuthor, [postId]);
+    const rows = await this.query<{ authorId: number }>(this.sql.postAuthor, [postId]);
     return rows[0]?.authorId;
   }
 
   /** The comment's author and its post's author, or undefined when there is no such comment. */
   async commentAuthors(commentId: number): Promise<{ authorId: number; postAuthorId: number } | undefined> {
-    const rows = await this.dataSource.query<{ authorId: number; postAuthorId: number }[]>(this.sql.commentAuthors, [
-      commentId,
-    ]);
+    const rows = await this.query<{ authorId: number; postAuthorId: number }>(this.sql.commentAuthors, [commentId]);
     return rows[0];
+  }
+
+  /** In the open transaction if there is one, else on the pool (queryRows). */
+  private query<T>(sql: string, parameters: unknown[]): Promise<T[]> {
+    return queryRows<T>(this.txHost.tx, this.dialect, sql, parameters);
   }
 }

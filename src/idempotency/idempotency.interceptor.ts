@@ -146,8 +146,11 @@ export class IdempotencyInterceptor implements NestInterceptor {
     let lookup: KeyLookup;
     try {
       lookup = await this.keys.find(attempt);
-    } catch {
-      throw error instanceof KeyNotStored ? this.inUse() : error;
+    } catch (lookupError) {
+      // Whether the key's write committed is unknown: the handler's own 4xx (a rerun's 404 for a DELETE
+      // that did happen, a 412 for a PATCH that did) would tell the client it did not. The lookup's
+      // failure (a 5xx: nothing stored, the retry runs) says nothing either way.
+      throw error instanceof KeyNotStored ? this.inUse() : lookupError;
     }
     if (lookup.state === 'stored') return this.replay(lookup.stored, attempt, reply);
     if (lookup.state === 'full' && error instanceof KeyNotStored) {

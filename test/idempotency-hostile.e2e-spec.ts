@@ -237,6 +237,26 @@ describe('Idempotency-Key under attack (0c73e0e: stored at the end of the write)
       expect(row.email).toBe(user.email);
     });
 
+    it("a stored 404 replays as the 404 when the retry's handler now creates the comment: without the undone run's Location, and nothing written", async () => {
+      const { user, headers } = await author();
+      const existing = await t.db.post(user.id, 'Existing');
+      const key = newKey();
+      const comment = () =>
+        t.api
+          .post(`/posts/${existing.id + 1}/comments`)
+          .set(headers)
+          .set('Idempotency-Key', key.field)
+          .send({ body: 'to a post not there yet' });
+      const first = await comment().expect(404);
+      const next = await t.db.post(user.id, 'Next');
+      expect(next.id).toBe(existing.id + 1);
+      const retry = await comment().expect(404);
+      expect(retry.text).toBe(first.text);
+      expect(retry.headers['idempotent-replayed']).toBe('true');
+      for (const name of ['location', 'etag', 'consistency-token']) expect(retry.headers[name]).toBeUndefined();
+      expect(await t.db.count('comments')).toBe(0);
+    });
+
     it("a retry whose key's row cannot be read after its rerun failed answers 503 (unknown), never the rerun's own 4xx (here a 404 for a DELETE that did happen)", async () => {
       const { user, headers } = await author();
       const post = await t.db.post(user.id, 'Deleted once');
@@ -402,3 +422,58 @@ describe('Idempotency-Key: the per-caller cap raced (IDEMPOTENCY_MAX_KEYS_PER_CA
     process.stdout.write(`cap 3, 12 at once on ${testDialect}: ${created} stored\n`);
   });
 });
+
+describe('Idempotency-Key: replays rerun the handler, and its effects outside the database stay (LOGIN_MAX_FAILURES_PER_ACCOUNT=3)', () => {
+  const t = useTestApp({ LOGIN_MAX_FAILURES_PER_ACCOUNT: '3' });
+
+  it("replaying a keyed password change does not spend the account's password guesses: its owner can still log in with the new password", async () => {
+    const ada = await signUp(t.api, 'Ada');
+    const key = newKey();
+    const next = 'a brand new passphrase, long enough';
+    const change = () =>
+      t.api
+        .patch(`/users/${ada.id}`)
+        .set(bearer(ada))
+        .set('Idempotency-Key', key.field)
+        .send({ password: next, currentPassword: PASSWORD });
+    await change().expect(200);
+    // The client did not hear the answer and retried: each replay reruns the check of currentPassword,
+    // against the new hash, which fails and is counted as a guess before the write is rolled back.
+    for (let i = 0; i < 3; i++) await change().expect(200).expect('Idempotent-Replayed', 'true');
+    const login = await t.api.post('/auth/login').send({ email: ada.email, password: next });
+    expect(login.status).toBe(200);
+  });
+});
+
+describeOn(['mysql'], 'innodb_lock_wait_timeout is MariaDB/MySQL-only')(
+  'Idempotency-Key: a lock wait timeout on MariaDB while waiting on a stalled key (one connection, no statement timeout)',
+  () => {
+    const t = useTestApp({ DB_POOL_SIZE: '1', DB_POOL_MAX_OVERFLOW: '0', DB_STATEMENT_TIMEOUT_MS: '0' });
+
+    it('the duplicate gives up after one innodb_lock_wait_timeout with a 409 to retry, not after one per transaction retry, and its handler runs once', async () => {
+      // The pool's one connection (mysql2 keeps it): a lock wait of 1 s instead of 50.
+      await t.query('SET SESSION innodb_lock_wait_timeout = 1');
+      const user = await t.db.user('Ada');
+      const headers = await authAs(t.app, user.id);
+      const key = newKey();
+      const held = await holder();
+      let waited: number;
+      let res: Res;
+      const statements = await t.queriesDuring(async () => {
+        await insertKeyRow(held, `user:${user.id}`, key.raw);
+        const started = Date.now();
+        res = await t.api
+          .post(`/users/${user.id}/posts`)
+          .set(headers)
+          .set('Idempotency-Key', key.field)
+          .send({ title: 'T', body: 'b' });
+        waited = Date.now() - started;
+      }).finally(() => held.end());
+      const inserts = statements.filter((sql) => /INSERT INTO\W+posts\b/i.test(sql)).length;
+      process.stdout.write(`lock wait: answered ${res!.status} after ${waited!} ms, the handler's INSERT sent ${inserts} times\n`);
+      expect(res!.status).toBe(409);
+      expect(res!.headers['retry-after']).toBeDefined();
+      expect({ inserts, underTwoWaits: waited! < 2000 }).toEqual({ inserts: 1, underTwoWaits: true });
+    });
+  },
+);

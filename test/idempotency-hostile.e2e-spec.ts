@@ -10,6 +10,7 @@ import { IdempotencyRepository } from '../src/idempotency/idempotency.repository
 import { adminAuth, authAs, bearer, PASSWORD, signUp } from './setup/accounts';
 import { connectionKiller, killEvery } from './setup/connection-killer';
 import { describeOn, testDialect, testSql } from './setup/dialect';
+import { proxyFor } from './setup/fault-proxy';
 import { startTestApp, type TestApp, useTestApp } from './setup/test-app';
 
 /**
@@ -41,7 +42,10 @@ const statuses = (answers: Res[]) =>
  * A connection of the test's own (not the app's pool) that holds a transaction open: for a row the
  * app's statements must wait on, as a write stalled between its store and its COMMIT would hold it.
  */
-async function holder(): Promise<{ query(sql: string, parameters?: unknown[]): Promise<unknown>; end(): Promise<void> }> {
+async function holder(): Promise<{
+  query(sql: string, parameters?: unknown[]): Promise<unknown>;
+  end(): Promise<void>;
+}> {
   const options = dataSourceOptions({
     ...loadConfig({}).database,
     url: process.env.DATABASE_URL!,
@@ -49,7 +53,7 @@ async function holder(): Promise<{ query(sql: string, parameters?: unknown[]): P
     statementTimeoutMs: 0,
   });
   const quiet = { migrations: [], logger: undefined, logging: false, maxQueryExecutionTime: undefined };
-  const db = await new DataSource({ ...options, ...quiet } as typeof options).initialize();
+  const db = await new DataSource({ ...options, ...quiet }).initialize();
   const runner = db.createQueryRunner();
   await runner.connect();
   await runner.startTransaction();
@@ -64,7 +68,11 @@ async function holder(): Promise<{ query(sql: string, parameters?: unknown[]): P
 }
 
 /** Inserts a key row as a write's store would, for `scope` and the key `raw`, in `db`'s transaction. */
-async function insertKeyRow(db: { query(sql: string, parameters?: unknown[]): Promise<unknown> }, scope: string, raw: string) {
+async function insertKeyRow(
+  db: { query(sql: string, parameters?: unknown[]): Promise<unknown> },
+  scope: string,
+  raw: string,
+) {
   const now = new Date();
   await db.query(
     'INSERT INTO idempotency_keys (scope, key_hash, fingerprint, created_at, expires_at, response_status, response_headers, response_body) ' +
@@ -143,7 +151,11 @@ describe('Idempotency-Key under attack (0c73e0e: stored at the end of the write)
       const { user, headers } = await author();
       const key = newKey();
       const send = () =>
-        t.api.post(`/users/${user.id}/posts`).set(headers).set('Idempotency-Key', key.field).send({ title: 'Expiring', body: 'b' });
+        t.api
+          .post(`/users/${user.id}/posts`)
+          .set(headers)
+          .set('Idempotency-Key', key.field)
+          .send({ title: 'Expiring', body: 'b' });
       await send().expect(201);
       await t.query('UPDATE idempotency_keys SET expires_at = $1', [new Date(Date.now() - 1000)]);
       const answers = await Promise.all(Array.from({ length: 10 }, send));
@@ -202,7 +214,7 @@ describe('Idempotency-Key under attack (0c73e0e: stored at the end of the write)
         t.api
           .patch(`/posts/${post.id}`)
           .set(headers)
-          .set('If-Match', current.headers.etag as string)
+          .set('If-Match', current.headers.etag)
           .set('Idempotency-Key', key.field)
           .send({ title: 'Changed' });
       const first = await patch().expect(200);
@@ -221,7 +233,11 @@ describe('Idempotency-Key under attack (0c73e0e: stored at the end of the write)
       const taken = await t.db.user('Taken');
       const key = newKey();
       const patch = () =>
-        t.api.patch(`/users/${user.id}`).set(admin.headers).set('Idempotency-Key', key.field).send({ email: taken.email });
+        t.api
+          .patch(`/users/${user.id}`)
+          .set(admin.headers)
+          .set('Idempotency-Key', key.field)
+          .send({ email: taken.email });
       const first = await patch().expect(409);
       expect(first.headers['retry-after']).toBeUndefined();
       await t.query('UPDATE users SET email = $1 WHERE id = $2', [`freed-${randomUUID()}@example.com`, taken.id]);
@@ -267,7 +283,9 @@ describe('Idempotency-Key under attack (0c73e0e: stored at the end of the write)
       const keys = t.app.get(IdempotencyRepository);
       const find = jest
         .spyOn(keys, 'find')
-        .mockRejectedValueOnce(new UnavailableError('No database connection became free in time', 'database_pool_exhausted', 1));
+        .mockRejectedValueOnce(
+          new UnavailableError('No database connection became free in time', 'database_pool_exhausted', 1),
+        );
       try {
         const retry = await del();
         // A 404 tells the client its DELETE did not happen; it did.
@@ -337,7 +355,11 @@ describeOn(['postgres', 'mysql'], 'SQLite has one connection: no pool to exhaust
       );
       const answers = await Promise.all(
         writers.map(({ post, headers }) =>
-          t.api.patch(`/posts/${post.id}`).set(headers).set('Idempotency-Key', newKey().field).send({ title: 'Renamed' }),
+          t.api
+            .patch(`/posts/${post.id}`)
+            .set(headers)
+            .set('Idempotency-Key', newKey().field)
+            .send({ title: 'Renamed' }),
         ),
       );
       expect(statuses(answers)).toEqual({ 200: 4 });
@@ -351,13 +373,15 @@ describeOn(['postgres', 'mysql'], 'SQLite has one connection: no pool to exhaust
       try {
         await insertKeyRow(held, `user:${user.id}`, key.raw);
         // Clients retrying a write that timed out: each duplicate waits at its store on the key's index.
-        const duplicates = Array.from({ length: 3 }, () =>
-          t.api
-            .post(`/users/${user.id}/posts`)
-            .set(headers)
-            .set('Idempotency-Key', key.field)
-            .send({ title: 'T', body: 'b' })
-            .then((res) => res), // supertest sends on then()
+        const duplicates = Array.from(
+          { length: 3 },
+          () =>
+            t.api
+              .post(`/users/${user.id}/posts`)
+              .set(headers)
+              .set('Idempotency-Key', key.field)
+              .send({ title: 'T', body: 'b' })
+              .then((res) => res), // supertest sends on then()
         );
         await sleep(300);
         const started = Date.now();
@@ -365,7 +389,9 @@ describeOn(['postgres', 'mysql'], 'SQLite has one connection: no pool to exhaust
         const waited = Date.now() - started;
         await held.end();
         const answers = await Promise.all(duplicates);
-        process.stdout.write(`stalled key: the read waited ${waited} ms, answered ${read.status}; duplicates ${JSON.stringify(statuses(answers))}\n`);
+        process.stdout.write(
+          `stalled key: the read waited ${waited} ms, answered ${read.status}; duplicates ${JSON.stringify(statuses(answers))}\n`,
+        );
         expect({ status: read.status, waitedUnderPoolTimeout: waited < 1500 }).toEqual({
           status: 200,
           waitedUnderPoolTimeout: true,
@@ -408,7 +434,11 @@ describe('Idempotency-Key: the per-caller cap raced (IDEMPOTENCY_MAX_KEYS_PER_CA
     const headers = await authAs(t.app, user.id);
     const keys = Array.from({ length: 12 }, newKey);
     const send = (key: string, i: number) =>
-      t.api.post(`/users/${user.id}/posts`).set(headers).set('Idempotency-Key', key).send({ title: `Capped ${i}`, body: 'b' });
+      t.api
+        .post(`/users/${user.id}/posts`)
+        .set(headers)
+        .set('Idempotency-Key', key)
+        .send({ title: `Capped ${i}`, body: 'b' });
     const answers = await Promise.all(keys.map((key, i) => send(key.field, i)));
     const created = answers.filter((res) => res.status === 201).length;
     expect(created + (statuses(answers)[429] ?? 0)).toBe(12);
@@ -459,21 +489,92 @@ describeOn(['mysql'], 'innodb_lock_wait_timeout is MariaDB/MySQL-only')(
       const held = await holder();
       let waited: number;
       let res: Res;
-      const statements = await t.queriesDuring(async () => {
-        await insertKeyRow(held, `user:${user.id}`, key.raw);
-        const started = Date.now();
-        res = await t.api
-          .post(`/users/${user.id}/posts`)
-          .set(headers)
-          .set('Idempotency-Key', key.field)
-          .send({ title: 'T', body: 'b' });
-        waited = Date.now() - started;
-      }).finally(() => held.end());
+      const statements = await t
+        .queriesDuring(async () => {
+          await insertKeyRow(held, `user:${user.id}`, key.raw);
+          const started = Date.now();
+          res = await t.api
+            .post(`/users/${user.id}/posts`)
+            .set(headers)
+            .set('Idempotency-Key', key.field)
+            .send({ title: 'T', body: 'b' });
+          waited = Date.now() - started;
+        })
+        .finally(() => held.end());
       const inserts = statements.filter((sql) => /INSERT INTO\W+posts\b/i.test(sql)).length;
-      process.stdout.write(`lock wait: answered ${res!.status} after ${waited!} ms, the handler's INSERT sent ${inserts} times\n`);
+      process.stdout.write(
+        `lock wait: answered ${res!.status} after ${waited!} ms, the handler's INSERT sent ${inserts} times\n`,
+      );
       expect(res!.status).toBe(409);
       expect(res!.headers['retry-after']).toBeDefined();
       expect({ inserts, underTwoWaits: waited! < 2000 }).toEqual({ inserts: 1, underTwoWaits: true });
+    });
+  },
+);
+
+describeOn(['postgres'], 'the partitioned session is held by PostgreSQL here; MariaDB would hold it the same way')(
+  'Idempotency-Key: a write whose COMMIT is lost in a network partition (DB_STATEMENT_TIMEOUT_MS=1500)',
+  () => {
+    const t = useTestApp({ JWT_SECRET, DB_STATEMENT_TIMEOUT_MS: '1500' });
+
+    it("the client's retries on another instance get an answer other than 503 once a few statement timeouts have passed (the dead session's key lock must end)", async () => {
+      const user = await t.db.user('Ada');
+      const headers = await authAs(t.app, user.id);
+      const { proxy, url } = await proxyFor(process.env.DATABASE_URL!);
+      const partitioned = await startTestApp({ JWT_SECRET, DATABASE_URL: url, DB_STATEMENT_TIMEOUT_MS: '1500' });
+      const key = newKey();
+      const body = { title: 'Partitioned', body: 'b' };
+      let armed = true;
+      const log = partitioned.dataSource.logger;
+      const logQuery = log.logQuery.bind(log);
+      // The instance sends its store, then loses the database: COMMIT never arrives, the session stays
+      // idle in transaction, holding the key's index entry.
+      jest.spyOn(log, 'logQuery').mockImplementation((sql, ...rest) => {
+        if (armed && /^COMMIT/i.test(sql)) {
+          armed = false;
+          proxy.mode('blackhole');
+        }
+        return logQuery(sql, ...rest);
+      });
+      const lost = partitioned.api
+        .post(`/users/${user.id}/posts`)
+        .set(headers)
+        .set('Idempotency-Key', key.field)
+        .send(body)
+        .then(
+          (res) => res.status,
+          () => 'failed',
+        );
+      const answers: { status: number; ms: number }[] = [];
+      try {
+        for (let i = 0; i < 100 && armed; i++) await sleep(50);
+        expect(armed).toBe(false);
+        const started = Date.now();
+        // The client heard nothing and retries with its key, on the instance that can reach the database.
+        while (Date.now() - started < 6_000) {
+          const begun = Date.now();
+          const res = await t.api
+            .post(`/users/${user.id}/posts`)
+            .set(headers)
+            .set('Idempotency-Key', key.field)
+            .send(body);
+          answers.push({ status: res.status, ms: Date.now() - begun });
+          if (res.status === 201) break;
+          await sleep(Number(res.headers['retry-after'] ?? 1) * 1000);
+        }
+        const [session] = await t.query<{ state: string }[]>(
+          "SELECT state FROM pg_stat_activity WHERE application_name = 'nest-typeorm-users' AND state LIKE 'idle in transaction%'",
+        );
+        process.stdout.write(
+          `lost COMMIT: retries ${JSON.stringify(answers)}; the partitioned session is ${session?.state ?? 'gone'}\n`,
+        );
+        expect(answers.at(-1)?.status).toBe(201);
+      } finally {
+        proxy.cut();
+        await lost;
+        await proxy.close();
+        await partitioned.close().catch(() => undefined);
+      }
     });
   },
 );

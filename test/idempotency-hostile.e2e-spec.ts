@@ -189,6 +189,50 @@ describe('Idempotency-Key under attack (0c73e0e: stored at the end of the write)
       expect(await t.db.count('users')).toBe(1);
     });
 
+    it('fifty duplicates of one keyed sign-up at once (argon2 in each transaction) on the default pool: one account, and an unrelated read meanwhile still answers 200', async () => {
+      const reader = await t.db.user('Reader');
+      const key = newKey();
+      const body = { name: 'Crowd', email: `crowd-${randomUUID()}@example.com`, password: PASSWORD };
+      const started = Date.now();
+      const crowd = Promise.all(
+        Array.from({ length: 50 }, () =>
+          t.api
+            .post('/users')
+            .set('Idempotency-Key', key.field)
+            .send(body)
+            .then((res) => res),
+        ),
+      );
+      await sleep(100);
+      const readStarted = Date.now();
+      const read = await t.api.get(`/users/${reader.id}`);
+      const readMs = Date.now() - readStarted;
+      const answers = await crowd;
+      process.stdout.write(
+        `50 duplicate sign-ups on ${testDialect}: ${JSON.stringify(statuses(answers))} in ${Date.now() - started} ms; ` +
+          `the read meanwhile ${read.status} in ${readMs} ms\n`,
+      );
+      // The control: fifty sign-ups without a key (each hashes before its transaction).
+      const plain = Promise.all(
+        Array.from({ length: 50 }, () =>
+          t.api
+            .post('/users')
+            .send({ ...body, email: `plain-${randomUUID()}@example.com` })
+            .then((res) => res),
+        ),
+      );
+      await sleep(100);
+      const controlStarted = Date.now();
+      const control = await t.api.get(`/users/${reader.id}`);
+      const controlMs = Date.now() - controlStarted;
+      process.stdout.write(
+        `50 sign-ups without a key: ${JSON.stringify(statuses(await plain))}; the read meanwhile ${control.status} in ${controlMs} ms\n`,
+      );
+      expect(read.status).toBe(200);
+      expect(await t.db.count('users')).toBe(52);
+      expect(statuses(answers)[503]).toBeUndefined();
+    });
+
     it('ten DELETE /auth/sessions/{id} at once with one key: the session ends once, and every answer is 204 (none the 404 of a rerun)', async () => {
       const ada = await signUp(t.api, 'Ada');
       await t.api.post('/auth/login').send({ email: ada.email, password: PASSWORD }).expect(200); // a second session

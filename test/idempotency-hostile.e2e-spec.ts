@@ -248,6 +248,56 @@ describe('Idempotency-Key under attack (0c73e0e: stored at the end of the write)
     });
   });
 
+  describe('account routes raced by duplicates', () => {
+    const mails = (email: string) =>
+      t.query<{ body: string }[]>('SELECT body FROM mail_outbox WHERE recipient = $1 ORDER BY id', [email]);
+
+    it('ten keyed POST /auth/verify-email/resend at once: one mail more, every answer the 202 (or a 409/429 to retry)', async () => {
+      const ada = await signUp(t.api, 'Ada');
+      const before = (await mails(ada.email)).length;
+      const key = newKey();
+      const answers = await Promise.all(
+        Array.from({ length: 10 }, () =>
+          t.api.post('/auth/verify-email/resend').set(bearer(ada)).set('Idempotency-Key', key.field),
+        ),
+      );
+      process.stdout.write(`10 duplicate resends on ${testDialect}: ${JSON.stringify(statuses(answers))}\n`);
+      expect((await mails(ada.email)).length).toBe(before + 1);
+      for (const res of answers) expect([202, 409, 429]).toContain(res.status);
+      expect(answers.filter((res) => res.status === 202).length).toBeGreaterThanOrEqual(1);
+    });
+
+    it("replays of one resend do not use up the address's resend throttle (PASSWORD_RESET_MAX_PER_ADDRESS=5): a new resend still mails", async () => {
+      const ada = await signUp(t.api, 'Ada');
+      const key = newKey();
+      const send = () => t.api.post('/auth/verify-email/resend').set(bearer(ada)).set('Idempotency-Key', key.field);
+      await send().expect(202);
+      // A client retrying a resend whose answer it did not hear; each replay reruns the handler, and
+      // its throttle point is taken in the throttle's store (not rolled back).
+      for (let i = 0; i < 5; i++) await send().expect(202).expect('Idempotent-Replayed', 'true');
+      const before = (await mails(ada.email)).length;
+      const fresh = await t.api
+        .post('/auth/verify-email/resend')
+        .set(bearer(ada))
+        .set('Idempotency-Key', newKey().field);
+      expect(fresh.status).toBe(202);
+      expect((await mails(ada.email)).length).toBe(before + 1);
+    });
+
+    it('ten keyed POST /auth/verify-email with one token at once: verified once, every answer 204 (none the 400 "token used" of a rerun)', async () => {
+      const ada = await signUp(t.api, 'Ada');
+      const match = /#token=([\w-]{43})/.exec((await mails(ada.email)).at(-1)?.body ?? '');
+      const token = match![1];
+      const key = newKey();
+      const answers = await Promise.all(
+        Array.from({ length: 10 }, () =>
+          t.api.post('/auth/verify-email').set('Idempotency-Key', key.field).send({ token }),
+        ),
+      );
+      expect(statuses(answers)).toEqual({ 204: 10 });
+    });
+  });
+
   describe('a retry whose handler now fails, or now succeeds', () => {
     it('PATCH /posts/{id} replays its 200 after the post was deleted (the rerun answers 404) and after its If-Match went stale (412)', async () => {
       const { user, headers } = await author();

@@ -41,7 +41,7 @@ export class AccountController {
   @Post('verify-email/resend')
   @SignedIn()
   @AllowUnverified()
-  @Idempotent()
+  @Idempotent({ lookUpFirst: true })
   @HttpCode(202)
   @ApiAcceptedResponse({ type: MessageResponse })
   @ApiProblems()
@@ -79,7 +79,7 @@ export class AccountController {
    */
   @Post('password-reset/confirm')
   @Public({ ignoreCredentials: true })
-  @Idempotent()
+  @Idempotent({ lookUpFirst: true })
   @HttpCode(204)
   @ApiNoContentResponse({ description: 'Password changed; every session ended' })
   @ApiProblems(413, 415)

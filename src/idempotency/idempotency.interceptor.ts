@@ -7,6 +7,7 @@ import {
   Logger,
   type NestInterceptor,
 } from '@nestjs/common';
+import { Reflector } from '@nestjs/core';
 import { TransactionHost } from '@nestjs-cls/transactional';
 import type { TransactionalAdapterTypeOrm } from '@nestjs-cls/transactional-adapter-typeorm';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
@@ -32,6 +33,8 @@ interface StoredResponse {
   body: string;
 }
 
+/** Route metadata set by @Idempotent({ lookUpFirst }): read the key's row before running the handler. */
+export const LOOK_UP_FIRST = 'idempotency:lookUpFirst';
 const REPLAY = Symbol('idempotencyReplay');
 const OUTCOME_TO_STORE = Symbol('idempotencyOutcomeToStore');
 type KeyedRequest = FastifyRequest & { caller?: Caller; [OUTCOME_TO_STORE]?: NewKey };
@@ -52,14 +55,15 @@ const RERUN_HEADERS = ['location', 'etag'];
  *    transaction's last statement before COMMIT (IdempotencyRepository.store). So a committed write
  *    always has its key and stored response; a rollback, a 5xx or a crash before COMMIT leaves no
  *    key, and the retry runs normally. Nothing is read before the write: a keyed write costs one
- *    statement more than an unkeyed one (ADR 0014);
+ *    statement more than an unkeyed one (ADR 0014) — except on routes marked
+ *    @Idempotent({ lookUpFirst: true }), whose stored key is looked up first and replayed unrun;
  * 4. a key that is already stored (§2.6 "Retry"): the store inserts nothing — or the handler fails,
  *    as a retry's often does — and the write is rolled back; then the same fingerprint gets the
  *    stored response again, byte for byte, with `Idempotent-Replayed: true` (and a fresh
  *    Consistency-Token, a later position than the original's, which reads the write all the same);
  *    another fingerprint gets 422 (§2.7). A concurrent request with the key (§2.6 "Concurrent
- *    Request") waits at its store, on the key's unique index, for the first to commit, then replays
- *    it; 409 with Retry-After only if the key turns out held but unstored (the first rolled back);
+ *    Request") whose store finds the key held by another open transaction stores nothing, without
+ *    waiting, and gets 409 with Retry-After;
  * 5. a 4xx, whose write rolled back, is stored after it has been rendered, in a small transaction of
  *    its own (idempotentResponses), unless it says to retry (Retry-After, 408); the key is free in
  *    between, so a concurrent retry may run instead: then its outcome is the one stored.
@@ -75,6 +79,7 @@ export class IdempotencyInterceptor implements NestInterceptor {
   constructor(
     private readonly keys: IdempotencyRepository,
     private readonly txHost: TransactionHost<TransactionalAdapterTypeOrm>,
+    private readonly reflector: Reflector,
     @Inject(APP_CONFIG) config: AppConfig,
   ) {
     // A key of its own, derived from the JWT secret every instance shares (so all compute one fingerprint).
@@ -103,10 +108,21 @@ export class IdempotencyInterceptor implements NestInterceptor {
         ? { max: this.maxLive, windowStart: now.getTime() - (now.getTime() % this.ttlMs), windowMs: this.ttlMs }
         : undefined,
     };
-    return from(this.run(attempt, request, http.getResponse<KeyedReply>(), next));
+    const lookUpFirst = this.reflector.get<boolean | undefined>(LOOK_UP_FIRST, context.getHandler()) === true;
+    return from(this.run(attempt, request, http.getResponse<KeyedReply>(), next, lookUpFirst));
   }
 
-  private async run(attempt: NewKey, request: KeyedRequest, reply: KeyedReply, next: CallHandler): Promise<unknown> {
+  private async run(
+    attempt: NewKey,
+    request: KeyedRequest,
+    reply: KeyedReply,
+    next: CallHandler,
+    lookUpFirst: boolean,
+  ): Promise<unknown> {
+    if (lookUpFirst) {
+      const lookup = await this.keys.find(attempt);
+      if (lookup.state === 'stored') return this.replay(lookup.stored, attempt, reply);
+    }
     let ran: StoredResponse;
     try {
       ran = await inTransaction(this.txHost, async () => {
@@ -161,7 +177,7 @@ export class IdempotencyInterceptor implements NestInterceptor {
         { type: '/problems/idempotency-key-limit', retryAfterSeconds: 60 },
       );
     }
-    // Not stored, yet held: the request it waited for rolled back, or the key was stored and has expired since.
+    // Not stored, and nothing committed under the key: another request is storing it right now.
     if (error instanceof KeyNotStored) throw this.inUse();
     request[OUTCOME_TO_STORE] = attempt; // idempotentResponses stores it if it is rendered as a lasting 4xx
     throw error;

@@ -100,13 +100,18 @@ const capOf = (key: NewKey) =>
 /** The window counter's parameters; only called for a capped key. */
 const windowOf = (key: NewKey) => key.cap?.windowStart ?? 0;
 
-/** PostgreSQL: `$n` with types (a parameter used twice must be deduced alike), RETURNING, data-modifying CTEs. */
+/**
+ * PostgreSQL: `$n` with types (a parameter used twice must be deduced alike), RETURNING, data-modifying
+ * CTEs. The store's advisory try-lock is what keeps it from waiting on a concurrent store of the key
+ * (which ON CONFLICT would wait for): whichever store comes second inserts nothing at once.
+ */
 const POSTGRES: Statements = {
   store: {
     sql:
       `WITH stored AS (INSERT INTO ${COLUMNS} ` +
       'SELECT $1::text, $2::text, $3::text, $4::timestamptz, $5::timestamptz, $6::int, $7::text, $8::text ' +
-      `WHERE ${STORED('$1::text', '$10::bigint', '$11::bigint')} < $9::int ON CONFLICT DO NOTHING RETURNING scope), ` +
+      "WHERE pg_try_advisory_xact_lock(hashtextextended($1::text || ':' || $2::text, 0)) " +
+      `AND ${STORED('$1::text', '$10::bigint', '$11::bigint')} < $9::int ON CONFLICT DO NOTHING RETURNING scope), ` +
       'counted AS (INSERT INTO idempotency_key_counts (scope, window_start, key_count) SELECT scope, $11::bigint, 1 FROM stored ' +
       'WHERE $12::boolean ON CONFLICT (scope, window_start) DO UPDATE SET key_count = idempotency_key_counts.key_count + 1) ' +
       'SELECT 1 FROM stored',
@@ -191,14 +196,18 @@ const PORTABLE = {
 } satisfies Partial<Statements>;
 
 /**
- * MySQL/MariaDB. IGNORE: a duplicate (committed, or waited for until its transaction commits) is
- * skipped and not counted (ON DUPLICATE KEY UPDATE would count it: mysql2 connects with FOUND_ROWS).
- * The cap's read is a consistent read (READ COMMITTED): it locks no counter.
+ * MySQL/MariaDB. No wait for a key row another transaction inserted: `SET STATEMENT
+ * innodb_lock_wait_timeout = 0` (MariaDB; MySQL 8 ignores the MariaDB-only comment and waits up to its
+ * innodb_lock_wait_timeout); store() reads the lock wait timeout as "not stored". IGNORE: a committed
+ * duplicate is skipped and not counted (ON DUPLICATE KEY UPDATE would count it: mysql2 connects with
+ * FOUND_ROWS). The cap's read is a consistent read (READ COMMITTED): it locks no counter.
  */
 const MYSQL: Statements = {
   ...PORTABLE,
   store: {
-    sql: `INSERT IGNORE INTO ${COLUMNS} SELECT ?, ?, ?, ?, ?, ?, ?, ? FROM DUAL WHERE ${STORED('?', '?', '?')} < ?`,
+    sql:
+      `/*M! SET STATEMENT innodb_lock_wait_timeout = 0 FOR */ INSERT IGNORE INTO ${COLUMNS} SELECT ?, ?, ?, ?, ?, ?, ?, ? FROM DUAL ` +
+      `WHERE ${STORED('?', '?', '?')} < ?`,
     bind: portableStore,
   },
   countKey: {
@@ -246,6 +255,9 @@ const SQLITE: Statements = {
   },
 };
 
+/** ER_LOCK_WAIT_TIMEOUT: another transaction holds the key (MariaDB answers at once, see MYSQL). */
+const MYSQL_LOCK_WAIT_TIMEOUT = 1205;
+
 /** Which statements each dialect takes (see database/dialects/sql-dialect.ts). */
 const SQL: Record<SqlDialect, Statements> = { postgres: POSTGRES, mysql: MYSQL, sqlite: SQLITE };
 
@@ -253,9 +265,11 @@ const SQL: Record<SqlDialect, Statements> = { postgres: POSTGRES, mysql: MYSQL, 
  * All SQL on `idempotency_keys` and `idempotency_key_counts`. store() runs in the caller's
  * transaction — the write's own, so the key commits or rolls back with it; find() and the purges run
  * on the pool. A key is stored once, at the end of its write: a second request with the same key
- * inserts nothing (and, while the first's transaction is open, its insert waits for it on the key's
- * unique index: PostgreSQL, MariaDB; SQLite has one writer), so of two writes with one key at most
- * one commits. The per-caller cap reads two counter rows (IdempotencyKeyCount), never counts keys;
+ * inserts nothing, so of two writes with one key at most one commits. The store never waits for
+ * another transaction holding the key (it would hold a pool connection meanwhile, and a stalled one
+ * could hold it until its session ends): PostgreSQL's insert is guarded by
+ * `pg_try_advisory_xact_lock` on a hash of scope and key, held to COMMIT/ROLLBACK; MariaDB's runs with
+ * a zero lock wait; SQLite has one writer. The per-caller cap reads two counter rows (IdempotencyKeyCount), never counts keys;
  * the counter is incremented by the statement that stores the key (PostgreSQL) or the next one, so
  * its row is locked only from there to COMMIT. Concurrent writes of one caller may each pass the cap
  * before either counts: a caller exceeds it by at most the requests it has in flight at once
@@ -275,12 +289,17 @@ export class IdempotencyRepository {
 
   /**
    * Stores the key with its response in the open transaction and counts it against its scope's cap
-   * (capped keys only). An expired row of the key is replaced. False if the key has a live row (or
-   * gets one from a transaction this statement waited for) or the scope is at its cap: nothing stored.
+   * (capped keys only). An expired row of the key is replaced. False if the key has a live row, another
+   * open transaction is storing it, or the scope is at its cap: nothing stored.
    */
   async store(key: NewKey, response: KeyResponse): Promise<boolean> {
     const db = this.txHost.tx;
-    if (await this.inserted(db, key, response)) return true;
+    try {
+      if (await this.inserted(db, key, response)) return true;
+    } catch (error) {
+      if ((error as { driverError?: { errno?: number } }).driverError?.errno === MYSQL_LOCK_WAIT_TIMEOUT) return false;
+      throw error;
+    }
     if (
       (await this.changed(db, this.sql.deleteExpired, {
         scope: key.scope,

@@ -4,6 +4,7 @@ import {
   type ExecutionContext,
   HttpStatus,
   Injectable,
+  SetMetadata,
   type NestInterceptor,
   UseInterceptors,
 } from '@nestjs/common';
@@ -12,15 +13,28 @@ import type { FastifyRequest } from 'fastify';
 import type { Observable } from 'rxjs';
 import { problem, ProblemException } from '../http/problem';
 import { IDEMPOTENCY_KEY, IDEMPOTENT_REPLAYED, MAX_KEY_LENGTH } from './idempotency-key';
-import { IdempotencyInterceptor } from './idempotency.interceptor';
+import { IdempotencyInterceptor, LOOK_UP_FIRST } from './idempotency.interceptor';
+
+/** How IdempotencyInterceptor treats one route. */
+export interface IdempotentOptions {
+  /**
+   * Read the key's stored row before the handler runs (one statement more per keyed request), so a
+   * retry of a finished request replays without running the handler again. For handlers whose
+   * rerun would have effects the rollback does not undo — a password check counted by the login
+   * throttle, a resend counted by the mail throttle (Redis) — or would cost much (password hashing).
+   * Without it a retry's handler runs again and its write is rolled back (ADR 0014).
+   */
+  lookUpFirst?: boolean;
+}
 
 /**
  * Marks a write (POST, PATCH, DELETE) as taking an `Idempotency-Key` header: IdempotencyInterceptor
  * runs around it, and the OpenAPI document lists the header (documentIdempotencyKeys adds the 409,
  * 422 and 429 answers and the replay header, with the key lifetime in force).
  */
-export const Idempotent = () =>
+export const Idempotent = ({ lookUpFirst = false }: IdempotentOptions = {}) =>
   applyDecorators(
+    SetMetadata(LOOK_UP_FIRST, lookUpFirst),
     UseInterceptors(IdempotencyInterceptor),
     ApiHeader({
       name: IDEMPOTENCY_KEY,

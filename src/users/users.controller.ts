@@ -30,7 +30,7 @@ export class UsersController {
   /** Sign-up: creates a user with a password, an optional profile and initial posts, in one transaction. */
   @Post()
   @Public()
-  @Idempotent()
+  @Idempotent({ lookUpFirst: true })
   @ApiCreatedResponse({ type: UserResponse, headers: { ...LOCATION_HEADER, ...ETAG_HEADER } })
   @ApiProblems(409, 413, 415)
   async create(
@@ -81,7 +81,7 @@ export class UsersController {
   // Swagger UI pre-fills "Try it out" with the first example: one a user may send for themself.
   @ApiBody({ type: UpdateUserDto, examples: UPDATE_USER_EXAMPLES })
   @AllowUnverified() // e.g. to fix a mistyped address (UNVERIFIED_MAY_WRITE=false)
-  @Idempotent()
+  @Idempotent({ lookUpFirst: true })
   @ApiOkResponse({ type: UserResponse, headers: ETAG_HEADER })
   @ApiPreconditions()
   @ApiProblems(404, 409, 412, 413, 415)

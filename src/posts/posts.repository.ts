@@ -41,6 +41,29 @@ const FTS5_UNFOLDED =
  */
 export const Q_INDEX_CANDIDATES = 2000;
 
+/**
+ * The most PostgreSQL's planner may expect the read after a window to cost, run to its end, for it to
+ * run: 10,000 of its cost units (1 = one page read in sequence). A `LIMIT` stops that read early only
+ * when enough matches come first; how soon depends on where they lie, which the planner does not
+ * know. So a plan that would cost more than this if they came last (a Seq Scan of a large table; a
+ * walk of the title order; a bitmap of many matches from posts_title_trgm_idx, which the GIN index
+ * builds whole) is not run, and the page ends at the window as for a common `q` (ADR 0017).
+ */
+export const Q_INDEX_COST_MAX = 10_000;
+
+/**
+ * Whether PostgreSQL's plan for the read after a window is bounded: `explained` is the `QUERY PLAN`
+ * value (parsed or as text) of `EXPLAIN (FORMAT JSON)` of that read; the node under its `Limit` must
+ * have a total cost of at most Q_INDEX_COST_MAX.
+ */
+export function indexReadIsBounded(explained: unknown): boolean {
+  type PlanNode = { 'Node Type'?: string; 'Total Cost'?: number; Plans?: PlanNode[] };
+  const document: unknown = typeof explained === 'string' ? JSON.parse(explained) : explained;
+  let scan = (document as { Plan?: PlanNode }[] | undefined)?.[0]?.Plan;
+  if (scan?.['Node Type'] === 'Limit') scan = scan.Plans?.[0];
+  return (scan?.['Total Cost'] ?? Infinity) <= Q_INDEX_COST_MAX;
+}
+
 /** The columns a client may set on a post row. */
 export type PostValues = Pick<Post, 'title' | 'body'>;
 
@@ -184,6 +207,13 @@ export class PostsRepository {
     const resumeAfter: KeysetValue[] = [column === 'title' ? last.title : last.createdAt, last.id];
     const viaIndex = this.titleIndexServes(filter.q);
     if (!viaIndex) return { rows, resumeAfter };
+    if (viaIndex === 'trgm') {
+      // Planned first: a read the planner expects to cost more than Q_INDEX_COST_MAX run to its end
+      // is not run, and the page ends at the window (ADR 0017).
+      const plan = this.pageStatement(filter, { after: resumeAfter }, 0, undefined, 0, false, viaIndex, true);
+      const [explained] = await this.reads.query<{ 'QUERY PLAN': unknown }>(plan.sql, plan.parameters);
+      if (!indexReadIsBounded(explained?.['QUERY PLAN'])) return { rows, resumeAfter };
+    }
     const rest = this.pageStatement(
       filter,
       { after: resumeAfter },
@@ -218,7 +248,9 @@ export class PostsRepository {
   /**
    * One page statement. `window`: walk at most that many rows of the list (sort order, filters but
    * `q`) and keep those matching `q`. `skip` + `positionOnly`: the position of the row `skip` rows
-   * into the list (the window's last row). `index` 'fts5': candidates from posts_title_fts first.
+   * into the list (the window's last row). `index`: the rest of a page from at most
+   * Q_INDEX_CANDIDATES + 1 matches read from that title index (`planOnly`: only `EXPLAIN (FORMAT
+   * JSON)` of that read).
    */
   private pageStatement(
     { authorId, q, sort }: PostFilter,
@@ -228,6 +260,7 @@ export class PostsRepository {
     skip = 0,
     positionOnly = false,
     index?: 'trgm' | 'fts5',
+    planOnly = false,
   ): { sql: string; parameters: unknown[] } {
     const [column, direction] = ORDER_BY[sort];
     const parameters: unknown[] = [];
@@ -271,14 +304,19 @@ export class PostsRepository {
       const sql = `SELECT p.id, p.title, p.created_at AS "createdAt" FROM posts p${whereOf(listConditions())}${order}`;
       return { sql: `${sql} LIMIT ${bind(limit)} OFFSET ${bind(offset)}`, parameters };
     }
-    if (index === 'trgm') {
-      // The matches past the start from posts_title_trgm_idx, at most Q_INDEX_CANDIDATES + 1 of them
+    if (index) {
+      // The matches past the start from the title index, at most Q_INDEX_CANDIDATES + 1 of them
       // (MATERIALIZED: the LIMIT applies before any ordering, so the planner cannot walk the sort's
-      // index discarding rows), sorted here; `candidates` says whether that was all of them.
-      const candidates = `SELECT p.id, p.${column} AS k FROM posts p${whereOf([...matchConditions(), ...listConditions()])} LIMIT ${bind(Q_INDEX_CANDIDATES + 1)}`;
+      // index discarding rows), sorted here; `candidates` says whether that was all of them. SQLite:
+      // CROSS JOIN reads the FTS5 trigram table first (candidates in rowid order), then their posts by id.
+      const source =
+        index === 'fts5' ? 'posts_title_fts CROSS JOIN posts p ON p.id = posts_title_fts.rowid' : 'posts p';
+      const candidates = `SELECT p.id, p.${column} AS k FROM ${source}${whereOf([...matchConditions(), ...listConditions()])} LIMIT ${bind(Q_INDEX_CANDIDATES + 1)}`;
+      if (planOnly) return { sql: `EXPLAIN (FORMAT JSON) ${candidates}`, parameters };
       const top = `SELECT id FROM m ORDER BY k ${direction}, id ${direction} LIMIT ${bind(limit)}`;
+      const count = this.dialect === 'postgres' ? '(SELECT count(*) FROM m)::int' : '(SELECT count(*) FROM m)';
       const sql =
-        `WITH m AS MATERIALIZED (${candidates}) SELECT ${this.sql.pageColumns}, (SELECT count(*) FROM m)::int AS candidates ` +
+        `WITH m AS MATERIALIZED (${candidates}) SELECT ${this.sql.pageColumns}, ${count} AS candidates ` +
         `FROM (${top}) AS top JOIN posts p ON p.id = top.id JOIN users a ON a.id = p.author_id${order}`;
       return { sql, parameters };
     }
@@ -289,8 +327,6 @@ export class PostsRepository {
       from = `(SELECT * FROM posts p${whereOf(listConditions())}${order} LIMIT ${bind(window)}) p`;
       conditions = matchConditions();
     } else {
-      // CROSS JOIN makes SQLite read the trigram table first: candidates, then their posts by id.
-      if (index === 'fts5') from = 'posts_title_fts CROSS JOIN posts p ON p.id = posts_title_fts.rowid';
       conditions = matchConditions();
       conditions.push(...listConditions());
     }

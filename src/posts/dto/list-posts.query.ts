@@ -30,9 +30,10 @@ export class ListPostsQuery extends PaginationQuery {
       '`ΣΟΦΟΣ` (final sigma) and `istanbul` finds `İSTANBUL`; on SQLite the reverse; `straße` never finds ' +
       '`STRASSE` (docs/api.md, Text). ' +
       `A request reads at most ${Q_SCAN_ROWS} posts of the list past its start, then continues from a title ` +
-      'index when one serves `q` (PostgreSQL and SQLite, for 3 characters or more). Where none does ' +
-      '(MariaDB/MySQL; a 1- or 2-character `q`), **a page may hold fewer than `limit` posts, even none, and ' +
-      'still have a `next` link**: follow it until there is none. Not with an `offset` above 0 (400): page with `cursor`.',
+      'index when one serves `q` (PostgreSQL and SQLite, for 3 characters or more) and that read is bounded. ' +
+      'Where none does (MariaDB/MySQL; a 1- or 2-character `q`), or `q` matches too many titles past that start ' +
+      'for one bounded read, **a page may hold fewer than `limit` posts, even none, and still have a `next` ' +
+      'link**: follow it until there is none. Not with an `offset` above 0 (400): page with `cursor`.',
   })
   @IsOptional()
   @NormalizeNfc()

@@ -57,6 +57,8 @@ async function holder(): Promise<{
   const runner = db.createQueryRunner();
   await runner.connect();
   await runner.startTransaction();
+  // A stall the test ends itself: not the role's idle_in_transaction_session_timeout (DB_STATEMENT_TIMEOUT_MS).
+  if (testDialect === 'postgres') await runner.query('SET LOCAL idle_in_transaction_session_timeout = 0');
   return {
     query: (sql, parameters) => runner.query(...testSql(sql, parameters)),
     async end() {

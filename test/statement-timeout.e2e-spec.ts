@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import { Client } from 'pg';
 import { DataSource } from 'typeorm';
 import { loadConfig } from '../src/config/app.config';
@@ -33,6 +34,8 @@ describeOn(['postgres'], "statement_timeout is PostgreSQL's (MariaDB's max_state
     beforeEach(async () => {
       holder = new Client({ connectionString: db.url });
       await holder.connect();
+      // It holds its locks idle in a transaction on purpose: the role's default would end it (test/idle-transaction.e2e-spec.ts).
+      await holder.query('SET idle_in_transaction_session_timeout = 0');
     });
     afterEach(() => holder.end());
     afterAll(async () => {
@@ -88,17 +91,35 @@ describeOn(['postgres'], "statement_timeout is PostgreSQL's (MariaDB's max_state
       expect(sent.filter((sql) => /statement_timeout/.test(sql))).toEqual([]);
     });
 
-    it('elsewhere each transaction begins with SET LOCAL: it holds without the role default, and ends with the transaction', async () => {
+    it('elsewhere each transaction begins with SET LOCAL of both timeouts, in one statement: they hold without the role defaults, and end with the transaction', async () => {
       const database = new URL(db.url).pathname.slice(1);
       await holder.query(`ALTER ROLE CURRENT_USER IN DATABASE "${database}" RESET statement_timeout`);
+      await holder.query(`ALTER ROLE CURRENT_USER IN DATABASE "${database}" RESET idle_in_transaction_session_timeout`);
       // Another timeout than the app's: one this process never confirmed as the role's default.
       const options = dataSourceOptions({ ...loadConfig({}).database, url: db.url, statementTimeoutMs: 1_500 });
       const other = await new DataSource({ ...options, migrationsRun: false, logging: false }).initialize();
       try {
-        const show = async (runner: { query(sql: string): Promise<{ statement_timeout: string }[]> }) =>
-          (await runner.query('SHOW statement_timeout'))[0].statement_timeout;
-        expect(await other.transaction((manager) => show(manager))).toBe('1500ms');
-        expect(await show(other)).toBe('0'); // the pool's session got nothing, and kept nothing
+        const show = async (runner: { query(sql: string): Promise<Record<string, string>[]> }) => {
+          const [{ statement_timeout }] = await runner.query('SHOW statement_timeout');
+          const [{ idle_in_transaction_session_timeout }] = await runner.query(
+            'SHOW idle_in_transaction_session_timeout',
+          );
+          return [statement_timeout, idle_in_transaction_session_timeout];
+        };
+        const sent = jest.spyOn(other.logger, 'logQuery');
+        expect(await other.transaction((manager) => show(manager))).toEqual(['1500ms', '1500ms']);
+        expect(sent.mock.calls.filter(([sql]) => /statement_timeout|idle_in_transaction/.test(sql))).toHaveLength(
+          1 + 2, // the one set_config statement, and the two SHOWs
+        );
+        expect(await show(other)).toEqual(['0', '0']); // the pool's session got nothing, and kept nothing
+        // A transaction left idle on this path is ended by the server too.
+        const runner = other.createQueryRunner();
+        await runner.startTransaction();
+        const [{ pid }] = (await runner.query('SELECT pg_backend_pid() AS pid')) as { pid: number }[];
+        await sleep(2_500);
+        const { rows } = await holder.query('SELECT 1 FROM pg_stat_activity WHERE pid = $1', [pid]);
+        expect(rows).toEqual([]);
+        await runner.release();
       } finally {
         await other.destroy();
       }

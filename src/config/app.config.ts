@@ -97,10 +97,14 @@ class Environment {
   DB_POOL_IDLE_TIMEOUT_MS = 10_000;
 
   /**
-   * Longest a statement may run before the database cancels it (503); 0 = no limit. PostgreSQL: the role's
-   * default in its database, set at startup when it differs (else `SET LOCAL` in each transaction and a
-   * warning); never a startup parameter, so PgBouncer in transaction mode works (docs/operations.md).
-   * MariaDB: `max_statement_time` per connection. MySQL 8 and SQLite: not applied.
+   * Longest a statement may run before the database cancels it (503), and longest a transaction may sit
+   * idle before the server ends it, releasing its locks (a connection lost as COMMIT was sent); 0 = no
+   * limit. One setting: the app's transactions are idle only between their statements, or while a handler
+   * computes (password hashing in a keyed sign-up, well under a second). PostgreSQL: `statement_timeout`
+   * and `idle_in_transaction_session_timeout`, the role's defaults in its database, set at startup when they
+   * differ (else `SET LOCAL` in each transaction and a warning); never a startup parameter, so PgBouncer in
+   * transaction mode works (docs/operations.md). MariaDB: `max_statement_time` and `idle_transaction_timeout`
+   * (whole seconds, rounded up) per connection. MySQL 8 and SQLite: not applied.
    */
   @IsInt()
   @Min(0)

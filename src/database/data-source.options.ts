@@ -74,9 +74,14 @@ const dialectOptions: Record<SqlDialect, (config: DatabaseConfig & { url: string
     // boundedMysqlDriver bounds the wait (503 on exhaustion, as pg's connectionTimeoutMillis).
     poolSize: config.poolSize + config.poolMaxOverflow,
     extra: { maxIdle: config.poolSize, idleTimeout: config.poolIdleTimeoutMs },
-    // /*M! … */ runs on MariaDB only (max_statement_time, in seconds); MySQL 8 has no timeout for all statements.
+    // /*M! … */ runs on MariaDB only (max_statement_time, in seconds; idle_transaction_timeout, whole seconds:
+    // the server closes a connection left idle in a transaction, releasing its locks); MySQL 8 has neither.
     driver: boundedMysqlDriver(loadDriver('mysql'), config.poolTimeoutMs, [
-      `SET time_zone = '+00:00'${config.statementTimeoutMs ? `/*M!, max_statement_time = ${config.statementTimeoutMs / 1000} */` : ''}`,
+      `SET time_zone = '+00:00'${
+        config.statementTimeoutMs
+          ? `/*M!, max_statement_time = ${config.statementTimeoutMs / 1000}, idle_transaction_timeout = ${Math.ceil(config.statementTimeoutMs / 1000)} */`
+          : ''
+      }`,
       // Strict whatever the server's default: a value that does not fit is an error (the 400/422 the
       // other dialects give), never silently truncated or zeroed.
       "SET SESSION sql_mode = IF(@@sql_mode = '', 'STRICT_ALL_TABLES', CONCAT(@@sql_mode, ',STRICT_ALL_TABLES'))",

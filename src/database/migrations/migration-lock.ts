@@ -20,7 +20,8 @@ export interface MigrationLockLogger {
  *   says so, e.g. CREATE INDEX CONCURRENTLY). Transaction-scoped, so it holds behind PgBouncer in transaction
  *   mode (a session lock would stay on a server connection that is lent to others). Waiters retry every
  *   250 ms in short transactions: a waiter blocked inside one would hold a snapshot that CREATE INDEX
- *   CONCURRENTLY waits for, while the lock holder waits for that index.
+ *   CONCURRENTLY waits for, while the lock holder waits for that index. The holder's transaction lifts
+ *   `idle_in_transaction_session_timeout` (DB_STATEMENT_TIMEOUT_MS otherwise) for itself: it is idle throughout.
  * - MariaDB/MySQL: `GET_LOCK` on a connection of its own (session-scoped: MySQL has no transaction-scoped
  *   named lock; DDL commits implicitly anyway), named after the database.
  * - SQLite: its write lock — the migrations run in one `BEGIN IMMEDIATE` transaction on the one
@@ -50,7 +51,11 @@ async function withPostgresLock<T>(dataSource: DataSource, waiting: () => void, 
       const [{ locked }] = (await holder.query('SELECT pg_try_advisory_xact_lock(hashtext($1)) AS locked', [
         LOCK_NAME,
       ])) as { locked: boolean }[];
-      if (locked) break;
+      if (locked) {
+        // Idle while the migrations run, which may outlast DB_STATEMENT_TIMEOUT_MS: the server must not end it.
+        await holder.query('SET LOCAL idle_in_transaction_session_timeout = 0');
+        break;
+      }
       await holder.rollbackTransaction();
       waiting();
       await sleep(RETRY_MS);

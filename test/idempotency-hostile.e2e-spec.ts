@@ -101,7 +101,7 @@ async function insertKeyRow(
 /** One JWT secret for every app of this file: tokens and fingerprints agree across instances. */
 const JWT_SECRET = 'one-jwt-secret-shared-by-the-hostile-instances-0123456789';
 
-describe('Idempotency-Key under attack (0c73e0e: stored at the end of the write)', () => {
+describe('Idempotency-Key under attack (the key stored at the end of the write, ADR 0014)', () => {
   const t = useTestApp({ JWT_SECRET });
 
   const author = async (name = 'Ada') => {

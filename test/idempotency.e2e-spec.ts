@@ -583,10 +583,14 @@ describe(`Idempotency-Key limits: the cap reads two window counters (${DRAFT} §
     const headers = await authAs(t.app, user.id);
     const send = (key: string) =>
       t.api.post(`/users/${user.id}/posts`).set(headers).set('Idempotency-Key', key).send({ title: 'T', body: 'B' });
-    const counters = () =>
-      t.query<{ key_count: number }[]>('SELECT key_count FROM idempotency_key_counts WHERE scope = $1', [
-        `user:${user.id}`,
-      ]);
+    // The caller's count per window, over its counter rows (one per shard the keys fell in).
+    const counters = async () =>
+      (
+        await t.query<{ key_count: number | string }[]>(
+          'SELECT sum(key_count) AS key_count FROM idempotency_key_counts WHERE scope = $1 GROUP BY window_start ORDER BY window_start',
+          [`user:${user.id}`],
+        )
+      ).map((row) => ({ key_count: Number(row.key_count) }));
     await send(newKey()).expect(201);
     await send(newKey()).expect(201);
     expect(await counters()).toEqual([{ key_count: 2 }]); // counted with the write, in its transaction

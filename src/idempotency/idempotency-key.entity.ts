@@ -49,7 +49,7 @@ export class IdempotencyKey {
  * How many keys one signed-in caller stored in one window of IDEMPOTENCY_KEY_TTL_SECONDS (the
  * per-caller cap, docs/idempotency.md). Every live key was stored in the current window or the one
  * before, so their two counters bound the caller's live keys: the cap is checked by reading two rows,
- * never by counting keys. Incremented by the statement that stores a key's response, in its
+ * never by counting keys (their rows: one per shard at most). Incremented by the statement that stores a key's response, in its
  * transaction; rows of windows that ended a window ago are purged with the expired keys.
  */
 @Entity('idempotency_key_counts')
@@ -64,6 +64,14 @@ export class IdempotencyKeyCount {
     primaryKeyConstraintName: 'idempotency_key_counts_pkey',
   })
   windowStart!: string;
+
+  /**
+   * One of COUNTER_SHARDS rows per caller and window, picked per key: one caller's concurrent keyed
+   * writes increment different rows, so they do not queue on one row lock from store to COMMIT. The
+   * cap check sums the window's rows.
+   */
+  @PrimaryColumn({ type: 'smallint', primaryKeyConstraintName: 'idempotency_key_counts_pkey' })
+  shard!: number;
 
   /** Keys the caller stored in this window (committed: a rolled-back write's key is not counted). */
   @Column({ name: 'key_count', type: 'integer' })

@@ -87,7 +87,10 @@ const COLUMNS =
 /** What lookup reads of the key's row. */
 const ROW =
   'k.fingerprint, k.response_status AS "responseStatus", k.response_headers AS "responseHeaders", k.response_body AS "responseBody", k.expires_at AS "expiresAt"';
-/** The scope's keys stored in the window and the one before (0 without counters): two rows by primary key. */
+/**
+ * The scope's keys stored in the window and the one before (0 without counters): at most
+ * 2 × COUNTER_SHARDS rows, a range of the primary key.
+ */
 const STORED = (scope: string, previous: string, current: string) =>
   `(SELECT coalesce(sum(c.key_count), 0) FROM idempotency_key_counts c WHERE c.scope = ${scope} AND c.window_start IN (${previous}, ${current}))`;
 
@@ -99,6 +102,11 @@ const capOf = (key: NewKey) =>
 
 /** The window counter's parameters; only called for a capped key. */
 const windowOf = (key: NewKey) => key.cap?.windowStart ?? 0;
+
+/** How many counter rows a caller's window is spread over (IdempotencyKeyCount.shard). */
+export const COUNTER_SHARDS = 16;
+/** The counter row a key increments: from its hash (a SHA-256 in hex), so spread evenly. */
+const shardOf = (key: NewKey) => Number.parseInt(key.keyHash.slice(0, 4), 16) % COUNTER_SHARDS;
 
 /**
  * PostgreSQL: `$n` with types (a parameter used twice must be deduced alike), RETURNING, data-modifying
@@ -112,8 +120,8 @@ const POSTGRES: Statements = {
       'SELECT $1::text, $2::text, $3::text, $4::timestamptz, $5::timestamptz, $6::int, $7::text, $8::text ' +
       "WHERE pg_try_advisory_xact_lock(hashtextextended($1::text || ':' || $2::text, 0)) " +
       `AND ${STORED('$1::text', '$10::bigint', '$11::bigint')} < $9::int ON CONFLICT DO NOTHING RETURNING scope), ` +
-      'counted AS (INSERT INTO idempotency_key_counts (scope, window_start, key_count) SELECT scope, $11::bigint, 1 FROM stored ' +
-      'WHERE $12::boolean ON CONFLICT (scope, window_start) DO UPDATE SET key_count = idempotency_key_counts.key_count + 1) ' +
+      'counted AS (INSERT INTO idempotency_key_counts (scope, window_start, shard, key_count) SELECT scope, $11::bigint, $13::smallint, 1 FROM stored ' +
+      'WHERE $12::boolean ON CONFLICT (scope, window_start, shard) DO UPDATE SET key_count = idempotency_key_counts.key_count + 1) ' +
       'SELECT 1 FROM stored',
     bind: ({ key, response }) => {
       const cap = capOf(key);
@@ -130,6 +138,7 @@ const POSTGRES: Statements = {
         cap.previous,
         cap.current,
         key.cap !== undefined,
+        shardOf(key),
       ];
     },
   },
@@ -211,8 +220,8 @@ const MYSQL: Statements = {
     bind: portableStore,
   },
   countKey: {
-    sql: 'INSERT INTO idempotency_key_counts (scope, window_start, key_count) VALUES (?, ?, 1) ON DUPLICATE KEY UPDATE key_count = key_count + 1',
-    bind: (key) => [key.scope, windowOf(key)],
+    sql: 'INSERT INTO idempotency_key_counts (scope, window_start, shard, key_count) VALUES (?, ?, ?, 1) ON DUPLICATE KEY UPDATE key_count = key_count + 1',
+    bind: (key) => [key.scope, windowOf(key), shardOf(key)],
   },
   deleteExpired: {
     sql: 'DELETE FROM idempotency_keys WHERE scope = ? AND key_hash = ? AND expires_at <= ?',
@@ -235,9 +244,9 @@ const SQLITE: Statements = {
   },
   countKey: {
     sql:
-      'INSERT INTO idempotency_key_counts (scope, window_start, key_count) VALUES (?, ?, 1) ' +
-      'ON CONFLICT (scope, window_start) DO UPDATE SET key_count = key_count + 1',
-    bind: (key) => [key.scope, windowOf(key)],
+      'INSERT INTO idempotency_key_counts (scope, window_start, shard, key_count) VALUES (?, ?, ?, 1) ' +
+      'ON CONFLICT (scope, window_start, shard) DO UPDATE SET key_count = key_count + 1',
+    bind: (key) => [key.scope, windowOf(key), shardOf(key)],
   },
   deleteExpired: {
     sql: 'DELETE FROM idempotency_keys WHERE scope = ? AND key_hash = ? AND expires_at <= ? RETURNING 1',
@@ -269,7 +278,7 @@ const SQL: Record<SqlDialect, Statements> = { postgres: POSTGRES, mysql: MYSQL, 
  * another transaction holding the key (it would hold a pool connection meanwhile, and a stalled one
  * could hold it until its session ends): PostgreSQL's insert is guarded by
  * `pg_try_advisory_xact_lock` on a hash of scope and key, held to COMMIT/ROLLBACK; MariaDB's runs with
- * a zero lock wait; SQLite has one writer. The per-caller cap reads two counter rows (IdempotencyKeyCount), never counts keys;
+ * a zero lock wait; SQLite has one writer. The per-caller cap reads the window's counter rows (IdempotencyKeyCount), never counts keys;
  * the counter is incremented by the statement that stores the key (PostgreSQL) or the next one, so
  * its row is locked only from there to COMMIT. Concurrent writes of one caller may each pass the cap
  * before either counts: a caller exceeds it by at most the requests it has in flight at once

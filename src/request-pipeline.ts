@@ -190,6 +190,7 @@ function echoRequestId(fastify: FastifyInstance): void {
  * naming the header. HTTP/1.0 requests may omit Host.
  */
 function requireOneHost(fastify: FastifyInstance): void {
+  let lastAccepted: string | undefined; // a client sends the same Host on every request: checked once
   fastify.addHook('onRequest', (request, reply, done) => {
     const raw = request.raw.rawHeaders;
     let hosts = 0;
@@ -201,8 +202,11 @@ function requireOneHost(fastify: FastifyInstance): void {
           ? request.raw.httpVersion === '1.0'
             ? undefined
             : 'An HTTP/1.1 request must have a Host header'
-          : hostFault(request.raw.headers.host ?? '');
-    if (message === undefined) return done();
+          : hostFault(request.raw.headers.host ?? '', lastAccepted);
+    if (message === undefined) {
+      if (hosts === 1) lastAccepted = request.raw.headers.host;
+      return done();
+    }
     void reply.header('Connection', 'close'); // which authority the client meant is unknown: no further requests
     answerWithProblem(request, reply, validationProblem([{ field: 'Host', messages: [message] }]));
   });
@@ -216,9 +220,10 @@ const IP_FUTURE = /^v[0-9A-Fa-f]+\.[\w.~!$&'()*+,;=:-]+$/;
 /**
  * Why a Host value is not `uri-host [":" port]`, or undefined when it is. No userinfo (RFC 9112 §3.2:
  * the client leaves it out), no spaces, one port of decimal digits up to 65535, and a host that is not
- * empty: an `http` URI has one (RFC 9110 §4.2.1).
+ * empty: an `http` URI has one (RFC 9110 §4.2.1). `accepted`, a value already found valid, is not checked again.
  */
-function hostFault(value: string): string | undefined {
+function hostFault(value: string, accepted?: string): string | undefined {
+  if (value === accepted) return undefined;
   if (value.includes('@')) return 'Host must not contain userinfo (user@): it is uri-host [":" port] (RFC 9110 §7.2)';
   const parts = HOST.exec(value)?.groups;
   const literal = parts?.literal;

@@ -1,6 +1,5 @@
 import { HttpStatus } from '@nestjs/common';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import secureJsonParse from 'secure-json-parse';
 import { ProblemException } from './problem';
 
 /**
@@ -25,7 +24,7 @@ const JSON_MEDIA_TYPE = /^application\/(?:[\w.+-]+\+)?json(?:;|$)/;
  *   text: validators choke on them and PostgreSQL cannot store them), strings with NUL (U+0000:
  *   PostgreSQL's text cannot hold it, MariaDB and SQLite would store it, so every dialect refuses it
  *   here, naming the key) and prototype-poisoning keys (`__proto__`, `constructor.prototype`;
- *   secure-json-parse, Fastify's own parser): 400.
+ *   refused as secure-json-parse, Fastify's own parser, refuses them): 400.
  * Over the body limit: 413, from Fastify before this runs.
  */
 export function parseJsonBodies(fastify: FastifyInstance): void {
@@ -68,7 +67,10 @@ function parseJsonBody(request: FastifyRequest, bytes: Buffer): unknown {
     );
   }
   try {
-    return secureJsonParse(text, rejectUnstorableText, { protoAction: 'error', constructorAction: 'error' });
+    // secure-json-parse drops one more leading BOM than the decoder did.
+    const value: unknown = JSON.parse(text.charCodeAt(0) === 0xfeff ? text.slice(1) : text);
+    checkParsedBody(value);
+    return value;
   } catch (error) {
     if (error instanceof NulInString) {
       throw new ProblemException(HttpStatus.BAD_REQUEST, error.message, {
@@ -92,11 +94,41 @@ class NulInString extends Error {
   }
 }
 
-function rejectUnstorableText(key: string, value: unknown): unknown {
-  if (typeof value !== 'string') return value;
+/**
+ * What a reviver and secure-json-parse checked, in one walk of the parsed body, in the same order: the
+ * strings in the order JSON.parse's reviver would meet them (a lone surrogate: SyntaxError; U+0000:
+ * NulInString naming its own key), then, if all are text, any object with a `__proto__` key or a
+ * `constructor` object with a `prototype` key (secure-json-parse's error). Parsing without a reviver
+ * keeps V8's fast JSON path, and no second pass over the text or the result is needed.
+ */
+function checkParsedBody(body: unknown): void {
+  if (holdsForbiddenKey(body, '')) throw new SyntaxError('Object contains forbidden prototype property');
+}
+
+/** Checks the strings under `node` (throws); returns whether an object under it has a forbidden key. */
+function holdsForbiddenKey(node: unknown, key: string): boolean {
+  if (typeof node === 'string') {
+    rejectUnstorableText(key, node);
+    return false;
+  }
+  if (typeof node !== 'object' || node === null) return false;
+  let forbidden = false;
+  if (Array.isArray(node)) {
+    for (let i = 0; i < node.length; i++) if (holdsForbiddenKey(node[i], String(i))) forbidden = true;
+    return forbidden;
+  }
+  const object = node as Record<string, unknown>;
+  if (Object.hasOwn(object, '__proto__')) forbidden = true;
+  const constructor = Object.hasOwn(object, 'constructor') ? object.constructor : undefined;
+  if (typeof constructor === 'object' && constructor !== null && Object.hasOwn(constructor, 'prototype'))
+    forbidden = true;
+  for (const name of Object.keys(object)) if (holdsForbiddenKey(object[name], name)) forbidden = true;
+  return forbidden;
+}
+
+function rejectUnstorableText(key: string, value: string): void {
   if (!value.isWellFormed()) throw new SyntaxError('lone surrogate in a string');
   if (value.includes('\0')) throw new NulInString(key);
-  return value;
 }
 
 /**

@@ -77,6 +77,7 @@ const INHERITED_NAMES = new Set(Object.getOwnPropertyNames(Object.prototype));
  * @throws ProblemException (400, `/problems/validation`)
  */
 function refuseInheritedNames(value: unknown): void {
+  if (!holdsInheritedName(value)) return; // nearly every request: nothing to name, nothing allocated
   const found: FieldError[] = [];
   const visit = (node: unknown, prefix: string) => {
     if (typeof node !== 'object' || node === null) return;
@@ -88,6 +89,15 @@ function refuseInheritedNames(value: unknown): void {
   };
   visit(value, '');
   if (found.length > 0) throw validationProblem(found);
+}
+
+/** Whether `node` or anything under it has a key that is one of INHERITED_NAMES. */
+function holdsInheritedName(node: unknown): boolean {
+  if (typeof node !== 'object' || node === null) return false;
+  for (const key of Object.keys(node)) {
+    if (INHERITED_NAMES.has(key) || holdsInheritedName((node as Record<string, unknown>)[key])) return true;
+  }
+  return false;
 }
 
 function isJsonObject(value: unknown): boolean {

@@ -7,7 +7,11 @@ import type { FastifyReply } from 'fastify';
  */
 export function vary(reply: FastifyReply, field: string): void {
   const current = reply.getHeader('vary');
-  const members = [current ?? []]
+  if (current === undefined) {
+    void reply.header('Vary', field); // the usual case: nothing to merge with
+    return;
+  }
+  const members = [current]
     .flat()
     .flatMap((value) => String(value).split(','))
     .map((member) => member.trim())

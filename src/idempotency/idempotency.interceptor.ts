@@ -239,34 +239,52 @@ function responseOf(reply: FastifyReply, result: unknown): StoredResponse {
  */
 export function idempotentResponses(fastify: FastifyInstance, keys: IdempotencyRepository): void {
   const logger = new Logger('Idempotency');
-  fastify.addHook('onSend', async (request: KeyedRequest, reply: KeyedReply, payload) => {
+  // A callback hook, not an async one: most responses are neither replays nor keyed 4xx, and pass
+  // through without a promise; only storing an outcome waits for the database.
+  fastify.addHook('onSend', (request: KeyedRequest, reply: KeyedReply, payload, done) => {
     const replay = reply[REPLAY];
     if (replay) {
       // The handler ran again before its write was rolled back: what it set is not what was stored.
       for (const name of RERUN_HEADERS) reply.removeHeader(name);
       void reply.code(replay.status).headers(replay.headers).header(IDEMPOTENT_REPLAYED, 'true');
       if (replay.status >= 300) reply.removeHeader(CONSISTENCY_TOKEN);
-      return replay.body;
+      return done(null, replay.body);
     }
     const attempt = request[OUTCOME_TO_STORE];
     const status = reply.statusCode;
-    if (!attempt || status < 400 || status > 499 || status === 408 || reply.hasHeader('retry-after')) return payload;
-    // An anonymous caller's 4xx is not kept: nothing would bound how many such rows one client leaves.
-    if (attempt.scope === ANONYMOUS_SCOPE) return payload;
-    if (typeof payload !== 'string') return payload;
-    try {
-      const contentType = String(reply.getHeader('content-type') ?? JSON_TYPE);
-      const stored = await keys.insertOutcome(attempt, {
-        status,
-        headers: JSON.stringify({ 'content-type': contentType }),
-        body: payload,
-      });
-      if (stored) countIdempotency('stored');
-    } catch (error) {
-      logger.warn(
-        `The ${status} of ${request.method} ${request.url} was not stored for its Idempotency-Key: ${(error as Error).message}`,
-      );
+    if (!attempt || status < 400 || status > 499 || status === 408 || reply.hasHeader('retry-after')) {
+      return done(null, payload);
     }
-    return payload;
+    // An anonymous caller's 4xx is not kept: nothing would bound how many such rows one client leaves.
+    if (attempt.scope === ANONYMOUS_SCOPE || typeof payload !== 'string') return done(null, payload);
+    void storeOutcome(keys, attempt, reply, payload, logger).then(() => done(null, payload));
   });
+}
+
+/**
+ * Stores a keyed request's 4xx (`payload`, as sent) as its key's outcome. Never rejects: if storing
+ * fails, the failure is logged and the 4xx goes out all the same (the retry then runs).
+ */
+async function storeOutcome(
+  keys: IdempotencyRepository,
+  attempt: NewKey,
+  reply: FastifyReply,
+  payload: string,
+  logger: Logger,
+): Promise<void> {
+  const status = reply.statusCode;
+  try {
+    const contentType = String(reply.getHeader('content-type') ?? JSON_TYPE);
+    const stored = await keys.insertOutcome(attempt, {
+      status,
+      headers: JSON.stringify({ 'content-type': contentType }),
+      body: payload,
+    });
+    if (stored) countIdempotency('stored');
+  } catch (error) {
+    const { method, url } = reply.request;
+    logger.warn(
+      `The ${status} of ${method} ${url} was not stored for its Idempotency-Key: ${(error as Error).message}`,
+    );
+  }
 }

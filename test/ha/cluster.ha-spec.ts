@@ -78,6 +78,9 @@ describeWithCluster('on a Patroni cluster (scripts/ha-cluster.sh)', () => {
         const base = instances[0].base;
         const account = await signUp(base, 'timeout');
         await holder.connect();
+        // The app made DB_STATEMENT_TIMEOUT_MS the role's idle_in_transaction_session_timeout too: this
+        // holder waits idle for longer than that, on purpose, so it turns the timeout off for itself.
+        await holder.query('SET idle_in_transaction_session_timeout = 0');
         await holder.query('BEGIN');
         await holder.query('LOCK TABLE users IN ACCESS EXCLUSIVE MODE');
         const res = await fetch(`${base}/users/${account.id}`, { signal: AbortSignal.timeout(30_000) });

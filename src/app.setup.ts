@@ -6,6 +6,7 @@ import { AppModule } from './app.module';
 import type { AppConfig } from './config/app.config';
 import { requestIdFor, withQuietStartup } from './http/logging';
 import { answerClientError, ProblemDetailsFilter } from './http/problem-details.filter';
+import { MAX_PATH_PARAM_LENGTH, pathProblem } from './http/path-params';
 import { parseQueryString } from './http/query-string';
 import { installRequestPipeline } from './request-pipeline';
 
@@ -14,18 +15,19 @@ export async function createApp(config: AppConfig): Promise<NestFastifyApplicati
   // Fastify rather than Express: ADR 0001.
   const problems = new ProblemDetailsFilter();
   const adapter = new FastifyAdapter({
-    // Malformed URLs and over-long path parameters fail before routing: still problem+json.
     genReqId: requestIdFor,
     // While closing, a request already on an open connection is still served (the pool closes only
     // after HTTP has drained) and its response closes the connection, instead of a non-problem 503.
     return503OnClosing: false,
     requestIdHeader: false,
     clientErrorHandler: answerClientError,
+    // Malformed URLs and over-long path parameters fail before routing: still problem+json, naming
+    // the path parameter (path-params.ts).
     frameworkErrors: (error: FastifyError, request: FastifyRequest, reply: FastifyReply) =>
-      problems.render(error, request, reply),
+      problems.render(pathProblem(adapter.getInstance(), error, request) ?? error, request, reply),
     bodyLimit: BODY_LIMIT_BYTES,
     // Fastify's parser, plus a record of malformed names and values for the pipeline's 400 (query-string.ts).
-    routerOptions: { querystringParser: parseQueryString },
+    routerOptions: { querystringParser: parseQueryString, maxParamLength: MAX_PATH_PARAM_LENGTH },
     ...httpTimeouts(config.http),
     trustProxy: (_address: string, hop: number) => hop < config.trustProxyHops,
   });

@@ -34,8 +34,8 @@ import { vary } from './http/vary';
  *
  * | phase          | stages, in order (file)                                                         |
  * |----------------|---------------------------------------------------------------------------------|
- * | Node's parser  | malformed request line or headers, header/body timeouts → 400/408/431 (answerClientError); CONNECT → 501 (refuseConnect; both problem-details.filter.ts) |
- * | routing        | bad URL, over-long path parameter → 400/414 (createApp's frameworkErrors)       |
+ * | Node's parser  | malformed request line or headers, header/body timeouts → 400/408/431 naming the part (answerClientError, client-errors.ts); CONNECT → 501 (refuseConnect; both problem-details.filter.ts) |
+ * | routing        | bad URL, over-long path parameter → 400/414 naming the parameter (createApp's frameworkErrors, path-params.ts) |
  * | Node's Expect  | an expectation other than 100-continue is handed on as a request, marked (refuseUnmetExpectations); 100-continue is answered by Node |
  * | onRequest      | 1 securityHeaders · 2 CORS (@fastify/cors; a preflight ends here) · 3 echoRequestId · 4 requireOneHost → 400 · 5 refuseUnmetExpectations → 417 · 6 answerUnsupportedMethods → 405 (method-not-allowed.ts) · 7 refuseMalformedQueries → 400 (query-string.ts; the query was parsed while routing) · 8 traceRequests (tracing/) · 9 /docs/index.html → /docs/ (openapi.ts) · 10 endStuckClientsOnClose: tracks the request · 11 logRequests: the log context (logging.ts) · 12 recordHttpMetrics (metrics/, added at init) |
  * | preParsing     | refuseContentEncodings → 415 (content-encoding.ts)                              |

@@ -376,7 +376,7 @@ describe('account lifecycle (issue #31)', () => {
       await c.t.api.delete(`/auth/sessions/${other.id}`).set(bearer(laptop)).expect(204);
       await c.t.api.get('/auth/me').set(bearer(phone)).expect(401);
       await c.t.api.delete(`/auth/sessions/${other.id}`).set(bearer(laptop)).expect(404); // ended already
-      await c.t.api.delete('/auth/sessions/not-a-uuid').set(bearer(laptop)).expect(404);
+      await c.t.api.delete('/auth/sessions/not-a-uuid').set(bearer(laptop)).expect(400); // names id: no session has such an id
       const [row] = await c.t.query('SELECT revoked_at FROM sessions WHERE id = $1', [other.id]);
       expect(row.revoked_at).not.toBeNull();
       expect((await c.t.api.get('/auth/sessions').set(bearer(laptop)).expect(200)).body).toHaveLength(1);

@@ -379,6 +379,89 @@ describe('Every query parameter of every route is percent-encoded UTF-8 text (RF
   });
 });
 
+describe('Every path parameter of every route is percent-encoded UTF-8 text (RFC 3986 §2.1, §2.5) of at most 100 characters: else 400 (414 when too long) naming it (RFC 9457 §3)', () => {
+  const t = useTestApp();
+  const pathParameters = operations.flatMap(({ method, template, operation }) =>
+    (operation.parameters ?? [])
+      .filter((parameter) => parameter.in === 'path')
+      .map((parameter) => ({ method, template, name: parameter.name })),
+  );
+  /** Bodies the routes accept, so the only thing wrong is the path. */
+  const BODIES: Record<string, object> = {
+    'POST /users/{userId}/posts': { title: 'T', body: 'B' },
+    'POST /posts/{postId}/comments': { body: 'B' },
+    'PATCH /users/{id}': { name: 'N' },
+    'PATCH /posts/{id}': { title: 'T' },
+  };
+  const MALFORMED = [
+    ['%E0%A4%A', 'a truncated UTF-8 sequence'],
+    ['%zz', '% without two hex digits'],
+    ['a%2', '% with one hex digit'],
+    ['%', 'a lone %'],
+    ['%FF%FE', 'bytes that are not UTF-8'],
+    ['%C0%AF', 'an overlong UTF-8 sequence'],
+    ['%ED%A0%80', 'an encoded UTF-16 surrogate'],
+  ];
+
+  it('the document lists the path parameters (what this test derives from)', () => {
+    expect(pathParameters.map(({ method, template, name }) => `${method} ${template} ${name}`)).toEqual(
+      expect.arrayContaining([
+        'get /users/{id} id',
+        'get /users/{userId}/posts userId',
+        'post /posts/{postId}/comments postId',
+        'delete /auth/sessions/{id} id',
+      ]),
+    );
+  });
+
+  it.each(
+    pathParameters.map(({ method, template, name }) => [
+      `${method.toUpperCase()} ${template} {${name}}`,
+      method,
+      template,
+      name,
+    ]),
+  )('%s', async (operation, method, template, name) => {
+    const admin = await adminAgent(t);
+    const at = template.split('/').indexOf(`{${name}}`);
+    const target = (value: string) => {
+      const segments = template.split('/');
+      segments[at] = value;
+      return segments.join('/').replace(/\{\w+\}/g, '1');
+    };
+    const send = (path: string) => {
+      const request = admin[method as 'get'](path);
+      return BODIES[operation.split(' {')[0]] ? request.send(BODIES[operation.split(' {')[0]]) : request;
+    };
+    for (const [value, what] of MALFORMED) {
+      const res = await send(target(value));
+      expect([what, res.status]).toEqual([what, 400]);
+      expect(res.headers['content-type']).toMatch(PROBLEM);
+      expect([what, res.body.errors]).toEqual([
+        what,
+        [{ field: name, messages: [`${name} is not valid percent-encoded UTF-8 (RFC 3986 §2.1, §2.5)`] }],
+      ]);
+    }
+    const long = await send(target('1'.repeat(101)));
+    expect(long.status).toBe(414); // RFC 9110 §15.5.15
+    expect(long.headers['content-type']).toMatch(PROBLEM);
+    expect(long.body.errors).toEqual([{ field: name, messages: [`${name} must be at most 100 characters long`] }]);
+  });
+
+  it('a fault outside any parameter names the path; a query does not hide a faulty path parameter', async () => {
+    const admin = await adminAgent(t);
+    for (const path of ['/us%zzers', '/nothing/here/%E0%A4%A']) {
+      const res = await admin.get(path).expect(400);
+      expect(res.headers['content-type']).toMatch(PROBLEM);
+      expect(res.body.errors).toEqual([
+        { field: 'path', messages: ['path is not valid percent-encoded UTF-8 (RFC 3986 §2.1, §2.5)'] },
+      ]);
+    }
+    const two = await admin.get('/users/%zz/posts').query({ limit: 5 }).expect(400);
+    expect(two.body).toMatchObject({ type: '/problems/validation', detail: 'Invalid request: userId' });
+  });
+});
+
 describe('A 404 for a resource the path names is the same on every route: no `errors` member (docs/api.md, Errors; RFC 9110 §15.5.5)', () => {
   const t = useTestApp();
   const templated = operations.filter(({ operation }) => (operation.parameters ?? []).some((p) => p.in === 'path'));

@@ -24,6 +24,7 @@ function expectReused(res: Response): void {
   expect(res.status).toBe(422);
   expect(res.headers['content-type']).toMatch(PROBLEM);
   expect(res.body.type).toBe('/problems/idempotency-key-reused');
+  expect(res.body.errors).toEqual([{ field: 'Idempotency-Key', messages: [res.body.detail] }]); // RFC 9457 §3
 }
 
 describe(`Idempotency-Key on the account lifecycle routes (${DRAFT})`, () => {
@@ -151,6 +152,7 @@ describe(`Idempotency-Key on the account lifecycle routes (${DRAFT})`, () => {
       expect(res.headers['content-type']).toMatch(PROBLEM);
       expect(res.body.type).toBe('/problems/idempotency-key-unsupported');
       expect(res.body.detail).toContain('Idempotency-Key');
+      expect(res.body.errors).toEqual([{ field: 'Idempotency-Key', messages: [res.body.detail] }]); // RFC 9457 §3
       expect(await t.query<unknown[]>('SELECT id FROM sessions')).toEqual([]);
     });
 

@@ -1,6 +1,7 @@
 import { Body, Controller, Delete, Get, HttpCode, Param, Post, Req, Res } from '@nestjs/common';
 import { ApiAcceptedResponse, ApiBody, ApiNoContentResponse, ApiOkResponse, ApiParam, ApiTags } from '@nestjs/swagger';
 import type { FastifyReply, FastifyRequest } from 'fastify';
+import { ParseUuidPipe } from '../http/id-param';
 import { MessageResponse } from '../http/message.response';
 import { ApiProblems } from '../http/openapi';
 import { AccountSessions } from './account-sessions';
@@ -110,7 +111,7 @@ export class AccountController {
   @ApiNoContentResponse({ description: 'The session has ended' })
   @ApiProblems(404)
   @NoBody()
-  async endSession(@CurrentUser() caller: Caller, @Param('id') id: string): Promise<void> {
+  async endSession(@CurrentUser() caller: Caller, @Param('id', ParseUuidPipe) id: string): Promise<void> {
     await this.sessions.end(caller, id);
   }
 

@@ -37,7 +37,8 @@ export class AuthGuard implements CanActivate {
     const token = bearerToken(request.headers.authorization);
     if (token === undefined) {
       if (access === 'anyone') return true;
-      throw authenticationRequired();
+      const other = request.headers.authorization !== undefined; // a scheme other than Bearer
+      throw authenticationRequired(other ? 'Authorization must use the Bearer scheme (RFC 6750 §2.1)' : undefined);
     }
     request.caller = await this.auth.authenticate(token);
     if (!this.config.auth.accounts.unverifiedMayWrite && access === undefined && !SAFE_METHODS.has(request.method)) {

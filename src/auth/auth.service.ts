@@ -57,7 +57,7 @@ export class AuthService {
    * its successor; RFC 9700 §4.14.2); either way 401.
    */
   async refresh(refreshToken: string): Promise<TokenPair> {
-    const rejected = invalidToken('The refresh token is invalid, expired or revoked');
+    const rejected = invalidToken('The refresh token is invalid, expired or revoked', 'refreshToken');
     if (!REFRESH_TOKEN.test(refreshToken)) throw rejected;
     const presented = refreshTokenHash(refreshToken);
     const next = this.tokens.refreshSuccessor(refreshToken);

@@ -25,6 +25,20 @@ export class ParseIdPipe implements PipeTransform<string, number> {
   }
 }
 
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/**
+ * Path ids that are UUIDs (`@Param('id', ParseUuidPipe)`): anything else is a 400 naming the
+ * parameter, as for integer ids, rather than a 404 for a resource no id of that shape can name.
+ */
+@Injectable()
+export class ParseUuidPipe implements PipeTransform<string, string> {
+  transform(value: string, metadata: ArgumentMetadata): string {
+    if (UUID.test(value)) return value;
+    throw validationProblem([{ field: metadata.data ?? 'id', messages: ['must be a UUID (RFC 9562 §4)'] }]);
+  }
+}
+
 // A custom decorator rather than @Param(): the global ValidationPipe would coerce the raw string to
 // a number first (so `1e3` would become 1000 and pass); custom decorators skip it.
 const rawPathParam = createParamDecorator(

@@ -14,8 +14,8 @@ const JSON_MEDIA_TYPE = /^application\/(?:[\w.+-]+\+)?json(?:;|$)/;
 
 /**
  * The only request body parser: JSON, as RFC 8259 defines it for interchange (UTF-8).
- * - other media types: 415 (Fastify answers that for types no parser is registered for);
- *   media-type parameters are accepted (RFC 9110 §8.3.1), but a `charset` other than UTF-8 is 415;
+ * - other media types: 415 naming Content-Type (Fastify answers that for types no parser is registered
+ *   for); media-type parameters are accepted (RFC 9110 §8.3.1), but a `charset` other than UTF-8 is 415;
  * - no content (`Content-Length: 0`) with a JSON type, or with any other type: no body, exactly as
  *   without the header (Content-Type describes content, RFC 9110 §8.3; `curl -d ''` and a browser's
  *   `fetch(url, { method: 'POST', body: '' })` send text/plain or a form type anyway);
@@ -23,8 +23,8 @@ const JSON_MEDIA_TYPE = /^application\/(?:[\w.+-]+\+)?json(?:;|$)/;
  *   malformed JSON, nesting deeper than MAX_JSON_DEPTH, strings with lone UTF-16 surrogates (not
  *   text: validators choke on them and PostgreSQL cannot store them), strings with NUL (U+0000:
  *   PostgreSQL's text cannot hold it, MariaDB and SQLite would store it, so every dialect refuses it
- *   here, naming the key) and prototype-poisoning keys (`__proto__`, `constructor.prototype`;
- *   refused as secure-json-parse, Fastify's own parser, refuses them): 400.
+ *   here) and prototype-poisoning keys (`__proto__`, `constructor.prototype`; refused as
+ *   secure-json-parse, Fastify's own parser, refuses them): 400; the last three name the key in `errors`.
  * Over the body limit: 413, from Fastify before this runs.
  */
 export function parseJsonBodies(fastify: FastifyInstance): void {
@@ -39,11 +39,18 @@ export function parseJsonBodies(fastify: FastifyInstance): void {
   fastify.addContentTypeParser('*', (request, _payload, done) => {
     const noContent = request.headers['content-length'] === '0' && request.headers['transfer-encoding'] === undefined;
     if (noContent) return done(null, undefined);
-    done(new ProblemException(HttpStatus.UNSUPPORTED_MEDIA_TYPE, NOT_JSON), undefined); // before reading the body
+    done(contentTypeProblem(NOT_JSON), undefined); // before reading the body
   });
 }
 
 const NOT_JSON = 'The request body must be JSON (Content-Type: application/json)';
+
+/** 415 naming Content-Type in `errors` (RFC 9110 §15.5.16: the media type or its charset is the fault). */
+function contentTypeProblem(message: string): ProblemException {
+  return new ProblemException(HttpStatus.UNSUPPORTED_MEDIA_TYPE, message, {
+    errors: [{ field: 'Content-Type', messages: [message] }],
+  });
+}
 
 /** Strict UTF-8: a malformed byte sequence throws instead of becoming U+FFFD. A leading BOM is dropped. */
 const utf8 = new TextDecoder('utf-8', { fatal: true });
@@ -51,7 +58,7 @@ const utf8 = new TextDecoder('utf-8', { fatal: true });
 function parseJsonBody(request: FastifyRequest, bytes: Buffer): unknown {
   const charset = /;\s*charset\s*=\s*"?([^";\s]*)/i.exec(request.headers['content-type'] ?? '')?.[1];
   if (charset !== undefined && !/^utf-?8$/i.test(charset)) {
-    throw new ProblemException(HttpStatus.UNSUPPORTED_MEDIA_TYPE, 'JSON bodies must be UTF-8 (charset=utf-8)');
+    throw contentTypeProblem('JSON bodies must be UTF-8 (charset=utf-8)');
   }
   let text: string;
   try {
@@ -72,63 +79,77 @@ function parseJsonBody(request: FastifyRequest, bytes: Buffer): unknown {
     checkParsedBody(value);
     return value;
   } catch (error) {
-    if (error instanceof NulInString) {
+    if (error instanceof UnacceptableKey) {
       throw new ProblemException(HttpStatus.BAD_REQUEST, error.message, {
         errors: [{ field: error.key, messages: [error.message] }],
       });
     }
-    const poisoned = error instanceof SyntaxError && /forbidden prototype property/.test(error.message);
-    throw new ProblemException(
-      HttpStatus.BAD_REQUEST,
-      poisoned
-        ? 'The request body has a forbidden key (__proto__ or constructor.prototype)'
-        : 'The request body is not valid JSON (or holds text that is not valid Unicode)',
-    );
+    throw new ProblemException(HttpStatus.BAD_REQUEST, 'The request body is not valid JSON');
   }
 }
 
-/** A string value holding U+0000; `key` is its own key (the reviver does not see the full path). */
-class NulInString extends Error {
-  constructor(readonly key: string) {
-    super(`${key} must not contain the NUL character (U+0000)`);
+/**
+ * A key the body must not have, or whose string value cannot be stored; `key` is its own key (as a
+ * reviver would see it, not the full path), named in the 400's `errors`.
+ */
+class UnacceptableKey extends Error {
+  constructor(
+    readonly key: string,
+    message: string,
+  ) {
+    super(message);
   }
 }
 
 /**
  * What a reviver and secure-json-parse checked, in one walk of the parsed body, in the same order: the
- * strings in the order JSON.parse's reviver would meet them (a lone surrogate: SyntaxError; U+0000:
- * NulInString naming its own key), then, if all are text, any object with a `__proto__` key or a
- * `constructor` object with a `prototype` key (secure-json-parse's error). Parsing without a reviver
- * keeps V8's fast JSON path, and no second pass over the text or the result is needed.
+ * strings in the order JSON.parse's reviver would meet them (a lone surrogate, U+0000: UnacceptableKey
+ * naming the string's own key), then, if all are text, the first object with a `__proto__` key or a
+ * `constructor` object with a `prototype` key (secure-json-parse's refusal, naming that key). Parsing
+ * without a reviver keeps V8's fast JSON path, and no second pass over the text or the result is needed.
  */
 function checkParsedBody(body: unknown): void {
-  if (holdsForbiddenKey(body, '')) throw new SyntaxError('Object contains forbidden prototype property');
+  const forbidden = forbiddenKeyUnder(body, '');
+  if (forbidden !== undefined) {
+    throw new UnacceptableKey(
+      forbidden,
+      `The request body has a forbidden key: ${forbidden} (prototype poisoning: __proto__, constructor.prototype)`,
+    );
+  }
 }
 
-/** Checks the strings under `node` (throws); returns whether an object under it has a forbidden key. */
-function holdsForbiddenKey(node: unknown, key: string): boolean {
+/** Checks the strings under `node` (throws); returns the first forbidden key of an object under it, if any. */
+function forbiddenKeyUnder(node: unknown, key: string): string | undefined {
   if (typeof node === 'string') {
     rejectUnstorableText(key, node);
-    return false;
+    return undefined;
   }
-  if (typeof node !== 'object' || node === null) return false;
-  let forbidden = false;
+  if (typeof node !== 'object' || node === null) return undefined;
+  let forbidden: string | undefined;
   if (Array.isArray(node)) {
-    for (let i = 0; i < node.length; i++) if (holdsForbiddenKey(node[i], String(i))) forbidden = true;
+    for (let i = 0; i < node.length; i++) {
+      const found = forbiddenKeyUnder(node[i], String(i)); // every string is checked, also after a find
+      forbidden ??= found;
+    }
     return forbidden;
   }
   const object = node as Record<string, unknown>;
-  if (Object.hasOwn(object, '__proto__')) forbidden = true;
+  if (Object.hasOwn(object, '__proto__')) forbidden = '__proto__';
   const constructor = Object.hasOwn(object, 'constructor') ? object.constructor : undefined;
   if (typeof constructor === 'object' && constructor !== null && Object.hasOwn(constructor, 'prototype'))
-    forbidden = true;
-  for (const name of Object.keys(object)) if (holdsForbiddenKey(object[name], name)) forbidden = true;
+    forbidden ??= 'constructor.prototype';
+  for (const name of Object.keys(object)) {
+    const found = forbiddenKeyUnder(object[name], name);
+    forbidden ??= found;
+  }
   return forbidden;
 }
 
 function rejectUnstorableText(key: string, value: string): void {
-  if (!value.isWellFormed()) throw new SyntaxError('lone surrogate in a string');
-  if (value.includes('\0')) throw new NulInString(key);
+  if (!value.isWellFormed()) {
+    throw new UnacceptableKey(key, `${key} must be Unicode text: it holds a lone UTF-16 surrogate`);
+  }
+  if (value.includes('\0')) throw new UnacceptableKey(key, `${key} must not contain the NUL character (U+0000)`);
 }
 
 /**

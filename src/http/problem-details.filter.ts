@@ -6,19 +6,25 @@ import { isConnectionLost, translateDatabaseError } from '../database/errors/dat
 import { PersistenceError } from '../database/errors/persistence-errors';
 import { countUnavailableResponse } from '../metrics/metrics';
 import { persistenceProblemOf } from './persistence-problems';
-import { problem, ProblemException, type ProblemDetails } from './problem';
+import { type ClientError, clientErrorProblem } from './client-errors';
+import { type FieldError, problem, ProblemException, type ProblemDetails } from './problem';
 
 /** Errors Fastify raises while reading a request, before any route runs; they carry their own status. */
 interface RequestReadError {
   code: string;
   statusCode: number;
 }
-const requestReadDetails: Record<string, string> = {
-  FST_ERR_CTP_BODY_TOO_LARGE: 'The request body is too large',
-  FST_ERR_CTP_INVALID_MEDIA_TYPE: 'The request body must be JSON (Content-Type: application/json)',
-  FST_ERR_CTP_INVALID_CONTENT_LENGTH: 'Content-Length does not match the body',
-  FST_ERR_MAX_PARAM_LENGTH: 'A path parameter is too long',
-  FST_ERR_BAD_URL: 'The URL is malformed',
+/** Each one's detail, and the header it names in `errors` when a header is the fault (RFC 9457 §3). */
+const requestReadDetails: Record<string, { detail: string; field?: string }> = {
+  FST_ERR_CTP_BODY_TOO_LARGE: { detail: 'The request body is too large' },
+  FST_ERR_CTP_INVALID_MEDIA_TYPE: {
+    detail: 'The request body must be JSON (Content-Type: application/json)',
+    field: 'Content-Type',
+  },
+  FST_ERR_CTP_INVALID_CONTENT_LENGTH: { detail: 'Content-Length does not match the body', field: 'Content-Length' },
+  // Fallbacks: createApp's frameworkErrors names the path parameter (path-params.ts).
+  FST_ERR_MAX_PARAM_LENGTH: { detail: 'A path parameter is too long', field: 'path' },
+  FST_ERR_BAD_URL: { detail: 'The URL is malformed', field: 'path' },
 };
 
 const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
@@ -96,7 +102,8 @@ export class ProblemDetailsFilter implements ExceptionFilter {
     // quote the client's input back.
     const readError = [exception, (exception as { cause?: unknown } | undefined)?.cause].find(isRequestReadError);
     if (readError) {
-      return problem(readError.statusCode, requestReadDetails[readError.code] ?? 'The request could not be read');
+      const { detail, field } = requestReadDetails[readError.code] ?? { detail: 'The request could not be read' };
+      return problem(readError.statusCode, detail, field ? { errors: [{ field, messages: [detail] }] } : {});
     }
     if (exception instanceof HttpException) {
       return problem(exception.getStatus(), messageOf(exception));
@@ -146,15 +153,15 @@ export function answerWithProblem(
 
 /**
  * Requests Node's HTTP parser rejects (headers too large, malformed) never reach Fastify or Nest:
- * this answers them on the raw socket, still as problem+json.
+ * this answers them on the raw socket, still as problem+json, naming the part at fault (client-errors.ts).
  */
-export function answerClientError(error: Error & { code?: string }, socket: Duplex): void {
+export function answerClientError(error: ClientError, socket: Duplex): void {
   if (!socket.writable || error.code === 'ECONNRESET') {
     socket.destroy();
     return;
   }
-  const status = error.code === 'HPE_HEADER_OVERFLOW' ? 431 : error.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : 400;
-  endWithProblem(socket, status, 'The request could not be read');
+  const { status, detail, errors } = clientErrorProblem(error);
+  endWithProblem(socket, status, detail, errors);
 }
 
 /**
@@ -167,8 +174,8 @@ export function refuseConnect(_request: IncomingMessage, socket: Duplex): void {
 }
 
 /** Writes a complete problem+json response on a raw socket and ends the connection. */
-function endWithProblem(socket: Duplex, status: number, detail: string): void {
-  const body = JSON.stringify(problem(status, detail));
+function endWithProblem(socket: Duplex, status: number, detail: string, errors?: FieldError[]): void {
+  const body = JSON.stringify(problem(status, detail, errors && { errors }));
   socket.end(
     `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nContent-Type: application/problem+json\r\n` +
       `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,

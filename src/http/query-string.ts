@@ -36,7 +36,7 @@ export function parseQueryString(query: string): Record<string, string | string[
     const field = name !== undefined && !hasControl(name) ? name : rawName;
     const message =
       name === undefined || value === undefined
-        ? `${field} is not valid percent-encoded UTF-8 (RFC 3986 §2.1, §2.5)`
+        ? notPercentEncodedUtf8(field)
         : hasControl(name) || hasControl(value)
           ? `${field} must not contain control characters (U+0000–U+001F, U+007F)`
           : undefined;
@@ -44,6 +44,11 @@ export function parseQueryString(query: string): Record<string, string | string[
   }
   if (faults.length > 0) faultsOf.set(parsed, faults);
   return parsed;
+}
+
+/** The message for a query or path parameter whose percent-encoding is broken or does not encode UTF-8. */
+export function notPercentEncodedUtf8(field: string): string {
+  return `${field} is not valid percent-encoded UTF-8 (RFC 3986 §2.1, §2.5)`;
 }
 
 /** `text` with `+` as a space and percent-decoded as UTF-8; undefined when it cannot be (URIError). */

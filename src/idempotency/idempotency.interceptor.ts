@@ -20,7 +20,7 @@ import { takeEntityTag } from '../http/conditional-requests';
 import { CONSISTENCY_TOKEN } from '../http/consistency-token';
 import { ProblemException } from '../http/problem';
 import { countIdempotency } from '../metrics/idempotency-metrics';
-import { fingerprintOf, hashKey, IDEMPOTENT_REPLAYED, parseIdempotencyKey } from './idempotency-key';
+import { fingerprintOf, hashKey, IDEMPOTENCY_KEY, IDEMPOTENT_REPLAYED, parseIdempotencyKey } from './idempotency-key';
 import { IdempotencyRepository, type KeyLookup, type NewKey, type StoredKey } from './idempotency.repository';
 import { UnavailableError } from '../database/errors/persistence-errors';
 
@@ -183,15 +183,16 @@ export class IdempotencyInterceptor implements NestInterceptor {
     throw error;
   }
 
-  /** The stored response for the same request (§2.6); 422 for another one (§2.7). */
+  /** The stored response for the same request (§2.6); 422 naming Idempotency-Key for another one (§2.7). */
   private replay(found: StoredKey, attempt: NewKey, reply: KeyedReply): string {
     if (found.fingerprint !== attempt.fingerprint) {
       countIdempotency('mismatch');
-      throw new ProblemException(
-        HttpStatus.UNPROCESSABLE_ENTITY,
-        'This Idempotency-Key was already used for a different request (method, path, body or preconditions); use a new key',
-        { type: '/problems/idempotency-key-reused' },
-      );
+      const detail =
+        'This Idempotency-Key was already used for a different request (method, path, body or preconditions); use a new key';
+      throw new ProblemException(HttpStatus.UNPROCESSABLE_ENTITY, detail, {
+        type: '/problems/idempotency-key-reused',
+        errors: [{ field: IDEMPOTENCY_KEY, messages: [detail] }],
+      });
     }
     countIdempotency('replayed');
     reply[REPLAY] = {

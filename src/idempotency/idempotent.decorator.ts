@@ -53,21 +53,21 @@ export const Idempotent = ({ lookUpFirst = false }: IdempotentOptions = {}) =>
 const UNSUPPORTED = 'x-idempotency-key-unsupported';
 
 /**
- * Answers 400 problem+json (type `/problems/idempotency-key-unsupported`) to a request carrying an
- * Idempotency-Key on a write that does not support one (NotIdempotent()), before the handler runs:
- * ignoring the header would let the client believe its retry is safe when it is not (the draft
- * lets a resource not support keys, §2; it does not say how to refuse one).
+ * Answers 400 problem+json (type `/problems/idempotency-key-unsupported`, `errors` naming the header)
+ * to a request carrying an Idempotency-Key on a write that does not support one (NotIdempotent()),
+ * before the handler runs: ignoring the header would let the client believe its retry is safe when it
+ * is not (the draft lets a resource not support keys, §2; it does not say how to refuse one).
  */
 @Injectable()
 export class RefuseIdempotencyKey implements NestInterceptor {
   intercept(context: ExecutionContext, next: CallHandler): Observable<unknown> {
     const request = context.switchToHttp().getRequest<FastifyRequest>();
     if (request.headers['idempotency-key'] === undefined) return next.handle();
-    throw new ProblemException(
-      HttpStatus.BAD_REQUEST,
-      `${request.method} ${request.routeOptions.url ?? request.url} does not support ${IDEMPOTENCY_KEY} (see docs/idempotency.md); send it without the header`,
-      { type: '/problems/idempotency-key-unsupported' },
-    );
+    const detail = `${request.method} ${request.routeOptions.url ?? request.url} does not support ${IDEMPOTENCY_KEY} (see docs/idempotency.md); send it without the header`;
+    throw new ProblemException(HttpStatus.BAD_REQUEST, detail, {
+      type: '/problems/idempotency-key-unsupported',
+      errors: [{ field: IDEMPOTENCY_KEY, messages: [detail] }],
+    });
   }
 }
 

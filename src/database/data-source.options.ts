@@ -5,6 +5,7 @@ import { type SqlDialect, dialectOf, loadDriver, migrationsFolder, useColumnType
 import { entities } from './entities';
 import { ConnectionDiscardSubscriber, GuardedPgClient } from './errors/connection-faults';
 import { boundedMysqlDriver } from './dialects/mysql-driver';
+import { pgTypeParsers } from './dialects/pg-type-parsers';
 import { sqliteOptions } from './dialects/sqlite';
 import { statementTimeoutSubscriber } from './dialects/statement-timeout';
 
@@ -54,6 +55,7 @@ const dialectOptions: Record<SqlDialect, (config: DatabaseConfig & { url: string
       connectionTimeoutMillis: config.poolTimeoutMs,
       // Every connection of the pool listens for its own 'error' event: a lost one never crashes the process.
       Client: GuardedPgClient,
+      types: pgTypeParsers,
     },
   }),
 

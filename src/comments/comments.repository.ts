@@ -6,7 +6,6 @@ import type { Repository } from 'typeorm';
 import { ReadRouter } from '../database/reads/read-routing';
 import type { SqlDialect } from '../database/dialects/dialect';
 import { SQL_DIALECT } from '../database/dialects/sql-dialect.module';
-import { firstRowsStatements } from '../database/reads/first-rows';
 import { inCurrentTransaction } from '../database/transactions/transactions';
 import { Comment } from './entities/comment.entity';
 
@@ -29,7 +28,7 @@ const PORTABLE_SQL: Statements = {
 
 /**
  * The first comments of one post, in keyset order, on comments_post_id_created_at_id_idx: the branch
- * of the batch loader behind every nested read (findFirstByPostIds, see firstRowsStatements). Plain
+ * of the batch loader behind every nested read (findFirstByPostIds, see ReadRouter.firstRows). Plain
  * SQL for speed (ADR 0002, BENCHMARKS.md); each column is aliased to its `Comment` property, so the
  * rows come back as Comments with no mapping (a test checks they equal what the repository loads).
  */
@@ -84,20 +83,10 @@ export class CommentsRepository {
   /**
    * The first `limit` comments of each given post (oldest first: created_at, id), grouped by post:
    * each post's read stops at `limit`, however many comments it has. PostgreSQL: one statement
-   * (`LATERAL`); portable: one per 250 posts (see firstRowsStatements). `[]` sends nothing.
+   * (`LATERAL`); portable: one per 250 posts (see ReadRouter.firstRows). `[]` sends nothing.
    */
-  async findFirstByPostIds(postIds: number[], limit: number): Promise<Comment[]> {
-    const rows: Comment[] = [];
-    for (const [sql, parameters] of firstRowsStatements(
-      this.dialect,
-      postIds,
-      limit,
-      FIRST_OF_POST,
-      BY_POST_IN_KEYSET_ORDER,
-    )) {
-      rows.push(...(await this.reads.query<Comment>(sql, parameters)));
-    }
-    return rows;
+  findFirstByPostIds(postIds: number[], limit: number): Promise<Comment[]> {
+    return this.reads.firstRows<Comment>(postIds, limit, FIRST_OF_POST, BY_POST_IN_KEYSET_ORDER);
   }
 
   /**

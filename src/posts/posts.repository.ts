@@ -6,7 +6,6 @@ import type { Repository } from 'typeorm';
 import { ReadRouter } from '../database/reads/read-routing';
 import type { SqlDialect } from '../database/dialects/dialect';
 import { SQL_DIALECT } from '../database/dialects/sql-dialect.module';
-import { firstRowsStatements } from '../database/reads/first-rows';
 import { inCurrentTransaction } from '../database/transactions/transactions';
 import { deleteIfMatch, updateIfMatch } from '../database/transactions/versioned-writes';
 import type { Preconditions } from '../http/conditional-requests';
@@ -87,7 +86,7 @@ const POST_COLUMNS =
 
 /**
  * The newest posts of one author, on posts_author_id_created_at_id_idx: the branch of the batch
- * loader behind every nested user read (findFirstByAuthorIds, see firstRowsStatements). Plain SQL for
+ * loader behind every nested user read (findFirstByAuthorIds, see ReadRouter.firstRows). Plain SQL for
  * speed (as CommentsRepository's FIRST_OF_POST); the aliases make each row a Post as the repository
  * would load it.
  */
@@ -347,21 +346,11 @@ export class PostsRepository {
   /**
    * The newest `limit` posts of each given author (created_at, id descending), grouped by author:
    * each author's read stops at `limit`, however many posts they wrote. PostgreSQL: one statement
-   * (`LATERAL`); portable: one per 250 authors (see firstRowsStatements). Rows are Posts without
+   * (`LATERAL`); portable: one per 250 authors (see ReadRouter.firstRows). Rows are Posts without
    * `author` or `comments`. `[]` sends nothing.
    */
-  async findFirstByAuthorIds(authorIds: number[], limit: number): Promise<Post[]> {
-    const rows: Post[] = [];
-    for (const [sql, parameters] of firstRowsStatements(
-      this.dialect,
-      authorIds,
-      limit,
-      NEWEST_OF_AUTHOR,
-      BY_AUTHOR_NEWEST_FIRST,
-    )) {
-      rows.push(...(await this.reads.query<Post>(sql, parameters)));
-    }
-    return rows;
+  findFirstByAuthorIds(authorIds: number[], limit: number): Promise<Post[]> {
+    return this.reads.firstRows<Post>(authorIds, limit, NEWEST_OF_AUTHOR, BY_AUTHOR_NEWEST_FIRST);
   }
 
   /** Whether the user a post list belongs to exists (`SELECT 1 FROM users … LIMIT 1`): 404 or an empty page. */

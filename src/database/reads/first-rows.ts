@@ -6,6 +6,9 @@ import type { SqlDialect } from '../dialects/dialect';
  */
 export const BRANCHES_PER_STATEMENT = 250;
 
+/** One key's read, per dialect: `postgres` names the key `k.v`, `portable` takes it as `?` (see firstRowsStatements). */
+export type FirstRowsBranch = { postgres: string; portable: string };
+
 /**
  * The statements that read the first rows of each of many keys (a post's first comments, an
  * author's newest posts) with a bounded read per key: every key's rows come from its own index
@@ -21,7 +24,7 @@ export function firstRowsStatements(
   dialect: SqlDialect,
   keys: readonly number[],
   limit: number,
-  branch: { postgres: string; portable: string },
+  branch: FirstRowsBranch,
   orderBy: string,
 ): [sql: string, parameters: unknown[]][] {
   const unique = [...new Set(keys)];

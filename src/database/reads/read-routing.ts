@@ -7,6 +7,7 @@ import { DataSource, type EntityManager } from 'typeorm';
 import type { SqlDialect } from '../dialects/dialect';
 import { SQL_DIALECT } from '../dialects/sql-dialect.module';
 import { isDatabaseUnavailable } from '../errors/database-errors';
+import { type FirstRowsBranch, firstRowsStatements } from './first-rows';
 import { queryRows } from './pool-queries';
 import { type Replica, ReplicaSet } from './replicas';
 
@@ -53,6 +54,20 @@ export class ReadRouter {
    */
   query<T>(sql: string, parameters: unknown[]): Promise<T[]> {
     return this.read((db) => queryRows<T>(db, this.dialect, sql, parameters));
+  }
+
+  /**
+   * The first `limit` rows of each of `keys` (a post's first comments, an author's newest posts), read
+   * as query() reads: the statements of firstRowsStatements (one on PostgreSQL, one per
+   * BRANCHES_PER_STATEMENT keys elsewhere), their rows concatenated, each statement's in `orderBy`
+   * order. `[]` sends nothing. Errors: as query().
+   */
+  async firstRows<T>(keys: readonly number[], limit: number, branch: FirstRowsBranch, orderBy: string): Promise<T[]> {
+    const rows: T[] = [];
+    for (const [sql, parameters] of firstRowsStatements(this.dialect, keys, limit, branch, orderBy)) {
+      rows.push(...(await this.query<T>(sql, parameters)));
+    }
+    return rows;
   }
 
   /** Runs `work` (reads only) with the EntityManager of the chosen server. Its errors are `work`'s own. */

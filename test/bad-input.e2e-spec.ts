@@ -1,6 +1,5 @@
-import { once } from 'node:events';
-import { connect } from 'node:net';
 import { bearer, signUp } from './setup/accounts';
+import { bodyOf, exchange as rawExchange, statusOf } from './setup/raw-http';
 import { startTestApp, type TestApp } from './setup/test-app';
 
 const PROBLEM = /application\/problem\+json/;
@@ -22,21 +21,7 @@ describe('Bad input names what was wrong (RFC 9457 §3)', () => {
   beforeEach(() => t.reset());
   afterAll(() => t.close());
 
-  /** Sends `text` (latin1) on a fresh connection; the answer (UTF-8) once the server closes it (or 5 s passed). */
-  const exchange = async (text: string): Promise<string> => {
-    const socket = connect(port, '127.0.0.1');
-    socket.on('error', () => undefined);
-    await once(socket, 'connect');
-    const chunks: Buffer[] = [];
-    socket.on('data', (chunk: Buffer) => chunks.push(chunk));
-    socket.write(Buffer.from(text, 'latin1'));
-    await Promise.race([once(socket, 'close'), new Promise((resolve) => setTimeout(resolve, 5_000))]);
-    socket.destroy();
-    return Buffer.concat(chunks).toString('utf8');
-  };
-  const statusOf = (answer: string) => Number(/^HTTP\/1\.[01] (\d{3}) /.exec(answer)?.[1]);
-  const bodyOf = (answer: string) =>
-    JSON.parse(answer.slice(answer.indexOf('\r\n\r\n') + 4)) as { errors?: { field: string; messages: string[] }[] };
+  const exchange = (text: string) => rawExchange(port, text);
 
   describe('the request target (RFC 3986 §2.1, RFC 9112 §3.2)', () => {
     it.each([

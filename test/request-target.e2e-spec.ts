@@ -1,5 +1,6 @@
 import { once } from 'node:events';
 import { connect } from 'node:net';
+import { bodyOf, exchange as rawExchange, statusOf } from './setup/raw-http';
 import { startTestApp, type TestApp } from './setup/test-app';
 
 /** What a request line or Host header the app cannot serve gets: problem+json, never silence. */
@@ -13,22 +14,7 @@ describe('request targets and Host (RFC 9112 §3.2, §3.3)', () => {
   });
   afterAll(() => t.close());
 
-  /** Sends `text` on a fresh connection; the answer once the server closes it (or 5 s passed). */
-  const exchange = async (text: string): Promise<string> => {
-    const socket = connect(port, '127.0.0.1');
-    socket.on('error', () => undefined);
-    await once(socket, 'connect');
-    let answer = '';
-    socket.on('data', (chunk: Buffer) => (answer += chunk.toString('latin1')));
-    socket.write(text);
-    await Promise.race([once(socket, 'close'), new Promise((resolve) => setTimeout(resolve, 5_000))]);
-    socket.destroy();
-    return answer;
-  };
-
-  const statusOf = (answer: string) => Number(/^HTTP\/1\.[01] (\d{3}) /.exec(answer)?.[1]);
-  const bodyOf = (answer: string) =>
-    JSON.parse(answer.slice(answer.indexOf('\r\n\r\n') + 4)) as Record<string, unknown>;
+  const exchange = (text: string) => rawExchange(port, text);
 
   it.each([
     ['without Host', 'GET /users HTTP/1.1\r\n\r\n', 'An HTTP/1.1 request must have a Host header'],

@@ -165,13 +165,13 @@ class Environment {
 
   /**
    * On SIGTERM: how long `/health/ready` answers 503 while requests are still served (so a load balancer
-   * notices), before draining starts. SIGINT (Ctrl-C) skips it.
+   * notices), before draining starts. The other stop signals (SIGINT from Ctrl-C, SIGHUP, SIGQUIT) skip it.
    */
   @IsInt()
   @Min(0)
   SHUTDOWN_GRACE_MS = 0;
 
-  /** On SIGTERM or SIGINT, in-flight requests get this long to finish before the process gives up (exit 1). */
+  /** On a stop signal (SIGTERM, SIGINT, SIGHUP, SIGQUIT), in-flight requests get this long to finish before the process gives up (exit 1). */
   @IsInt()
   @Min(1)
   SHUTDOWN_TIMEOUT_MS = 10_000;

@@ -145,7 +145,7 @@ class Environment {
   @Max(65535)
   EMBEDDED_PG_PORT = 0;
 
-  /** pino's log level; `silent` turns logging off entirely, the per-request logger included. */
+  /** pino's log level, also what the CLI tools (migration:*, db:seed, user:admin) print; `silent` turns logging off entirely, the per-request logger included. */
   @IsIn(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'])
   LOG_LEVEL: LogLevel = 'info';
 

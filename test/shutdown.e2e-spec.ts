@@ -225,19 +225,22 @@ describe('the embedded PostgreSQL never outlives the app that started it', () =>
     return ((await exited) as [number | null])[0];
   };
 
-  itOnPostgres(
-    'SIGHUP (the terminal running npm start closed): drains, stops the embedded PostgreSQL, and the next start succeeds',
-    async () => {
+  itOnPostgres.each([
+    ['SIGHUP', 'the terminal running npm start closed'],
+    ['SIGQUIT', 'Ctrl-\\ in that terminal'],
+  ] as const)(
+    '%s (%s): drains, stops the embedded PostgreSQL, and the next start succeeds',
+    async (signal) => {
       const { dir, dataDir, env } = embeddedSetup();
       try {
         const first = await startMain(env);
         const server = postmaster(dataDir);
         expect(running(server.pid)).toBe(true);
         const exited = once(first.child, 'exit');
-        first.child.kill('SIGHUP');
+        first.child.kill(signal);
         const [code] = (await exited) as [number | null];
         expect({ code, output: code === 0 ? '' : first.output() }).toEqual({ code: 0, output: '' });
-        expect(first.output()).toContain('SIGHUP received: draining');
+        expect(first.output()).toContain(`${signal} received: draining`);
         expect(first.output()).toContain('"Stopped"');
         expect(running(server.pid)).toBe(false);
         expect(await accepts(server.port)).toBe(false);

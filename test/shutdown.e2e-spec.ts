@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { startEmbeddedPostgres } from '../src/database/dialects/embedded-postgres';
 import { PASSWORD } from './setup/accounts';
 import { testDialect } from './setup/dialect';
-import { startMain } from './setup/main-process';
+import { appEntryPoint, startMain } from './setup/main-process';
 import { useTestApp } from './setup/test-app';
 
 describe('graceful shutdown under load', () => {
@@ -249,6 +249,40 @@ describe('the embedded PostgreSQL never outlives the app that started it', () =>
         const second = await startMain(env);
         expect(second.output()).not.toContain('still running');
         expect(await stopApp(second)).toBe(0);
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
+    },
+    240_000,
+  );
+
+  itOnPostgres(
+    'SIGHUP while the app is still starting (its database up, the app not yet listening): exit 129, the database stopped',
+    async () => {
+      const { dir, dataDir, env } = embeddedSetup();
+      try {
+        const child = spawn(process.execPath, appEntryPoint(), {
+          env: { ...process.env, NODE_OPTIONS: '', LOG_LEVEL: 'info', LOG_FORMAT: 'json', PORT: '0', ...env },
+          stdio: ['ignore', 'pipe', 'pipe'],
+        });
+        let output = '';
+        child.stdout.on('data', (chunk) => (output += chunk));
+        child.stderr.on('data', (chunk) => (output += chunk));
+        const exited = once(child, 'exit');
+        // Written once the server is ready (postmaster.pid appears earlier, during initdb too).
+        const startedBy = join(dataDir, 'started-by.pid');
+        for (const started = Date.now(); !existsSync(startedBy);) {
+          if (child.exitCode !== null || Date.now() - started > 100_000) throw new Error(`did not start:\n${output}`);
+          await new Promise((resolve) => setTimeout(resolve, 10));
+        }
+        const server = postmaster(dataDir);
+        child.kill('SIGHUP');
+        const [code] = (await exited) as [number | null];
+        expect({ code, listening: output.includes('Listening on') }).toEqual({ code: 129, listening: false });
+        expect(output).toContain('SIGHUP received while starting: stopped');
+        for (const started = Date.now(); running(server.pid) && Date.now() - started < 10_000;)
+          await new Promise((resolve) => setTimeout(resolve, 50));
+        expect(running(server.pid)).toBe(false);
       } finally {
         rmSync(dir, { recursive: true, force: true });
       }

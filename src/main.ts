@@ -2,6 +2,7 @@ import './node-version'; // first: refuses an old Node.js before argon2 (a nativ
 import 'reflect-metadata';
 import { Logger } from '@nestjs/common';
 import type { AddressInfo } from 'node:net';
+import { constants } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { loadOrCreateSecret } from './auth/jwt-secret';
 import { DataSource } from 'typeorm';
@@ -12,7 +13,27 @@ import { Draining } from './health/draining';
 
 const logger = new Logger('Bootstrap');
 
+/**
+ * Every signal that asks this process to end: the terminal's Ctrl-C (SIGINT) and Ctrl-\\ (SIGQUIT), a
+ * closed terminal (SIGHUP), a supervisor's stop (SIGTERM). Left to Node, each ends the process at once,
+ * without its 'exit' event, and the embedded PostgreSQL (a process group of its own, so no terminal
+ * signal reaches it) would run on, holding the data directory. SIGKILL cannot be caught: the next
+ * start stops such a server (database/dialects/embedded-postgres.ts).
+ */
+const STOP_SIGNALS = ['SIGTERM', 'SIGINT', 'SIGHUP', 'SIGQUIT'] as const;
+
+/** What a stop signal does: nothing until the app listens, then main.ts's drain. */
+let onStopSignal: ((signal: NodeJS.Signals) => void) | undefined;
+
 async function bootstrap(): Promise<void> {
+  // Before anything starts: a stop signal while starting exits through process.exit, whose 'exit'
+  // event stops an embedded PostgreSQL already spawned (embedded-postgres's exit hook).
+  for (const signal of STOP_SIGNALS)
+    process.on(signal, (s) => {
+      if (onStopSignal) return onStopSignal(s);
+      console.error(`${s} received while starting: stopped`);
+      process.exit(128 + constants.signals[s]);
+    });
   Logger.attachBuffer(); // lines wait for the app's logger (pino), so all come out in one format; a failed start drops them
   loadDotEnv();
   const loaded = loadConfig();
@@ -24,6 +45,10 @@ async function bootstrap(): Promise<void> {
   if (!loaded.database.url) {
     const { dataDir, port } = loaded.embeddedPostgres;
     embedded = await startEmbeddedPostgres({ dataDir, port });
+    if (embedded.tookOver)
+      logger.warn(
+        `The embedded PostgreSQL on ${dataDir} was still running (pid ${embedded.tookOver.pid}) for an app that is gone: stopped it`,
+      );
   }
   logger.log(
     embedded
@@ -75,12 +100,11 @@ async function bootstrap(): Promise<void> {
     // signal must not take Node's default action (exit at once, mid-drain), and is no news worth a
     // line on a normal stop; the deadline bounds the drain.
     let stopping = false;
-    for (const signal of ['SIGTERM', 'SIGINT'] as const)
-      process.on(signal, (s) => {
-        if (stopping) return logger.debug(`${s} received again: still draining`);
-        stopping = true;
-        void shutdown(s).catch(exitWith('Shutdown failed'));
-      });
+    onStopSignal = (s) => {
+      if (stopping) return logger.debug(`${s} received again: still draining`);
+      stopping = true;
+      void shutdown(s).catch(exitWith('Shutdown failed'));
+    };
   } catch (error) {
     await embedded?.stop();
     throw error;

@@ -220,6 +220,17 @@ describe('npm run user:admin without a terminal', () => {
     await t.api.post('/auth/login').send({ email: ada.email, password: PASSWORD }).expect(200);
   });
 
+  it('prints no DEBUG lines at the default LOG_LEVEL (TypeORM listed every migration file); LOG_LEVEL=debug shows them', async () => {
+    const ada = await signUp(t.api, 'Ada');
+    const quiet = run(ada.email, { LOG_LEVEL: undefined });
+    expect({ status: quiet.status, output: quiet.stdout + quiet.stderr }).toEqual({
+      status: 0,
+      output: `${ada.email}: promoted\n`,
+    });
+    const chatty = run(ada.email, { LOG_LEVEL: 'debug' });
+    expect(chatty.stdout + chatty.stderr).toMatch(/DEBUG.*All classes found using provided glob pattern/);
+  });
+
   it('a new account with ADMIN_PASSWORD is created as an admin', async () => {
     const result = run('root@example.com', { ADMIN_PASSWORD: 'the admin password, long enough' });
     expect([result.status, result.stdout.split('\n').at(-2)]).toEqual([0, 'root@example.com: created']);

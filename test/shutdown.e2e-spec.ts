@@ -1,12 +1,14 @@
+import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { once } from 'node:events';
-import { readFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { connect } from 'node:net';
 import { join } from 'node:path';
 import { startEmbeddedPostgres } from '../src/database/dialects/embedded-postgres';
 import { PASSWORD } from './setup/accounts';
-import { startMain } from './setup/main-process';
+import { testDialect } from './setup/dialect';
+import { appEntryPoint, startMain } from './setup/main-process';
 import { useTestApp } from './setup/test-app';
 
 describe('graceful shutdown under load', () => {
@@ -184,4 +186,214 @@ describe('graceful shutdown under load', () => {
     ]);
     expect(outcome).toBe('stopped');
   });
+});
+
+describe('the embedded PostgreSQL never outlives the app that started it', () => {
+  const itOnPostgres = testDialect === 'postgres' ? it : it.skip;
+  if (testDialect !== 'postgres')
+    process.stdout.write(`skipped on ${testDialect}: the embedded database is PostgreSQL\n`);
+
+  /** A data directory of its own, and how to start the app (or a script) on it without DATABASE_URL. */
+  const embeddedSetup = () => {
+    const dir = mkdtempSync(join(tmpdir(), 'nest-typeorm-users-lifecycle-'));
+    chmodSync(dir, 0o755); // PostgreSQL runs as the `postgres` user when we are root
+    const dataDir = join(dir, 'postgres');
+    return { dir, dataDir, env: { DATABASE_URL: undefined, EMBEDDED_PG_DATA_DIR: dataDir } };
+  };
+  /** The server on `dataDir`, from PostgreSQL's lock file. */
+  const postmaster = (dataDir: string) => {
+    const lines = readFileSync(join(dataDir, 'postmaster.pid'), 'utf8').split('\n');
+    return { pid: Number(lines[0]), port: Number(lines[3]) };
+  };
+  const running = (pid: number) => {
+    try {
+      process.kill(pid, 0);
+      return !/^\S+ \(.*\) Z/.test(readFileSync(`/proc/${pid}/stat`, 'utf8')); // a zombie has stopped
+    } catch {
+      return false;
+    }
+  };
+  const accepts = (port: number) =>
+    new Promise<boolean>((resolve) => {
+      const socket = connect(port, '127.0.0.1');
+      socket.once('connect', () => (socket.destroy(), resolve(true)));
+      socket.once('error', () => resolve(false));
+    });
+  const stopApp = async ({ child }: { child: import('node:child_process').ChildProcess }) => {
+    const exited = once(child, 'exit');
+    child.kill('SIGTERM');
+    return ((await exited) as [number | null])[0];
+  };
+
+  itOnPostgres.each([
+    ['SIGHUP', 'the terminal running npm start closed'],
+    ['SIGQUIT', 'Ctrl-\\ in that terminal'],
+  ] as const)(
+    '%s (%s): drains, stops the embedded PostgreSQL, and the next start succeeds',
+    async (signal) => {
+      const { dir, dataDir, env } = embeddedSetup();
+      try {
+        const first = await startMain(env);
+        const server = postmaster(dataDir);
+        expect(running(server.pid)).toBe(true);
+        const exited = once(first.child, 'exit');
+        first.child.kill(signal);
+        const [code] = (await exited) as [number | null];
+        expect({ code, output: code === 0 ? '' : first.output() }).toEqual({ code: 0, output: '' });
+        expect(first.output()).toContain(`${signal} received: draining`);
+        expect(first.output()).toContain('"Stopped"');
+        expect(running(server.pid)).toBe(false);
+        expect(await accepts(server.port)).toBe(false);
+        expect(existsSync(join(dataDir, 'postmaster.pid'))).toBe(false);
+
+        const second = await startMain(env);
+        expect(second.output()).not.toContain('still running');
+        expect(await stopApp(second)).toBe(0);
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
+    },
+    240_000,
+  );
+
+  itOnPostgres(
+    'SIGHUP while the app is still starting (its database up, the app not yet listening): exit 129, the database stopped',
+    async () => {
+      const { dir, dataDir, env } = embeddedSetup();
+      try {
+        const child = spawn(process.execPath, appEntryPoint(), {
+          env: { ...process.env, NODE_OPTIONS: '', LOG_LEVEL: 'info', LOG_FORMAT: 'json', PORT: '0', ...env },
+          stdio: ['ignore', 'pipe', 'pipe'],
+        });
+        let output = '';
+        child.stdout.on('data', (chunk) => (output += chunk));
+        child.stderr.on('data', (chunk) => (output += chunk));
+        const exited = once(child, 'exit');
+        // Written once the server is ready (postmaster.pid appears earlier, during initdb too).
+        const startedBy = join(dataDir, 'started-by.pid');
+        for (const started = Date.now(); !existsSync(startedBy);) {
+          if (child.exitCode !== null || Date.now() - started > 100_000) throw new Error(`did not start:\n${output}`);
+          await new Promise((resolve) => setTimeout(resolve, 10));
+        }
+        const server = postmaster(dataDir);
+        child.kill('SIGHUP');
+        const [code] = (await exited) as [number | null];
+        expect({ code, listening: output.includes('Listening on') }).toEqual({ code: 129, listening: false });
+        expect(output).toContain('SIGHUP received while starting: stopped');
+        for (const started = Date.now(); running(server.pid) && Date.now() - started < 10_000;)
+          await new Promise((resolve) => setTimeout(resolve, 50));
+        expect(running(server.pid)).toBe(false);
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
+    },
+    240_000,
+  );
+
+  itOnPostgres(
+    'SIGKILL of the app (uncatchable): the server it leaves is stopped by the next start, which then succeeds',
+    async () => {
+      const { dir, dataDir, env } = embeddedSetup();
+      try {
+        const first = await startMain(env);
+        const orphan = postmaster(dataDir);
+        const exited = once(first.child, 'exit');
+        first.child.kill('SIGKILL');
+        await exited;
+        expect(running(orphan.pid)).toBe(true); // nothing could stop it: it runs on, holding the data directory
+
+        const second = await startMain(env);
+        expect(second.output()).toContain(`was still running (pid ${orphan.pid}) for an app that is gone: stopped it`);
+        expect(running(orphan.pid)).toBe(false);
+        expect(postmaster(dataDir).pid).not.toBe(orphan.pid);
+        const res = await fetch(`${second.base}/health/ready`);
+        expect(res.status).toBe(200);
+        expect(await stopApp(second)).toBe(0);
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
+    },
+    240_000,
+  );
+
+  itOnPostgres(
+    'a start while the app that started the server still runs is refused, naming that app’s pid',
+    async () => {
+      const { dir, dataDir, env } = embeddedSetup();
+      try {
+        const first = await startMain(env);
+        const second = spawnScript(
+          dataDir,
+          'startEmbeddedPostgres({ dataDir, port: 0 }).catch((e) => { console.error(e.message); process.exit(3); });',
+        );
+        const [code] = (await once(second.child, 'exit')) as [number | null];
+        expect(code).toBe(3);
+        expect(second.output()).toContain(`for the process ${first.child.pid}, which still runs. Stop that app first`);
+        expect(running(postmaster(dataDir).pid)).toBe(true);
+        expect(await stopApp(first)).toBe(0);
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
+    },
+    240_000,
+  );
+
+  /** A Node process that loads startEmbeddedPostgres and runs `script` (with `dataDir` in scope), as a CLI tool does. */
+  const spawnScript = (dataDir: string, script: string) => {
+    const child = spawn(
+      process.execPath,
+      [
+        '-r',
+        require.resolve('ts-node/register/transpile-only'),
+        '-e',
+        `const { startEmbeddedPostgres } = require(${JSON.stringify(join(__dirname, '..', 'src', 'database', 'dialects', 'embedded-postgres.ts'))});\n` +
+          `const dataDir = ${JSON.stringify(dataDir)};\n${script}`,
+      ],
+      { env: { ...process.env, NODE_OPTIONS: '' }, stdio: ['pipe', 'pipe', 'pipe'] },
+    );
+    let output = '';
+    child.stdout.on('data', (chunk) => (output += chunk));
+    child.stderr.on('data', (chunk) => (output += chunk));
+    return { child, output: () => output };
+  };
+
+  itOnPostgres.each([
+    ['SIGHUP, a program that does not handle it (a CLI tool)', "process.kill(process.pid, 'SIGHUP');", 129],
+    [
+      'SIGINT, a program that does not handle it (Ctrl-C on npm run db:seed)',
+      "process.kill(process.pid, 'SIGINT');",
+      130,
+    ],
+    ['an uncaught exception', "throw new Error('fatal');", 1],
+    ['an unhandled rejection', "Promise.reject(new Error('fatal'));", 1],
+  ])(
+    '%s: the process exits and its embedded PostgreSQL stops',
+    async (_name, end, expectedCode) => {
+      const { dir, dataDir } = embeddedSetup();
+      try {
+        // Started, it waits for a line on stdin, then ends as named.
+        const script = spawnScript(
+          dataDir,
+          `startEmbeddedPostgres({ dataDir, port: 0 }).then(() => { console.log('started'); process.stdin.once('data', () => { ${end} }); });`,
+        );
+        for (const started = Date.now(); !script.output().includes('started');) {
+          if (script.child.exitCode !== null || Date.now() - started > 100_000) throw new Error(script.output());
+          await new Promise((resolve) => setTimeout(resolve, 50));
+        }
+        const server = postmaster(dataDir);
+        const exited = once(script.child, 'exit');
+        script.child.stdin.write('end\n');
+        const [code] = (await exited) as [number | null];
+        expect({ code, output: script.output() }).toEqual({ code: expectedCode, output: expect.any(String) });
+        // The exit hook sent the fast shutdown; it completes on its own, in well under a few seconds.
+        for (const started = Date.now(); running(server.pid) && Date.now() - started < 10_000;)
+          await new Promise((resolve) => setTimeout(resolve, 50));
+        expect(running(server.pid)).toBe(false);
+        expect(await accepts(server.port)).toBe(false);
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
+    },
+    120_000,
+  );
 });

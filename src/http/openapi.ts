@@ -147,8 +147,10 @@ export function toOpenApi31<T>(node: T): T {
  */
 export function setupOpenApi(app: INestApplication, document: OpenAPIObject): void {
   const fastify = app.getHttpAdapter().getInstance() as FastifyInstance;
+  const index = '/docs/index.html';
   fastify.addHook('onRequest', (request, reply, done) => {
-    if (request.url.split('?')[0] !== '/docs/index.html') return done();
+    const { url } = request; // every request passes here: no allocation unless it is the index
+    if (!url.startsWith(index) || (url.length > index.length && url[index.length] !== '?')) return done();
     void reply.redirect('/docs/', 301);
   });
   SwaggerModule.setup('docs', app, document, {

@@ -15,8 +15,7 @@ describe('Bad input names what was wrong (RFC 9457 §3)', () => {
   let port: number;
   beforeAll(async () => {
     t = await startTestApp();
-    await t.app.listen(0, '127.0.0.1');
-    port = (t.app.getHttpServer().address() as { port: number }).port;
+    port = await t.listen();
   });
   beforeEach(() => t.reset());
   afterAll(() => t.close());

@@ -26,8 +26,7 @@ describe('a client that does not send its whole request in time (HTTP_REQUEST_TI
       DB_POOL_SIZE: '1',
       DB_POOL_MAX_OVERFLOW: '0',
     });
-    await t.app.listen(0, '127.0.0.1');
-    port = (t.app.getHttpServer().address() as { port: number }).port;
+    port = await t.listen();
   });
   afterAll(() => t.close());
 

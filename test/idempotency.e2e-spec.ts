@@ -1,5 +1,4 @@
 import { randomUUID } from 'node:crypto';
-import type { AddressInfo } from 'node:net';
 import request from 'supertest';
 import { ExpiredKeysPurger } from '../src/idempotency/idempotency.module';
 import { registry } from '../src/metrics/metrics';
@@ -483,8 +482,7 @@ describe(`Idempotency-Key (${DRAFT})`, () => {
   describe('the lost response (§1): the write committed, the client never heard', () => {
     it('the response is cut on its way back; the retry with the key gets the original 201, and there is one row', async () => {
       const { user, headers } = await author();
-      await t.app.listen(0, '127.0.0.1');
-      const { port } = t.app.getHttpServer().address() as AddressInfo;
+      const port = await t.listen();
       const proxy = await startFaultProxy({ host: '127.0.0.1', port });
       const key = newKey();
       const body = { title: 'Lost', body: 'in transit' };

@@ -9,8 +9,7 @@ describe('request targets and Host (RFC 9112 §3.2, §3.3)', () => {
   let port: number;
   beforeAll(async () => {
     t = await startTestApp();
-    await t.app.listen(0, '127.0.0.1');
-    port = (t.app.getHttpServer().address() as { port: number }).port;
+    port = await t.listen();
   });
   afterAll(() => t.close());
 

@@ -14,7 +14,9 @@ export async function exchange(port: number, request: string): Promise<string> {
   const chunks: Buffer[] = [];
   socket.on('data', (chunk: Buffer) => chunks.push(chunk));
   socket.write(Buffer.from(request, 'latin1'));
-  await Promise.race([once(socket, 'close'), new Promise((resolve) => setTimeout(resolve, 5_000))]);
+  let timer: NodeJS.Timeout | undefined;
+  await Promise.race([once(socket, 'close'), new Promise((resolve) => (timer = setTimeout(resolve, 5_000)))]);
+  clearTimeout(timer); // a pending timer would hold Jest open after the last test
   socket.destroy();
   return Buffer.concat(chunks).toString('utf8');
 }

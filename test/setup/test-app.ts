@@ -19,6 +19,8 @@ export interface TestApp {
   queriesDuring(action: () => Promise<unknown>): Promise<string[]>;
   /** Empties every table between tests. */
   reset(): Promise<void>;
+  /** Listens on an ephemeral port of 127.0.0.1, for clients other than supertest (raw sockets, proxies); returns the port. */
+  listen(): Promise<number>;
   close(): Promise<void>;
 }
 
@@ -44,6 +46,10 @@ export async function startTestApp(env: NodeJS.ProcessEnv = {}): Promise<TestApp
       }
     },
     reset: () => emptyTables(dataSource),
+    async listen() {
+      await app.listen(0, '127.0.0.1');
+      return (app.getHttpServer().address() as { port: number }).port;
+    },
     close: () => app.close(),
   };
 }
@@ -117,6 +123,7 @@ export function useTestApp(env: NodeJS.ProcessEnv = {}, { resetEachTest = true }
     query: (sql, parameters) => started().query(sql, parameters),
     queriesDuring: (action) => started().queriesDuring(action),
     reset: () => started().reset(),
+    listen: () => started().listen(),
     close: () => started().close(),
   };
 }

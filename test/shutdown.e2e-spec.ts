@@ -230,7 +230,7 @@ describe('the embedded PostgreSQL never outlives the app that started it', () =>
     ['SIGQUIT', 'Ctrl-\\ in that terminal'],
   ] as const)(
     '%s (%s): drains, stops the embedded PostgreSQL, and the next start succeeds',
-    async (signal) => {
+    async (signal, _when) => {
       const { dir, dataDir, env } = embeddedSetup();
       try {
         const first = await startMain(env);

@@ -271,29 +271,37 @@ function refuseUnmetExpectations(fastify: FastifyInstance): void {
  * to a request that never arrived (RFC 9112 §9.6). Requests whose body has arrived are left to finish.
  */
 function endStuckClientsOnClose(fastify: FastifyInstance, shutdownTimeoutMs: number): void {
-  const inFlight = new Set<FastifyReply>();
-  const connections = new Set<Socket>();
+  // Each open connection and the reply it is serving, updated in place. Not a collection of replies:
+  // V8 promotes to the old generation whatever passes through a long-lived Set or Map whose entries
+  // come and go (BENCHMARKS.md, "A Set of requests in flight"), here every request's objects.
+  const serving = new Map<Socket, FastifyReply | undefined>();
   fastify.server.on('connection', (socket: Socket) => {
-    connections.add(socket);
-    socket.once('close', () => connections.delete(socket));
+    serving.set(socket, undefined);
+    socket.once('close', () => serving.delete(socket));
   });
-  fastify.addHook('onRequest', (_request, reply, done) => {
-    inFlight.add(reply);
+  // Only connections the server accepted: light-my-request's (inject) never close.
+  const track = (socket: Socket, reply: FastifyReply | undefined) => {
+    if (serving.has(socket)) serving.set(socket, reply);
+  };
+  fastify.addHook('onRequest', (request, reply, done) => {
+    track(request.raw.socket, reply);
     done();
   });
-  fastify.addHook('onResponse', (_request, reply, done) => {
-    inFlight.delete(reply);
+  fastify.addHook('onResponse', (request, _reply, done) => {
+    track(request.raw.socket, undefined);
     done();
   });
   fastify.addHook('onRequestAbort', (request, done) => {
-    for (const reply of inFlight) if (reply.request === request) inFlight.delete(reply);
+    track(request.raw.socket, undefined);
     done();
   });
   fastify.addHook('preClose', (done) => {
     const timer = setTimeout(() => {
-      const serving = new Set<Socket>();
-      for (const reply of inFlight) {
-        serving.add(reply.request.raw.socket);
+      for (const [socket, reply] of serving) {
+        if (!reply) {
+          socket.destroy();
+          continue;
+        }
         if (reply.sent || reply.request.raw.complete) continue;
         void reply.header('Connection', 'close');
         const timedOut = new ProblemException(
@@ -302,7 +310,6 @@ function endStuckClientsOnClose(fastify: FastifyInstance, shutdownTimeoutMs: num
         );
         answerWithProblem(reply.request, reply, timedOut);
       }
-      for (const socket of connections) if (!serving.has(socket)) socket.destroy();
     }, shutdownTimeoutMs / 2);
     timer.unref();
     done();

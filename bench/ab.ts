@@ -6,7 +6,9 @@
  * AB_LOG_LEVEL), pinned together to one core (`taskset -c AB_APP_CORE`, 1), and are loaded **at the
  * same time** by one wrk each (this process and its wrk on the other cores: start it as
  * `taskset -c 0 npx ts-node -T bench/ab.ts`), so a shared machine's drift hits both alike. Each pair's result is B's CPU per request ÷ A's, from
- * /proc; the median of AB_PAIRS pairs is the effect (an A/A run shows the noise).
+ * /proc; the median of AB_PAIRS pairs is the effect (an A/A run shows the noise). Each summary line also
+ * gives both apps' full garbage collections per 10,000 requests (from their /metrics), which shows a change
+ * that makes requests' objects outlive the young generation.
  *
  * Settings: AB_DATABASE_URL (required: a database of your own; its public schema is dropped and
  * re-seeded unless AB_SEED=no), AB_PAIRS (6), AB_SECONDS (4), AB_WARMUP_SECONDS (2: each endpoint's
@@ -102,6 +104,16 @@ async function startApp(label: string, dir: string): Promise<App> {
       return app;
     await sleep(100);
   }
+}
+
+/**
+ * How many full (mark-compact) garbage collections the app has run, from its `/metrics`
+ * (prom-client's nodejs_gc_duration_seconds, kind="major"). Many more per request in B than in A means
+ * B's requests keep objects alive long enough to be promoted to V8's old generation.
+ */
+async function majorGcs(app: App): Promise<number> {
+  const text = await (await fetch(`${app.base}/metrics`)).text();
+  return Number(/^nodejs_gc_duration_seconds_count\{kind="major"\} (\d+)/m.exec(text)?.[1] ?? 0);
 }
 
 /** Fresh users with a profile, a post and a comment, to delete; returns the first id. */
@@ -225,12 +237,15 @@ async function main(): Promise<void> {
       },
     ];
     const load = async (app: App, template: RequestTemplate, connections: number, seconds: number) => {
+      const gcsBefore = await majorGcs(app);
       const before = cpuSeconds(app.child.pid!);
       const result = await runLoad('wrk', app.base, template, connections, seconds);
       const cpu = cpuSeconds(app.child.pid!) - before;
+      const gcs = (await majorGcs(app)) - gcsBefore;
       if (result.non2xx + result.errors > 0)
         console.log(`  ! ${app.label}: ${result.non2xx} non-2xx, ${result.errors} errors`);
-      return { rps: result.rps, cpuPerRequest: (cpu / Math.max(1, result.requests)) * 1e6 };
+      const requests = Math.max(1, result.requests);
+      return { rps: result.rps, cpuPerRequest: (cpu / requests) * 1e6, majorGcsPer10k: (gcs / requests) * 1e4 };
     };
     const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)];
     const summary: string[] = [];
@@ -251,17 +266,20 @@ async function main(): Promise<void> {
       await both(WARMUP_SECONDS, false); // warm-up
       const a: number[] = [];
       const b: number[] = [];
+      const gcs = [0, 0];
       for (let i = 0; i < PAIRS; i++) {
         const [ra, rb] = await both(SECONDS, i % 2 === 1);
         a.push(ra.cpuPerRequest);
         b.push(rb.cpuPerRequest);
+        gcs[0] += ra.majorGcsPer10k / PAIRS;
+        gcs[1] += rb.majorGcsPer10k / PAIRS;
         console.log(
           `${endpoint.name} pair ${i + 1}: A ${ra.cpuPerRequest.toFixed(0)} µs/req (${ra.rps.toFixed(0)}/s)  B ${rb.cpuPerRequest.toFixed(0)} µs/req (${rb.rps.toFixed(0)}/s)  B/A ${(rb.cpuPerRequest / ra.cpuPerRequest).toFixed(2)}`,
         );
       }
       const ratios = a.map((value, i) => b[i] / value);
       summary.push(
-        `${endpoint.name}: A ${median(a).toFixed(0)} → B ${median(b).toFixed(0)} µs/req, B/A ${median(ratios).toFixed(2)} (${Math.min(...ratios).toFixed(2)}–${Math.max(...ratios).toFixed(2)}), ${PAIRS} pairs of ${SECONDS} s`,
+        `${endpoint.name}: A ${median(a).toFixed(0)} → B ${median(b).toFixed(0)} µs/req, B/A ${median(ratios).toFixed(2)} (${Math.min(...ratios).toFixed(2)}–${Math.max(...ratios).toFixed(2)}), ${PAIRS} pairs of ${SECONDS} s; full GCs per 10k requests A ${gcs[0].toFixed(1)}, B ${gcs[1].toFixed(1)}`,
       );
     }
     const peakRss = (app: App) => /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${app.child.pid}/status`, 'utf8'))?.[1];

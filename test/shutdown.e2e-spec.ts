@@ -1,7 +1,7 @@
 import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { once } from 'node:events';
-import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { connect } from 'node:net';
 import { join } from 'node:path';
@@ -460,6 +460,47 @@ describe('the embedded PostgreSQL never outlives the app that started it', () =>
     },
     240_000,
   );
+  itOnOwnRun(
+    'two apps started at once on a new data directory: one runs on a whole cluster, the other refuses naming it',
+    async () => {
+      let winners: Awaited<ReturnType<typeof startMain>>[] = [];
+      const dirs: string[] = [];
+      try {
+        // Twice, as the second start may land before, during or after the first one's initdb.
+        for (let round = 1; round <= 2; round++) {
+          const { dir, dataDir, env: embedded } = embeddedSetup();
+          dirs.push(dir);
+          const env = { ...embedded, DB_MIGRATIONS_RUN: 'true' }; // the schema too, on the new cluster
+          const starts = await Promise.allSettled([startMain(env), startMain(env)]);
+          winners = starts.flatMap((start) => (start.status === 'fulfilled' ? [start.value] : []));
+          const refusals = starts.flatMap((start) => (start.status === 'rejected' ? [String(start.reason)] : []));
+          expect({ round, winners: winners.length, refusals }).toEqual({
+            round,
+            winners: 1,
+            refusals: [expect.any(String)],
+          });
+          const [winner] = winners;
+          expect({ refusal: refusals[0] }).toEqual({
+            refusal: expect.stringContaining(`for the process ${winner.child.pid}, which still runs`),
+          });
+          const res = await fetch(`${winner.base}/users`, {
+            method: 'POST',
+            headers: { 'Content-Type': 'application/json' },
+            body: JSON.stringify({ name: 'First', email: `first-${round}@example.com`, password: PASSWORD }),
+          });
+          expect(res.status).toBe(201);
+          expect(await stopApp(winner)).toBe(0);
+          expect(existsSync(join(dataDir, 'PG_VERSION'))).toBe(true);
+          expect(readdirSync(dir).filter((name) => name.includes('.initdb-'))).toEqual([]); // no copy left beside it
+        }
+      } finally {
+        for (const { child } of winners) if (child.exitCode === null) await stopApp({ child });
+        for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
+      }
+    },
+    240_000,
+  );
+
   itOnOwnRun.each([
     ['SIGHUP, a program that does not handle it (a CLI tool)', "process.kill(process.pid, 'SIGHUP');", 129],
     [

@@ -1,12 +1,12 @@
 import { type ChildProcess, type SpawnOptions, spawnSync } from 'node:child_process';
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { once } from 'node:events';
-import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { constants, tmpdir } from 'node:os';
 import { syncBuiltinESMExports } from 'node:module';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 
 export interface EmbeddedPostgresOptions {
   dataDir: string;
@@ -47,34 +47,33 @@ export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): P
     if (recentLog.length > 5) recentLog.shift();
     options.onLog?.(message.trim());
   };
-  const pg = new EmbeddedPostgres({
-    databaseDir: dataDir,
-    port,
-    user: USER,
-    password: PASSWORD,
-    authMethod: 'scram-sha-256',
-    persistent: !options.ephemeral, // an ephemeral cluster's data directory is deleted on stop
-    // PostgreSQL refuses to run as root (CI, containers); this runs it as a `postgres` system user.
-    createPostgresUser: true,
-    // Loopback only, no Unix socket: this database serves this process, not the network.
-    postgresFlags: [
-      '-c',
-      'listen_addresses=127.0.0.1',
-      '-c',
-      'unix_socket_directories=',
-      '-c',
-      `${STARTED_BY_SETTING}=${process.pid}`,
-      ...(options.serverFlags ?? []),
-    ],
-    onLog: log,
-    onError: (error) => log(error instanceof Error ? error.message : JSON.stringify(error)),
-  });
+  const cluster = (databaseDir: string) =>
+    new EmbeddedPostgres({
+      databaseDir,
+      port,
+      user: USER,
+      password: PASSWORD,
+      authMethod: 'scram-sha-256',
+      persistent: !options.ephemeral, // an ephemeral cluster's data directory is deleted on stop
+      // PostgreSQL refuses to run as root (CI, containers); this runs it as a `postgres` system user.
+      createPostgresUser: true,
+      // Loopback only, no Unix socket: this database serves this process, not the network.
+      postgresFlags: [
+        '-c',
+        'listen_addresses=127.0.0.1',
+        '-c',
+        'unix_socket_directories=',
+        '-c',
+        `${STARTED_BY_SETTING}=${process.pid}`,
+        ...(options.serverFlags ?? []),
+      ],
+      onLog: log,
+      onError: (error) => log(error instanceof Error ? error.message : JSON.stringify(error)),
+    });
+  const pg = cluster(dataDir);
 
   try {
-    if (!existsSync(resolve(dataDir, 'PG_VERSION'))) {
-      await mkdir(dataDir, { recursive: true });
-      await pg.initialise();
-    }
+    if (!existsSync(resolve(dataDir, 'PG_VERSION'))) await initialiseOnce(dataDir, cluster);
     await inOwnProcessGroup(() => pg.start());
   } catch (error) {
     // Two starts at once: the other one's server won PostgreSQL's lock; say whose it is, as a start after it would.
@@ -105,6 +104,39 @@ export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): P
       if (!options.ephemeral && readRecord() === dataDir) rmSync(RUNNING_RECORD, { force: true });
     },
   };
+}
+
+/**
+ * Creates the cluster in `dataDir` (initdb) whole or not at all: initdb runs in a directory beside it,
+ * renamed into place once done, so a start never sees a half-made cluster (two starts at once: one
+ * started a server on it, and the other's initdb, failing on that server's lock, deleted it). The
+ * later of two renames finds the first's cluster, which is used. A mount point cannot be renamed onto
+ * (EXDEV, EBUSY): there initdb runs in place.
+ */
+async function initialiseOnce(
+  dataDir: string,
+  cluster: (databaseDir: string) => { initialise(): Promise<void> },
+): Promise<void> {
+  const staging = `${dataDir}.initdb-${process.pid}-${randomBytes(4).toString('hex')}`;
+  await mkdir(dirname(dataDir), { recursive: true });
+  try {
+    await cluster(staging).initialise();
+    try {
+      renameSync(staging, dataDir); // replaces a missing or empty directory, never a full one
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code;
+      if (code === 'ENOTEMPTY' || code === 'EEXIST') {
+        if (existsSync(resolve(dataDir, 'PG_VERSION'))) return;
+        throw new Error(`${dataDir} is not empty, yet holds no PostgreSQL cluster (no PG_VERSION): empty it`, {
+          cause: error,
+        });
+      }
+      if (code !== 'EXDEV' && code !== 'EBUSY') throw error;
+      await cluster(dataDir).initialise();
+    }
+  } finally {
+    rmSync(staging, { recursive: true, force: true });
+  }
 }
 
 /**

@@ -1,7 +1,7 @@
 import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { once } from 'node:events';
-import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { connect } from 'node:net';
 import { join } from 'node:path';
@@ -215,6 +215,7 @@ describe('the embedded PostgreSQL never outlives the app that started it', () =>
       return false;
     }
   };
+  const parentOf = (pid: number) => Number(readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ')[1]);
   const accepts = (port: number) =>
     new Promise<boolean>((resolve) => {
       const socket = connect(port, '127.0.0.1');
@@ -358,6 +359,147 @@ describe('the embedded PostgreSQL never outlives the app that started it', () =>
     child.stderr.on('data', (chunk) => (output += chunk));
     return { child, output: () => output };
   };
+
+  itOnOwnRun(
+    'started-by.pid naming another live process (a pid reused, a file left over) while the app runs: refused naming the app, its server untouched',
+    async () => {
+      const { dir, dataDir, env } = embeddedSetup();
+      const unrelated = spawn('sleep', ['600'], { stdio: 'ignore' });
+      try {
+        const first = await startMain(env);
+        const server = postmaster(dataDir);
+        writeFileSync(join(dataDir, 'started-by.pid'), String(unrelated.pid));
+        const second = spawnScript(
+          dataDir,
+          'startEmbeddedPostgres({ dataDir, port: 0 }).then((pg) => pg.stop(), (e) => { console.error(e.message); process.exit(3); });',
+        );
+        const [code] = (await once(second.child, 'exit')) as [number | null];
+        expect({ code, output: second.output() }).toEqual({
+          code: 3,
+          output: expect.stringContaining(`for the process ${first.child.pid}, which still runs`),
+        });
+        expect(postmaster(dataDir).pid).toBe(server.pid);
+        expect(running(server.pid)).toBe(true);
+        expect((await fetch(`${first.base}/health/ready`)).status).toBe(200);
+        expect(running(unrelated.pid!)).toBe(true);
+        expect(await stopApp(first)).toBe(0);
+      } finally {
+        unrelated.kill('SIGKILL');
+        rmSync(dir, { recursive: true, force: true });
+      }
+    },
+    240_000,
+  );
+
+  itOnOwnRun(
+    'postmaster.pid left from before a reboot, its pid now the starting app’s own: the app does not stop itself, it starts',
+    async () => {
+      const { dir, dataDir } = embeddedSetup();
+      try {
+        // The data directory as a power cut leaves it (its lock and started-by.pid); after the restart (a
+        // container's pids begin anew) the lock's pid is the starting app's own.
+        const script = spawnScript(
+          dataDir,
+          `(async () => {
+            await (await startEmbeddedPostgres({ dataDir, port: 0 })).stop();
+            const { writeFileSync } = require('node:fs');
+            const lock = [process.pid, dataDir, '1796600000', '54321', '', '127.0.0.1', '  5432001   0', 'ready   ', ''];
+            writeFileSync(dataDir + '/postmaster.pid', lock.join('\\n'));
+            writeFileSync(dataDir + '/started-by.pid', '999999999');
+            const pg = await startEmbeddedPostgres({ dataDir, port: 0 });
+            console.log('started again');
+            await pg.stop();
+          })().catch((e) => { console.error(e.message); process.exit(3); });`,
+        );
+        const [code, signal] = (await once(script.child, 'exit')) as [number | null, string | null];
+        expect({ code, signal, output: script.output() }).toEqual({
+          code: 0,
+          signal: null,
+          output: expect.stringContaining('started again'),
+        });
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
+    },
+    240_000,
+  );
+
+  itOnOwnRun(
+    'two apps started at once on one data directory (its server left by a kill -9): one runs, the other refuses naming it and leaves its server alone',
+    async () => {
+      const { dir, dataDir, env } = embeddedSetup();
+      let winners: Awaited<ReturnType<typeof startMain>>[] = [];
+      try {
+        const killed = await startMain(env);
+        const exited = once(killed.child, 'exit');
+        killed.child.kill('SIGKILL');
+        await exited;
+        // Twice, as each start may land in another moment of the other's (the check, its server starting).
+        for (let round = 1; round <= 2; round++) {
+          const starts = await Promise.allSettled([startMain(env), startMain(env)]);
+          winners = starts.flatMap((start) => (start.status === 'fulfilled' ? [start.value] : []));
+          const refusals = starts.flatMap((start) => (start.status === 'rejected' ? [String(start.reason)] : []));
+          expect({ round, winners: winners.length, refusals: refusals.length }).toEqual({
+            round,
+            winners: 1,
+            refusals: 1,
+          });
+          const [winner] = winners;
+          expect({ refusal: refusals[0] }).toEqual({
+            refusal: expect.stringContaining(`for the process ${winner.child.pid}, which still runs`),
+          });
+          expect((await fetch(`${winner.base}/health/ready`)).status).toBe(200);
+          expect(parentOf(postmaster(dataDir).pid)).toBe(winner.child.pid);
+          expect(await stopApp(winner)).toBe(0);
+          expect(existsSync(join(dataDir, 'postmaster.pid'))).toBe(false); // no second server left
+        }
+      } finally {
+        for (const { child } of winners) if (child.exitCode === null) await stopApp({ child });
+        rmSync(dir, { recursive: true, force: true });
+      }
+    },
+    240_000,
+  );
+  itOnOwnRun(
+    'two apps started at once on a new data directory: one runs on a whole cluster, the other refuses naming it',
+    async () => {
+      let winners: Awaited<ReturnType<typeof startMain>>[] = [];
+      const dirs: string[] = [];
+      try {
+        // Twice, as the second start may land before, during or after the first one's initdb.
+        for (let round = 1; round <= 2; round++) {
+          const { dir, dataDir, env: embedded } = embeddedSetup();
+          dirs.push(dir);
+          const env = { ...embedded, DB_MIGRATIONS_RUN: 'true' }; // the schema too, on the new cluster
+          const starts = await Promise.allSettled([startMain(env), startMain(env)]);
+          winners = starts.flatMap((start) => (start.status === 'fulfilled' ? [start.value] : []));
+          const refusals = starts.flatMap((start) => (start.status === 'rejected' ? [String(start.reason)] : []));
+          expect({ round, winners: winners.length, refusals }).toEqual({
+            round,
+            winners: 1,
+            refusals: [expect.any(String)],
+          });
+          const [winner] = winners;
+          expect({ refusal: refusals[0] }).toEqual({
+            refusal: expect.stringContaining(`for the process ${winner.child.pid}, which still runs`),
+          });
+          const res = await fetch(`${winner.base}/users`, {
+            method: 'POST',
+            headers: { 'Content-Type': 'application/json' },
+            body: JSON.stringify({ name: 'First', email: `first-${round}@example.com`, password: PASSWORD }),
+          });
+          expect(res.status).toBe(201);
+          expect(await stopApp(winner)).toBe(0);
+          expect(existsSync(join(dataDir, 'PG_VERSION'))).toBe(true);
+          expect(readdirSync(dir).filter((name) => name.includes('.initdb-'))).toEqual([]); // no copy left beside it
+        }
+      } finally {
+        for (const { child } of winners) if (child.exitCode === null) await stopApp({ child });
+        for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
+      }
+    },
+    240_000,
+  );
 
   itOnOwnRun.each([
     ['SIGHUP, a program that does not handle it (a CLI tool)', "process.kill(process.pid, 'SIGHUP');", 129],

@@ -1,12 +1,12 @@
 import { type ChildProcess, type SpawnOptions, spawnSync } from 'node:child_process';
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { once } from 'node:events';
-import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { constants, tmpdir } from 'node:os';
 import { syncBuiltinESMExports } from 'node:module';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 
 export interface EmbeddedPostgresOptions {
   dataDir: string;
@@ -47,34 +47,41 @@ export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): P
     if (recentLog.length > 5) recentLog.shift();
     options.onLog?.(message.trim());
   };
-  const pg = new EmbeddedPostgres({
-    databaseDir: dataDir,
-    port,
-    user: USER,
-    password: PASSWORD,
-    authMethod: 'scram-sha-256',
-    persistent: !options.ephemeral, // an ephemeral cluster's data directory is deleted on stop
-    // PostgreSQL refuses to run as root (CI, containers); this runs it as a `postgres` system user.
-    createPostgresUser: true,
-    // Loopback only, no Unix socket: this database serves this process, not the network.
-    postgresFlags: [
-      '-c',
-      'listen_addresses=127.0.0.1',
-      '-c',
-      'unix_socket_directories=',
-      ...(options.serverFlags ?? []),
-    ],
-    onLog: log,
-    onError: (error) => log(error instanceof Error ? error.message : JSON.stringify(error)),
-  });
+  const cluster = (databaseDir: string) =>
+    new EmbeddedPostgres({
+      databaseDir,
+      port,
+      user: USER,
+      password: PASSWORD,
+      authMethod: 'scram-sha-256',
+      persistent: !options.ephemeral, // an ephemeral cluster's data directory is deleted on stop
+      // PostgreSQL refuses to run as root (CI, containers); this runs it as a `postgres` system user.
+      createPostgresUser: true,
+      // Loopback only, no Unix socket: this database serves this process, not the network.
+      postgresFlags: [
+        '-c',
+        'listen_addresses=127.0.0.1',
+        '-c',
+        'unix_socket_directories=',
+        '-c',
+        `${STARTED_BY_SETTING}=${process.pid}`,
+        ...(options.serverFlags ?? []),
+      ],
+      onLog: log,
+      onError: (error) => log(error instanceof Error ? error.message : JSON.stringify(error)),
+    });
+  const pg = cluster(dataDir);
 
   try {
-    if (!existsSync(resolve(dataDir, 'PG_VERSION'))) {
-      await mkdir(dataDir, { recursive: true });
-      await pg.initialise();
-    }
+    if (!existsSync(resolve(dataDir, 'PG_VERSION'))) await initialiseOnce(dataDir, cluster);
     await inOwnProcessGroup(() => pg.start());
   } catch (error) {
+    // Two starts at once: the other one's server won PostgreSQL's lock; say whose it is, as a start after it would.
+    const other = readLock(dataDir);
+    if (other && other.pid !== (pg as unknown as { process?: ChildProcess }).process?.pid) {
+      const starter = starterOf(dataDir, other.pid);
+      if (typeof starter === 'number') throw new Error(refusal(dataDir, other, starter), { cause: error });
+    }
     const reason = error instanceof Error ? error.message : recentLog.join(' | ');
     throw new Error(`Embedded PostgreSQL in ${dataDir} did not start on port ${port}: ${reason}`, { cause: error });
   }
@@ -97,6 +104,39 @@ export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): P
       if (!options.ephemeral && readRecord() === dataDir) rmSync(RUNNING_RECORD, { force: true });
     },
   };
+}
+
+/**
+ * Creates the cluster in `dataDir` (initdb) whole or not at all: initdb runs in a directory beside it,
+ * renamed into place once done, so a start never sees a half-made cluster (two starts at once: one
+ * started a server on it, and the other's initdb, failing on that server's lock, deleted it). The
+ * later of two renames finds the first's cluster, which is used. A mount point cannot be renamed onto
+ * (EXDEV, EBUSY): there initdb runs in place.
+ */
+async function initialiseOnce(
+  dataDir: string,
+  cluster: (databaseDir: string) => { initialise(): Promise<void> },
+): Promise<void> {
+  const staging = `${dataDir}.initdb-${process.pid}-${randomBytes(4).toString('hex')}`;
+  await mkdir(dirname(dataDir), { recursive: true });
+  try {
+    await cluster(staging).initialise();
+    try {
+      renameSync(staging, dataDir); // replaces a missing or empty directory, never a full one
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code;
+      if (code === 'ENOTEMPTY' || code === 'EEXIST') {
+        if (existsSync(resolve(dataDir, 'PG_VERSION'))) return;
+        throw new Error(`${dataDir} is not empty, yet holds no PostgreSQL cluster (no PG_VERSION): empty it`, {
+          cause: error,
+        });
+      }
+      if (code !== 'EXDEV' && code !== 'EBUSY') throw error;
+      await cluster(dataDir).initialise();
+    }
+  } finally {
+    rmSync(staging, { recursive: true, force: true });
+  }
 }
 
 /**
@@ -135,9 +175,17 @@ export function runningEmbeddedPostgres(dataDir: string): { url: string; dataDir
 }
 
 /**
- * The file in the data directory that names the process (app or CLI tool) which started the server:
- * while that process lives it is the server's parent; once it is gone (SIGKILL, the OOM killer), the
- * server is reparented, and the next start knows it may stop it.
+ * A placeholder setting on the server's command line (`-c nest_typeorm_users.started_by=<pid>`) naming
+ * the process (app or CLI tool) which started it: while that process lives it is the server's parent;
+ * once it is gone (SIGKILL, the OOM killer), the server is reparented, and the next start knows it may
+ * stop it. On the command line, it is there from the server's first moment and cannot go stale.
+ */
+const STARTED_BY_SETTING = 'nest_typeorm_users.started_by';
+
+/**
+ * The same pid in a file in the data directory, written once the server is ready: what versions before
+ * STARTED_BY_SETTING read, and read here only for a server such a version started. As a separate file it
+ * can name a process that is not the server's starter (left from an earlier server, or the pid reused).
  */
 const STARTED_BY = 'started-by.pid';
 
@@ -152,12 +200,7 @@ async function stopOrphanOrRefuse(dataDir: string): Promise<{ pid: number; port:
   const { pid, port } = running;
   const starter = starterOf(dataDir, pid);
   const server = `The embedded PostgreSQL in ${dataDir} is already running (its server process: pid ${pid}, port ${port})`;
-  if (typeof starter === 'number') {
-    throw new Error(
-      `${server} for the process ${starter}, which still runs. Stop that app first (Ctrl-C in its terminal, or kill -TERM ${starter}), ` +
-        'or set DATABASE_URL to use another server.',
-    );
-  }
+  if (typeof starter === 'number') throw new Error(refusal(dataDir, running, starter));
   if (starter === 'unknown') {
     throw new Error(
       `${server}, and which process started it cannot be told. Stop the app that started it (Ctrl-C, or SIGTERM to the app); ` +
@@ -175,14 +218,26 @@ async function stopOrphanOrRefuse(dataDir: string): Promise<{ pid: number; port:
   return running;
 }
 
+/** Why a start is refused while the app (or CLI tool) `starter` that started the server on `dataDir` still runs. */
+function refusal(dataDir: string, { pid, port }: { pid: number; port: number }, starter: number): string {
+  return (
+    `The embedded PostgreSQL in ${dataDir} is already running (its server process: pid ${pid}, port ${port}) ` +
+    `for the process ${starter}, which still runs. Stop that app first (Ctrl-C in its terminal, or kill -TERM ${starter}), ` +
+    'or set DATABASE_URL to use another server.'
+  );
+}
+
 /**
  * Who started the server `pid` on `dataDir`: that process's pid while it still is the server's parent,
  * 'gone' once the server was reparented (its starter died), 'unknown' when the parent cannot be read
- * (no /proc, no ps) or no STARTED_BY was written (a server of an older version, unless parented by init).
+ * (no /proc, no ps), or for a server of an older version (no STARTED_BY_SETTING) without a STARTED_BY
+ * file, unless parented by init.
  */
 function starterOf(dataDir: string, pid: number): number | 'gone' | 'unknown' {
   const parent = parentOf(pid);
   if (parent === undefined) return 'unknown';
+  const setting = new RegExp(` -c ${STARTED_BY_SETTING.replace('.', '\\.')}=(\\d+) `).exec(commandLineOf(pid) ?? '');
+  if (setting) return parent === Number(setting[1]) ? parent : 'gone';
   const file = resolve(dataDir, STARTED_BY);
   const recorded = existsSync(file) ? Number(readFileSync(file, 'utf8')) : undefined;
   if (recorded === undefined) return parent === 1 ? 'gone' : 'unknown';
@@ -233,13 +288,33 @@ function isZombie(pid: number): boolean {
   }
 }
 
-/** pid and port of the live server holding `dataDir`; undefined if none (a stale lock after a crash is recovered on start). */
+/**
+ * pid and port of the live server holding `dataDir`; undefined if none: a stale lock after a crash,
+ * PostgreSQL recovers it on start. Stale too when its pid now names another process (reused after a
+ * reboot or a container restart): one whose command line is not a server's on `dataDir` is left alone.
+ */
 function readLock(dataDir: string): { pid: number; port: number } | undefined {
   const pidFile = resolve(dataDir, 'postmaster.pid');
   if (!existsSync(pidFile)) return undefined;
   const [pidLine, , , portLine] = readFileSync(pidFile, 'utf8').split('\n');
   const pid = Number(pidLine);
-  return isAlive(pid) ? { pid, port: Number(portLine) } : undefined;
+  if (!isAlive(pid)) return undefined;
+  const commandLine = commandLineOf(pid);
+  if (commandLine !== undefined && !commandLine.includes(` -D ${dataDir} `)) return undefined;
+  return { pid, port: Number(portLine) };
+}
+
+/**
+ * The arguments of process `pid` joined by spaces, with a space at each end; from /proc (Linux) or
+ * ps (macOS), undefined if neither tells.
+ */
+function commandLineOf(pid: number): string | undefined {
+  try {
+    return ` ${readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').join(' ')}`;
+  } catch {
+    const ps = spawnSync('ps', ['-o', 'args=', '-p', String(pid)], { encoding: 'utf8' });
+    return ps.status === 0 && ps.stdout ? ` ${ps.stdout.trim()} ` : undefined;
+  }
 }
 
 function isAlive(pid: number): boolean {

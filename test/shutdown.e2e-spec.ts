@@ -1,7 +1,16 @@
 import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { once } from 'node:events';
-import { chmodSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { connect } from 'node:net';
 import { join } from 'node:path';
@@ -499,6 +508,32 @@ describe('the embedded PostgreSQL never outlives the app that started it', () =>
       }
     },
     240_000,
+  );
+
+  itOnOwnRun(
+    'a start killed during its initdb leaves a staging copy: the next start removes it, not one whose process runs',
+    async () => {
+      const { dir, dataDir, env } = embeddedSetup();
+      const gone = spawn(process.execPath, ['-e', '']);
+      await once(gone, 'exit');
+      const abandoned = `${dataDir}.initdb-${gone.pid}-0badc0de`;
+      const another = `${dataDir}.initdb-${process.pid}-0c0ffee0`; // this process runs: another start's initdb
+      for (const staging of [abandoned, another]) {
+        mkdirSync(staging);
+        writeFileSync(join(staging, 'PG_VERSION'), '18\n');
+      }
+      const app = await startMain(env);
+      try {
+        expect({ abandoned: existsSync(abandoned), another: existsSync(another) }).toEqual({
+          abandoned: false,
+          another: true,
+        });
+      } finally {
+        expect(await stopApp(app)).toBe(0);
+        rmSync(dir, { recursive: true, force: true });
+      }
+    },
+    120_000,
   );
 
   itOnOwnRun.each([

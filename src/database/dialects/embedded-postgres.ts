@@ -1,12 +1,12 @@
 import { type ChildProcess, type SpawnOptions, spawnSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { once } from 'node:events';
-import { existsSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { constants, tmpdir } from 'node:os';
 import { syncBuiltinESMExports } from 'node:module';
-import { dirname, join, resolve } from 'node:path';
+import { basename, dirname, join, resolve } from 'node:path';
 
 export interface EmbeddedPostgresOptions {
   dataDir: string;
@@ -119,6 +119,7 @@ async function initialiseOnce(
 ): Promise<void> {
   const staging = `${dataDir}.initdb-${process.pid}-${randomBytes(4).toString('hex')}`;
   await mkdir(dirname(dataDir), { recursive: true });
+  removeAbandonedStaging(dataDir);
   try {
     await cluster(staging).initialise();
     try {
@@ -136,6 +137,19 @@ async function initialiseOnce(
     }
   } finally {
     rmSync(staging, { recursive: true, force: true });
+  }
+}
+
+/**
+ * Removes the initdb staging directories beside `dataDir` (initialiseOnce's `<dataDir>.initdb-<pid>-<hex>`)
+ * whose process is gone: a start killed during its initdb (SIGKILL) leaves one, some 40 MB. One whose
+ * pid runs (another start's initdb, or the pid reused) is left alone.
+ */
+function removeAbandonedStaging(dataDir: string): void {
+  const prefix = `${basename(dataDir)}.initdb-`;
+  for (const name of readdirSync(dirname(dataDir))) {
+    const pid = name.startsWith(prefix) ? /^(\d+)-[0-9a-f]{8}$/.exec(name.slice(prefix.length))?.[1] : undefined;
+    if (pid && !isAlive(Number(pid))) rmSync(join(dirname(dataDir), name), { recursive: true, force: true });
   }
 }
 

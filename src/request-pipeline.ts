@@ -1,6 +1,6 @@
 import { HttpStatus } from '@nestjs/common';
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
-import type { FastifyInstance, FastifyReply } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import helmet from 'helmet';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { isIPv6, type Socket } from 'node:net';
@@ -280,19 +280,20 @@ function endStuckClientsOnClose(fastify: FastifyInstance, shutdownTimeoutMs: num
     socket.once('close', () => serving.delete(socket));
   });
   // Only connections the server accepted: light-my-request's (inject) never close.
-  const track = (socket: Socket, reply: FastifyReply | undefined) => {
-    if (serving.has(socket)) serving.set(socket, reply);
-  };
   fastify.addHook('onRequest', (request, reply, done) => {
-    track(request.raw.socket, reply);
+    if (serving.has(request.raw.socket)) serving.set(request.raw.socket, reply);
     done();
   });
+  // Only if it is still this request's: a pipelined next request may already be the one served.
+  const forget = (request: FastifyRequest) => {
+    if (serving.get(request.raw.socket)?.request === request) serving.set(request.raw.socket, undefined);
+  };
   fastify.addHook('onResponse', (request, _reply, done) => {
-    track(request.raw.socket, undefined);
+    forget(request);
     done();
   });
   fastify.addHook('onRequestAbort', (request, done) => {
-    track(request.raw.socket, undefined);
+    forget(request);
     done();
   });
   fastify.addHook('preClose', (done) => {

@@ -102,40 +102,49 @@ describe('graceful shutdown under load', () => {
     expect(output()).not.toContain('received again');
   });
 
-  it('SIGTERM with a client stuck mid-body: 408 (RFC 9110 §15.5.9), connection closed, logged as 408, exit 0 in time', async () => {
-    const SHUTDOWN_TIMEOUT_MS = 6_000;
-    const { child, base, output } = await startMain({ SHUTDOWN_TIMEOUT_MS: String(SHUTDOWN_TIMEOUT_MS) });
-    const exited = once(child, 'exit');
-    const { port } = new URL(base);
-    // Headers and 10 of the 40 bytes Content-Length announces, then nothing.
-    const socket = connect(Number(port), '127.0.0.1');
-    await once(socket, 'connect');
-    let answer = '';
-    socket.on('data', (chunk: Buffer) => (answer += chunk.toString('latin1')));
-    const closed = once(socket, 'close');
-    socket.write(
-      'POST /users HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: 40\r\n\r\n{"name":"S',
-    );
-    // The server has read those bytes once it answered a later request (one event loop, in order).
-    await fetch(`${base}/health`);
-    await new Promise((resolve) => setTimeout(resolve, 200));
-    const signalled = Date.now();
-    child.kill('SIGTERM');
-    await closed;
-    const [code] = (await exited) as [number | null];
-    const tookMs = Date.now() - signalled;
+  it.each([
+    ['', ['HTTP/1.1 408']],
+    // Node emits a pipelined request before the previous response is done (RFC 9112 §9.3.2). The 408 is
+    // answered and logged, but Node does not send a queued pipelined response's bytes once closing.
+    ['after a pipelined GET ', ['HTTP/1.1 200']],
+  ])(
+    'SIGTERM with a client stuck mid-body %s: 408 (RFC 9110 §15.5.9), connection closed, logged as 408, exit 0 in time',
+    async (pipelined, statusLines) => {
+      const SHUTDOWN_TIMEOUT_MS = 6_000;
+      const { child, base, output } = await startMain({ SHUTDOWN_TIMEOUT_MS: String(SHUTDOWN_TIMEOUT_MS) });
+      const exited = once(child, 'exit');
+      const { port } = new URL(base);
+      // Headers and 10 of the 40 bytes Content-Length announces, then nothing.
+      const socket = connect(Number(port), '127.0.0.1');
+      await once(socket, 'connect');
+      let answer = '';
+      socket.on('data', (chunk: Buffer) => (answer += chunk.toString('latin1')));
+      const closed = once(socket, 'close');
+      socket.write(
+        (pipelined ? 'GET /health HTTP/1.1\r\nHost: localhost\r\n\r\n' : '') +
+          'POST /users HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: 40\r\n\r\n{"name":"S',
+      );
+      // The server has read those bytes once it answered a later request (one event loop, in order).
+      await fetch(`${base}/health`);
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      const signalled = Date.now();
+      child.kill('SIGTERM');
+      await closed;
+      const [code] = (await exited) as [number | null];
+      const tookMs = Date.now() - signalled;
 
-    expect(answer).toMatch(/^HTTP\/1\.1 408 /);
-    expect(answer).toMatch(/content-type: application\/problem\+json/i);
-    expect(answer).toMatch(/connection: close/i);
-    expect({ code, output: code === 0 ? '' : output() }).toEqual({ code: 0, output: '' });
-    expect(tookMs).toBeLessThan(SHUTDOWN_TIMEOUT_MS);
-    const lines = output()
-      .split('\n')
-      .filter((line) => line.includes('"url":"/users"'))
-      .map((line) => JSON.parse(line) as { msg: string; res: { statusCode: number | null } });
-    expect(lines.map((line) => [line.msg, line.res.statusCode])).toEqual([['request completed', 408]]);
-  });
+      expect(answer.match(/^HTTP\/1\.1 \d{3}/gm)).toEqual(statusLines);
+      expect(answer).toMatch(/content-type: application\/problem\+json/i);
+      expect(answer).toMatch(/connection: close/i);
+      expect({ code, output: code === 0 ? '' : output() }).toEqual({ code: 0, output: '' });
+      expect(tookMs).toBeLessThan(SHUTDOWN_TIMEOUT_MS);
+      const lines = output()
+        .split('\n')
+        .filter((line) => line.includes('"url":"/users"'))
+        .map((line) => JSON.parse(line) as { msg: string; res: { statusCode: number | null } });
+      expect(lines.map((line) => [line.msg, line.res.statusCode])).toEqual([['request completed', 408]]);
+    },
+  );
 
   it('SIGTERM with connections that never sent a whole request (nothing, or half a header): closed, exit 0 in time (RFC 9112 §9.6)', async () => {
     const SHUTDOWN_TIMEOUT_MS = 6_000;

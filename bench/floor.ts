@@ -70,7 +70,14 @@ const ACTIVE_SESSION =
 const LOCK_ADMINS =
   "SELECT id FROM users WHERE role = 'admin' AND EXISTS (SELECT 1 FROM users WHERE id = $1 AND role = 'admin') ORDER BY id FOR UPDATE";
 // PostsRepository, CommentsRepository (the batch loaders)
-// (first-rows.ts: each parent's first NESTED_LIMIT + 1 rows, one LATERAL statement per level)
+// (first-rows.ts: each parent's first NESTED_LIMIT + 1 rows, one LATERAL statement per level; a plain
+// one for a single parent)
+const POSTS_OF_AUTHOR =
+  'SELECT p.id, p.author_id AS "authorId", p.title, p.body, p.created_at AS "createdAt", p.updated_at AS "updatedAt", ' +
+  'p.version FROM posts p WHERE p.author_id = $1 ORDER BY p.created_at DESC, p.id DESC LIMIT $2';
+const COMMENTS_OF_POST =
+  'SELECT id, post_id AS "postId", author_id AS "authorId", body, created_at AS "createdAt" FROM comments ' +
+  'WHERE post_id = $1 ORDER BY created_at, id LIMIT $2';
 const POSTS_OF_AUTHORS =
   'SELECT f.* FROM unnest($1::int[]) AS k(v) CROSS JOIN LATERAL (SELECT p.id, p.author_id AS "authorId", p.title, p.body, ' +
   'p.created_at AS "createdAt", p.updated_at AS "updatedAt", p.version FROM posts p WHERE p.author_id = k.v ' +
@@ -118,9 +125,17 @@ function firstPages(rows: Row[], key: string, listPath: (k: number) => string, s
   return pages;
 }
 
+/** Each key's first NESTED_LIMIT + 1 rows, as ReadRouter.firstRows reads them on PostgreSQL. */
+const firstRows = async (oneKey: string, manyKeys: string, keys: number[]) =>
+  keys.length === 0
+    ? []
+    : keys.length === 1
+      ? await query(oneKey, [keys[0], NESTED_LIMIT + 1])
+      : await query(manyKeys, [keys, NESTED_LIMIT + 1]);
+
 const commentPages = async (postIds: number[]) =>
   firstPages(
-    postIds.length ? await query(COMMENTS_OF_POSTS, [postIds, NESTED_LIMIT + 1]) : [],
+    await firstRows(COMMENTS_OF_POST, COMMENTS_OF_POSTS, postIds),
     'postId',
     (id) => `/posts/${id}/comments`,
     commentsList,
@@ -128,7 +143,11 @@ const commentPages = async (postIds: number[]) =>
 
 async function usersWithGraph(users: Row[], caller: Caller | undefined) {
   const postPages = firstPages(
-    users.length ? await query(POSTS_OF_AUTHORS, [users.map((u) => u.id), NESTED_LIMIT + 1]) : [],
+    await firstRows(
+      POSTS_OF_AUTHOR,
+      POSTS_OF_AUTHORS,
+      users.map((u) => u.id as number),
+    ),
     'authorId',
     (id) => `/users/${id}/posts`,
     userPostsList,

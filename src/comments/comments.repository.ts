@@ -34,6 +34,7 @@ const PORTABLE_SQL: Statements = {
  */
 const FIRST_OF_POST = {
   postgres: `SELECT ${COMMENT_COLUMNS} FROM comments WHERE post_id = k.v ORDER BY created_at, id`,
+  postgresOneKey: `SELECT ${COMMENT_COLUMNS} FROM comments WHERE post_id = $1 ORDER BY created_at, id`,
   portable: `SELECT ${COMMENT_COLUMNS} FROM comments WHERE post_id = ? ORDER BY created_at, id`,
 };
 /** postId, createdAt, id: COMMENT_COLUMNS' 2nd, 5th and 1st. */
@@ -83,7 +84,7 @@ export class CommentsRepository {
   /**
    * The first `limit` comments of each given post (oldest first: created_at, id), grouped by post:
    * each post's read stops at `limit`, however many comments it has. PostgreSQL: one statement
-   * (`LATERAL`); portable: one per 250 posts (see ReadRouter.firstRows). `[]` sends nothing.
+   * (`LATERAL`, or a plain one for a single post); portable: one per 250 posts (see ReadRouter.firstRows). `[]` sends nothing.
    */
   findFirstByPostIds(postIds: number[], limit: number): Promise<Comment[]> {
     return this.reads.firstRows<Comment>(postIds, limit, FIRST_OF_POST, BY_POST_IN_KEYSET_ORDER);

@@ -92,6 +92,7 @@ const POST_COLUMNS =
  */
 const NEWEST_OF_AUTHOR = {
   postgres: `SELECT ${POST_COLUMNS} FROM posts p WHERE p.author_id = k.v ORDER BY p.created_at DESC, p.id DESC`,
+  postgresOneKey: `SELECT ${POST_COLUMNS} FROM posts p WHERE p.author_id = $1 ORDER BY p.created_at DESC, p.id DESC`,
   portable: `SELECT ${POST_COLUMNS} FROM posts p WHERE p.author_id = ? ORDER BY p.created_at DESC, p.id DESC`,
 };
 /** authorId, then newest first (createdAt, id descending): POST_COLUMNS' 2nd, 5th and 1st. */
@@ -346,7 +347,7 @@ export class PostsRepository {
   /**
    * The newest `limit` posts of each given author (created_at, id descending), grouped by author:
    * each author's read stops at `limit`, however many posts they wrote. PostgreSQL: one statement
-   * (`LATERAL`); portable: one per 250 authors (see ReadRouter.firstRows). Rows are Posts without
+   * (`LATERAL`, or a plain one for a single author); portable: one per 250 authors (see ReadRouter.firstRows). Rows are Posts without
    * `author` or `comments`. `[]` sends nothing.
    */
   findFirstByAuthorIds(authorIds: number[], limit: number): Promise<Post[]> {

@@ -6,15 +6,20 @@ import type { SqlDialect } from '../dialects/dialect';
  */
 export const BRANCHES_PER_STATEMENT = 250;
 
-/** One key's read, per dialect: `postgres` names the key `k.v`, `portable` takes it as `?` (see firstRowsStatements). */
-export type FirstRowsBranch = { postgres: string; portable: string };
+/**
+ * One key's read, per dialect (see firstRowsStatements), without its LIMIT: `postgres` names the key
+ * `k.v` (a row of the LATERAL join), `postgresOneKey` takes it as `$1`, `portable` takes it as `?`.
+ */
+export type FirstRowsBranch = { postgres: string; postgresOneKey: string; portable: string };
 
 /**
  * The statements that read the first rows of each of many keys (a post's first comments, an
  * author's newest posts) with a bounded read per key: every key's rows come from its own index
  * range, stopped at `LIMIT`, so a key with 100,000 rows costs what one with 20 does.
  * - PostgreSQL: one statement for any number of keys, `unnest($1::int[]) CROSS JOIN LATERAL (branch
- *   LIMIT $2)`; `branch` names the key `k.v`.
+ *   LIMIT $2)`; `branch` names the key `k.v`. One key (a single post's comments, a single user's
+ *   posts) is read by `postgresOneKey LIMIT $2` alone: the same rows in the same order, and
+ *   PostgreSQL plans and runs a plain statement faster than the join (BENCHMARKS.md).
  * - portable (MariaDB/MySQL, SQLite, neither of which has LATERAL): `SELECT * FROM (branch LIMIT n)
  *   UNION ALL …`, one statement per BRANCHES_PER_STATEMENT keys; `branch` takes the key as `?`.
  * `orderBy` orders the whole result by output column numbers (the key first), as the ids are grouped
@@ -30,6 +35,7 @@ export function firstRowsStatements(
   const unique = [...new Set(keys)];
   if (unique.length === 0) return [];
   if (dialect === 'postgres') {
+    if (unique.length === 1) return [[`${branch.postgresOneKey} LIMIT $2`, [unique[0], limit]]];
     const sql = `SELECT f.* FROM unnest($1::int[]) AS k(v) CROSS JOIN LATERAL (${branch.postgres} LIMIT $2) AS f ORDER BY ${orderBy}`;
     return [[sql, [unique, limit]]];
   }

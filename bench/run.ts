@@ -308,7 +308,7 @@ const normalizeSql = (sql: string) => sql.replace(/\s+/g, ' ').trim();
  * POST/PATCH, whose ids and timestamps differ).
  */
 async function checkEquivalence(db: DataSource, url: string, floor: Running): Promise<Map<string, Check>> {
-  const counter = startApp('app (query log)', await findFreePort(), url, {
+  const counter = startApp('app (query log)', await freshPort(), url, {
     LOG_FORMAT: 'json',
     LOG_LEVEL: 'info',
     DB_LOGGING: 'true',
@@ -417,6 +417,21 @@ async function collectCursorPaths(app: Running): Promise<string> {
   return file;
 }
 
+const portsHandedOut = new Set<number>();
+/**
+ * A free TCP port on 127.0.0.1 that this run has not handed out before. The servers are started
+ * before any of them binds, and the OS may offer a port again until one does: two servers on one port
+ * would leave one of them exited and the other measured twice.
+ */
+async function freshPort(): Promise<number> {
+  for (;;) {
+    const port = await findFreePort();
+    if (portsHandedOut.has(port)) continue;
+    portsHandedOut.add(port);
+    return port;
+  }
+}
+
 /** Runs one load against a server, with its CPU (and the database's) read from /proc around it. */
 async function measure(
   server: Running,
@@ -425,6 +440,8 @@ async function measure(
   seconds: number,
   postmaster?: number,
 ): Promise<Measurement> {
+  // A server whose port another of this run's servers answers on would be measured as that one.
+  if (server.child.exitCode !== null) throw new Error(`a server exited before its load:\n${server.output()}`);
   const pid = server.child.pid!;
   const [cpuBefore, dbBefore] = [cpuSeconds(pid), postmaster ? treeCpuSeconds(postmaster) : 0];
   const started = process.hrtime.bigint();
@@ -478,10 +495,10 @@ async function main(): Promise<void> {
     await admin.query('VACUUM ANALYZE');
 
     const running: Partial<Record<Server, Running>> & Record<'app' | 'log' | 'floor', Running> = {
-      app: startApp('app', await findFreePort(), url, { LOG_LEVEL: 'silent' }), // the issue's "logging off": no request logger
-      log: startApp('app+log', await findFreePort(), url, {}, true), // the default: LOG_LEVEL=info, a JSON line per request
+      app: startApp('app', await freshPort(), url, { LOG_LEVEL: 'silent' }), // the issue's "logging off": no request logger
+      log: startApp('app+log', await freshPort(), url, {}, true), // the default: LOG_LEVEL=info, a JSON line per request
       floor: start('floor', ['-r', 'ts-node/register/transpile-only', join('bench', 'floor.ts')], {
-        PORT: String(await findFreePort()),
+        PORT: String(await freshPort()),
         DATABASE_URL: url,
         POOL_MAX: String(POOL_SIZE + POOL_OVERFLOW),
         CURSOR_SECRET,
@@ -489,11 +506,11 @@ async function main(): Promise<void> {
       }),
     };
     if (METRICS === 'compare') {
-      running.bare = startApp('app-met', await findFreePort(), url, { LOG_LEVEL: 'silent', METRICS_ENABLED: 'false' });
+      running.bare = startApp('app-met', await freshPort(), url, { LOG_LEVEL: 'silent', METRICS_ENABLED: 'false' });
       await waitReady(running.bare, '/health/ready');
     }
     if (BASELINE) {
-      running.base = startApp('base', await findFreePort(), url, { LOG_LEVEL: 'silent' }, false, BASELINE);
+      running.base = startApp('base', await freshPort(), url, { LOG_LEVEL: 'silent' }, false, BASELINE);
       await waitReady(running.base, '/health/ready');
     }
     servers.push(...Object.values(running));

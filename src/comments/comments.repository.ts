@@ -84,7 +84,8 @@ export class CommentsRepository {
   /**
    * The first `limit` comments of each given post (oldest first: created_at, id), grouped by post:
    * each post's read stops at `limit`, however many comments it has. PostgreSQL: one statement
-   * (`LATERAL`, or a plain one for a single post); portable: one per 250 posts (see ReadRouter.firstRows). `[]` sends nothing.
+   * (`LATERAL`, or a plain one for a single post); portable: one per 250 posts (see
+   * ReadRouter.firstRows). `[]` sends nothing.
    */
   findFirstByPostIds(postIds: number[], limit: number): Promise<Comment[]> {
     return this.reads.firstRows<Comment>(postIds, limit, FIRST_OF_POST, BY_POST_IN_KEYSET_ORDER);

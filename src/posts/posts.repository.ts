@@ -347,8 +347,8 @@ export class PostsRepository {
   /**
    * The newest `limit` posts of each given author (created_at, id descending), grouped by author:
    * each author's read stops at `limit`, however many posts they wrote. PostgreSQL: one statement
-   * (`LATERAL`, or a plain one for a single author); portable: one per 250 authors (see ReadRouter.firstRows). Rows are Posts without
-   * `author` or `comments`. `[]` sends nothing.
+   * (`LATERAL`, or a plain one for a single author); portable: one per 250 authors (see
+   * ReadRouter.firstRows). Rows are Posts without `author` or `comments`. `[]` sends nothing.
    */
   findFirstByAuthorIds(authorIds: number[], limit: number): Promise<Post[]> {
     return this.reads.firstRows<Post>(authorIds, limit, NEWEST_OF_AUTHOR, BY_AUTHOR_NEWEST_FIRST);

@@ -61,6 +61,8 @@ const METRICS = env.BENCH_METRICS ?? 'on';
 if (!['on', 'off', 'compare'].includes(METRICS))
   throw new Error(`BENCH_METRICS must be on, off or compare, not ${METRICS}`);
 const GENERATOR = (env.BENCH_GENERATOR as 'wrk' | 'autocannon' | undefined) ?? loadGenerator();
+/** Seconds of unmeasured load on each server right before each of its measurements (see the rounds). */
+const SETTLE = 1;
 const POOL_SIZE = 10;
 const POOL_OVERFLOW = 20;
 /**
@@ -561,6 +563,16 @@ async function main(): Promise<void> {
         // speed hits both sides of each ratio alike.
         const order = round % 2 === 0 ? SERVERS : SERVERS.toReversed();
         for (const server of order) {
+          // The same load for a second first, not measured: a server idle since its last turn has
+          // closed its pool's overflow connections (idle timeout) and would otherwise be measured
+          // opening them again, which only the first server of a round escapes.
+          await runLoad(
+            GENERATOR,
+            running[server]!.base,
+            await templateFor(endpoint, admin, SETTLE),
+            connections,
+            SETTLE,
+          );
           const template = await templateFor(endpoint, admin, DURATION);
           const m = await measure(running[server]!, template, connections, DURATION, postmaster);
           runs[server].push(m);
@@ -647,7 +659,7 @@ async function main(): Promise<void> {
       (generatorCpu.length
         ? `Load generator: ${GENERATOR}, its own CPU ${fmt(median(generatorCpu) * 100)} % of a core (median; max ${fmt(Math.max(...generatorCpu) * 100)} %). `
         : '') +
-      `${ROUNDS} interleaved rounds of ${DURATION} s after a warm-up; req/s, latency and CPU are medians over rounds, ratios the median of per-round ratios. ` +
+      `${ROUNDS} interleaved rounds of ${DURATION} s after a warm-up, each measurement after ${SETTLE} s of the same load; req/s, latency and CPU are medians over rounds, ratios the median of per-round ratios. ` +
       `Machine: ${machine}.\n`;
     mkdirSync(join(ROOT, 'bench', 'results'), { recursive: true });
     writeFileSync(

@@ -80,11 +80,12 @@ const COMMENTS_OF_POST =
   'WHERE post_id = $1 ORDER BY created_at, id LIMIT $2';
 const POSTS_OF_AUTHORS =
   'SELECT f.* FROM unnest($1::int[]) AS k(v) CROSS JOIN LATERAL (SELECT p.id, p.author_id AS "authorId", p.title, p.body, ' +
-  'p.created_at AS "createdAt", p.updated_at AS "updatedAt", p.version FROM posts p WHERE p.author_id = k.v ' +
-  'ORDER BY p.created_at DESC, p.id DESC LIMIT $2) AS f ORDER BY 2, 5 DESC, 1 DESC';
+  'p.created_at AS "createdAt", p.updated_at AS "updatedAt", p.version FROM posts p WHERE p.author_id >= k.v AND p.author_id <= k.v ' +
+  'ORDER BY p.author_id DESC, p.created_at DESC, p.id DESC LIMIT $2) AS f ORDER BY 2, 5 DESC, 1 DESC';
 const COMMENTS_OF_POSTS =
   'SELECT f.* FROM unnest($1::int[]) AS k(v) CROSS JOIN LATERAL (SELECT id, post_id AS "postId", author_id AS "authorId", ' +
-  'body, created_at AS "createdAt" FROM comments WHERE post_id = k.v ORDER BY created_at, id LIMIT $2) AS f ORDER BY 2, 5, 1';
+  'body, created_at AS "createdAt" FROM comments WHERE post_id >= k.v AND post_id <= k.v ORDER BY post_id, created_at, id LIMIT $2) ' +
+  'AS f ORDER BY 2, 5, 1';
 // TypeORM's (Repository.delete, updateIfMatch's query builder, transactions)
 const UPDATE_USER = 'UPDATE "users" SET "name" = $1, "updated_at" = now(), "version" = "version" + 1 WHERE "id" = $2';
 const DELETE_USER = 'DELETE FROM "users" WHERE "id" = $1';

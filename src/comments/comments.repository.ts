@@ -33,7 +33,7 @@ const PORTABLE_SQL: Statements = {
  * rows come back as Comments with no mapping (a test checks they equal what the repository loads).
  */
 const FIRST_OF_POST = {
-  postgres: `SELECT ${COMMENT_COLUMNS} FROM comments WHERE post_id = k.v ORDER BY created_at, id`,
+  postgres: `SELECT ${COMMENT_COLUMNS} FROM comments WHERE post_id >= k.v AND post_id <= k.v ORDER BY post_id, created_at, id`,
   postgresOneKey: `SELECT ${COMMENT_COLUMNS} FROM comments WHERE post_id = $1 ORDER BY created_at, id`,
   portable: `SELECT ${COMMENT_COLUMNS} FROM comments WHERE post_id = ? ORDER BY created_at, id`,
 };

@@ -91,7 +91,7 @@ const POST_COLUMNS =
  * would load it.
  */
 const NEWEST_OF_AUTHOR = {
-  postgres: `SELECT ${POST_COLUMNS} FROM posts p WHERE p.author_id = k.v ORDER BY p.created_at DESC, p.id DESC`,
+  postgres: `SELECT ${POST_COLUMNS} FROM posts p WHERE p.author_id >= k.v AND p.author_id <= k.v ORDER BY p.author_id DESC, p.created_at DESC, p.id DESC`,
   postgresOneKey: `SELECT ${POST_COLUMNS} FROM posts p WHERE p.author_id = $1 ORDER BY p.created_at DESC, p.id DESC`,
   portable: `SELECT ${POST_COLUMNS} FROM posts p WHERE p.author_id = ? ORDER BY p.created_at DESC, p.id DESC`,
 };

@@ -9,6 +9,14 @@ export const BRANCHES_PER_STATEMENT = 250;
 /**
  * One key's read, per dialect (see firstRowsStatements), without its LIMIT: `postgres` names the key
  * `k.v` (a row of the LATERAL join), `postgresOneKey` takes it as `$1`, `portable` takes it as `?`.
+ *
+ * `postgres` must spell the key as a range, `col >= k.v AND col <= k.v`, and order by `col` first
+ * (the index's order). PostgreSQL plans the join's inner read once for every key, so it cannot use
+ * the key's statistics: for `col = k.v` it assumes the average rows per key, and when that is below
+ * the LIMIT it picks a bitmap scan and a sort, which read every row of the key (all 100,000 comments
+ * of a hot post) before LIMIT applies. For a range of an unknown value it assumes many rows, so it
+ * picks the index scan in order that stops at LIMIT, whatever the data: the bound does not depend
+ * on the statistics (test/posts.e2e-spec.ts checks the plan's rows).
  */
 export type FirstRowsBranch = { postgres: string; postgresOneKey: string; portable: string };
 
@@ -17,7 +25,7 @@ export type FirstRowsBranch = { postgres: string; postgresOneKey: string; portab
  * author's newest posts) with a bounded read per key: every key's rows come from its own index
  * range, stopped at `LIMIT`, so a key with 100,000 rows costs what one with 20 does.
  * - PostgreSQL: one statement for any number of keys, `unnest($1::int[]) CROSS JOIN LATERAL (branch
- *   LIMIT $2)`; `branch` names the key `k.v`. One key (a single post's comments, a single user's
+ *   LIMIT $2)`; `branch` names the key `k.v` (as a range: see FirstRowsBranch). One key (a single post's comments, a single user's
  *   posts) is read by `postgresOneKey LIMIT $2` alone: the same rows in the same order, and
  *   PostgreSQL plans and runs a plain statement faster than the join (BENCHMARKS.md).
  * - portable (MariaDB/MySQL, SQLite, neither of which has LATERAL): `SELECT * FROM (branch LIMIT n)

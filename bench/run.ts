@@ -21,7 +21,10 @@
  * shared machine than two separate runs), BENCH_BASELINE (the directory of another checkout, built and
  * installed, e.g. `git worktree add /tmp/base main~3 && cd /tmp/base && npm ci && npm run build`: its
  * app runs as a further server, logging off, in the same rounds, and a column "app ÷ baseline" shows
- * whether a change made the app faster or slower). Writes bench/results/latest.json and latest.md.
+ * whether a change made the app faster or slower; its floor runs too (**b-floor**: the baseline's SQL
+ * by hand), and a column "app/floor ÷ base/b-floor" shows the app's cost over its floor now relative
+ * to before, without what a change of the SQL itself gained or lost). Writes bench/results/latest.json
+ * and latest.md.
  */
 import 'reflect-metadata';
 import { type ChildProcess, spawn } from 'node:child_process';
@@ -83,17 +86,27 @@ const ADMIN = {
 let adminAuthorization = '';
 
 const BASELINE = env.BENCH_BASELINE;
-/** `bare`: the app with metrics off (BENCH_METRICS=compare); `base`: BENCH_BASELINE's app. */
-type Server = 'app' | 'log' | 'floor' | 'bare' | 'base';
-const LABEL: Record<Server, string> = { app: 'app', log: 'app+log', floor: 'floor', bare: 'app-met', base: 'base' };
-/** The order of the first round (each further round reverses it): the floor between the apps. */
-const SERVERS: Server[] = [
-  'app',
-  ...(METRICS === 'compare' ? (['bare'] as const) : []),
-  'floor',
-  ...(BASELINE ? (['base'] as const) : []),
-  'log',
-];
+/**
+ * `bare`: the app with metrics off (BENCH_METRICS=compare); `base` and `bfloor`: BENCH_BASELINE's app
+ * and its floor (the baseline's SQL, by hand).
+ */
+type Server = 'app' | 'log' | 'floor' | 'bare' | 'base' | 'bfloor';
+const LABEL: Record<Server, string> = {
+  app: 'app',
+  log: 'app+log',
+  floor: 'floor',
+  bare: 'app-met',
+  base: 'base',
+  bfloor: 'b-floor',
+};
+/**
+ * The order of the first round (each further round reverses it): the floor between the apps. With a
+ * baseline, each pair that a ratio compares is adjacent (floor, app, base, its floor), so a drift in
+ * the machine's speed within a round hits both sides of each ratio alike.
+ */
+const SERVERS: Server[] = BASELINE
+  ? ['floor', 'app', 'base', 'bfloor', 'log', ...(METRICS === 'compare' ? (['bare'] as const) : [])]
+  : ['app', ...(METRICS === 'compare' ? (['bare'] as const) : []), 'floor', 'log'];
 
 interface Endpoint {
   name: string;
@@ -513,6 +526,19 @@ async function main(): Promise<void> {
     }
     if (BASELINE) {
       running.base = startApp('base', await freshPort(), url, { LOG_LEVEL: 'silent' }, false, BASELINE);
+      running.bfloor = start(
+        'b-floor',
+        ['-r', 'ts-node/register/transpile-only', join('bench', 'floor.ts')],
+        {
+          PORT: String(await freshPort()),
+          DATABASE_URL: url,
+          POOL_MAX: String(POOL_SIZE + POOL_OVERFLOW),
+          CURSOR_SECRET,
+          JWT_SECRET,
+        },
+        false,
+        BASELINE,
+      );
       await waitReady(running.base, '/health/ready');
     }
     servers.push(...Object.values(running));
@@ -595,6 +621,10 @@ async function main(): Promise<void> {
           const [a, f] = [value(m), value(runs[reference][round])];
           return invert ? f / a : a / f;
         });
+      const overheadNowToBefore = (value: (m: Measurement) => number) =>
+        runs.app.map(
+          (m, round) => value(m) / value(runs.floor[round]) / (value(runs.base[round]) / value(runs.bfloor[round])),
+        );
       rows.push({
         endpoint: endpoint.name,
         connections,
@@ -608,9 +638,12 @@ async function main(): Promise<void> {
         // BENCH_METRICS=compare: the app with metrics on ÷ the same app without them, per round.
         metricsRps: METRICS === 'compare' ? paired('app', (m) => m.rps, false, 'bare') : undefined,
         metricsCpu: METRICS === 'compare' ? paired('app', (m) => m.cpuPerRequest, false, 'bare') : undefined,
-        // BENCH_BASELINE: this checkout's app ÷ the baseline's, per round.
+        // BENCH_BASELINE: this checkout's app ÷ the baseline's, per round; and the app's cost over its
+        // floor now ÷ the same before, which leaves out what the SQL itself gained or lost.
         baselineRps: BASELINE ? paired('app', (m) => m.rps, false, 'base') : undefined,
         baselineCpu: BASELINE ? paired('app', (m) => m.cpuPerRequest, false, 'base') : undefined,
+        overheadRps: BASELINE ? overheadNowToBefore((m) => m.rps) : undefined,
+        overheadCpu: BASELINE ? overheadNowToBefore((m) => m.cpuPerRequest) : undefined,
       });
     }
     const rss = { app: peakRssMb(running.app.child.pid!), log: peakRssMb(running.log.child.pid!) };
@@ -624,8 +657,8 @@ async function main(): Promise<void> {
       fmt(median(list.map(value)), digits);
     const machine = `${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, ${Math.round(totalmem() / 2 ** 30)} GiB, Node ${process.version}`;
     const table = [
-      `| endpoint | conns | req/s app (min–max) | req/s app+log | req/s floor | **app/floor req/s** (min–max) | app+log/floor | p50 ms app / +log / floor | p99 ms app / +log / floor (app/floor) | CPU µs/req app / +log / floor | **floor CPU ÷ app CPU** (+log) | CPU use app / floor | db µs/req app / floor | queries/req app / floor | same SQL, same body |${METRICS === 'compare' ? ' metrics on ÷ off: req/s (min–max), CPU/req |' : ''}${BASELINE ? ' app ÷ baseline: req/s (min–max), CPU/req |' : ''}`,
-      `|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|${METRICS === 'compare' ? '---|' : ''}${BASELINE ? '---|' : ''}`,
+      `| endpoint | conns | req/s app (min–max) | req/s app+log | req/s floor | **app/floor req/s** (min–max) | app+log/floor | p50 ms app / +log / floor | p99 ms app / +log / floor (app/floor) | CPU µs/req app / +log / floor | **floor CPU ÷ app CPU** (+log) | CPU use app / floor | db µs/req app / floor | queries/req app / floor | same SQL, same body |${METRICS === 'compare' ? ' metrics on ÷ off: req/s (min–max), CPU/req |' : ''}${BASELINE ? ' app ÷ baseline: req/s (min–max), CPU/req | app/floor ÷ base/b-floor: req/s (min–max), CPU/req |' : ''}`,
+      `|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|${METRICS === 'compare' ? '---|' : ''}${BASELINE ? '---|---|' : ''}`,
       ...rows
         .map(({ runs: r, ...row }) =>
           [
@@ -649,6 +682,9 @@ async function main(): Promise<void> {
               : []),
             ...(row.baselineRps && row.baselineCpu
               ? [`${range(row.baselineRps, 2)}, ${fmt(median(row.baselineCpu), 2)}`]
+              : []),
+            ...(row.overheadRps && row.overheadCpu
+              ? [`${range(row.overheadRps, 2)}, ${fmt(median(row.overheadCpu), 2)}`]
               : []),
           ].join(' | '),
         )

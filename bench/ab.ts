@@ -17,10 +17,21 @@
  * `--cpu-prof --cpu-prof-dir=/tmp/prof`), AB_A_NODE_ARGS / AB_B_NODE_ARGS (for one of them: A/B of a flag),
  * AB_SEQUENTIAL=yes (load A and B one after the other: for changes in how many threads an app keeps busy),
  * AB_A_ENV / AB_B_ENV (`NAME=value …` for one of them: A/B of a setting, e.g. `AB_B_ENV=METRICS_ENABLED=false`),
- * AB_B_IDEMPOTENCY_KEY=yes (B's writes each carry a fresh Idempotency-Key: its cost, with AB_A=AB_B=this build).
+ * AB_B_IDEMPOTENCY_KEY=yes (B's writes each carry a fresh Idempotency-Key: its cost, with AB_A=AB_B=this build),
+ * AB_CONNECTIONS (every endpoint's connection count instead of its own).
+ *
+ * AB_COUNT=instructions: instead of CPU time, **instructions per request** under Valgrind's callgrind
+ * (`apt-get install valgrind`): each app runs under `valgrind --tool=callgrind --instr-atstart=no`, and
+ * only the measured loads are counted (`callgrind_control`: zero, instrumentation on, load, off, read the
+ * totals of every thread, libuv's password hashing included). Instructions do not depend on what else
+ * the machine runs nor on its speed, so two runs of one build agree to a fraction of a percent and a
+ * 3 % difference shows; they are not time (cache misses, system calls and waits are not in them). The
+ * apps run 20–50 times slower: give a long warm-up (V8 compiles for the first ~15,000 requests of a small
+ * read) and few connections, e.g. `AB_COUNT=instructions AB_CONNECTIONS=4 AB_WARMUP_SECONDS=120
+ * AB_SECONDS=30 AB_PAIRS=2`; loads are sequential. Source of the method: BENCHMARKS.md ("After warm-up").
  */
 import 'reflect-metadata';
-import { type ChildProcess, spawn } from 'node:child_process';
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
@@ -42,6 +53,10 @@ const PAIRS = Number(env.AB_PAIRS ?? 6);
 const SECONDS = Number(env.AB_SECONDS ?? 4);
 const WARMUP_SECONDS = Number(env.AB_WARMUP_SECONDS ?? 2);
 const USERS = Number(env.AB_USERS ?? 1000);
+const INSTRUCTIONS = env.AB_COUNT === 'instructions';
+const [UNIT, DIGITS] = INSTRUCTIONS ? ['instructions/req', 3] : ['µs/req', 2];
+if (!['instructions', 'cpu', undefined].includes(env.AB_COUNT))
+  throw new Error(`AB_COUNT must be cpu or instructions, not ${env.AB_COUNT}`);
 const ROOT = join(__dirname, '..');
 const SECRET = randomBytes(32).toString('hex');
 const ADMIN = { email: 'ab-admin@example.com', name: 'AB Admin', password: 'ab-admin-password-long-enough' };
@@ -63,9 +78,22 @@ async function startApp(label: string, dir: string): Promise<App> {
   const mallocEnv = words(pkg.config.malloc_env);
   const flags = words(`${pkg.config.node_flags} ${env.AB_NODE_ARGS ?? ''} ${env[`AB_${label}_NODE_ARGS`] ?? ''}`);
   const port = await findFreePort();
+  // Under callgrind the process is Valgrind's (taskset and env exec it), so the child's pid is the one
+  // callgrind_control addresses.
+  const valgrind = INSTRUCTIONS
+    ? [
+        'valgrind',
+        '--tool=callgrind',
+        '--instr-atstart=no',
+        `--callgrind-out-file=${join(tmpdir(), 'ab-callgrind.%p')}`,
+      ]
+    : [];
   const child = spawn(
     'taskset',
-    ['-c', env.AB_APP_CORE ?? '1', 'env', ...mallocEnv, process.execPath, ...flags, join(dir, 'dist', 'main.js')],
+    [
+      ...['-c', env.AB_APP_CORE ?? '1', 'env', ...mallocEnv, ...valgrind],
+      ...[process.execPath, ...flags, join(dir, 'dist', 'main.js')],
+    ],
     {
       cwd: dir,
       env: {
@@ -94,7 +122,8 @@ async function startApp(label: string, dir: string): Promise<App> {
   child.stderr?.on('data', (chunk) => (log += chunk));
   const app = { label, child, base: `http://127.0.0.1:${port}`, log: () => log };
   for (let waited = 0; ; waited += 100) {
-    if (child.exitCode !== null || waited > 60_000) throw new Error(`${label} did not start:\n${log}`);
+    if (child.exitCode !== null || waited > (INSTRUCTIONS ? 600_000 : 60_000))
+      throw new Error(`${label} did not start:\n${log}`);
     if (
       await fetch(`${app.base}/health/ready`).then(
         (r) => r.ok,
@@ -114,6 +143,18 @@ async function startApp(label: string, dir: string): Promise<App> {
 async function majorGcs(app: App): Promise<number> {
   const text = await (await fetch(`${app.base}/metrics`)).text();
   return Number(/^nodejs_gc_duration_seconds_count\{kind="major"\} (\d+)/m.exec(text)?.[1] ?? 0);
+}
+
+/** `callgrind_control` with `args` for the app's process; its output. */
+function callgrind(app: App, ...args: string[]): string {
+  return execFileSync('callgrind_control', [...args, String(app.child.pid)], { encoding: 'utf8' });
+}
+
+/** The instructions the app ran since its counters were last zeroed: the sum of every thread's `Ir`. */
+function instructionsRun(app: App): number {
+  const threads = [...callgrind(app, '-e').matchAll(/^\s+Th \d+\s+([\d,]+)\s*$/gm)];
+  if (threads.length === 0) throw new Error(`no callgrind totals for ${app.label}`);
+  return threads.reduce((sum, [, count]) => sum + Number(count.replaceAll(',', '')), 0);
 }
 
 /** Fresh users with a profile, a post and a comment, to delete; returns the first id. */
@@ -239,8 +280,15 @@ async function main(): Promise<void> {
     const load = async (app: App, template: RequestTemplate, connections: number, seconds: number) => {
       const gcsBefore = await majorGcs(app);
       const before = cpuSeconds(app.child.pid!);
+      if (INSTRUCTIONS) {
+        callgrind(app, '--zero');
+        callgrind(app, '--instr=on');
+      }
       const result = await runLoad('wrk', app.base, template, connections, seconds);
-      const cpu = cpuSeconds(app.child.pid!) - before;
+      // Under callgrind: "CPU per request" is instructions per request (the requests still in flight
+      // when wrk stops are counted, not in `requests`: few connections keep that small).
+      const cpu = INSTRUCTIONS ? instructionsRun(app) / 1e6 : cpuSeconds(app.child.pid!) - before;
+      if (INSTRUCTIONS) callgrind(app, '--instr=off'); // after reading: callgrind shows no totals while off
       const gcs = (await majorGcs(app)) - gcsBefore;
       if (result.non2xx + result.errors > 0)
         console.log(`  ! ${app.label}: ${result.non2xx} non-2xx, ${result.errors} errors`);
@@ -258,8 +306,9 @@ async function main(): Promise<void> {
           templates[1] = { ...templates[1], idempotencyKey: `"ab-${randomUUID()}-{n}"` };
           templates[1].tokens = { n: [1, 0, 0], ...templates[1].tokens };
         }
-        const run = (i: number) => load(apps[i], templates[i], endpoint.connections, seconds);
-        if (env.AB_SEQUENTIAL !== 'yes') return Promise.all([run(0), run(1)]);
+        const connections = Number(env.AB_CONNECTIONS ?? endpoint.connections);
+        const run = (i: number) => load(apps[i], templates[i], connections, seconds);
+        if (env.AB_SEQUENTIAL !== 'yes' && !INSTRUCTIONS) return Promise.all([run(0), run(1)]);
         const [first, second] = swap ? [await run(1), await run(0)] : [await run(0), await run(1)];
         return swap ? [second, first] : [first, second];
       };
@@ -274,12 +323,12 @@ async function main(): Promise<void> {
         gcs[0] += ra.majorGcsPer10k / PAIRS;
         gcs[1] += rb.majorGcsPer10k / PAIRS;
         console.log(
-          `${endpoint.name} pair ${i + 1}: A ${ra.cpuPerRequest.toFixed(0)} µs/req (${ra.rps.toFixed(0)}/s)  B ${rb.cpuPerRequest.toFixed(0)} µs/req (${rb.rps.toFixed(0)}/s)  B/A ${(rb.cpuPerRequest / ra.cpuPerRequest).toFixed(2)}`,
+          `${endpoint.name} pair ${i + 1}: A ${ra.cpuPerRequest.toFixed(0)} ${UNIT} (${ra.rps.toFixed(0)}/s)  B ${rb.cpuPerRequest.toFixed(0)} ${UNIT} (${rb.rps.toFixed(0)}/s)  B/A ${(rb.cpuPerRequest / ra.cpuPerRequest).toFixed(DIGITS)}`,
         );
       }
       const ratios = a.map((value, i) => b[i] / value);
       summary.push(
-        `${endpoint.name}: A ${median(a).toFixed(0)} → B ${median(b).toFixed(0)} µs/req, B/A ${median(ratios).toFixed(2)} (${Math.min(...ratios).toFixed(2)}–${Math.max(...ratios).toFixed(2)}), ${PAIRS} pairs of ${SECONDS} s; full GCs per 10k requests A ${gcs[0].toFixed(1)}, B ${gcs[1].toFixed(1)}`,
+        `${endpoint.name}: A ${median(a).toFixed(0)} → B ${median(b).toFixed(0)} ${UNIT}, B/A ${median(ratios).toFixed(DIGITS)} (${Math.min(...ratios).toFixed(DIGITS)}–${Math.max(...ratios).toFixed(DIGITS)}), ${PAIRS} pairs of ${SECONDS} s; full GCs per 10k requests A ${gcs[0].toFixed(1)}, B ${gcs[1].toFixed(1)}`,
       );
     }
     const peakRss = (app: App) => /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${app.child.pid}/status`, 'utf8'))?.[1];

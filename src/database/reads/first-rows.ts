@@ -25,9 +25,11 @@ export type FirstRowsBranch = { postgres: string; postgresOneKey: string; portab
  * author's newest posts) with a bounded read per key: every key's rows come from its own index
  * range, stopped at `LIMIT`, so a key with 100,000 rows costs what one with 20 does.
  * - PostgreSQL: one statement for any number of keys, `unnest($1::int[]) CROSS JOIN LATERAL (branch
- *   LIMIT $2)`; `branch` names the key `k.v` (as a range: see FirstRowsBranch). One key (a single post's comments, a single user's
- *   posts) is read by `postgresOneKey LIMIT $2` alone: the same rows in the same order, and
- *   PostgreSQL plans and runs a plain statement faster than the join (BENCHMARKS.md).
+ *   LIMIT $2)`; `branch` names the key `k.v` (as a range: see FirstRowsBranch). One key (a single
+ *   post's comments, a single user's posts) is read by `postgresOneKey LIMIT $2` alone: the same rows
+ *   in the same order, and PostgreSQL plans and runs a plain statement faster than the join
+ *   (BENCHMARKS.md). It is planned for that key's own statistics, so it is bounded while they are
+ *   current; a key that grew by many rows since the last ANALYZE is read whole (docs/scale.md).
  * - portable (MariaDB/MySQL, SQLite, neither of which has LATERAL): `SELECT * FROM (branch LIMIT n)
  *   UNION ALL …`, one statement per BRANCHES_PER_STATEMENT keys; `branch` takes the key as `?`.
  * `orderBy` orders the whole result by output column numbers (the key first), as the ids are grouped

@@ -14,9 +14,10 @@ export const BRANCHES_PER_STATEMENT = 250;
  * (the index's order). PostgreSQL plans the join's inner read once for every key, so it cannot use
  * the key's statistics: for `col = k.v` it assumes the average rows per key, and when that is below
  * the LIMIT it picks a bitmap scan and a sort, which read every row of the key (all 100,000 comments
- * of a hot post) before LIMIT applies. For a range of an unknown value it assumes many rows, so it
- * picks the index scan in order that stops at LIMIT, whatever the data: the bound does not depend
- * on the statistics (test/posts.e2e-spec.ts checks the plan's rows).
+ * of a hot post) before LIMIT applies. For a range of an unknown value it assumes 0.5 % of the
+ * table, so in any table where one key can hold thousands of rows it picks the index scan in order
+ * that stops at LIMIT: the bound does not depend on the statistics (test/posts.e2e-spec.ts checks
+ * the plan's rows).
  */
 export type FirstRowsBranch = { postgres: string; postgresOneKey: string; portable: string };
 

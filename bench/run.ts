@@ -100,8 +100,8 @@ const LABEL: Record<Server, string> = {
   bfloor: 'b-floor',
 };
 /**
- * The order of the first round (each further round reverses it): the floor between the apps. With a
- * baseline, each pair that a ratio compares is adjacent (floor, app, base, its floor), so a drift in
+ * The order of the first round (each further round reverses it): without a baseline, the floor between
+ * the apps; with one, each pair that a ratio compares is adjacent (floor, app, base, its floor), so a drift in
  * the machine's speed within a round hits both sides of each ratio alike.
  */
 const SERVERS: Server[] = BASELINE
@@ -240,6 +240,23 @@ function productionNode(root = ROOT): { flags: string[]; env: Record<string, str
     flags: [...words(pkg.config?.node_flags), ...words(env.BENCH_APP_NODE_ARGS)],
     env: Object.fromEntries(words(pkg.config?.malloc_env).map((pair) => pair.split('=') as [string, string])),
   };
+}
+
+/** The floor (`bench/floor.ts`) of the checkout `cwd`, with the apps' pool size and secrets. */
+async function startFloor(label: string, url: string, cwd = ROOT): Promise<Running> {
+  return start(
+    label,
+    ['-r', 'ts-node/register/transpile-only', join('bench', 'floor.ts')],
+    {
+      PORT: String(await freshPort()),
+      DATABASE_URL: url,
+      POOL_MAX: String(POOL_SIZE + POOL_OVERFLOW),
+      CURSOR_SECRET,
+      JWT_SECRET,
+    },
+    false,
+    cwd,
+  );
 }
 
 /**
@@ -512,13 +529,7 @@ async function main(): Promise<void> {
     const running: Partial<Record<Server, Running>> & Record<'app' | 'log' | 'floor', Running> = {
       app: startApp('app', await freshPort(), url, { LOG_LEVEL: 'silent' }), // the issue's "logging off": no request logger
       log: startApp('app+log', await freshPort(), url, {}, true), // the default: LOG_LEVEL=info, a JSON line per request
-      floor: start('floor', ['-r', 'ts-node/register/transpile-only', join('bench', 'floor.ts')], {
-        PORT: String(await freshPort()),
-        DATABASE_URL: url,
-        POOL_MAX: String(POOL_SIZE + POOL_OVERFLOW),
-        CURSOR_SECRET,
-        JWT_SECRET,
-      }),
+      floor: await startFloor('floor', url),
     };
     if (METRICS === 'compare') {
       running.bare = startApp('app-met', await freshPort(), url, { LOG_LEVEL: 'silent', METRICS_ENABLED: 'false' });
@@ -526,20 +537,9 @@ async function main(): Promise<void> {
     }
     if (BASELINE) {
       running.base = startApp('base', await freshPort(), url, { LOG_LEVEL: 'silent' }, false, BASELINE);
-      running.bfloor = start(
-        'b-floor',
-        ['-r', 'ts-node/register/transpile-only', join('bench', 'floor.ts')],
-        {
-          PORT: String(await freshPort()),
-          DATABASE_URL: url,
-          POOL_MAX: String(POOL_SIZE + POOL_OVERFLOW),
-          CURSOR_SECRET,
-          JWT_SECRET,
-        },
-        false,
-        BASELINE,
-      );
+      running.bfloor = await startFloor('b-floor', url, BASELINE);
       await waitReady(running.base, '/health/ready');
+      await waitReady(running.bfloor, '/__stats');
     }
     servers.push(...Object.values(running));
     await waitReady(running.app, '/health/ready');

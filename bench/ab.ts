@@ -47,6 +47,7 @@ import { seed } from '../src/database/seed';
 import { ensureAdmin } from '../src/auth/admin-bootstrap';
 import { PasswordHasher } from '../src/auth/passwords';
 import { cpuSeconds, type RequestTemplate, runLoad } from './load';
+import { createVictims } from './victims';
 
 const env = process.env;
 const URL = env.AB_DATABASE_URL ?? '';
@@ -163,22 +164,6 @@ function victimCount(seconds: number): number {
   return Math.max(4000, seconds * 100);
 }
 
-/** Fresh users with a profile, a post and a comment, to delete; returns the first id. */
-
-async function victims(db: DataSource, count: number): Promise<number> {
-  const [{ first, last }] = await db.query<{ first: number; last: number }[]>(
-    `WITH v AS (INSERT INTO users (name, email) SELECT 'Victim', 'v-' || $2 || '-' || i || '@example.com'
-       FROM generate_series(1, $1::int) AS i RETURNING id),
-     pr AS (INSERT INTO profiles (user_id, bio) SELECT id, 'x' FROM v),
-     po AS (INSERT INTO posts (author_id, title, body) SELECT id, 't', 'b' FROM v RETURNING id, author_id),
-     c AS (INSERT INTO comments (post_id, author_id, body) SELECT id, author_id, 'c' FROM po)
-     SELECT min(id)::int AS first, max(id)::int AS last FROM v`,
-    [count, randomUUID()],
-  );
-  if (last - first + 1 !== count) throw new Error('victim ids are not consecutive');
-  return first;
-}
-
 async function main(): Promise<void> {
   if (!URL) throw new Error('AB_DATABASE_URL is required (a database of your own)');
   const db = new DataSource({
@@ -272,7 +257,7 @@ async function main(): Promise<void> {
           path: '/users/{v}',
           // Victims enough for the load (under callgrind about 60 deletes a second), and the ids wrap
           // within this app's own: running past them would delete the other app's, which then answers 404.
-          tokens: { v: [1, victimCount(seconds), await victims(db, victimCount(seconds))] },
+          tokens: { v: [1, victimCount(seconds), await createVictims(db, victimCount(seconds))] },
           authorization,
         }),
       },

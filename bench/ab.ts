@@ -24,12 +24,14 @@
  * AB_COUNT=instructions: instead of CPU time, **instructions per request** under Valgrind's callgrind
  * (`apt-get install valgrind`): each app runs under `valgrind --tool=callgrind --instr-atstart=no`, and
  * only the measured loads are counted (`callgrind_control`: zero, instrumentation on, load, off, read the
- * totals of every thread, libuv's password hashing included). Instructions do not depend on what else
- * the machine runs nor on its speed, so two runs of one build agree to a fraction of a percent and a
- * 3 % difference shows; they are not time (cache misses, system calls and waits are not in them). The
- * apps run 20–50 times slower: give a long warm-up (V8 compiles for the first ~15,000 requests of a small
- * read) and few connections, e.g. `AB_COUNT=instructions AB_CONNECTIONS=4 AB_WARMUP_SECONDS=120
- * AB_SECONDS=30 AB_PAIRS=2`; loads are sequential. Source of the method: BENCHMARKS.md ("After warm-up").
+ * totals of every thread, libuv's password hashing included). Once both builds have settled, a 3 %
+ * difference shows; they are not time (cache misses, system calls and waits are not in them). They still
+ * follow V8's compiling and collecting in the background, which a busy machine delays: run on a quiet one.
+ * The apps run 20–50 times slower: give a long warm-up (V8 compiles for the first ~15,000 requests of a
+ * small read), the endpoints in one run (each then measured after the others' warm-ups) and few connections,
+ * e.g. `AB_COUNT=instructions AB_CONNECTIONS=4 AB_WARMUP_SECONDS=300 AB_SECONDS=40 AB_PAIRS=3`; loads are
+ * sequential. Source of the method, and what moved the counts: BENCHMARKS.md ("After warm-up", "Instructions
+ * per request on a quiet machine").
  */
 import 'reflect-metadata';
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
